@@ -1,0 +1,115 @@
+/**
+ * `agent analyze core CORE [--exe PATH] [--no-gdb] [-o text|json]`.
+ *
+ * @module
+ */
+import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
+import { basename } from "node:path";
+import type { Config } from "../lib/config/mod.ts";
+import { formatBytes } from "../lib/config/mod.ts";
+import { analyzeCore, type CoreAnalysis, type Frame } from "../lib/core/mod.ts";
+import type { CliContext } from "./_context.ts";
+import { print, renderJson } from "./output.ts";
+
+/** Builds the `analyze` command group. */
+export function analyzeCommand(context: CliContext): CommandUnknownOpts {
+  const analyze = new Command("analyze").description(
+    "Analyze crash artifacts (see: agent analyze core --help)",
+  );
+  analyze.command("core")
+    .summary("Explain a coredump: signal, process, threads, crashing stack")
+    .description(
+      "Explain a coredump: signal, faulting address, process, threads and the crashing\n" +
+        "thread's stack. Reads only the ELF notes of the core (plain, .gz or .zst), then runs\n" +
+        "gdb (sandboxed: no init files, no auto-loaded scripts, no debuginfod) when gdb and\n" +
+        "the executable are available.",
+    )
+    .argument("<core>", "core file (ELF, or gzip/zstd-compressed ELF)")
+    .option("--exe <path>", "executable that crashed (default: the path recorded in the core)")
+    .option("--no-gdb", "notes only: do not run gdb")
+    .addOption(
+      new Option("-o, --output <format>", "output format").choices(["text", "json"] as const)
+        .default("text"),
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  agent analyze core ./core.1234\n  agent analyze core core.zst --exe ./milvus -o json",
+    )
+    .action(async (core, options) => {
+      const config = await context.config();
+      const analysis = await analyzeCore(core, analyzeOptions(config, options));
+      await print(options.output === "json" ? renderJson(analysis) : renderAnalysis(analysis));
+    });
+  return analyze;
+}
+
+/** Turns the configuration and the command's flags into analyzer options. */
+export function analyzeOptions(
+  config: Config,
+  flags: { exe?: string; gdb?: boolean },
+): Parameters<typeof analyzeCore>[1] {
+  const analyzer = config.analyzer;
+  return {
+    exe: flags.exe,
+    gdb: flags.gdb === false || !analyzer.useGdb ? false : {
+      gdbPath: analyzer.gdbPath,
+      timeoutMs: analyzer.gdbTimeout,
+      maxOutputBytes: analyzer.gdbMaxOutput,
+    },
+    maxNoteBytes: analyzer.maxNoteBytes,
+    tempDir: analyzer.tempDir || undefined,
+  };
+}
+
+function renderFrame(frame: Frame): string {
+  let text = `#${frame.index}`.padEnd(4);
+  if (frame.address) text += `${frame.address} in `;
+  text += frame.function ? `${frame.function} (${frame.args ?? ""})` : "??";
+  if (frame.file) text += ` at ${frame.file}:${frame.line}`;
+  else if (frame.library) {
+    text += ` from ${frame.library}${frame.function ? "" : `+${frame.offset}`}`;
+  }
+  return text;
+}
+
+/** Renders the human report of `analyze core`. */
+export function renderAnalysis(a: CoreAnalysis): string {
+  const lines: string[] = [];
+  const row = (label: string, value: string) => lines.push(`${label.padEnd(10)}${value}`);
+  const compression = a.compression === "none" ? "" : `, ${a.compression}`;
+  row(
+    "Core",
+    `${a.file} (${formatBytes(a.sizeBytes)}${compression}, ${
+      formatBytes(a.coreBytes)
+    } of memory, ${a.machine})`,
+  );
+  row("Process", `${a.process.name ?? "?"} (pid ${a.process.pid ?? "?"})`);
+  if (a.process.commandLine) row("Command", a.process.commandLine);
+  if (a.process.executable) row("Exe", a.process.executable);
+  if (a.signal) {
+    const address = a.signal.address ? `, fault address ${a.signal.address}` : "";
+    row("Signal", `${a.signal.name} (${a.signal.number}), ${a.signal.description}${address}`);
+  }
+  row("Crash", a.crashReason);
+  row("Threads", `${a.threadCount} (crashing: LWP ${a.crashingThread.tid})`);
+  lines.push("", `Stack trace of the crashing thread (LWP ${a.crashingThread.tid}):`);
+  for (const frame of a.stackTrace) lines.push(`  ${renderFrame(frame)}`);
+  const others = a.threads.filter((t) => !t.crashing);
+  if (others.length > 0) {
+    lines.push("", "Other threads (innermost frames):");
+    for (const thread of others) {
+      const top = thread.frames.slice(0, 3).map((f) =>
+        f.function ?? `${f.address} in ${basename(f.library ?? "??")}`
+      );
+      lines.push(
+        `  LWP ${thread.tid}${thread.name ? ` "${thread.name}"` : ""}: ${top.join(" < ")}`,
+      );
+    }
+  }
+  lines.push("", a.gdb.used ? `gdb: ${a.gdb.durationMs} ms` : "gdb: not used (notes only)");
+  if (a.warnings.length > 0) {
+    lines.push("", "Warnings:");
+    for (const warning of a.warnings) lines.push(`  - ${warning}`);
+  }
+  return lines.join("\n");
+}

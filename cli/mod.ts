@@ -1,0 +1,76 @@
+/**
+ * The command line: the root command with its global options and every subcommand.
+ * Parsing and rendering only; the work is done in `lib/`.
+ *
+ * @module
+ */
+import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
+import { VERSION } from "../lib/version.ts";
+import { type CliContext, createContext } from "./_context.ts";
+import { analyzeCommand } from "./analyze.ts";
+import { scoreCommand } from "./score.ts";
+import { versionCommand } from "./version.ts";
+
+export type { CliContext };
+
+/** Writes commander's own messages (help, usage errors). */
+export interface CliOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/**
+ * Builds the `agent` command. Commander's usage errors are thrown (not exited) so that
+ * `main.ts` maps them to exit code 2.
+ */
+export function buildCli(output: CliOutput): { program: CommandUnknownOpts; context: CliContext } {
+  const program = new Command("agent")
+    .description(
+      "Crash forensics for Milvus on Kubernetes nodes: explain and score coredumps.\n" +
+        "Flags override environment variables, which override the --config file, which\n" +
+        "overrides the defaults. Exit codes: 0 ok, 1 a finding you asked to fail on,\n" +
+        "2 usage error or invalid input, 3 a dependency is unavailable.",
+    )
+    .version(VERSION, "-V, --version", "print the version")
+    .addOption(new Option("--config <file>", "YAML configuration file").env("AGENT_CONFIG"))
+    .addOption(
+      new Option("--log-level <level>", "log level (default: info)").choices(
+        ["debug", "info", "warn", "error"] as const,
+      )
+        .env("AGENT_LOG_LEVEL"),
+    )
+    .addOption(
+      new Option("--log-format <format>", "log format (default: text)").choices(
+        ["text", "json"] as const,
+      )
+        .env("AGENT_LOG_FORMAT"),
+    )
+    .showSuggestionAfterError(true)
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .addHelpText(
+      "after",
+      "\nExamples:\n  agent analyze core ./core.1234\n  agent score cores/*.core --fail-under 7",
+    );
+  const context = createContext(() => program.opts());
+  program.addCommand(analyzeCommand(context));
+  program.addCommand(scoreCommand(context));
+  program.addCommand(versionCommand());
+  const configure = (command: CommandUnknownOpts) => {
+    command.exitOverride().configureOutput({
+      writeOut: output.out,
+      writeErr: output.err,
+      outputError: (text, write) => write(usageLine(text, command)),
+    });
+    for (const sub of command.commands) configure(sub);
+  };
+  configure(program);
+  return { program, context };
+}
+
+/** Turns commander's `error: unknown option '--x'` into one line in the house style. */
+function usageLine(text: string, command: CommandUnknownOpts): string {
+  const message = text.trim().replace(/^error: /, "");
+  const path: string[] = [];
+  for (let c: CommandUnknownOpts | null = command; c; c = c.parent) path.unshift(c.name());
+  return `${message[0]!.toUpperCase()}${message.slice(1)} (see "${path.join(" ")} --help")\n`;
+}

@@ -1,0 +1,45 @@
+/**
+ * Rendering of command results: aligned tables for people, JSON and YAML for scripts.
+ *
+ * @module
+ */
+import { stringify } from "yaml";
+
+const encoder = new TextEncoder();
+
+/** Writes text to stdout completely (a pipe may take it in pieces). */
+export async function print(text: string): Promise<void> {
+  const bytes = encoder.encode(text.endsWith("\n") ? text : text + "\n");
+  let written = 0;
+  while (written < bytes.length) written += await Deno.stdout.write(bytes.subarray(written));
+}
+
+/** Output formats a command can offer. */
+export type Format = "text" | "table" | "json" | "yaml";
+
+/** Renders a value as indented JSON. */
+export function renderJson(value: unknown): string {
+  return JSON.stringify(value, null, 2);
+}
+
+/** Renders a value as YAML. */
+export function renderYaml(value: unknown): string {
+  return stringify(value, { lineWidth: 0 });
+}
+
+/**
+ * Renders rows as a table with a header row, columns separated by three spaces like
+ * kubectl's; the last column is never padded.
+ *
+ * @example Usage
+ * ```ts
+ * renderTable(["NAME", "SCORE"], [["core.1", "8.5"]]);
+ * ```
+ */
+export function renderTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!))).join("   ")
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n");
+}

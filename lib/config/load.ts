@@ -1,0 +1,200 @@
+/**
+ * Loads the configuration with the precedence flag > environment > file > default, and
+ * turns every problem into one {@linkcode ConfigError} line naming the source, the key
+ * path and the reason.
+ *
+ * @module
+ */
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import { ConfigError } from "../errors.ts";
+import { type Config, configSchema, DEFAULTS, ENV_ALIASES, show } from "./schema.ts";
+
+/** Options of {@linkcode loadConfig}. */
+export interface LoadConfigOptions {
+  /** YAML file (`--config`); none means defaults, environment and flags only. */
+  file?: string;
+  /** Reads an environment variable; default `Deno.env.get`. */
+  env?: (name: string) => string | undefined;
+  /** Values from command-line flags, by dotted key path (`analyzer.gdbPath`). */
+  flags?: Record<string, unknown>;
+}
+
+type Tree = Record<string, unknown>;
+
+function isTree(value: unknown): value is Tree {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Returns every leaf key of the configuration with its default, in declaration order.
+ *
+ * @example Usage
+ * ```ts
+ * configKeys().find(([key]) => key === "analyzer.gdbPath"); // ["analyzer.gdbPath", "gdb"]
+ * ```
+ */
+export function configKeys(tree: Tree = DEFAULTS as Tree, prefix = ""): [string, unknown][] {
+  return Object.entries(tree).flatMap(([key, value]) =>
+    isTree(value)
+      ? configKeys(value, `${prefix}${key}.`)
+      : [[`${prefix}${key}`, value] as [string, unknown]]
+  );
+}
+
+/**
+ * The environment variable for a key: `AGENT_` and the path in upper snake case.
+ *
+ * @example Usage
+ * ```ts
+ * envName("storage.retention.maxAge"); // "AGENT_STORAGE_RETENTION_MAX_AGE"
+ * ```
+ */
+export function envName(key: string): string {
+  return "AGENT_" +
+    key.split(".").map((part) => part.replace(/([a-z0-9])([A-Z])/g, "$1_$2")).join("_")
+      .toUpperCase();
+}
+
+/**
+ * Loads and validates the configuration.
+ *
+ * @throws {ConfigError} when the file cannot be read or parsed, or a value is invalid.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const config = await loadConfig({ file: "/etc/agent/config.yaml" });
+ * config.analyzer.valueThreshold; // 7
+ * ```
+ */
+export async function loadConfig(options: LoadConfigOptions = {}): Promise<Config> {
+  const sources = new Map<string, string>();
+  const fileTree = options.file === undefined ? {} : await readYaml(options.file);
+  const tree = merge(structuredClone(DEFAULTS) as Tree, fileTree);
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  for (const [key, fallback] of configKeys()) {
+    for (const name of [envName(key), ENV_ALIASES[key]]) {
+      const raw = name === undefined ? undefined : env(name);
+      if (raw === undefined || raw === "") continue;
+      setPath(tree, key, fromEnv(raw, fallback));
+      sources.set(key, name!);
+      break;
+    }
+  }
+  for (const [key, value] of Object.entries(options.flags ?? {})) {
+    if (value === undefined) continue;
+    setPath(tree, key, value);
+    sources.set(key, `flag for ${key}`);
+  }
+  const result = configSchema.safeParse(tree, { reportInput: true });
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => describeIssue(issue, sources));
+  const where = options.file === undefined ? "" : ` "${options.file}"`;
+  throw new ConfigError(`Invalid configuration${where}: ${problems.join("; ")}`);
+}
+
+async function readYaml(file: string): Promise<Tree> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound
+      ? "no such file"
+      : error instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    throw new ConfigError(`Cannot read configuration "${file}": ${reason}`, { cause: error });
+  }
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const error = document.errors[0];
+  if (error) {
+    const at = error.linePos?.[0];
+    const position = at ? ` at line ${at.line}, column ${at.col}` : "";
+    const reason = error.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+    throw new ConfigError(`Invalid configuration "${file}": YAML error${position}: ${reason}`);
+  }
+  const value: unknown = document.toJS();
+  if (value === null || value === undefined) return {};
+  if (!isTree(value)) {
+    throw new ConfigError(
+      `Invalid configuration "${file}": expected a mapping of keys at the top level`,
+    );
+  }
+  return value;
+}
+
+function merge(base: Tree, over: Tree): Tree {
+  for (const [key, value] of Object.entries(over)) {
+    const current = base[key];
+    base[key] = isTree(current) && isTree(value) ? merge(current, value) : value;
+  }
+  return base;
+}
+
+function setPath(tree: Tree, key: string, value: unknown): void {
+  const parts = key.split(".");
+  let node = tree;
+  for (const part of parts.slice(0, -1)) {
+    if (!isTree(node[part])) node[part] = {};
+    node = node[part] as Tree;
+  }
+  node[parts.at(-1)!] = value;
+}
+
+/** Converts an environment string to the type of the key's default. */
+function fromEnv(raw: string, fallback: unknown): unknown {
+  if (Array.isArray(fallback)) {
+    return raw.split(",").map((s) => s.trim()).filter(Boolean).map((s) =>
+      typeof fallback[0] === "number" && /^-?\d+(\.\d+)?$/.test(s) ? Number(s) : s
+    );
+  }
+  if (typeof fallback === "number" && /^-?\d+(\.\d+)?$/.test(raw.trim())) return Number(raw);
+  if (typeof fallback === "boolean") {
+    const lower = raw.trim().toLowerCase();
+    if (["true", "1", "yes", "on"].includes(lower)) return true;
+    if (["false", "0", "no", "off"].includes(lower)) return false;
+  }
+  return raw;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, sources: Map<string, string>): string {
+  const key = issue.path.map(String).join(".");
+  const source = sources.get(key);
+  const where = `${key || "(top level)"}${source ? ` (from ${source})` : ""}`;
+  switch (issue.code) {
+    case "unrecognized_keys":
+      return issue.keys.map((k) => `${key ? `${key}.` : ""}${k}: unknown key`).join("; ");
+    case "invalid_type":
+      return `${where}: expected ${article(issue.expected)}, got ${show(issue.input)}`;
+    case "invalid_value":
+      return `${where}: expected one of ${issue.values.map((v) => show(v)).join(", ")}, got ${
+        show(issue.input)
+      }`;
+    case "invalid_union":
+      return `${where}: ${issue.message}, got ${show(issue.input)}`;
+    case "too_small":
+      return `${where}: must be at least ${issue.minimum}${
+        typeof issue.input === "string" ? " characters" : ""
+      }, got ${show(issue.input)}`;
+    case "too_big":
+      return `${where}: must be at most ${issue.maximum}, got ${show(issue.input)}`;
+    case "invalid_format":
+      return `${where}: ${issue.message}, got ${show(issue.input)}`;
+    default:
+      return `${where}: ${issue.message}`;
+  }
+}
+
+function article(type: string): string {
+  const names: Record<string, string> = {
+    string: "a string",
+    number: "a number",
+    boolean: "true or false",
+    array: "a list",
+    object: "a mapping",
+    int: "an integer",
+  };
+  return names[type] ?? type;
+}

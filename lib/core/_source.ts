@@ -1,0 +1,197 @@
+/**
+ * Byte sources for core files: positioned reads on a plain file, and forward-only
+ * reads through a streaming decompressor for `.gz` and `.zst` cores, which
+ * decompress only as far as the last byte asked for.
+ *
+ * @module
+ */
+import { createReadStream, createWriteStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
+import { createGunzip, createZstdDecompress } from "node:zlib";
+import type { Readable } from "node:stream";
+import { InputError } from "../errors.ts";
+
+/** How a core file is stored on disk, told by its first bytes. */
+export type Compression = "none" | "gzip" | "zstd";
+
+/** Reads byte ranges of an (uncompressed) core. */
+export interface ByteSource {
+  /** How the file on disk is compressed. */
+  readonly compression: Compression;
+  /** Size of the file on disk. */
+  readonly fileSize: number;
+  /** Whether `read` accepts any offset; a streaming source only accepts non-decreasing ones. */
+  readonly seekable: boolean;
+  /**
+   * Reads `length` bytes at `offset` of the uncompressed core. Returns fewer bytes only
+   * when the data ends first.
+   */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Releases the file and any decompressor. */
+  close(): void;
+}
+
+const GZIP_MAGIC = [0x1f, 0x8b];
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+const LZ4_MAGIC = [0x04, 0x22, 0x4d, 0x18];
+const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
+
+function startsWith(bytes: Uint8Array, magic: number[]): boolean {
+  return bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b);
+}
+
+/**
+ * Opens a core file and picks the source by its magic bytes, not its name.
+ *
+ * @throws {InputError} when the file cannot be opened or uses an unsupported compression.
+ */
+export async function openSource(path: string): Promise<ByteSource> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    throw new InputError(`Cannot read core "${path}": ${describeFsError(error)}`, { cause: error });
+  }
+  try {
+    const info = await file.stat();
+    if (info.isDirectory) throw new InputError(`Cannot read core "${path}": is a directory`);
+    if (!info.isFile) throw new InputError(`Cannot read core "${path}": not a regular file`);
+    const head = await readAt(file, 0, 8);
+    if (startsWith(head, GZIP_MAGIC) || startsWith(head, ZSTD_MAGIC)) {
+      file.close();
+      return new StreamSource(path, info.size, startsWith(head, GZIP_MAGIC) ? "gzip" : "zstd");
+    }
+    if (startsWith(head, LZ4_MAGIC) || startsWith(head, XZ_MAGIC)) {
+      const kind = startsWith(head, LZ4_MAGIC) ? "lz4" : "xz";
+      throw new InputError(
+        `Cannot read core "${path}": ${kind}-compressed cores are not supported (use gzip or zstd)`,
+      );
+    }
+    return new FileSource(file, info.size);
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+}
+
+/** Turns a Deno filesystem error into a short reason. */
+export function describeFsError(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "no such file";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.IsADirectory) return "is a directory";
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
+  const buffer = new Uint8Array(length);
+  await file.seek(offset, Deno.SeekMode.Start);
+  let filled = 0;
+  while (filled < length) {
+    const n = await file.read(buffer.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return buffer.subarray(0, filled);
+}
+
+class FileSource implements ByteSource {
+  readonly compression = "none";
+  readonly seekable = true;
+  constructor(private readonly file: Deno.FsFile, readonly fileSize: number) {}
+
+  read(offset: number, length: number): Promise<Uint8Array> {
+    return readAt(this.file, offset, Math.max(0, Math.min(length, this.fileSize - offset)));
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+class StreamSource implements ByteSource {
+  readonly seekable = false;
+  #stream: Readable;
+  #chunks: AsyncIterator<Uint8Array>;
+  /** Uncompressed offset of the first byte of `#pending`. */
+  #position = 0;
+  #pending: Uint8Array = new Uint8Array(0);
+  #ended = false;
+
+  constructor(
+    private readonly path: string,
+    readonly fileSize: number,
+    readonly compression: "gzip" | "zstd",
+  ) {
+    const input = createReadStream(path, { highWaterMark: 256 * 1024 });
+    const decompressor = compression === "gzip" ? createGunzip() : createZstdDecompress();
+    input.on("error", (error) => decompressor.destroy(error));
+    this.#stream = input.pipe(decompressor);
+    this.#chunks = this.#stream[Symbol.asyncIterator]();
+  }
+
+  async #next(): Promise<boolean> {
+    if (this.#ended) return false;
+    let step: IteratorResult<Uint8Array>;
+    try {
+      step = await this.#chunks.next();
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new InputError(
+        `Cannot read core "${this.path}": ${this.compression} data is corrupt (${reason})`,
+        { cause: error },
+      );
+    }
+    if (step.done) {
+      this.#ended = true;
+      return false;
+    }
+    this.#position += this.#pending.length;
+    this.#pending = step.value;
+    return true;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (offset < this.#position) {
+      throw new Error(`Streaming core source cannot go back from ${this.#position} to ${offset}`);
+    }
+    const out = new Uint8Array(length);
+    let filled = 0;
+    while (filled < length) {
+      const start = offset + filled - this.#position;
+      if (start < this.#pending.length) {
+        const piece = this.#pending.subarray(start, start + length - filled);
+        out.set(piece, filled);
+        filled += piece.length;
+        continue;
+      }
+      if (!(await this.#next())) break;
+    }
+    return out.subarray(0, filled);
+  }
+
+  close(): void {
+    this.#stream.destroy();
+  }
+}
+
+/**
+ * Decompresses a gzip or zstd core into `destination`, streaming with bounded memory.
+ *
+ * @throws {InputError} when the compressed data is corrupt.
+ */
+export async function decompressFile(
+  path: string,
+  compression: "gzip" | "zstd",
+  destination: string,
+): Promise<void> {
+  try {
+    await pipeline(
+      createReadStream(path),
+      compression === "gzip" ? createGunzip() : createZstdDecompress(),
+      createWriteStream(destination, { mode: 0o600 }),
+    );
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new InputError(`Cannot decompress core "${path}": ${reason}`, { cause: error });
+  }
+}

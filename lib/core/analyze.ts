@@ -1,0 +1,363 @@
+/**
+ * Explains a crash: reads the core's notes, runs gdb when it and the executable are
+ * available, and joins both into one {@linkcode CoreAnalysis} with a one-sentence
+ * crash reason. Without gdb or the executable the notes-only result is returned with
+ * a warning saying what is missing.
+ *
+ * @module
+ */
+import { basename, join } from "node:path";
+import { InputError } from "../errors.ts";
+import { decompressFile, describeFsError } from "./_source.ts";
+import { type CoreNotes, type MappedFile, readCoreNotes } from "./elf_core.ts";
+import { type GdbOptions, runGdb } from "./gdb.ts";
+import { type Frame, type GdbReport, parseGdbOutput, type SharedLibrary } from "./gdb_parse.ts";
+import { hasFaultAddress, signalCodeDescription, signalName } from "./signals.ts";
+
+export type { Frame, SharedLibrary };
+
+/** The signal that ended the process, explained. */
+export interface SignalInfo {
+  number: number;
+  name: string;
+  code: number;
+  description: string;
+  /** Faulting address (hex) for kernel-raised SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP. */
+  address: string | null;
+  /** Process that sent the signal (kill, tkill, sigqueue). */
+  senderPid: number | null;
+}
+
+/** A thread of the crashed process. */
+export interface ThreadInfo {
+  /** Kernel thread id (LWP). */
+  tid: number;
+  /** gdb's thread number, when gdb ran. */
+  gdbThread: number | null;
+  name: string | null;
+  crashing: boolean;
+  pc: string;
+  sp: string;
+  frames: Frame[];
+}
+
+/** The result of `agent analyze core`. Field names are part of the JSON contract. */
+export interface CoreAnalysis {
+  file: string;
+  /** Size of the file on disk. */
+  sizeBytes: number;
+  /** Size of the uncompressed core according to its program headers. */
+  coreBytes: number;
+  compression: "none" | "gzip" | "zstd";
+  machine: string;
+  /** Last modification of the core file: when the kernel finished writing it. */
+  modifiedAt: string | null;
+  signal: SignalInfo | null;
+  process: {
+    pid: number | null;
+    name: string | null;
+    commandLine: string | null;
+    executable: string | null;
+  };
+  threadCount: number;
+  crashReason: string;
+  crashingThread: { tid: number; gdbThread: number | null };
+  /** Frames of the crashing thread, innermost first. */
+  stackTrace: Frame[];
+  /** Message glibc recorded before aborting (failed assert, heap corruption). */
+  abortMessage: string | null;
+  threads: ThreadInfo[];
+  mappedFiles: { start: string; end: string; offset: string; path: string }[];
+  sharedLibraries: SharedLibrary[];
+  /** Registers of the crashing thread, from gdb. */
+  registers: Record<string, string>;
+  gdb: { used: boolean; durationMs: number | null; timedOut: boolean; truncated: boolean };
+  warnings: string[];
+}
+
+/** Options of {@linkcode analyzeCore}. */
+export interface AnalyzeOptions {
+  /** Executable that produced the core; default: the path recorded in the core, if present here. */
+  exe?: string;
+  /** How to run gdb, or `false` for a notes-only analysis. */
+  gdb: GdbOptions | false;
+  /** Upper bound on the notes read into memory. */
+  maxNoteBytes?: number;
+  /** Directory for the decompressed copy gdb needs of a compressed core. */
+  tempDir?: string;
+}
+
+/**
+ * Analyzes the core at `path`.
+ *
+ * @throws {InputError} when the core cannot be read or is not a supported ELF core, or when
+ * `exe` is given and does not exist.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const analysis = await analyzeCore("./core.1234", { gdb: false });
+ * console.log(analysis.crashReason);
+ * ```
+ */
+export async function analyzeCore(path: string, options: AnalyzeOptions): Promise<CoreAnalysis> {
+  if (options.exe !== undefined) await requireFile(options.exe, "executable");
+  const notes = await readCoreNotes(path, { maxNoteBytes: options.maxNoteBytes });
+  const warnings = [...notes.warnings];
+  let modifiedAt: string | null = null;
+  try {
+    modifiedAt = (await Deno.stat(path)).mtime?.toISOString() ?? null;
+  } catch {
+    // The core was readable a moment ago; a missing mtime only disables the age rule.
+  }
+  const exe = options.exe ??
+    await executableOnHost(notes.executable, warnings, options.gdb !== false);
+  let report: GdbReport | undefined;
+  const gdb = { used: false, durationMs: null as number | null, timedOut: false, truncated: false };
+  if (options.gdb !== false && exe) {
+    report = await runGdbOnCore(path, exe, notes, options.gdb, options.tempDir, gdb, warnings);
+  }
+  return buildAnalysis(path, notes, report, gdb, modifiedAt, warnings);
+}
+
+async function requireFile(path: string, what: string): Promise<void> {
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) throw new InputError(`Cannot use ${what} "${path}": not a regular file`);
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    throw new InputError(`Cannot use ${what} "${path}": ${describeFsError(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+async function executableOnHost(
+  recorded: string | undefined,
+  warnings: string[],
+  wantGdb: boolean,
+): Promise<string | undefined> {
+  if (!recorded) {
+    if (wantGdb) {
+      warnings.push("the core does not record its executable: pass --exe for a stack trace");
+    }
+    return undefined;
+  }
+  try {
+    if ((await Deno.stat(recorded)).isFile) return recorded;
+  } catch {
+    // Falls through to the warning: the core usually comes from another mount namespace.
+  }
+  if (wantGdb) {
+    warnings.push(`executable "${recorded}" is not on this host: pass --exe for a stack trace`);
+  }
+  return undefined;
+}
+
+async function runGdbOnCore(
+  path: string,
+  exe: string,
+  notes: CoreNotes,
+  options: GdbOptions,
+  tempDir: string | undefined,
+  gdb: CoreAnalysis["gdb"],
+  warnings: string[],
+): Promise<GdbReport | undefined> {
+  let corePath = path;
+  let scratch: string | undefined;
+  try {
+    if (notes.compression !== "none") {
+      scratch = await Deno.makeTempDir({ dir: tempDir, prefix: "agent-core-" });
+      corePath = join(scratch, "core");
+      await decompressFile(path, notes.compression, corePath);
+    }
+    const run = await runGdb(exe, corePath, options);
+    gdb.used = true;
+    gdb.durationMs = run.durationMs;
+    gdb.timedOut = run.timedOut;
+    gdb.truncated = run.truncated;
+    if (run.timedOut) warnings.push(`gdb timed out after ${options.timeoutMs} ms: partial result`);
+    if (run.truncated) warnings.push(`gdb output cut at ${options.maxOutputBytes} bytes`);
+    if (/core file may not match specified executable/.test(run.stderr)) {
+      warnings.push(`gdb: core file may not match executable "${exe}"`);
+    }
+    const report = parseGdbOutput(run.stdout);
+    if (report.threads.length === 0 && !run.timedOut) {
+      const reason = run.stderr.split("\n").find((l) =>
+        l.trim() && !l.startsWith("warning: Section")
+      );
+      warnings.push(`gdb printed no backtrace${reason ? `: ${reason.trim()}` : ""}`);
+    }
+    return report;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      warnings.push(`gdb not found ("${options.gdbPath}"): install gdb for a stack trace`);
+      return undefined;
+    }
+    throw error;
+  } finally {
+    if (scratch) await Deno.remove(scratch, { recursive: true }).catch(() => {});
+  }
+}
+
+function hex(value: bigint): string {
+  return `0x${value.toString(16)}`;
+}
+
+function buildAnalysis(
+  path: string,
+  notes: CoreNotes,
+  report: GdbReport | undefined,
+  gdb: CoreAnalysis["gdb"],
+  modifiedAt: string | null,
+  warnings: string[],
+): CoreAnalysis {
+  const modules = new ModuleMap(notes.files);
+  const gdbByTid = new Map((report?.threads ?? []).map((t) => [t.tid, t]));
+  const threads: ThreadInfo[] = notes.threads.map((t, i) => {
+    const match = gdbByTid.get(t.tid) ??
+      // Without libthread_db gdb may not print LWPs; a single thread still matches.
+      (notes.threads.length === 1 && report?.threads.length === 1 ? report.threads[0] : undefined);
+    const frames = match
+      ? match.frames.map((f) => withLibrary(f, modules))
+      : [withLibrary({ index: 0, address: hex(t.pc) }, modules)];
+    return {
+      tid: t.tid,
+      gdbThread: match?.number ?? null,
+      name: match?.name ?? null,
+      crashing: i === 0,
+      pc: hex(t.pc),
+      sp: hex(t.sp),
+      frames,
+    };
+  });
+  const crashing = threads[0]!;
+  const signal = notes.signal
+    ? {
+      number: notes.signal.number,
+      name: signalName(notes.signal.number),
+      code: notes.signal.code,
+      description: signalCodeDescription(notes.signal.number, notes.signal.code),
+      address: notes.signal.address !== undefined &&
+          hasFaultAddress(notes.signal.number, notes.signal.code)
+        ? hex(notes.signal.address)
+        : null,
+      senderPid: notes.signal.senderPid ?? null,
+    }
+    : null;
+  const abortMessage = report?.abortMessage ?? null;
+  const process = {
+    pid: notes.process?.pid ?? notes.threads[0]?.tid ?? null,
+    name: notes.process?.name ?? null,
+    commandLine: notes.process?.commandLine ?? null,
+    executable: notes.executable ?? null,
+  };
+  return {
+    file: path,
+    sizeBytes: notes.fileSize,
+    coreBytes: notes.coreSize,
+    compression: notes.compression,
+    machine: notes.machine,
+    modifiedAt,
+    signal,
+    process,
+    threadCount: threads.length,
+    crashReason: crashReason(signal, crashing.frames, abortMessage, process.pid),
+    crashingThread: { tid: crashing.tid, gdbThread: crashing.gdbThread },
+    stackTrace: crashing.frames,
+    abortMessage,
+    threads,
+    mappedFiles: notes.files.map((f) => ({
+      start: hex(f.start),
+      end: hex(f.end),
+      offset: hex(f.fileOffset),
+      path: f.path,
+    })),
+    sharedLibraries: report?.sharedLibraries ?? [],
+    registers: report?.registers ?? {},
+    gdb,
+    warnings,
+  };
+}
+
+/** Finds which mapped file holds an address, and the address's offset from that file's base. */
+class ModuleMap {
+  readonly #bases = new Map<string, bigint>();
+  constructor(private readonly files: MappedFile[]) {
+    for (const f of files) {
+      const base = f.start - f.fileOffset;
+      const known = this.#bases.get(f.path);
+      if (known === undefined || base < known) this.#bases.set(f.path, base);
+    }
+  }
+
+  lookup(address: bigint): { path: string; offset: bigint } | undefined {
+    const file = this.files.find((f) => f.start <= address && address < f.end);
+    if (!file) return undefined;
+    return { path: file.path, offset: address - this.#bases.get(file.path)! };
+  }
+}
+
+function withLibrary(frame: Frame, modules: ModuleMap): Frame {
+  if (frame.library || !frame.address) return frame;
+  const module = modules.lookup(BigInt(frame.address));
+  return module ? { ...frame, library: module.path, offset: hex(module.offset) } : frame;
+}
+
+/**
+ * Frames of the abort, raise and signal machinery (glibc, libstdc++, the Go runtime):
+ * the crash "happened" in the first frame below them.
+ */
+const MACHINERY = new RegExp(
+  "^(" +
+    [
+      "(__GI_)?raise",
+      "(__GI_)?abort",
+      "__pthread_kill\\w*",
+      "pthread_kill",
+      "(__GI_)?__assert_fail\\w*",
+      "__libc_message\\w*",
+      "__malloc_assert",
+      "malloc_printerr",
+      "__fortify_fail",
+      "__chk_fail",
+      "__stack_chk_fail",
+      "<signal handler called>",
+      "__cxa_(re)?throw",
+      "std::terminate\\(?\\)?",
+      "__gnu_cxx::__verbose_terminate_handler\\(?\\)?",
+      "__cxxabiv1::__terminate\\(.*\\)",
+      "runtime\\.(raise|raisebadsignal|dieFromSignal|crash|fatalpanic|fatalthrow|throw|sigpanic|" +
+      "sighandler|sigtrampgo|sigtramp|sigreturn\\w*|gopanic|panicmem\\w*|abort|startpanic_m|" +
+      "dopanic_m|panicdivide|panicIndex|panicSlice\\w*|goPanic\\w*)",
+    ].join("|") +
+    ")$",
+);
+
+/** The frame a crash is attributed to: the first one outside the abort machinery. */
+export function crashFrame(frames: Frame[]): Frame | undefined {
+  return frames.find((f) => f.function && !MACHINERY.test(f.function)) ?? frames[0];
+}
+
+function crashReason(
+  signal: SignalInfo | null,
+  frames: Frame[],
+  abortMessage: string | null,
+  pid: number | null,
+): string {
+  let text = signal
+    ? `${signal.name} (${signal.description})`
+    : "No signal recorded (the core may have been taken from a running process)";
+  if (signal?.address) text += ` at ${signal.address}`;
+  if (signal?.senderPid && signal.senderPid !== pid) text += ` from pid ${signal.senderPid}`;
+  const frame = crashFrame(frames);
+  if (frame?.function) {
+    text += ` in ${frame.function}()`;
+    if (frame.file) text += ` at ${basename(frame.file)}:${frame.line}`;
+    else if (frame.library) text += ` from ${basename(frame.library)}`;
+  } else if (frame?.address) {
+    text += `, pc ${frame.address}`;
+    if (frame.library) text += ` in ${basename(frame.library)}+${frame.offset}`;
+  }
+  if (abortMessage) text += `: ${abortMessage.replace(/\s+/g, " ").trim()}`;
+  return text;
+}

@@ -1,0 +1,153 @@
+/**
+ * Runs gdb on a core without a shell and without trusting anything the core or the
+ * executable carries: `-nx -batch`, auto-loading off (no scripts from the binary's
+ * `.debug_gdb_scripts` or its directory), debuginfod off, a timeout and a cap on the
+ * output kept.
+ *
+ * @module
+ */
+import { sectionMarker } from "./gdb_parse.ts";
+
+/** How to run gdb. */
+export interface GdbOptions {
+  /** gdb executable (a name looked up in PATH, or a path). */
+  gdbPath: string;
+  /** Kill gdb after this many milliseconds. */
+  timeoutMs: number;
+  /** Keep at most this many bytes of gdb's stdout; the rest is read and dropped. */
+  maxOutputBytes: number;
+}
+
+/** What one gdb run produced. */
+export interface GdbRun {
+  stdout: string;
+  /** The first lines gdb wrote to stderr (warnings), capped. */
+  stderr: string;
+  exitCode: number | null;
+  timedOut: boolean;
+  /** Whether stdout was longer than `maxOutputBytes`. */
+  truncated: boolean;
+  durationMs: number;
+}
+
+/** The commands run, each preceded by a marker so their outputs can be told apart. */
+export const GDB_COMMANDS: ReadonlyArray<readonly [section: string, command: string]> = [
+  ["threads", "thread apply all bt"],
+  // glibc (2.27+) keeps the assertion or malloc-check message in `__abort_msg`
+  // (a `struct abort_msg_s { unsigned size; char msg[]; }`), so the text sits 4 bytes in.
+  ["abort", "x/s *(char **)&__abort_msg + 4"],
+  ["libs", "info sharedlibrary"],
+  ["regs", "info registers"],
+];
+
+/**
+ * Builds gdb's argument list. Every setting that could run code from the core or the
+ * binary is turned off before the files are loaded (`-iex`).
+ *
+ * @example Usage
+ * ```ts
+ * const args = gdbArguments("/bin/app", "/tmp/core");
+ * args.includes("-nx"); // true
+ * ```
+ */
+export function gdbArguments(exe: string, core: string): string[] {
+  const args = [
+    "-nx",
+    "-batch",
+    "-iex",
+    "set auto-load off",
+    "-iex",
+    "set debuginfod enabled off",
+    "-iex",
+    "set pagination off",
+    "-iex",
+    "set width 0",
+    "-iex",
+    "set height 0",
+    "-iex",
+    "set confirm off",
+    "-iex",
+    "set print thread-events off",
+  ];
+  for (const [section, command] of GDB_COMMANDS) {
+    args.push("-ex", `echo \\n${sectionMarker(section)}\\n`, "-ex", command);
+  }
+  // Named options, not positional arguments: a core named like a number would otherwise be
+  // taken for a process id to attach to, and a name starting with "-" for an option.
+  args.push(`--se=${exe}`, `--core=${core}`);
+  return args;
+}
+
+/**
+ * Runs gdb on `exe` and `core` and collects its output.
+ *
+ * @throws {Deno.errors.NotFound} when the gdb executable does not exist.
+ */
+export async function runGdb(exe: string, core: string, options: GdbOptions): Promise<GdbRun> {
+  const started = performance.now();
+  const child = new Deno.Command(options.gdbPath, {
+    args: gdbArguments(exe, core),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      LC_ALL: "C",
+      DEBUGINFOD_URLS: "",
+      HOME: "/nonexistent",
+    },
+  }).spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+  }, options.timeoutMs);
+  try {
+    const [stdout, stderr, status] = await Promise.all([
+      readCapped(child.stdout, options.maxOutputBytes),
+      readCapped(child.stderr, 64 * 1024),
+      child.status,
+    ]);
+    return {
+      stdout: stdout.text,
+      stderr: stderr.text,
+      exitCode: status.code,
+      timedOut,
+      truncated: stdout.truncated,
+      durationMs: Math.round(performance.now() - started),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readCapped(
+  stream: ReadableStream<Uint8Array>,
+  max: number,
+): Promise<{ text: string; truncated: boolean }> {
+  const chunks: Uint8Array[] = [];
+  let kept = 0;
+  let truncated = false;
+  for await (const chunk of stream) {
+    if (kept >= max) {
+      truncated = true;
+      continue;
+    }
+    const piece = chunk.subarray(0, max - kept);
+    if (piece.length < chunk.length) truncated = true;
+    chunks.push(piece);
+    kept += piece.length;
+  }
+  const all = new Uint8Array(kept);
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.length;
+  }
+  return { text: new TextDecoder().decode(all), truncated };
+}

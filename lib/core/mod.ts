@@ -1,0 +1,24 @@
+/**
+ * Crash forensics on one core: the ELF core note reader, the gdb runner and parser, the
+ * combined analysis with its one-sentence crash reason, and the rule-based score.
+ *
+ * @module
+ */
+export {
+  analyzeCore,
+  type AnalyzeOptions,
+  type CoreAnalysis,
+  crashFrame,
+  type Frame,
+} from "./analyze.ts";
+export { type CoreNotes, readCoreNotes } from "./elf_core.ts";
+export { type GdbOptions, runGdb } from "./gdb.ts";
+export { parseGdbOutput } from "./gdb_parse.ts";
+export {
+  type Score,
+  scoreCore,
+  type ScoreItem,
+  type ScoreOptions,
+  stackTraceText,
+} from "./score.ts";
+export { signalCodeDescription, signalName } from "./signals.ts";

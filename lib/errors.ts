@@ -1,0 +1,99 @@
+/**
+ * Typed errors. Each carries the process exit code it maps to, so that only
+ * `main.ts` decides how the process ends and every message reaches the user as
+ * one line naming the input and the reason.
+ *
+ * @module
+ */
+
+/** Exit codes shared by every command (see README "Exit codes"). */
+export const ExitCode = {
+  Ok: 0,
+  /** The command ran and found a failure it was asked to report (e.g. `--fail-under`). */
+  Finding: 1,
+  /** Usage error or invalid input: bad flag, unreadable or non-ELF core, invalid config. */
+  Usage: 2,
+  /** A dependency is unavailable: Kubernetes API, storage. */
+  Unavailable: 3,
+} as const;
+
+/** A value of {@linkcode ExitCode}. */
+export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode];
+
+/**
+ * Base of every error the agent reports on purpose.
+ *
+ * @example Usage
+ * ```ts
+ * throw new InputError(`Cannot read core "core.1": not an ELF file`);
+ * ```
+ */
+export class AgentError extends Error {
+  /** The process exit code this error maps to. */
+  readonly exitCode: ExitCodeValue;
+
+  /** Creates an error with a one-line message, an exit code and an optional cause. */
+  constructor(message: string, exitCode: ExitCodeValue, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.exitCode = exitCode;
+  }
+}
+
+/** A bad flag or argument (exit code 2). */
+export class UsageError extends AgentError {
+  /** Creates a usage error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, ExitCode.Usage, options);
+  }
+}
+
+/** Input that cannot be used: an unreadable or malformed file (exit code 2). */
+export class InputError extends AgentError {
+  /** Creates an input error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, ExitCode.Usage, options);
+  }
+}
+
+/** An invalid configuration file, environment variable or flag value (exit code 2). */
+export class ConfigError extends AgentError {
+  /** Creates a configuration error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, ExitCode.Usage, options);
+  }
+}
+
+/** A dependency that is not reachable or not installed (exit code 3). */
+export class UnavailableError extends AgentError {
+  /** Creates an unavailable-dependency error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, ExitCode.Unavailable, options);
+  }
+}
+
+/** The command ran and found a failure it was asked to report (exit code 1). */
+export class FindingError extends AgentError {
+  /** Creates a finding error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, ExitCode.Finding, options);
+  }
+}
+
+/**
+ * Renders an error and its cause chain, one cause per line, for `--log-level debug`.
+ *
+ * @example Usage
+ * ```ts
+ * causeChain(new InputError("a", { cause: new Error("b") })); // ["a", "b"]
+ * ```
+ */
+export function causeChain(error: unknown): string[] {
+  const lines: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current !== undefined && depth < 16; depth++) {
+    lines.push(current instanceof Error ? current.message : String(current));
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return lines;
+}

@@ -1,0 +1,78 @@
+/**
+ * A small structured logger: text lines for people, JSON lines for the daemon, always on
+ * stderr so that stdout stays the command's output.
+ *
+ * @module
+ */
+
+/** Log levels, least to most severe. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Structured fields attached to a log line. */
+export type LogFields = Record<string, unknown>;
+
+/** Writes log lines. */
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  /** Whether lines of this level are written. */
+  enabled(level: LogLevel): boolean;
+}
+
+const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/** Options of {@linkcode createLogger}. */
+export interface LoggerOptions {
+  level: LogLevel;
+  format: "text" | "json";
+  /** Receives each line without its newline; default: stderr. */
+  write?: (line: string) => void;
+  now?: () => Date;
+}
+
+const encoder = new TextEncoder();
+
+function writeStderr(line: string): void {
+  const bytes = encoder.encode(line + "\n");
+  let written = 0;
+  while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
+}
+
+/**
+ * Creates a logger.
+ *
+ * @example Usage
+ * ```ts
+ * const lines: string[] = [];
+ * const log = createLogger({ level: "info", format: "json", write: (l) => lines.push(l) });
+ * log.info("started", { port: 8090 });
+ * ```
+ */
+export function createLogger(options: LoggerOptions): Logger {
+  const write = options.write ?? writeStderr;
+  const now = options.now ?? (() => new Date());
+  const enabled = (level: LogLevel) => RANK[level] >= RANK[options.level];
+  const log = (level: LogLevel) => (message: string, fields: LogFields = {}) => {
+    if (!enabled(level)) return;
+    if (options.format === "json") {
+      write(JSON.stringify({ time: now().toISOString(), level, msg: message, ...fields }));
+      return;
+    }
+    const extra = Object.entries(fields).map(([k, v]) => ` ${k}=${formatValue(v)}`).join("");
+    write(`${level}: ${message}${extra}`);
+  };
+  return {
+    debug: log("debug"),
+    info: log("info"),
+    warn: log("warn"),
+    error: log("error"),
+    enabled,
+  };
+}
+
+function formatValue(value: unknown): string {
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  return /[\s"=]/.test(text) ? JSON.stringify(text) : text;
+}

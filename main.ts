@@ -1,0 +1,55 @@
+/**
+ * The `agent` executable: builds the command line, runs it, and turns every outcome into
+ * an exit code. The only place that calls `Deno.exit`.
+ *
+ * @module
+ */
+import { CommanderError } from "@commander-js/extra-typings";
+import { buildCli } from "./cli/mod.ts";
+import { AgentError, causeChain, ExitCode } from "./lib/errors.ts";
+
+const encoder = new TextEncoder();
+
+function writeAll(stream: typeof Deno.stdout | typeof Deno.stderr, text: string): void {
+  const bytes = encoder.encode(text);
+  let written = 0;
+  while (written < bytes.length) written += stream.writeSync(bytes.subarray(written));
+}
+
+/** Runs the CLI with `args` and returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const { program, context } = buildCli({
+    out: (text) => writeAll(Deno.stdout, text),
+    err: (text) => writeAll(Deno.stderr, text),
+  });
+  const debug = () => args.includes("debug") || Deno.env.get("AGENT_LOG_LEVEL") === "debug";
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return context.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version end with code 0; anything else commander rejects is a usage error.
+      return error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+    }
+    if (error instanceof AgentError) {
+      writeAll(Deno.stderr, error.message + "\n");
+      if (debug()) {
+        for (const cause of causeChain(error).slice(1)) {
+          writeAll(Deno.stderr, `  caused by: ${cause}\n`);
+        }
+      }
+      return error.exitCode;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    writeAll(
+      Deno.stderr,
+      `Internal error: ${message} (rerun with --log-level debug for details)\n`,
+    );
+    if (debug() && error instanceof Error && error.stack) writeAll(Deno.stderr, error.stack + "\n");
+    return 70;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,58 @@
+/**
+ * Runs the `agent` CLI as a user would: a separate process through `deno run`, with the
+ * project's `agent` permission set, capturing stdout, stderr and the exit code.
+ *
+ * @module
+ */
+
+/** What one CLI run produced. */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** Options of {@linkcode runAgent}. */
+export interface RunAgentOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Kill the process after this many milliseconds (default 60 s). */
+  timeoutMs?: number;
+}
+
+/** Runs `agent ARGS...` and waits for it to exit. */
+export async function runAgent(args: string[], options: RunAgentOptions = {}): Promise<CliRun> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-q", "-P=agent", "--config", `${ROOT}deno.json`, `${ROOT}main.ts`, ...args],
+    cwd: options.cwd ?? ROOT,
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
+  try {
+    const out = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: out.code,
+      stdout: decoder.decode(out.stdout),
+      stderr: decoder.decode(out.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Parses stdout as JSON. */
+export function json<T = unknown>(run: CliRun): T {
+  try {
+    return JSON.parse(run.stdout) as T;
+  } catch {
+    throw new Error(
+      `stdout is not JSON (exit ${run.code}):\n${run.stdout}\nstderr:\n${run.stderr}`,
+    );
+  }
+}

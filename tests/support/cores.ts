@@ -1,0 +1,143 @@
+/**
+ * Real cores for tests and benchmarks: compiles the C programs in `programs/` with
+ * `gcc` and crashes them with `ulimit -c unlimited`. Where `core_pattern` pipes cores
+ * to a helper (systemd-coredump, apport), the program runs under
+ * `gdb -batch -ex run -ex generate-core-file` instead.
+ *
+ * @module
+ */
+
+/** A core made by crashing one of the sample programs. */
+export interface Crash {
+  /** Program name, e.g. `segv`. */
+  name: string;
+  /** The compiled executable. */
+  exe: string;
+  /** The core file. */
+  core: string;
+  /** The program's C source file name, as gdb reports it. */
+  source: string;
+}
+
+const PROGRAMS = new URL("./programs/", import.meta.url);
+
+/** Whether `gcc` can be run here. */
+export function haveGcc(): boolean {
+  return which("gcc");
+}
+
+/** Whether `gdb` can be run here. */
+export function haveGdb(): boolean {
+  return which("gdb");
+}
+
+function which(command: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${command}`], stdout: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+/** Compiles `programs/<name>.c` into `dir` and returns the executable path. */
+export async function compile(name: string, dir: string): Promise<string> {
+  const exe = `${dir}/${name}`;
+  const source = new URL(`${name}.c`, PROGRAMS).pathname;
+  const out = await new Deno.Command("gcc", {
+    args: ["-g", "-O0", "-fno-omit-frame-pointer", "-pthread", "-o", exe, source],
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`gcc ${name}.c failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return exe;
+}
+
+function corePattern(): string {
+  try {
+    return Deno.readTextFileSync("/proc/sys/kernel/core_pattern").trim();
+  } catch {
+    return "|unknown";
+  }
+}
+
+/**
+ * Compiles and crashes `programs/<name>.c` in a new directory under `parent`, returning
+ * the core. The core file is named `core` (renamed from whatever `core_pattern` made).
+ */
+export async function crash(name: string, parent: string, args: string[] = []): Promise<Crash> {
+  const dir = `${parent}/${name}`;
+  await Deno.mkdir(dir, { recursive: true });
+  const exe = await compile(name, dir);
+  const core = `${dir}/core`;
+  const pattern = corePattern();
+  if (!pattern.startsWith("|") && !pattern.includes("/")) {
+    await new Deno.Command("bash", {
+      args: ["-c", 'ulimit -c unlimited && exec "$0" "$@"', exe, ...args],
+      cwd: dir,
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    const prefix = pattern.split("%")[0]!;
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isFile && entry.name.startsWith(prefix) && entry.name !== name) {
+        if (`${dir}/${entry.name}` !== core) await Deno.rename(`${dir}/${entry.name}`, core);
+        return { name, exe, core, source: `${name}.c` };
+      }
+    }
+  }
+  await new Deno.Command("gdb", {
+    args: [
+      "-nx",
+      "-batch",
+      "-ex",
+      "run",
+      "-ex",
+      `generate-core-file ${core}`,
+      "--args",
+      exe,
+      ...args,
+    ],
+    cwd: dir,
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  await Deno.stat(core);
+  return { name, exe, core, source: `${name}.c` };
+}
+
+/** The sample programs and what their crash looks like. */
+export const SAMPLES = ["segv", "abort", "assert", "fpe", "threads", "recursive"] as const;
+
+/** Name of one sample program. */
+export type Sample = typeof SAMPLES[number];
+
+let samples: Promise<Record<Sample, Crash>> | undefined;
+
+/**
+ * Crashes every sample program once per test process, in a temporary directory removed
+ * when the process ends.
+ */
+export function sampleCores(): Promise<Record<Sample, Crash>> {
+  samples ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "agent-cores-" });
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // Already gone.
+      }
+    });
+    const made = await Promise.all(SAMPLES.map((name) => crash(name, dir)));
+    return Object.fromEntries(made.map((c) => [c.name, c])) as Record<Sample, Crash>;
+  })();
+  return samples;
+}
+
+/** Prints once why tests that need a tool are skipped. */
+export function skipNotice(tool: string, available: boolean): boolean {
+  // deno-lint-ignore no-console
+  if (!available) console.warn(`SKIP: ${tool} is not installed; tests that need it are ignored`);
+  return !available;
+}
