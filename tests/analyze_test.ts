@@ -275,7 +275,7 @@ Deno.test({
       "Crash     SIGSEGV (address not mapped) at 0x0 in write_value() at threads.c:12",
     );
     assertStringIncludes(run.stdout, "Threads   4 (crashing: LWP ");
-    assertMatch(run.stdout, /#0  0x[0-9a-f]+ in write_value \(p=0x0\) at .*threads\.c:12/);
+    assertMatch(run.stdout, /#0 {2}0x[0-9a-f]+ in write_value \(p=0x0\) at .*threads\.c:12/);
     assertEquals(run.stderr, "");
   },
 });
