@@ -208,8 +208,11 @@ class CoreReader {
     const shoff = this.#safe(view.getBigUint64(40, true), "e_shoff");
     const phentsize = view.getUint16(54, true);
     let phnum = view.getUint16(56, true);
+    const shentsize = view.getUint16(58, true);
+    const shnum = view.getUint16(60, true);
     if (phentsize !== PHDR_SIZE) this.#fail(`corrupt ELF header (e_phentsize ${phentsize})`);
-    let extentEnd = 64;
+    // Cores written by gdb carry section headers after the segments.
+    let extentEnd = Math.max(64, shoff + shnum * shentsize);
     if (phnum === PN_XNUM) {
       // More than 65534 segments: the real count is in section header 0's sh_info.
       const section = await this.#readExact(shoff, 64, "the section header");
@@ -337,7 +340,7 @@ class CoreReader {
     switch (type) {
       case NT_PRSTATUS: {
         const regs = PRSTATUS[result.machine];
-        need(regs.pc + 8, "NT_PRSTATUS");
+        need(Math.max(regs.pc, regs.sp) + 8, "NT_PRSTATUS");
         const thread: CoreThread = {
           tid: view.getInt32(32, true),
           signal: view.getUint16(12, true),

@@ -17,6 +17,8 @@ export interface Crash {
   core: string;
   /** The program's C source file name, as gdb reports it. */
   source: string;
+  /** Who wrote the core: the kernel, or gdb's generate-core-file where core_pattern pipes. */
+  writer: "kernel" | "gdb";
 }
 
 const PROGRAMS = new URL("./programs/", import.meta.url);
@@ -54,9 +56,12 @@ export async function compile(name: string, dir: string): Promise<string> {
   return exe;
 }
 
+/** Reads `core_pattern` through `cat`: Deno asks for --allow-all to read /proc/sys directly. */
 function corePattern(): string {
   try {
-    return Deno.readTextFileSync("/proc/sys/kernel/core_pattern").trim();
+    const out = new Deno.Command("cat", { args: ["/proc/sys/kernel/core_pattern"], stderr: "null" })
+      .outputSync();
+    return out.success ? new TextDecoder().decode(out.stdout).trim() : "|unknown";
   } catch {
     return "|unknown";
   }
@@ -83,7 +88,7 @@ export async function crash(name: string, parent: string, args: string[] = []): 
     for await (const entry of Deno.readDir(dir)) {
       if (entry.isFile && entry.name.startsWith(prefix) && entry.name !== name) {
         if (`${dir}/${entry.name}` !== core) await Deno.rename(`${dir}/${entry.name}`, core);
-        return { name, exe, core, source: `${name}.c` };
+        return { name, exe, core, source: `${name}.c`, writer: "kernel" };
       }
     }
   }
@@ -104,7 +109,7 @@ export async function crash(name: string, parent: string, args: string[] = []): 
     stderr: "null",
   }).output();
   await Deno.stat(core);
-  return { name, exe, core, source: `${name}.c` };
+  return { name, exe, core, source: `${name}.c`, writer: "gdb" };
 }
 
 /** The sample programs and what their crash looks like. */
