@@ -1,0 +1,143 @@
+import { parse } from "yaml";
+import { ConfigError } from "../errors.ts";
+import { assertEquals, assertRejects } from "../../tests/support/assert.ts";
+import { configKeys, DEFAULTS, envName, loadConfig } from "./mod.ts";
+
+async function withYaml<T>(text: string, fn: (path: string) => Promise<T>): Promise<T> {
+  const path = await Deno.makeTempFile({ suffix: ".yaml" });
+  try {
+    await Deno.writeTextFile(path, text);
+    return await fn(path);
+  } finally {
+    await Deno.remove(path);
+  }
+}
+
+const noEnv = () => undefined;
+
+Deno.test("loadConfig() returns the defaults with durations and sizes parsed", async () => {
+  const config = await loadConfig({ env: noEnv });
+  assertEquals(config.analyzer.valueThreshold, 7);
+  assertEquals(config.analyzer.gdbTimeout, 120_000);
+  assertEquals(config.storage.retention.maxAge, 30 * 86_400_000);
+  assertEquals(config.storage.retention.maxBytes, 50e9);
+  assertEquals(config.cleaner.maxRestartCount, 5);
+  assertEquals(config.server.listenAddress, "127.0.0.1:8090");
+});
+
+Deno.test("loadConfig() applies flag > env > file > default", async () => {
+  await withYaml(
+    "analyzer:\n  gdbPath: /from/file\n  valueThreshold: 5\nstorage:\n  compression: zstd\n",
+    async (file) => {
+      const env = (name: string) =>
+        ({ AGENT_ANALYZER_GDB_PATH: "/from/env", AGENT_ANALYZER_VALUE_THRESHOLD: "6" })[name];
+      const config = await loadConfig({ file, env, flags: { "analyzer.gdbPath": "/from/flag" } });
+      assertEquals(config.analyzer.gdbPath, "/from/flag");
+      assertEquals(config.analyzer.valueThreshold, 6);
+      assertEquals(config.storage.compression, "zstd");
+      assertEquals(config.storage.backend, "local");
+    },
+  );
+});
+
+Deno.test("loadConfig() reads kata-monitor and Kubernetes environment names", async () => {
+  const env = (name: string) =>
+    ({
+      KATA_PULSE_LISTEN: "0.0.0.0:9000",
+      RUNTIME_ENDPOINT: "/run/k3s/containerd/containerd.sock",
+      KATA_PULSE_METRICS_INTERVAL: "30",
+      NODE_NAME: "node-1",
+      AGENT_KATA_SANDBOX_ROOTS: "/a, /b",
+      AGENT_CLEANER_ENABLED: "yes",
+    })[name];
+  const config = await loadConfig({ env });
+  assertEquals(config.server.listenAddress, "0.0.0.0:9000");
+  assertEquals(config.kata.runtimeEndpoint, "/run/k3s/containerd/containerd.sock");
+  assertEquals(config.kata.metricsInterval, 30_000);
+  assertEquals(config.nodeName, "node-1");
+  assertEquals(config.kata.sandboxRoots, ["/a", "/b"]);
+  assertEquals(config.cleaner.enabled, true);
+});
+
+Deno.test("loadConfig() names the key path and the problem", async () => {
+  await withYaml("storage:\n  retention:\n    maxAge: x\n", async (file) => {
+    await assertRejects(
+      () => loadConfig({ file, env: noEnv }),
+      ConfigError,
+      `Invalid configuration "${file}": storage.retention.maxAge: expected a duration like "30d", got "x"`,
+    );
+  });
+  await withYaml(
+    "analyzer:\n  valueThreshold: 11\n  gdbPth: gdb\nlogFormat: xml\n",
+    async (file) => {
+      const error = await assertRejects(() => loadConfig({ file, env: noEnv }), ConfigError);
+      assertEquals(
+        error.message,
+        `Invalid configuration "${file}": logFormat: expected one of "text", "json", got "xml"; ` +
+          "analyzer.valueThreshold: must be at most 10, got 11; analyzer.gdbPth: unknown key",
+      );
+    },
+  );
+});
+
+Deno.test("loadConfig() names the environment variable a bad value came from", async () => {
+  await assertRejects(
+    () =>
+      loadConfig({ env: (n) => (n === "AGENT_STORAGE_RETENTION_MAX_BYTES" ? "lots" : undefined) }),
+    ConfigError,
+    'storage.retention.maxBytes (from AGENT_STORAGE_RETENTION_MAX_BYTES): expected a size like "50GB", got "lots"',
+  );
+});
+
+Deno.test("loadConfig() reports YAML syntax errors with their position", async () => {
+  await withYaml("storage:\n  retention: [\n", async (file) => {
+    await assertRejects(
+      () => loadConfig({ file, env: noEnv }),
+      ConfigError,
+      `"${file}": YAML error at line 3, column 1`,
+    );
+  });
+  await withYaml("a: 1\na: 2\n", async (file) => {
+    await assertRejects(
+      () => loadConfig({ file, env: noEnv }),
+      ConfigError,
+      "Map keys must be unique",
+    );
+  });
+  await withYaml("- just\n- a list\n", async (file) => {
+    await assertRejects(
+      () => loadConfig({ file, env: noEnv }),
+      ConfigError,
+      "expected a mapping of keys at the top level",
+    );
+  });
+});
+
+Deno.test("loadConfig() accepts an empty file and rejects a missing one", async () => {
+  await withYaml(
+    "",
+    async (file) => assertEquals((await loadConfig({ file, env: noEnv })).logLevel, "info"),
+  );
+  await assertRejects(
+    () => loadConfig({ file: "/nonexistent/agent.yaml", env: noEnv }),
+    ConfigError,
+    'Cannot read configuration "/nonexistent/agent.yaml": no such file',
+  );
+});
+
+Deno.test("envName() maps key paths to AGENT_ variables", () => {
+  assertEquals(
+    envName("analyzer.scoring.largeCoreBytes"),
+    "AGENT_ANALYZER_SCORING_LARGE_CORE_BYTES",
+  );
+  assertEquals(envName("storage.s3.accessKeyId"), "AGENT_STORAGE_S3_ACCESS_KEY_ID");
+});
+
+Deno.test("the example ConfigMap holds every key with its default", async () => {
+  const manifest = parse(
+    await Deno.readTextFile(new URL("../../manifests/configmap.yaml", import.meta.url)),
+  );
+  const embedded = parse(manifest.data["config.yaml"]);
+  assertEquals(embedded, DEFAULTS);
+  assertEquals(configKeys(embedded).map(([k]) => k), configKeys().map(([k]) => k));
+});

@@ -1,0 +1,86 @@
+/**
+ * Black-box tests of the command line itself: help, version, usage errors, configuration.
+ */
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "./support/assert.ts";
+import { json, runAgent } from "./support/cli.ts";
+
+Deno.test("agent --help lists the commands that work, with examples", async () => {
+  const run = await runAgent(["--help"]);
+  assertEquals(run.code, 0);
+  for (
+    const part of [
+      "analyze",
+      "score",
+      "version",
+      "--config <file>",
+      "--log-level",
+      "--log-format",
+      "Examples:",
+    ]
+  ) {
+    assertStringIncludes(run.stdout, part);
+  }
+  for (const absent of ["daemon", "discover", "prune", "uninstall"]) {
+    assert(
+      !new RegExp(`^  ${absent}\\b`, "m").test(run.stdout),
+      `${absent} is not offered before it exists`,
+    );
+  }
+});
+
+Deno.test("agent COMMAND --help explains each command", async () => {
+  const analyze = await runAgent(["analyze", "core", "--help"]);
+  assertEquals(analyze.code, 0);
+  assertStringIncludes(analyze.stdout, "--no-gdb");
+  assertStringIncludes(analyze.stdout, "--exe <path>");
+  const score = await runAgent(["score", "--help"]);
+  assertEquals(score.code, 0);
+  assertStringIncludes(score.stdout, "--fail-under <n>");
+});
+
+Deno.test("agent version prints the version as text and JSON", async () => {
+  const text = await runAgent(["version"]);
+  assertEquals(text.code, 0);
+  assertMatch(text.stdout, /^agent \d+\.\d+\.\d+ \(deno [\d.]+, v8 .+\)\n$/);
+  const info = json<{ version: string; deno: string }>(await runAgent(["version", "-o", "json"]));
+  assertEquals(info.deno, Deno.version.deno);
+});
+
+Deno.test("unknown commands and options are usage errors with one line", async () => {
+  const unknownOption = await runAgent(["analyze", "core", "x", "--frobnicate"]);
+  assertEquals(unknownOption.code, 2);
+  assertEquals(
+    unknownOption.stderr,
+    `Unknown option '--frobnicate' (see "agent analyze core --help")\n`,
+  );
+  const missing = await runAgent(["analyze", "core"]);
+  assertEquals(missing.code, 2);
+  assertEquals(
+    missing.stderr,
+    `Missing required argument 'core' (see "agent analyze core --help")\n`,
+  );
+  const badChoice = await runAgent(["analyze", "core", "x", "-o", "xml"]);
+  assertEquals(badChoice.code, 2);
+  assertStringIncludes(badChoice.stderr, "Allowed choices are text, json");
+  const unknownCommand = await runAgent(["frobnicate"]);
+  assertEquals(unknownCommand.code, 2);
+  assertEquals(unknownCommand.stderr.split("\n").filter(Boolean).length, 1);
+});
+
+Deno.test("an invalid configuration file is exit code 2 naming the key", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/agent.yaml`, "storage:\n  retention:\n    maxAge: x\n");
+    const run = await runAgent(["--config", `${dir}/agent.yaml`, "score", "core"]);
+    assertEquals(run.code, 2);
+    assertEquals(
+      run.stderr,
+      `Invalid configuration "${dir}/agent.yaml": storage.retention.maxAge: expected a duration like "30d", got "x"\n`,
+    );
+    const env = await runAgent(["score", "core"], { env: { AGENT_CONFIG: `${dir}/missing.yaml` } });
+    assertEquals(env.code, 2);
+    assertEquals(env.stderr, `Cannot read configuration "${dir}/missing.yaml": no such file\n`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
