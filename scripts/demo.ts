@@ -1,0 +1,45 @@
+/**
+ * `deno task demo`: builds a small multi-threaded C program, lets it crash into a core,
+ * then runs `agent analyze core` and `agent score` on that core, printing each command
+ * as a user would type it. Everything happens in a temporary directory that is removed
+ * at the end.
+ *
+ * @module
+ */
+// deno-lint-ignore-file no-console
+import { crash, haveGcc, haveGdb } from "../tests/support/cores.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+async function agent(args: string[]): Promise<number> {
+  console.log(`\n$ agent ${args.map((a) => (/[\s'"$]/.test(a) ? JSON.stringify(a) : a)).join(" ")}`);
+  const status = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-q", "-P=agent", "--config", `${ROOT}deno.json`, `${ROOT}main.ts`, ...args],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  return status.code;
+}
+
+if (!haveGcc()) {
+  console.log("The demo compiles a crashing C program and needs gcc: apt-get install -y gcc gdb");
+  Deno.exit(await agent(["version"]));
+}
+if (!haveGdb()) console.log("gdb is not installed: the analysis will be notes-only (apt-get install -y gdb).");
+
+const dir = await Deno.makeTempDir({ prefix: "agent-demo-" });
+try {
+  console.log("Building tests/support/programs/threads.c: four threads, one writes through a null pointer...");
+  const sample = await crash("threads", dir);
+  console.log(`It crashed; the ${sample.writer === "kernel" ? "kernel" : "gdb"} wrote ${sample.core}`);
+  let code = await agent(["analyze", "core", sample.core]);
+  if (code === 0) code = await agent(["score", sample.core, "--pod", "milvus-demo-querynode-0"]);
+  console.log(
+    code === 0
+      ? "\nNext: 'agent analyze core CORE -o json' for scripts, 'agent score CORE... --fail-under 7' in CI."
+      : `\nThe demo failed with exit code ${code}.`,
+  );
+  Deno.exitCode = code;
+} finally {
+  await Deno.remove(dir, { recursive: true });
+}
