@@ -12,7 +12,9 @@ import { crash, haveGcc, haveGdb } from "../tests/support/cores.ts";
 const ROOT = new URL("../", import.meta.url).pathname;
 
 async function agent(args: string[]): Promise<number> {
-  console.log(`\n$ agent ${args.map((a) => (/[\s'"$]/.test(a) ? JSON.stringify(a) : a)).join(" ")}`);
+  console.log(
+    `\n$ agent ${args.map((a) => (/[\s'"$]/.test(a) ? JSON.stringify(a) : a)).join(" ")}`,
+  );
   const status = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-q", "-P=agent", "--config", `${ROOT}deno.json`, `${ROOT}main.ts`, ...args],
     stdout: "inherit",
@@ -25,13 +27,19 @@ if (!haveGcc()) {
   console.log("The demo compiles a crashing C program and needs gcc: apt-get install -y gcc gdb");
   Deno.exit(await agent(["version"]));
 }
-if (!haveGdb()) console.log("gdb is not installed: the analysis will be notes-only (apt-get install -y gdb).");
+if (!haveGdb()) {
+  console.log("gdb is not installed: the analysis will be notes-only (apt-get install -y gdb).");
+}
 
 const dir = await Deno.makeTempDir({ prefix: "agent-demo-" });
 try {
-  console.log("Building tests/support/programs/threads.c: four threads, one writes through a null pointer...");
+  console.log(
+    "Building tests/support/programs/threads.c: four threads, one writes through a null pointer...",
+  );
   const sample = await crash("threads", dir);
-  console.log(`It crashed; the ${sample.writer === "kernel" ? "kernel" : "gdb"} wrote ${sample.core}`);
+  console.log(
+    `It crashed; the ${sample.writer === "kernel" ? "kernel" : "gdb"} wrote ${sample.core}`,
+  );
   let code = await agent(["analyze", "core", sample.core]);
   if (code === 0) code = await agent(["score", sample.core, "--pod", "milvus-demo-querynode-0"]);
   console.log(
