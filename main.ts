@@ -22,7 +22,7 @@ export async function main(args: string[]): Promise<number> {
     out: (text) => writeAll(Deno.stdout, text),
     err: (text) => writeAll(Deno.stderr, text),
   });
-  const debug = () => args.includes("debug") || Deno.env.get("AGENT_LOG_LEVEL") === "debug";
+  const debug = () => wantsDebug(args);
   try {
     await program.parseAsync(args, { from: "user" });
     return context.exitCode;
@@ -47,6 +47,17 @@ export async function main(args: string[]): Promise<number> {
     );
     if (debug() && error instanceof Error && error.stack) writeAll(Deno.stderr, error.stack + "\n");
     return 70;
+  }
+}
+
+/** Whether `--log-level debug` was asked for, before (or without) a parsed configuration. */
+function wantsDebug(args: string[]): boolean {
+  const flag = args.findIndex((a) => a === "--log-level" || a.startsWith("--log-level="));
+  if (flag >= 0) return args[flag] === "--log-level=debug" || args[flag + 1] === "debug";
+  try {
+    return Deno.env.get("AGENT_LOG_LEVEL") === "debug";
+  } catch {
+    return false;
   }
 }
 

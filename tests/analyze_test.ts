@@ -279,3 +279,34 @@ Deno.test({
     assertEquals(run.stderr, "");
   },
 });
+
+Deno.test({
+  name: "analyze core checks a compressed core's completeness when it unpacks it for gdb",
+  ignore: noGcc || noGdb,
+  fn: async () => {
+    const { segv } = await sampleCores();
+    const { gzipSync } = await import("node:zlib");
+    const bytes = await Deno.readFile(segv.core);
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeFile(`${dir}/whole.gz`, gzipSync(bytes));
+      await Deno.writeFile(`${dir}/short.gz`, gzipSync(bytes.subarray(0, bytes.length - 8192)));
+      const whole = await analyze([`${dir}/whole.gz`, "--exe", segv.exe]);
+      assertEquals(whole.warnings, []);
+      const notesOnly = await analyze([`${dir}/short.gz`, "--no-gdb"]);
+      assertEquals(notesOnly.warnings, [
+        "gzip-compressed core: only its notes were unpacked, completeness not verified",
+      ]);
+      const run = await runAgent(["analyze", "core", `${dir}/short.gz`, "--exe", segv.exe]);
+      assertEquals(run.code, 2);
+      assertEquals(
+        run.stderr,
+        `Cannot read core "${dir}/short.gz": truncated inside the data: ${
+          bytes.length - 8192
+        } of ${bytes.length} bytes present\n`,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

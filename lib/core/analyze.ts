@@ -116,6 +116,11 @@ export async function analyzeCore(path: string, options: AnalyzeOptions): Promis
   if (options.gdb !== false && exe) {
     report = await runGdbOnCore(path, exe, notes, options.gdb, options.tempDir, gdb, warnings);
   }
+  if (notes.complete === undefined) {
+    warnings.push(
+      `${notes.compression}-compressed core: only its notes were unpacked, completeness not verified`,
+    );
+  }
   return buildAnalysis(path, notes, report, gdb, modifiedAt, warnings);
 }
 
@@ -169,6 +174,14 @@ async function runGdbOnCore(
       scratch = await Deno.makeTempDir({ dir: tempDir, prefix: "agent-core-" });
       corePath = join(scratch, "core");
       await decompressFile(path, notes.compression, corePath);
+      // Unpacked in full for gdb, the core can now be checked for completeness.
+      const size = (await Deno.stat(corePath)).size;
+      if (size < notes.coreSize) {
+        throw new InputError(
+          `Cannot read core "${path}": truncated inside the data: ${size} of ${notes.coreSize} bytes present`,
+        );
+      }
+      notes.complete = true;
     }
     const run = await runGdb(exe, corePath, options);
     gdb.used = true;

@@ -80,6 +80,12 @@ export interface CoreNotes {
   auxv: Map<number, bigint>;
   files: MappedFile[];
   segments: LoadSegment[];
+  /**
+   * Whether the file holds every byte the program headers promise. Always true for a plain
+   * core (a short one is rejected); unknown (`undefined`) for a compressed one, which is only
+   * decompressed as far as its notes.
+   */
+  complete?: boolean;
   /** Executable path from NT_FILE (the mapping holding AT_PHDR) or AT_EXECFN. */
   executable?: string;
   /** Problems that did not stop the reading (missing notes, unverifiable size). */
@@ -262,11 +268,7 @@ class CoreReader {
         `truncated inside the data: ${source.fileSize} of ${extentEnd} bytes present`,
       );
     }
-    if (source.compression !== "none") {
-      this.#warnings.push(
-        `${source.compression}-compressed core: only the notes were decompressed, completeness not verified`,
-      );
-    }
+    if (source.compression === "none") result.complete = true;
     result.executable = await this.#executable(result);
     return result;
   }
