@@ -1,7 +1,13 @@
 /**
  * Black-box tests of `agent analyze core` on real cores of crashing C programs.
  */
-import { assert, assertEquals, assertMatch, assertStringIncludes } from "./support/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+  withTempDir,
+} from "./support/assert.ts";
 import { json, runAgent } from "./support/cli.ts";
 import { haveGcc, haveGdb, sampleCores, skipNotice } from "./support/cores.ts";
 import type { CoreAnalysis } from "../lib/core/mod.ts";
@@ -167,8 +173,7 @@ Deno.test({
   ignore: noGcc || noGdb,
   fn: async () => {
     const { segv } = await sampleCores();
-    const dir = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (dir) => {
       await Deno.copyFile(segv.core, `${dir}/core`);
       const moved = `${dir}/segv-moved`;
       await Deno.rename(segv.exe, moved);
@@ -184,9 +189,7 @@ Deno.test({
       } finally {
         await Deno.rename(moved, segv.exe);
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -211,8 +214,7 @@ Deno.test({
   ignore: noGcc || noGdb,
   fn: async () => {
     const { fpe } = await sampleCores();
-    const dir = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (dir) => {
       const plain = await analyze([fpe.core]);
       for (const [tool, ext] of [["gzip", "gz"], ["zstd", "zst"]] as const) {
         const target = `${dir}/core.${ext}`;
@@ -233,9 +235,7 @@ Deno.test({
         [],
         "no decompressed copy left behind",
       );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -244,8 +244,7 @@ Deno.test({
   ignore: noGcc || noGdb,
   fn: async () => {
     const { segv } = await sampleCores();
-    const dir = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (dir) => {
       const name = `-core 'x' "y" $(touch pwned); touch pwned; \`touch pwned\` 1234`;
       await Deno.copyFile(segv.core, `${dir}/${name}`);
       const run = await runAgent(["analyze", "core", "--exe", segv.exe, "-o", "json", "--", name], {
@@ -257,9 +256,7 @@ Deno.test({
       assertEquals(a.gdb.used, true);
       assertEquals(a.stackTrace[0]!.function, "deref");
       assertEquals(await Deno.stat(`${dir}/pwned`).then(() => true, () => false), false);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -287,8 +284,7 @@ Deno.test({
     const { segv } = await sampleCores();
     const { gzipSync } = await import("node:zlib");
     const bytes = await Deno.readFile(segv.core);
-    const dir = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (dir) => {
       await Deno.writeFile(`${dir}/whole.gz`, gzipSync(bytes));
       await Deno.writeFile(`${dir}/short.gz`, gzipSync(bytes.subarray(0, bytes.length - 8192)));
       const whole = await analyze([`${dir}/whole.gz`, "--exe", segv.exe]);
@@ -305,8 +301,6 @@ Deno.test({
           bytes.length - 8192
         } of ${bytes.length} bytes present\n`,
       );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });

@@ -2,7 +2,7 @@
  * Bad input to `agent analyze core`: each case is exit code 2 with one line on stderr
  * naming the file and the problem, never a stack trace, never a hang.
  */
-import { assertEquals } from "./support/assert.ts";
+import { assertEquals, withTempDir } from "./support/assert.ts";
 import { runAgent } from "./support/cli.ts";
 import { haveGcc, sampleCores, skipNotice } from "./support/cores.ts";
 import { elfHeader } from "./support/elf.ts";
@@ -14,8 +14,7 @@ async function expectRejected(
   bytes: Uint8Array | undefined,
   reason: string,
 ): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     const path = `${dir}/${name}`;
     if (bytes) await Deno.writeFile(path, bytes);
     for (const args of [["analyze", "core", path], ["analyze", "core", path, "-o", "json"]]) {
@@ -24,9 +23,7 @@ async function expectRejected(
       assertEquals(run.stdout, "");
       assertEquals(run.stderr, `Cannot read core "${path}": ${reason}\n`);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }
 
 Deno.test("analyze core rejects a missing file", () =>
@@ -49,13 +46,10 @@ Deno.test("analyze core rejects a big-endian ELF", () =>
   expectRejected("core-be", elfHeader({ data: 2 }), "big-endian ELF cores are not supported"));
 
 Deno.test("analyze core rejects a directory", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     const run = await runAgent(["analyze", "core", dir]);
     assertEquals([run.code, run.stderr], [2, `Cannot read core "${dir}": is a directory\n`]);
-  } finally {
-    await Deno.remove(dir);
-  }
+  });
 });
 
 Deno.test({
@@ -101,8 +95,7 @@ Deno.test({
     const { gzipSync } = await import("node:zlib");
     const gz = gzipSync(await Deno.readFile(segv.core)).slice(0, 300);
     gz.fill(0x55, 40);
-    const dir = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (dir) => {
       await Deno.writeFile(`${dir}/core.gz`, gz);
       const run = await runAgent(["analyze", "core", `${dir}/core.gz`]);
       assertEquals(run.code, 2);
@@ -112,8 +105,6 @@ Deno.test({
         true,
         run.stderr,
       );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });

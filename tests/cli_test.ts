@@ -1,7 +1,13 @@
 /**
  * Black-box tests of the command line itself: help, version, usage errors, configuration.
  */
-import { assert, assertEquals, assertMatch, assertStringIncludes } from "./support/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+  withTempDir,
+} from "./support/assert.ts";
 import { json, runAgent } from "./support/cli.ts";
 
 Deno.test("agent --help lists the commands that work, with examples", async () => {
@@ -68,8 +74,7 @@ Deno.test("unknown commands and options are usage errors with one line", async (
 });
 
 Deno.test("an invalid configuration file is exit code 2 naming the key", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
+  await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/agent.yaml`, "storage:\n  retention:\n    maxAge: x\n");
     const run = await runAgent(["--config", `${dir}/agent.yaml`, "score", "core"]);
     assertEquals(run.code, 2);
@@ -80,7 +85,5 @@ Deno.test("an invalid configuration file is exit code 2 naming the key", async (
     const env = await runAgent(["score", "core"], { env: { AGENT_CONFIG: `${dir}/missing.yaml` } });
     assertEquals(env.code, 2);
     assertEquals(env.stderr, `Cannot read configuration "${dir}/missing.yaml": no such file\n`);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

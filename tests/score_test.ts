@@ -1,7 +1,7 @@
 /**
  * Black-box tests of `agent score` on real cores.
  */
-import { assert, assertEquals, assertMatch } from "./support/assert.ts";
+import { assert, assertEquals, assertMatch, withTempDir } from "./support/assert.ts";
 import { json, runAgent } from "./support/cli.ts";
 import { haveGcc, haveGdb, sampleCores, skipNotice } from "./support/cores.ts";
 import type { ScoreResult } from "../cli/score.ts";
@@ -136,8 +136,7 @@ Deno.test({
   ignore: noGcc,
   fn: async () => {
     const { segv } = await sampleCores();
-    const dir = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (dir) => {
       await Deno.writeTextFile(`${dir}/notes.txt`, "not a core\n");
       const run = await runAgent(
         [
@@ -160,9 +159,7 @@ Deno.test({
         [null, `Cannot read core "${dir}/missing": no such file`],
       ]);
       assertEquals(run.stderr.trim().split("\n").length, 2, "one stderr line per bad file");
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 

@@ -18,39 +18,24 @@ export function show(value: unknown): string {
   return String(value);
 }
 
-/** A duration ("30d", "1h30m", "500ms"; a bare number is seconds), parsed to milliseconds. */
-function duration() {
-  return z.union([z.string(), z.number()], { error: 'expected a duration like "30d"' }).transform(
-    (value, ctx) => {
-      const ms = parseDuration(String(value));
-      if (ms === undefined) {
-        ctx.addIssue({
-          code: "custom",
-          message: `expected a duration like "30d", got ${show(value)}`,
-        });
-        return z.NEVER;
-      }
-      return ms;
-    },
-  );
+/** A string or number read by `parse`; `example` shows the expected form in errors. */
+function parsed(parse: (text: string) => number | undefined, example: string) {
+  const expected = `expected ${example}`;
+  return z.union([z.string(), z.number()], { error: expected }).transform((value, ctx) => {
+    const result = parse(String(value));
+    if (result === undefined) {
+      ctx.addIssue({ code: "custom", message: `${expected}, got ${show(value)}` });
+      return z.NEVER;
+    }
+    return result;
+  });
 }
 
+/** A duration ("30d", "1h30m", "500ms"; a bare number is seconds), parsed to milliseconds. */
+const duration = () => parsed(parseDuration, 'a duration like "30d"');
+
 /** A byte size ("50GB", "100MiB", or a number of bytes), parsed to bytes. */
-function bytes() {
-  return z.union([z.string(), z.number()], { error: 'expected a size like "50GB"' }).transform(
-    (value, ctx) => {
-      const n = parseBytes(value);
-      if (n === undefined) {
-        ctx.addIssue({
-          code: "custom",
-          message: `expected a size like "50GB", got ${show(value)}`,
-        });
-        return z.NEVER;
-      }
-      return n;
-    },
-  );
-}
+const bytes = () => parsed(parseBytes, 'a size like "50GB"');
 
 const score = () => z.number().min(0).max(10);
 const weight = () => z.number().min(0).max(10);

@@ -44,3 +44,13 @@ export async function assertRejects(
   }
   throw new nodeAssert.AssertionError({ message: `expected a rejection with ${type.name}` });
 }
+
+/** Runs `fn` with a new temporary directory, removed afterwards whatever happens. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "agent-test-" });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
