@@ -90,9 +90,23 @@ export function renderAnalysis(a: CoreAnalysis): string {
     const address = a.signal.address ? `, fault address ${a.signal.address}` : "";
     row("Signal", `${a.signal.name} (${a.signal.number}), ${a.signal.description}${address}`);
   }
+  if (a.go?.signal) {
+    const address = a.go.signal.address ? `, fault address ${a.go.signal.address}` : "";
+    row(
+      "Go",
+      `${a.go.signal.name} (${a.go.signal.number}), ${a.go.signal.description}${address}, pc ${a.go.signal.pc}`,
+    );
+  }
+  if (a.go?.panicMessage) row("Panic", a.go.panicMessage);
+  if (a.abortMessage) row("Abort", a.abortMessage);
   row("Crash", a.crashReason);
   row("Threads", `${a.threadCount} (crashing: LWP ${a.crashingThread.tid})`);
-  lines.push("", `Stack trace of the crashing thread (LWP ${a.crashingThread.tid}):`);
+  lines.push(
+    "",
+    a.go && a.stackTraceOf === "goroutine"
+      ? `Stack trace of goroutine ${a.go.goroutine}, running on the crashing thread (LWP ${a.crashingThread.tid}):`
+      : `Stack trace of the crashing thread (LWP ${a.crashingThread.tid}):`,
+  );
   for (const frame of a.stackTrace) lines.push(`  ${renderFrame(frame)}`);
   const others = a.threads.filter((t) => !t.crashing);
   if (others.length > 0) {

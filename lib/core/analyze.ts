@@ -11,7 +11,13 @@ import { InputError } from "../errors.ts";
 import { decompressFile, describeFsError } from "./_source.ts";
 import { type CoreNotes, type MappedFile, readCoreNotes } from "./elf_core.ts";
 import { type GdbOptions, runGdb } from "./gdb.ts";
-import { type Frame, type GdbReport, parseGdbOutput, type SharedLibrary } from "./gdb_parse.ts";
+import {
+  type Frame,
+  type GdbReport,
+  type GoReport,
+  parseGdbOutput,
+  type SharedLibrary,
+} from "./gdb_parse.ts";
 import { hasFaultAddress, signalCodeDescription, signalName } from "./signals.ts";
 
 export type { Frame, SharedLibrary };
@@ -41,6 +47,14 @@ export interface ThreadInfo {
   frames: Frame[];
 }
 
+/** What the Go runtime recorded about the goroutine running on the crashing thread. */
+export interface GoInfo {
+  goroutine: number;
+  /** The signal the runtime turned into a panic before aborting, or `null` for a plain panic. */
+  signal: (Omit<SignalInfo, "senderPid"> & { pc: string }) | null;
+  panicMessage: string | null;
+}
+
 /** The result of `agent analyze core`. Field names are part of the JSON contract. */
 export interface CoreAnalysis {
   file: string;
@@ -62,8 +76,13 @@ export interface CoreAnalysis {
   threadCount: number;
   crashReason: string;
   crashingThread: { tid: number; gdbThread: number | null };
-  /** Frames of the crashing thread, innermost first. */
+  /**
+   * Frames of the crashing thread, innermost first; for a Go program, of the goroutine it
+   * was running (the thread's own frames are the runtime's abort path, kept in `threads`).
+   */
   stackTrace: Frame[];
+  /** Whose frames `stackTrace` holds: the crashing thread's, or its goroutine's. */
+  stackTraceOf: "thread" | "goroutine";
   /** Message glibc recorded before aborting (failed assert, heap corruption). */
   abortMessage: string | null;
   threads: ThreadInfo[];
@@ -71,6 +90,8 @@ export interface CoreAnalysis {
   sharedLibraries: SharedLibrary[];
   /** Registers of the crashing thread, from gdb. */
   registers: Record<string, string>;
+  /** Present for programs on the Go runtime when gdb could read the goroutine. */
+  go: GoInfo | null;
   gdb: { used: boolean; durationMs: number | null; timedOut: boolean; truncated: boolean };
   warnings: string[];
 }
@@ -257,6 +278,15 @@ function buildAnalysis(
       senderPid: notes.signal.senderPid ?? null,
     }
     : null;
+  const go = report?.go;
+  const goInfo = go ? goSummary(go) : null;
+  // gdb cannot unwind through the Go runtime's own signal trampoline: when the thread's
+  // frames stop inside the abort machinery, the goroutine's frames tell where it crashed.
+  const located = crashing.frames.some(isCrashSite);
+  const stackTraceOf = go && go.stack.length > 0 && !located ? "goroutine" : "thread";
+  const stackTrace = go && stackTraceOf === "goroutine"
+    ? goroutineStack(go, modules)
+    : crashing.frames;
   const abortMessage = report?.abortMessage ?? null;
   const process = {
     pid: notes.process?.pid ?? notes.threads[0]?.tid ?? null,
@@ -274,9 +304,15 @@ function buildAnalysis(
     signal,
     process,
     threadCount: threads.length,
-    crashReason: crashReason(signal, crashing.frames, abortMessage, process.pid),
+    crashReason: crashReason(
+      goInfo?.signal ?? signal,
+      stackTrace,
+      abortMessage ?? goPanic(goInfo),
+      process.pid,
+    ),
     crashingThread: { tid: crashing.tid, gdbThread: crashing.gdbThread },
-    stackTrace: crashing.frames,
+    stackTrace,
+    stackTraceOf,
     abortMessage,
     threads,
     mappedFiles: notes.files.map((f) => ({
@@ -287,9 +323,41 @@ function buildAnalysis(
     })),
     sharedLibraries: report?.sharedLibraries ?? [],
     registers: report?.registers ?? {},
+    go: goInfo,
     gdb,
     warnings,
   };
+}
+
+function goSummary(go: GoReport): GoInfo {
+  return {
+    goroutine: go.goroutine,
+    signal: go.signal === 0 ? null : {
+      number: go.signal,
+      name: signalName(go.signal),
+      code: go.code,
+      description: signalCodeDescription(go.signal, go.code),
+      address: hasFaultAddress(go.signal, go.code) ? go.address : null,
+      pc: go.pc,
+    },
+    panicMessage: go.panicMessage ?? null,
+  };
+}
+
+function goPanic(go: GoInfo | null): string | null {
+  return go?.panicMessage ? `panic: ${go.panicMessage}` : null;
+}
+
+/**
+ * The goroutine's frames. The caller of `runtime.sigpanic` is where the signal struck: its
+ * location comes from `sigpc` itself, not from the return address gdb would step back from.
+ */
+function goroutineStack(go: GoReport, modules: ModuleMap): Frame[] {
+  const frames = go.stack.map((frame, i) => {
+    const previous = go.stack[i - 1];
+    return previous?.function === "runtime.sigpanic" && go.fault ? go.fault : frame;
+  });
+  return frames.map((frame, index) => withLibrary({ ...frame, index }, modules));
 }
 
 /** Finds which mapped file holds an address, and the address's offset from that file's base. */
@@ -340,19 +408,27 @@ const MACHINERY = new RegExp(
       "__gnu_cxx::__verbose_terminate_handler\\(?\\)?",
       "__cxxabiv1::__terminate\\(.*\\)",
       "runtime\\.(raise|raisebadsignal|dieFromSignal|crash|fatalpanic|fatalthrow|throw|sigpanic|" +
-      "sighandler|sigtrampgo|sigtramp|sigreturn\\w*|gopanic|panicmem\\w*|abort|startpanic_m|" +
-      "dopanic_m|panicdivide|panicIndex|panicSlice\\w*|goPanic\\w*)",
+      "sighandler|sigtrampgo|sigtramp|sigfwdgo|sigreturn\\w*|gopanic|panicmem\\w*|abort|startpanic_m|" +
+      "dopanic_m|panicdivide|panicIndex|panicSlice\\w*|goPanic\\w*|systemstack\\w*|mcall|" +
+      "panicwrap|panicdottype\\w*|panicnil\\w*|panicshift|panicunsafe\\w*|asmcgocall|cgocall)" +
+      "(\\.func\\d+)*",
     ].join("|") +
     ")$",
 );
 
+function isCrashSite(frame: Frame): boolean {
+  return frame.function !== undefined && !MACHINERY.test(frame.function);
+}
+
 /** The frame a crash is attributed to: the first one outside the abort machinery. */
 export function crashFrame(frames: Frame[]): Frame | undefined {
-  return frames.find((f) => f.function && !MACHINERY.test(f.function)) ?? frames[0];
+  return frames.find(isCrashSite) ?? frames[0];
 }
 
 function crashReason(
-  signal: SignalInfo | null,
+  signal:
+    | Pick<SignalInfo, "name" | "description" | "address"> & { senderPid?: number | null }
+    | null,
   frames: Frame[],
   abortMessage: string | null,
   pid: number | null,

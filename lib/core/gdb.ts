@@ -41,6 +41,52 @@ export const GDB_COMMANDS: ReadonlyArray<readonly [section: string, command: str
 ];
 
 /**
+ * Go programs: the goroutine that was running on the crashing thread (`m.curg`) holds
+ * what the core's own signal hides once the Go runtime has turned a fault into a panic and
+ * aborted: the original signal, fault address and pc (`sig`, `sigcode0`, `sigcode1`,
+ * `sigpc`), and its stack, reachable by frame pointers from `sched.bp`. A fault in C code
+ * called through cgo is recorded in the thread's `g0` instead. amd64 keeps the
+ * current g at `fs_base - 8`. Sourced as a file of its own: for a program without the Go
+ * runtime its first command fails and gdb skips the rest of this file only.
+ */
+export const GO_GOROUTINE_SCRIPT = `set language c
+set listsize 1
+echo \\n${sectionMarker("go")}\\n
+set $agent_g = *(long *)($fs_base - 8)
+set $agent_cg = (('runtime.g' *)$agent_g)->m->curg
+set $agent_g0 = (('runtime.g' *)$agent_g)->m->g0
+printf "goid=%d sig=%d code=%d addr=0x%lx pc=0x%lx\\n", $agent_cg->goid, $agent_cg->sig, $agent_cg->sigcode0, $agent_cg->sigcode1, $agent_cg->sigpc
+printf "g0 sig=%d code=%d addr=0x%lx pc=0x%lx\\n", $agent_g0->sig, $agent_g0->sigcode0, $agent_g0->sigcode1, $agent_g0->sigpc
+set $agent_sg = $agent_cg
+if $agent_cg->sig == 0
+  set $agent_sg = $agent_g0
+end
+list *$agent_sg->sigpc
+echo \\n${sectionMarker("gostack")}\\n
+list *$agent_cg->sched.pc
+set $agent_bp = $agent_cg->sched.bp
+set $agent_i = 0
+while $agent_bp != 0 && $agent_i < 256
+  list *(*(long *)($agent_bp + 8) - 1)
+  set $agent_bp = *(long *)$agent_bp
+  set $agent_i = $agent_i + 1
+end
+`;
+
+/**
+ * The message of a Go panic whose value is a string (or an error whose dynamic type is a
+ * string kind, like the runtime's `errorString`). A file of its own so that a Go runtime
+ * whose type layout differs loses only the message.
+ */
+export const GO_PANIC_SCRIPT = `set language c
+echo \\n${sectionMarker("gopanic")}\\n
+set $agent_arg = (('runtime.g' *)(*(long *)($fs_base - 8)))->m->curg->_panic->arg
+if ($agent_arg._type->kind & 31) == 24
+  p *(char *)((long *)$agent_arg.data)[0]@((long *)$agent_arg.data)[1]
+end
+`;
+
+/**
  * Builds gdb's argument list. Every setting that could run code from the core or the
  * binary is turned off before the files are loaded (`-iex`).
  *
@@ -50,7 +96,7 @@ export const GDB_COMMANDS: ReadonlyArray<readonly [section: string, command: str
  * args.includes("-nx"); // true
  * ```
  */
-export function gdbArguments(exe: string, core: string): string[] {
+export function gdbArguments(exe: string, core: string, scripts: string[] = []): string[] {
   const args = [
     "-nx",
     "-batch",
@@ -72,6 +118,7 @@ export function gdbArguments(exe: string, core: string): string[] {
   for (const [section, command] of GDB_COMMANDS) {
     args.push("-ex", `echo \\n${sectionMarker(section)}\\n`, "-ex", command);
   }
+  for (const script of scripts) args.push("-x", script);
   // Named options, not positional arguments: a core named like a number would otherwise be
   // taken for a process id to attach to, and a name starting with "-" for an option.
   args.push(`--se=${exe}`, `--core=${core}`);
@@ -85,8 +132,20 @@ export function gdbArguments(exe: string, core: string): string[] {
  */
 export async function runGdb(exe: string, core: string, options: GdbOptions): Promise<GdbRun> {
   const started = performance.now();
+  const scripts = await Deno.makeTempDir({ prefix: "agent-gdb-" });
+  try {
+    const paths = [`${scripts}/goroutine.gdb`, `${scripts}/panic.gdb`];
+    await Deno.writeTextFile(paths[0]!, GO_GOROUTINE_SCRIPT, { mode: 0o600 });
+    await Deno.writeTextFile(paths[1]!, GO_PANIC_SCRIPT, { mode: 0o600 });
+    return await spawnGdb(gdbArguments(exe, core, paths), options, started);
+  } finally {
+    await Deno.remove(scripts, { recursive: true }).catch(() => {});
+  }
+}
+
+async function spawnGdb(args: string[], options: GdbOptions, started: number): Promise<GdbRun> {
   const child = new Deno.Command(options.gdbPath, {
-    args: gdbArguments(exe, core),
+    args,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

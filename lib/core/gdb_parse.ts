@@ -38,6 +38,23 @@ export interface SharedLibrary {
   path: string;
 }
 
+/** What the Go runtime recorded in the goroutine running on the crashing thread. */
+export interface GoReport {
+  goroutine: number;
+  /** The signal the runtime turned into a panic (0 when the panic was not a signal). */
+  signal: number;
+  code: number;
+  /** `sigcode1`: the fault address for SIGSEGV and SIGBUS. */
+  address: string;
+  /** `sigpc`: where the signal struck. */
+  pc: string;
+  /** Source location of `pc`. */
+  fault?: Frame;
+  /** The goroutine's frames from its saved frame pointer, innermost first. */
+  stack: Frame[];
+  panicMessage?: string;
+}
+
 /** Everything parsed from one gdb run. */
 export interface GdbReport {
   threads: GdbThread[];
@@ -46,6 +63,8 @@ export interface GdbReport {
   abortMessage?: string;
   sharedLibraries: SharedLibrary[];
   registers: Record<string, string>;
+  /** Present when the program runs on the Go runtime. */
+  go?: GoReport;
 }
 
 /** Marker line that precedes each command's output. */
@@ -74,7 +93,70 @@ export function parseGdbOutput(text: string): GdbReport {
   if (current) report.currentThread = Number(current[1]);
   const abortMessage = parseExamineString(sections.get("abort") ?? "");
   if (abortMessage) report.abortMessage = abortMessage;
+  const go = parseGo(
+    sections.get("go") ?? "",
+    sections.get("gostack") ?? "",
+    sections.get("gopanic") ?? "",
+  );
+  if (go) report.go = go;
   return report;
+}
+
+/** Parses the sections printed by the Go goroutine and panic scripts. */
+export function parseGo(head: string, stack: string, panic: string): GoReport | undefined {
+  const signal = / sig=(\d+) code=(-?\d+) addr=(0x[0-9a-f]+) pc=(0x[0-9a-f]+)/;
+  const current = new RegExp(`^goid=(\\d+)${signal.source}`, "m").exec(head);
+  if (!current) return undefined;
+  // The goroutine's record, or the thread's g0 for a fault in C code called through cgo.
+  const g0 = new RegExp(`^g0${signal.source}`, "m").exec(head);
+  const state = current[2] === "0" && g0 && g0[1] !== "0" ? g0.slice(1) : current.slice(2);
+  const report: GoReport = {
+    goroutine: Number(current[1]),
+    signal: Number(state[0]),
+    code: Number(state[1]),
+    address: state[2]!,
+    pc: state[3]!,
+    stack: [],
+  };
+  if (report.signal !== 0) {
+    const fault = head.split("\n").map((line) => parseListHeader(line, 0)).find((f) =>
+      f !== undefined
+    );
+    if (fault) report.fault = fault;
+  }
+  for (const line of stack.split("\n")) {
+    const frame = parseListHeader(line, report.stack.length);
+    if (frame) report.stack.push(frame);
+  }
+  const message = /^\$\d+ = (".*")$/m.exec(panic);
+  if (message) report.panicMessage = unquoteC(message[1]!);
+  return report;
+}
+
+/**
+ * Parses the first line `list *ADDR` prints: `0x480fd6 is in main.main (/src/main.go:8).`,
+ * `0x1 is at /src/a.s:3.`, or `No line number information available for address 0x1 <f+4>`.
+ */
+export function parseListHeader(line: string, index: number): Frame | undefined {
+  const inFunction = /^(0x[0-9a-f]+) is in (.+) \((.+):(\d+)\)\.$/.exec(line);
+  if (inFunction) {
+    return {
+      index,
+      address: inFunction[1]!,
+      function: inFunction[2]!,
+      file: inFunction[3]!,
+      line: Number(inFunction[4]),
+    };
+  }
+  const at = /^(0x[0-9a-f]+) is at (.+):(\d+)\.$/.exec(line);
+  if (at) return { index, address: at[1]!, file: at[2]!, line: Number(at[3]) };
+  const bare =
+    /^No line number information available for address (0x[0-9a-f]+)(?: <([^>+]+)(?:\+\d+)?>)?/
+      .exec(line);
+  if (bare) {
+    return bare[2] ? { index, address: bare[1]!, function: bare[2] } : { index, address: bare[1]! };
+  }
+  return undefined;
 }
 
 function splitSections(text: string): Map<string, string> {
@@ -145,11 +227,12 @@ export function parseFrame(line: string): Frame | undefined {
     frame.library = from[1]!;
     rest = rest.slice(0, from.index);
   } else {
-    const at = / at (\S.*):(\d+)$/.exec(rest);
+    // The last " at FILE:LINE": arguments can contain " at " ("Cannot access memory at ...").
+    const at = /^(.*) at (.+):(\d+)$/.exec(rest);
     if (at) {
-      frame.file = at[1]!;
-      frame.line = Number(at[2]);
-      rest = rest.slice(0, at.index);
+      frame.file = at[2]!;
+      frame.line = Number(at[3]);
+      rest = at[1]!;
     }
   }
   const group = lastTopLevelGroup(rest);
@@ -188,8 +271,27 @@ function lastTopLevelGroup(text: string): { start: number; end: number } | undef
 export function parseExamineString(text: string): string | undefined {
   const match = /^0x[0-9a-fA-F]+(?: <[^>]*>)?:\s+(".*)$/m.exec(text);
   if (!match) return undefined;
+  const trimmed = unquoteC(match[1]!).trim();
+  return trimmed || undefined;
+}
+
+const ESCAPES: Record<string, string> = {
+  n: "\n",
+  t: "\t",
+  r: "\r",
+  a: "\x07",
+  b: "\b",
+  f: "\f",
+  v: "\v",
+  e: "\x1b",
+};
+
+/**
+ * Decodes gdb's rendering of a string: one or more double-quoted C strings (gdb splits
+ * long ones and repeats as `"a"..., 'x' <repeats 9 times>`); text between them is dropped.
+ */
+export function unquoteC(body: string): string {
   let out = "";
-  const body = match[1]!;
   let inString = false;
   for (let i = 0; i < body.length; i++) {
     const c = body[i]!;
@@ -206,18 +308,13 @@ export function parseExamineString(text: string): string | undefined {
         out += String.fromCharCode(parseInt(octal[0], 8));
         i += octal[0].length - 1;
       } else {
-        out +=
-          ({ n: "\n", t: "\t", r: "\r", a: "\x07", b: "\b", f: "\f", v: "\v", e: "\x1b" } as Record<
-            string,
-            string
-          >)[next] ?? next;
+        out += ESCAPES[next] ?? next;
       }
     } else {
       out += c;
     }
   }
-  const trimmed = out.trim();
-  return trimmed || undefined;
+  return out;
 }
 
 /** Parses `info sharedlibrary`. */

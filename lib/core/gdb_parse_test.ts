@@ -47,6 +47,17 @@ Deno.test("parseFrame() reads a library frame without debug info", () => {
   );
 });
 
+Deno.test('parseFrame() takes the last " at " as the location', () => {
+  const frame = parseFrame(
+    "#13 0x0000000000482ea6 in segcore_search (i=<error reading variable: Cannot access memory at address 0x8>, rows=0x0) at /tmp/cgo.go:6",
+  );
+  assertEquals([frame?.function, frame?.file, frame?.line], ["segcore_search", "/tmp/cgo.go", 6]);
+  assertEquals(
+    frame?.args,
+    "i=<error reading variable: Cannot access memory at address 0x8>, rows=0x0",
+  );
+});
+
 Deno.test("parseFrame() reads an unknown function", () => {
   assertEquals(parseFrame("#3  0x0000000000401136 in ?? ()"), {
     index: 3,

@@ -42,16 +42,45 @@ function which(command: string): boolean {
   }
 }
 
-/** Compiles `programs/<name>.c` into `dir` and returns the executable path. */
+/** Whether the Go toolchain can be run here. */
+export function haveGo(): boolean {
+  return which("go");
+}
+
+/** Whether `programs/<name>` is a Go program (`.go`) rather than C. */
+function isGo(name: string): boolean {
+  try {
+    return Deno.statSync(new URL(`${name}.go`, PROGRAMS)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Compiles `programs/<name>.c` (gcc) or `programs/<name>.go` (go build, with its caches
+ * inside `dir`) into `dir` and returns the executable path.
+ */
 export async function compile(name: string, dir: string): Promise<string> {
   const exe = `${dir}/${name}`;
-  const source = new URL(`${name}.c`, PROGRAMS).pathname;
-  const out = await new Deno.Command("gcc", {
-    args: ["-g", "-O0", "-fno-omit-frame-pointer", "-pthread", "-o", exe, source],
+  const go = isGo(name);
+  const source = new URL(`${name}.${go ? "go" : "c"}`, PROGRAMS).pathname;
+  const out = await new Deno.Command(go ? "go" : "gcc", {
+    args: go
+      ? ["build", "-o", exe, source]
+      : ["-g", "-O0", "-fno-omit-frame-pointer", "-pthread", "-o", exe, source],
+    env: go
+      ? {
+        HOME: dir,
+        GOCACHE: `${dir}/.gocache`,
+        GOPATH: `${dir}/.gopath`,
+        GO111MODULE: "off",
+        CGO_ENABLED: "1",
+      }
+      : {},
     stderr: "piped",
   }).output();
   if (!out.success) {
-    throw new Error(`gcc ${name}.c failed: ${new TextDecoder().decode(out.stderr)}`);
+    throw new Error(`building ${source} failed: ${new TextDecoder().decode(out.stderr)}`);
   }
   return exe;
 }
@@ -80,6 +109,8 @@ export async function crash(name: string, parent: string, args: string[] = []): 
   if (!pattern.startsWith("|") && !pattern.includes("/")) {
     await new Deno.Command("bash", {
       args: ["-c", 'ulimit -c unlimited && exec "$0" "$@"', exe, ...args],
+      // Go programs leave a core only when the runtime aborts instead of exiting.
+      env: { GOTRACEBACK: "crash" },
       cwd: dir,
       stdout: "null",
       stderr: "null",
@@ -88,11 +119,12 @@ export async function crash(name: string, parent: string, args: string[] = []): 
     for await (const entry of Deno.readDir(dir)) {
       if (entry.isFile && entry.name.startsWith(prefix) && entry.name !== name) {
         if (`${dir}/${entry.name}` !== core) await Deno.rename(`${dir}/${entry.name}`, core);
-        return { name, exe, core, source: `${name}.c`, writer: "kernel" };
+        return { name, exe, core, source: `${name}.${isGo(name) ? "go" : "c"}`, writer: "kernel" };
       }
     }
   }
   await new Deno.Command("gdb", {
+    env: { GOTRACEBACK: "crash" },
     args: [
       "-nx",
       "-batch",
@@ -109,7 +141,7 @@ export async function crash(name: string, parent: string, args: string[] = []): 
     stderr: "null",
   }).output();
   await Deno.stat(core);
-  return { name, exe, core, source: `${name}.c`, writer: "gdb" };
+  return { name, exe, core, source: `${name}.${isGo(name) ? "go" : "c"}`, writer: "gdb" };
 }
 
 /** The sample programs and what their crash looks like. */

@@ -1,0 +1,117 @@
+/**
+ * Go programs (Milvus is one): the Go runtime turns a fault into a panic and aborts, so
+ * the core's own signal is SIGABRT. The analysis must still name the original fault, the
+ * panic message and the Go (or cgo C) function that crashed.
+ */
+import { assertEquals } from "./support/assert.ts";
+import { json, runAgent } from "./support/cli.ts";
+import { type Crash, crash, haveGcc, haveGdb, haveGo, skipNotice } from "./support/cores.ts";
+import type { CoreAnalysis } from "../lib/core/mod.ts";
+
+const skip = skipNotice("go", haveGo()) || skipNotice("gdb", haveGdb()) ||
+  skipNotice("gcc", haveGcc());
+
+let made: Promise<Record<string, Crash>> | undefined;
+function goCores(): Promise<Record<string, Crash>> {
+  made ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "agent-go-cores-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    const cores = await Promise.all(["gonil", "gopanic", "gocgo"].map((name) => crash(name, dir)));
+    return Object.fromEntries(cores.map((c) => [c.name, c]));
+  })();
+  return made;
+}
+
+async function analyze(core: Crash): Promise<CoreAnalysis> {
+  const run = await runAgent(["analyze", "core", core.core, "-o", "json"]);
+  assertEquals(run.code, 0, run.stderr);
+  return json<CoreAnalysis>(run);
+}
+
+function base(path: string | undefined): string | undefined {
+  return path?.split("/").at(-1);
+}
+
+Deno.test({
+  name: "analyze core names the fault behind a Go nil-pointer panic",
+  ignore: skip,
+  fn: async () => {
+    const { gonil } = await goCores();
+    const a = await analyze(gonil!);
+    assertEquals(a.signal?.name, "SIGABRT");
+    assertEquals(a.go?.signal?.name, "SIGSEGV");
+    assertEquals(a.go?.signal?.address, "0x8");
+    assertEquals(
+      a.go?.panicMessage,
+      "runtime error: invalid memory address or nil pointer dereference",
+    );
+    assertEquals(a.stackTraceOf, "goroutine");
+    assertEquals(
+      a.crashReason,
+      "SIGSEGV (address not mapped) at 0x8 in main.main() at gonil.go:10: " +
+        "panic: runtime error: invalid memory address or nil pointer dereference",
+    );
+    const fault = a.stackTrace.find((f) => f.address === a.go?.signal?.pc);
+    assertEquals([fault?.function, base(fault?.file), fault?.line], ["main.main", "gonil.go", 10]);
+    assertEquals(a.stackTrace.at(-1)?.function, "runtime.goexit");
+  },
+});
+
+Deno.test({
+  name: "analyze core reads a Go panic's message and the goroutine's stack",
+  ignore: skip,
+  fn: async () => {
+    const { gopanic } = await goCores();
+    const a = await analyze(gopanic!);
+    assertEquals(a.go?.signal, null);
+    assertEquals(a.go?.panicMessage, "querynode: segment 42 is corrupt");
+    assertEquals(
+      a.crashReason,
+      "SIGABRT (sent by tkill) in main.check() at gopanic.go:6: panic: querynode: segment 42 is corrupt",
+    );
+    const own = a.stackTrace.filter((f) => f.function?.startsWith("main."));
+    assertEquals(own.map((f) => [f.function, f.line]), [
+      ["main.check", 6],
+      ["main.check", 8],
+      ["main.check", 8],
+      ["main.check", 8],
+      ["main.main", 12],
+    ]);
+  },
+});
+
+Deno.test({
+  name: "analyze core finds a C fault under cgo",
+  ignore: skip,
+  fn: async () => {
+    const { gocgo } = await goCores();
+    const a = await analyze(gocgo!);
+    assertEquals(a.go?.signal?.name, "SIGSEGV");
+    assertEquals(a.stackTraceOf, "thread");
+    assertEquals(
+      a.crashReason,
+      "SIGSEGV (address not mapped) at 0xc in segcore_search() at gocgo.go:7",
+    );
+  },
+});
+
+Deno.test({
+  name: "score values a Go crash like a C one",
+  ignore: skip,
+  fn: async () => {
+    const { gonil } = await goCores();
+    const [result] = json<{ breakdown: { rule: string }[]; score: number }[]>(
+      await runAgent(["score", gonil!.core, "-o", "json"]),
+    );
+    assertEquals(result!.breakdown.map((b) => b.rule), [
+      "base",
+      "crashReason",
+      "panicKeywords",
+      "stackTrace",
+      "multipleThreads",
+      "fatalSignal",
+      "recentCrash",
+    ]);
+    assertEquals(result!.score, 10);
+  },
+});
