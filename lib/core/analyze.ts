@@ -123,7 +123,7 @@ export interface AnalyzeOptions {
 export async function analyzeCore(path: string, options: AnalyzeOptions): Promise<CoreAnalysis> {
   if (options.exe !== undefined) await requireFile(options.exe, "executable");
   const notes = await readCoreNotes(path, { maxNoteBytes: options.maxNoteBytes });
-  const warnings = [...notes.warnings];
+  const warnings: string[] = [];
   let modifiedAt: string | null = null;
   try {
     modifiedAt = (await Deno.stat(path)).mtime?.toISOString() ?? null;

@@ -88,8 +88,6 @@ export interface CoreNotes {
   complete?: boolean;
   /** Executable path from NT_FILE (the mapping holding AT_PHDR) or AT_EXECFN. */
   executable?: string;
-  /** Problems that did not stop the reading (missing notes, unverifiable size). */
-  warnings: string[];
 }
 
 /** Options of {@linkcode readCoreNotes}. */
@@ -169,7 +167,6 @@ interface ProgramHeader {
 }
 
 class CoreReader {
-  readonly #warnings: string[] = [];
   constructor(
     private readonly path: string,
     private readonly source: ByteSource,
@@ -252,7 +249,6 @@ class CoreReader {
         fileSize: h.fileSize,
         flags: h.flags,
       })),
-      warnings: this.#warnings,
     };
     for (const segment of notes) {
       const bytes = await this.#readExact(segment.offset, segment.fileSize, "the notes");
