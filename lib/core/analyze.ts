@@ -26,7 +26,8 @@ export type { Frame, SharedLibrary };
 export interface SignalInfo {
   number: number;
   name: string;
-  code: number;
+  /** `si_code`, or `null` when the core does not record it. */
+  code: number | null;
   description: string;
   /** Faulting address (hex) for kernel-raised SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP. */
   address: string | null;

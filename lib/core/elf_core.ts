@@ -15,7 +15,8 @@ export type Machine = "x86_64" | "aarch64";
 /** The signal that killed the process. */
 export interface CoreSignal {
   number: number;
-  code: number;
+  /** `si_code`; `null` when the core has no NT_SIGINFO (the signal number then comes from NT_PRSTATUS). */
+  code: number | null;
   errno: number;
   /** Faulting address (from NT_SIGINFO) when the signal carries one. */
   address?: bigint;
@@ -257,7 +258,7 @@ class CoreReader {
     if (result.threads.length === 0) this.#fail("core has no NT_PRSTATUS note (no threads)");
     if (!result.signal) {
       const first = result.threads[0]!;
-      if (first.signal > 0) result.signal = { number: first.signal, code: 0, errno: 0 };
+      if (first.signal > 0) result.signal = { number: first.signal, code: null, errno: 0 };
     }
     if (source.compression === "none" && source.fileSize < extentEnd) {
       this.#fail(
@@ -362,14 +363,15 @@ class CoreReader {
       }
       case NT_SIGINFO: {
         need(24, "NT_SIGINFO");
+        const code = view.getInt32(8, true);
         const signal: CoreSignal = {
           number: view.getInt32(0, true),
           errno: view.getInt32(4, true),
-          code: view.getInt32(8, true),
+          code,
         };
-        if (signal.code > 0 && signal.code !== 0x80) {
+        if (code > 0 && code !== 0x80) {
           signal.address = view.getBigUint64(16, true);
-        } else if (signal.code <= 0) {
+        } else if (code <= 0) {
           signal.senderPid = view.getInt32(16, true);
           signal.senderUid = view.getUint32(20, true);
         }

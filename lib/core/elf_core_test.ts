@@ -79,7 +79,7 @@ Deno.test("readCoreNotes() reads a minimal synthetic core", async () => {
       { tid: 41, signal: 6, pc: 0x401000n, sp: 0x7ffe0000n },
       { tid: 42, signal: 6, pc: 0x402000n, sp: 0x7ffd0000n },
     ]);
-    assertEquals(notes.signal, { number: 6, code: 0, errno: 0 });
+    assertEquals(notes.signal, { number: 6, code: null, errno: 0 });
     assertEquals(notes.coreSize, core.length);
   });
 });

@@ -113,14 +113,16 @@ export function signalName(signo: number): string {
 }
 
 /**
- * Explains a signal's `si_code`, e.g. `address not mapped` for SIGSEGV code 1.
+ * Explains a signal's `si_code`, e.g. `address not mapped` for SIGSEGV code 1; `null` (no
+ * NT_SIGINFO note, as in cores written by QEMU or old kernels) is "cause not recorded".
  *
  * @example Usage
  * ```ts
  * signalCodeDescription(8, 1); // "integer divide by zero"
  * ```
  */
-export function signalCodeDescription(signo: number, code: number): string {
+export function signalCodeDescription(signo: number, code: number | null): string {
+  if (code === null) return "cause not recorded";
   if (code > 0 && code !== 0x80) {
     const fault = FAULT_CODES[signo]?.[code];
     if (fault) return fault;
@@ -129,11 +131,6 @@ export function signalCodeDescription(signo: number, code: number): string {
 }
 
 /** Whether `si_addr` is meaningful: a fault signal raised by the kernel (code > 0). */
-export function hasFaultAddress(signo: number, code: number): boolean {
-  return FAULT_SIGNALS.has(signo) && code > 0 && code !== 0x80;
-}
-
-/** Whether the signal was sent by a process (kill, tkill, sigqueue) rather than a fault. */
-export function isSentByProcess(code: number): boolean {
-  return code <= 0;
+export function hasFaultAddress(signo: number, code: number | null): boolean {
+  return code !== null && FAULT_SIGNALS.has(signo) && code > 0 && code !== 0x80;
 }

@@ -178,3 +178,40 @@ export function skipNotice(tool: string, available: boolean): boolean {
   if (!available) console.warn(`SKIP: ${tool} is not installed; tests that need it are ignored`);
   return !available;
 }
+
+/** Whether aarch64 cores can be made here: a cross gcc and QEMU's user-mode emulator. */
+export function haveAarch64(): boolean {
+  return which("aarch64-linux-gnu-gcc") && which("qemu-aarch64");
+}
+
+/**
+ * Compiles `programs/<name>.c` for aarch64 (static) and crashes it under `qemu-aarch64`,
+ * which writes the guest's core as `qemu_<name>_<date>-<pid>.core`: a real aarch64 core,
+ * with NT_PRSTATUS, NT_PRPSINFO and NT_AUXV but no NT_SIGINFO or NT_FILE.
+ */
+export async function crashAarch64(name: string, parent: string): Promise<Crash> {
+  const dir = `${parent}/${name}-aarch64`;
+  await Deno.mkdir(dir, { recursive: true });
+  const exe = `${dir}/${name}`;
+  const source = new URL(`${name}.c`, PROGRAMS).pathname;
+  const built = await new Deno.Command("aarch64-linux-gnu-gcc", {
+    args: ["-g", "-O0", "-static", "-o", exe, source],
+    stderr: "piped",
+  }).output();
+  if (!built.success) throw new Error(`aarch64-linux-gnu-gcc ${name}.c failed`);
+  await new Deno.Command("bash", {
+    args: ["-c", 'ulimit -c unlimited && exec qemu-aarch64 "$0"', exe],
+    cwd: dir,
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  let core: string | undefined;
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.name.startsWith("qemu_") && entry.name.endsWith(".core")) {
+      core = `${dir}/${entry.name}`;
+    } // QEMU re-raises the signal on itself: its own (x86_64) core is not wanted.
+    else if (entry.name.startsWith("core")) await Deno.remove(`${dir}/${entry.name}`);
+  }
+  if (!core) throw new Error(`qemu-aarch64 ${name} left no core in ${dir}`);
+  return { name, exe, core, source: `${name}.c`, writer: "kernel" };
+}
