@@ -1,10 +1,8 @@
 /**
- * Rendering of command results: aligned tables for people, JSON and YAML for scripts.
+ * Rendering of command results: aligned tables for people, JSON for scripts.
  *
  * @module
  */
-import { stringify } from "yaml";
-
 const encoder = new TextEncoder();
 
 /** Writes text to stdout completely (a pipe may take it in pieces). */
@@ -15,16 +13,11 @@ export async function print(text: string): Promise<void> {
 }
 
 /** Output formats a command can offer. */
-export type Format = "text" | "table" | "json" | "yaml";
+export type Format = "text" | "table" | "json";
 
 /** Renders a value as indented JSON. */
 export function renderJson(value: unknown): string {
   return JSON.stringify(value, null, 2);
-}
-
-/** Renders a value as YAML. */
-export function renderYaml(value: unknown): string {
-  return stringify(value, { lineWidth: 0 });
 }
 
 /**

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
 import { type Config, configSchema, DEFAULTS, ENV_ALIASES, show } from "./schema.ts";
@@ -107,6 +106,8 @@ async function readYaml(file: string): Promise<Tree> {
       : String(error);
     throw new ConfigError(`Cannot read configuration "${file}": ${reason}`, { cause: error });
   }
+  // Loaded only when a file is given: it is a tenth of the start-up time of every command.
+  const { parseDocument } = await import("yaml");
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const error = document.errors[0];
   if (error) {
