@@ -12,9 +12,6 @@ export async function print(text: string): Promise<void> {
   while (written < bytes.length) written += await Deno.stdout.write(bytes.subarray(written));
 }
 
-/** Output formats a command can offer. */
-export type Format = "text" | "table" | "json";
-
 /** Renders a value as indented JSON. */
 export function renderJson(value: unknown): string {
   return JSON.stringify(value, null, 2);
