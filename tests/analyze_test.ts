@@ -8,29 +8,19 @@ import {
   assertStringIncludes,
   withTempDir,
 } from "./support/assert.ts";
-import { json, runAgent } from "./support/cli.ts";
+import { analyzeJson, base, json, runAgent } from "./support/cli.ts";
 import { haveGcc, haveGdb, sampleCores, skipNotice } from "./support/cores.ts";
 import type { CoreAnalysis } from "../lib/core/mod.ts";
 
 const noGcc = skipNotice("gcc", haveGcc());
 const noGdb = skipNotice("gdb", haveGdb());
 
-async function analyze(args: string[]): Promise<CoreAnalysis> {
-  const run = await runAgent(["analyze", "core", ...args, "-o", "json"]);
-  assertEquals(run.code, 0, run.stderr);
-  return json<CoreAnalysis>(run);
-}
-
-function base(path: string | undefined): string | undefined {
-  return path?.split("/").at(-1);
-}
-
 Deno.test({
   name: "analyze core explains a null dereference (SIGSEGV)",
   ignore: noGcc || noGdb,
   fn: async () => {
     const { segv } = await sampleCores();
-    const a = await analyze([segv.core]);
+    const a = await analyzeJson([segv.core]);
     assertEquals(a.signal, {
       number: 11,
       name: "SIGSEGV",
@@ -59,7 +49,7 @@ Deno.test({
   ignore: noGcc || noGdb,
   fn: async () => {
     const { abort } = await sampleCores();
-    const a = await analyze([abort.core]);
+    const a = await analyzeJson([abort.core]);
     assertEquals([a.signal?.number, a.signal?.code, a.signal?.description], [
       6,
       -6,
@@ -78,7 +68,7 @@ Deno.test({
   ignore: noGcc || noGdb,
   fn: async () => {
     const { assert: core } = await sampleCores();
-    const a = await analyze([core.core]);
+    const a = await analyzeJson([core.core]);
     assertEquals(a.signal?.name, "SIGABRT");
     assertStringIncludes(
       a.abortMessage ?? "",
@@ -96,7 +86,7 @@ Deno.test({
   ignore: noGcc || noGdb,
   fn: async () => {
     const { fpe } = await sampleCores();
-    const a = await analyze([fpe.core]);
+    const a = await analyzeJson([fpe.core]);
     assertEquals([a.signal?.number, a.signal?.description], [8, "integer divide by zero"]);
     // For SIGFPE the kernel reports the faulting instruction, which is the crashing pc.
     assertEquals(a.signal?.address, a.threads[0]!.pc);
@@ -112,7 +102,7 @@ Deno.test({
   ignore: noGcc || noGdb,
   fn: async () => {
     const { threads } = await sampleCores();
-    const a = await analyze([threads.core]);
+    const a = await analyzeJson([threads.core]);
     assertEquals(a.threadCount, 4);
     assertEquals(a.threads.filter((t) => t.crashing).length, 1);
     assert(a.crashingThread.tid !== a.process.pid, "a worker, not the main thread, crashed");
@@ -139,7 +129,7 @@ Deno.test({
   ignore: noGcc || noGdb,
   fn: async () => {
     const { recursive } = await sampleCores();
-    const a = await analyze([recursive.core]);
+    const a = await analyzeJson([recursive.core]);
     assertEquals(a.stackTrace.length, 42);
     assertEquals(a.stackTrace.filter((f) => f.function === "descend").length, 41);
     assertEquals([a.stackTrace[0]!.function, a.stackTrace[0]!.line], ["descend", 5]);
@@ -153,7 +143,7 @@ Deno.test({
   ignore: noGcc,
   fn: async () => {
     const { threads } = await sampleCores();
-    const a = await analyze([threads.core, "--no-gdb"]);
+    const a = await analyzeJson([threads.core, "--no-gdb"]);
     assertEquals(a.gdb.used, false);
     assertEquals(a.threadCount, 4);
     assertEquals(a.signal?.name, "SIGSEGV");
@@ -178,12 +168,12 @@ Deno.test({
       const moved = `${dir}/segv-moved`;
       await Deno.rename(segv.exe, moved);
       try {
-        const a = await analyze([`${dir}/core`]);
+        const a = await analyzeJson([`${dir}/core`]);
         assertEquals(a.gdb.used, false);
         assertEquals(a.warnings, [
           `executable "${segv.exe}" is not on this host: pass --exe for a stack trace`,
         ]);
-        const b = await analyze([`${dir}/core`, "--exe", moved]);
+        const b = await analyzeJson([`${dir}/core`, "--exe", moved]);
         assertEquals(b.gdb.used, true);
         assertEquals(b.stackTrace[0]!.function, "deref");
       } finally {
@@ -215,14 +205,14 @@ Deno.test({
   fn: async () => {
     const { fpe } = await sampleCores();
     await withTempDir(async (dir) => {
-      const plain = await analyze([fpe.core]);
+      const plain = await analyzeJson([fpe.core]);
       for (const [tool, ext] of [["gzip", "gz"], ["zstd", "zst"]] as const) {
         const target = `${dir}/core.${ext}`;
         const out = await new Deno.Command("sh", {
           args: ["-c", `${tool} -c "$0" > "$1"`, fpe.core, target],
         }).output();
         if (!out.success) continue;
-        const a = await analyze([target, "--exe", fpe.exe]);
+        const a = await analyzeJson([target, "--exe", fpe.exe]);
         assertEquals(a.compression, tool);
         assertEquals(a.coreBytes, plain.coreBytes);
         assertEquals(a.crashReason, plain.crashReason);
@@ -287,9 +277,9 @@ Deno.test({
     await withTempDir(async (dir) => {
       await Deno.writeFile(`${dir}/whole.gz`, gzipSync(bytes));
       await Deno.writeFile(`${dir}/short.gz`, gzipSync(bytes.subarray(0, bytes.length - 8192)));
-      const whole = await analyze([`${dir}/whole.gz`, "--exe", segv.exe]);
+      const whole = await analyzeJson([`${dir}/whole.gz`, "--exe", segv.exe]);
       assertEquals(whole.warnings, []);
-      const notesOnly = await analyze([`${dir}/short.gz`, "--no-gdb"]);
+      const notesOnly = await analyzeJson([`${dir}/short.gz`, "--no-gdb"]);
       assertEquals(notesOnly.warnings, [
         "gzip-compressed core: only its notes were unpacked, completeness not verified",
       ]);

@@ -4,9 +4,8 @@
  * panic message and the Go (or cgo C) function that crashed.
  */
 import { assertEquals } from "./support/assert.ts";
-import { json, runAgent } from "./support/cli.ts";
+import { analyzeJson, base, json, runAgent } from "./support/cli.ts";
 import { type Crash, crash, haveGcc, haveGdb, haveGo, skipNotice } from "./support/cores.ts";
-import type { CoreAnalysis } from "../lib/core/mod.ts";
 
 const skip = skipNotice("go", haveGo()) || skipNotice("gdb", haveGdb()) ||
   skipNotice("gcc", haveGcc());
@@ -22,22 +21,12 @@ function goCores(): Promise<Record<string, Crash>> {
   return made;
 }
 
-async function analyze(core: Crash): Promise<CoreAnalysis> {
-  const run = await runAgent(["analyze", "core", core.core, "-o", "json"]);
-  assertEquals(run.code, 0, run.stderr);
-  return json<CoreAnalysis>(run);
-}
-
-function base(path: string | undefined): string | undefined {
-  return path?.split("/").at(-1);
-}
-
 Deno.test({
   name: "analyze core names the fault behind a Go nil-pointer panic",
   ignore: skip,
   fn: async () => {
     const { gonil } = await goCores();
-    const a = await analyze(gonil!);
+    const a = await analyzeJson([gonil!.core]);
     assertEquals(a.signal?.name, "SIGABRT");
     assertEquals(a.go?.signal?.name, "SIGSEGV");
     assertEquals(a.go?.signal?.address, "0x8");
@@ -62,7 +51,7 @@ Deno.test({
   ignore: skip,
   fn: async () => {
     const { gopanic } = await goCores();
-    const a = await analyze(gopanic!);
+    const a = await analyzeJson([gopanic!.core]);
     assertEquals(a.go?.signal, null);
     assertEquals(a.go?.panicMessage, "querynode: segment 42 is corrupt");
     assertEquals(
@@ -85,7 +74,7 @@ Deno.test({
   ignore: skip,
   fn: async () => {
     const { gocgo } = await goCores();
-    const a = await analyze(gocgo!);
+    const a = await analyzeJson([gocgo!.core]);
     assertEquals(a.go?.signal?.name, "SIGSEGV");
     assertEquals(a.stackTraceOf, "thread");
     assertEquals(

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { CoreAnalysis } from "../../lib/core/mod.ts";
 
 /** What one CLI run produced. */
 export interface CliRun {
@@ -55,4 +56,16 @@ export function json<T = unknown>(run: CliRun): T {
       `stdout is not JSON (exit ${run.code}):\n${run.stdout}\nstderr:\n${run.stderr}`,
     );
   }
+}
+
+/** Runs `agent analyze core ARGS... -o json`, expects exit code 0 and returns the analysis. */
+export async function analyzeJson(args: string[]): Promise<CoreAnalysis> {
+  const run = await runAgent(["analyze", "core", ...args, "-o", "json"]);
+  if (run.code !== 0) throw new Error(`analyze core exited ${run.code}: ${run.stderr}`);
+  return json<CoreAnalysis>(run);
+}
+
+/** The last component of a path, or `undefined`. */
+export function base(path: string | undefined): string | undefined {
+  return path?.split("/").at(-1);
 }
