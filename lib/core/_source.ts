@@ -48,14 +48,17 @@ function startsWith(bytes: Uint8Array, magic: number[]): boolean {
 export async function openSource(path: string): Promise<ByteSource> {
   let file: Deno.FsFile;
   try {
+    // Checked before opening: opening a FIFO would block until a writer came.
+    const info = await Deno.stat(path);
+    if (info.isDirectory) throw new InputError(`Cannot read core "${path}": is a directory`);
+    if (!info.isFile) throw new InputError(`Cannot read core "${path}": not a regular file`);
     file = await Deno.open(path, { read: true });
   } catch (error) {
+    if (error instanceof InputError) throw error;
     throw new InputError(`Cannot read core "${path}": ${describeFsError(error)}`, { cause: error });
   }
   try {
     const info = await file.stat();
-    if (info.isDirectory) throw new InputError(`Cannot read core "${path}": is a directory`);
-    if (!info.isFile) throw new InputError(`Cannot read core "${path}": not a regular file`);
     const head = await readAt(file, 0, 8);
     if (startsWith(head, GZIP_MAGIC) || startsWith(head, ZSTD_MAGIC)) {
       file.close();

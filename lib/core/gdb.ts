@@ -166,12 +166,16 @@ async function spawnGdb(args: string[], options: GdbOptions, started: number): P
       // Already exited.
     }
   }, options.timeoutMs);
+  const stop = new AbortController();
   try {
-    const [stdout, stderr, status] = await Promise.all([
-      readCapped(child.stdout, options.maxOutputBytes),
-      readCapped(child.stderr, 64 * 1024),
-      child.status,
+    const output = Promise.all([
+      readCapped(child.stdout, options.maxOutputBytes, stop.signal),
+      readCapped(child.stderr, 64 * 1024, stop.signal),
     ]);
+    const status = await child.status;
+    // A process gdb started could hold its pipes open after gdb is gone: stop reading then.
+    const grace = setTimeout(() => stop.abort(), PIPE_GRACE_MS);
+    const [stdout, stderr] = await output.finally(() => clearTimeout(grace));
     return {
       stdout: stdout.text,
       stderr: stderr.text,
@@ -185,22 +189,36 @@ async function spawnGdb(args: string[], options: GdbOptions, started: number): P
   }
 }
 
+/** How long to keep reading gdb's pipes after it exited. */
+const PIPE_GRACE_MS = 1000;
+
 async function readCapped(
   stream: ReadableStream<Uint8Array>,
   max: number,
+  signal: AbortSignal,
 ): Promise<{ text: string; truncated: boolean }> {
   const chunks: Uint8Array[] = [];
   let kept = 0;
   let truncated = false;
-  for await (const chunk of stream) {
-    if (kept >= max) {
-      truncated = true;
-      continue;
+  const reader = stream.getReader();
+  const cancel = () => reader.cancel().catch(() => {});
+  signal.addEventListener("abort", cancel, { once: true });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (kept >= max) {
+        truncated = true;
+        continue;
+      }
+      const piece = value.subarray(0, max - kept);
+      if (piece.length < value.length) truncated = true;
+      chunks.push(piece);
+      kept += piece.length;
     }
-    const piece = chunk.subarray(0, max - kept);
-    if (piece.length < chunk.length) truncated = true;
-    chunks.push(piece);
-    kept += piece.length;
+  } finally {
+    signal.removeEventListener("abort", cancel);
+    reader.releaseLock();
   }
   const all = new Uint8Array(kept);
   let at = 0;
