@@ -1,0 +1,356 @@
+/**
+ * The Kubernetes API emulator, checked by the real `kubectl` (and by raw watch requests
+ * where kubectl does not expose the protocol: resuming, bookmarks, 410 Gone).
+ */
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+  withTempDir,
+} from "./support/assert.ts";
+import { skipNotice } from "./support/cores.ts";
+import type { Json } from "./support/kube/_match.ts";
+import { KubeEmulator } from "./support/kube/emulator.ts";
+
+function have(command: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${command}`], stdout: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+const noKubectl = skipNotice("kubectl", have("kubectl"));
+
+function pod(name: string, labels: Record<string, string>, restarts = 0, node = "node-1"): Json {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "milvus", labels },
+    spec: { nodeName: node, containers: [{ name: "main", image: "milvusdb/milvus:v2.4.0" }] },
+    status: {
+      phase: "Running",
+      containerStatuses: [{
+        name: "main",
+        ready: true,
+        restartCount: restarts,
+        state: { running: {} },
+      }],
+    },
+  };
+}
+
+/** Runs one test with an emulator holding a `milvus` namespace, and a kubectl bound to it. */
+function withCluster(
+  fn: (emu: KubeEmulator, kubectl: (...args: string[]) => Promise<Run>) => Promise<void> | void,
+) {
+  return withTempDir(async (dir) => {
+    const emu = await KubeEmulator.start({ bookmarkIntervalMs: 100 });
+    try {
+      emu.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
+      const kubeconfig = await emu.writeKubeconfig(`${dir}/kubeconfig`, "milvus");
+      await fn(emu, (...args) => kubectl(dir, kubeconfig, args));
+    } finally {
+      await emu.close();
+    }
+  });
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function kubectl(home: string, kubeconfig: string, args: string[]): Promise<Run> {
+  const out = await new Deno.Command("kubectl", {
+    args: ["--kubeconfig", kubeconfig, ...args],
+    env: { HOME: home },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+Deno.test({
+  name: "kubectl lists pods as JSON and as a table",
+  ignore: noKubectl,
+  fn: () =>
+    withCluster(async (emu, kubectl) => {
+      emu.put(pod("milvus-querynode-0", { "app.kubernetes.io/name": "milvus" }, 3));
+      emu.put(pod("etcd-0", { app: "etcd" }));
+      const listed = await kubectl("get", "pods", "-A", "-o", "json");
+      assertEquals(listed.code, 0, listed.stderr);
+      const list = JSON.parse(listed.stdout);
+      assertEquals(list.items.map((p: Json) => (p.metadata as Json).name), [
+        "etcd-0",
+        "milvus-querynode-0",
+      ]);
+      assertMatch((list.items[0].metadata as Json).resourceVersion as string, /^\d+$/);
+      const table = await kubectl("get", "pods");
+      assertEquals(table.code, 0, table.stderr);
+      assertMatch(table.stdout, /^NAME +READY +STATUS +RESTARTS +AGE\n/);
+      assertMatch(table.stdout, /milvus-querynode-0 +1\/1 +Running +3 +\d+s/);
+    }),
+});
+
+Deno.test({
+  name: "kubectl selects by label and by field",
+  ignore: noKubectl,
+  fn: () =>
+    withCluster(async (emu, kubectl) => {
+      emu.put(
+        pod("a", { "app.kubernetes.io/name": "milvus", component: "querynode" }, 0, "node-1"),
+      );
+      emu.put(pod("b", { "app.kubernetes.io/name": "milvus", component: "datanode" }, 0, "node-2"));
+      emu.put(pod("c", { app: "etcd" }, 0, "node-1"));
+      const names = async (...args: string[]) => {
+        const run = await kubectl(
+          "get",
+          "pods",
+          "-o",
+          "jsonpath={.items[*].metadata.name}",
+          ...args,
+        );
+        assertEquals(run.code, 0, run.stderr);
+        return run.stdout;
+      };
+      assertEquals(await names("-l", "app.kubernetes.io/name=milvus"), "a b");
+      assertEquals(await names("-l", "component in (datanode,indexnode)"), "b");
+      assertEquals(await names("-l", "!component"), "c");
+      assertEquals(await names("--field-selector", "spec.nodeName=node-1"), "a c");
+      assertEquals(
+        await names(
+          "-l",
+          "app.kubernetes.io/name=milvus",
+          "--field-selector",
+          "spec.nodeName=node-1",
+        ),
+        "a",
+      );
+      const bad = await kubectl("get", "pods", "-l", "a=(b");
+      assert(bad.code !== 0);
+    }),
+});
+
+Deno.test({
+  name: "kubectl get -w shows a restart and a deletion as they happen",
+  ignore: noKubectl,
+  fn: () =>
+    withCluster(async (emu, kubectl) => {
+      emu.put(pod("milvus-querynode-0", {}, 0));
+      const home = await Deno.makeTempDir();
+      const config = await emu.writeKubeconfig(`${home}/kubeconfig`, "milvus");
+      const watch = new Deno.Command("kubectl", {
+        args: ["--kubeconfig", config, "get", "pods", "-w", "--request-timeout=0"],
+        env: { HOME: home },
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const lines: string[] = [];
+      const reading = (async () => {
+        const decoder = new TextDecoder();
+        for await (const chunk of watch.stdout) {
+          lines.push(...decoder.decode(chunk).split("\n").filter(Boolean));
+        }
+      })();
+      const waitFor = async (test: () => boolean) => {
+        for (let i = 0; i < 100 && !test(); i++) await new Promise((r) => setTimeout(r, 50));
+        assert(test(), `kubectl printed:\n${lines.join("\n")}`);
+      };
+      try {
+        await waitFor(() => lines.some((l) => /milvus-querynode-0 +1\/1 +Running +0/.test(l)));
+        const restarted = pod("milvus-querynode-0", {}, 1);
+        emu.put(restarted);
+        await waitFor(() => lines.some((l) => /milvus-querynode-0 +1\/1 +Running +1/.test(l)));
+        const deleted = await kubectl("delete", "pod", "milvus-querynode-0");
+        assertEquals(deleted.stdout, 'pod "milvus-querynode-0" deleted\n');
+        await waitFor(() => lines.length >= 4);
+        assertEquals(emu.get("pods", "milvus", "milvus-querynode-0"), undefined);
+      } finally {
+        watch.kill();
+        await reading;
+        await watch.status;
+        await watch.stderr.cancel();
+        await Deno.remove(home, { recursive: true });
+      }
+    }),
+});
+
+Deno.test({
+  name: "kubectl creates the manifests, patches and reads logs",
+  ignore: noKubectl,
+  fn: () =>
+    withCluster(async (emu, kubectl) => {
+      const created = await kubectl(
+        "create",
+        "-k",
+        new URL("../manifests/", import.meta.url).pathname,
+      );
+      assertEquals(created.code, 0, created.stderr);
+      assertStringIncludes(created.stdout, "configmap/agent-config created");
+      assert(emu.get("configmaps", "agent-system", "agent-config"), "the ConfigMap is stored");
+      const again = await kubectl(
+        "create",
+        "-k",
+        new URL("../manifests/", import.meta.url).pathname,
+      );
+      assertStringIncludes(again.stderr, "AlreadyExists");
+
+      emu.put(pod("milvus-querynode-0", { app: "milvus" }));
+      const merge = await kubectl(
+        "patch",
+        "pod",
+        "milvus-querynode-0",
+        "-p",
+        '{"metadata":{"labels":{"x":"y"}}}',
+      );
+      assertEquals(merge.code, 0, merge.stderr);
+      const json = await kubectl(
+        "patch",
+        "pod",
+        "milvus-querynode-0",
+        "--type=json",
+        "-p",
+        '[{"op":"remove","path":"/metadata/labels/app"}]',
+      );
+      assertEquals(json.code, 0, json.stderr);
+      assertEquals((emu.get("pods", "milvus", "milvus-querynode-0")!.metadata as Json).labels, {
+        x: "y",
+      });
+
+      emu.setLog(
+        "milvus",
+        "milvus-querynode-0",
+        "main",
+        "starting\nquery\npanic: segment 42 is corrupt\n",
+        true,
+      );
+      const logs = await kubectl("logs", "milvus-querynode-0", "--previous", "--tail=1");
+      assertEquals([logs.code, logs.stdout], [0, "panic: segment 42 is corrupt\n"]);
+      const none = await kubectl("logs", "milvus-querynode-0");
+      assertStringIncludes(none.stderr, 'container "main" in pod "milvus-querynode-0" not found');
+    }),
+});
+
+Deno.test({
+  name: "kubectl sees injected failures and a restarted server with its state",
+  ignore: noKubectl,
+  fn: () =>
+    withCluster(async (emu, kubectl) => {
+      emu.put(pod("p", {}));
+      emu.failNext(1, { path: "/api/v1/namespaces/milvus/pods/p" });
+      const failed = await kubectl("get", "pod", "p", "-o", "name");
+      assert(failed.code !== 0, "an injected 500 fails the request");
+      await emu.stop();
+      const down = await kubectl("get", "pod", "p", "-o", "name", "--request-timeout=2s");
+      assertStringIncludes(down.stderr, "was refused");
+      await emu.restart();
+      const back = await kubectl("get", "pod", "p", "-o", "name");
+      assertEquals(back.stdout, "pod/p\n");
+    }),
+});
+
+async function openWatch(
+  emu: KubeEmulator,
+  query: string,
+): Promise<{ next(): Promise<Json | undefined>; close(): Promise<void> }> {
+  const response = await fetch(`${emu.url}/api/v1/namespaces/milvus/pods?watch=1&${query}`);
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  return {
+    async next() {
+      while (!buffer.includes("\n")) {
+        const { done, value } = await reader.read();
+        if (done) return undefined;
+        buffer += value;
+      }
+      const at = buffer.indexOf("\n");
+      const line = buffer.slice(0, at);
+      buffer = buffer.slice(at + 1);
+      return JSON.parse(line);
+    },
+    close: () => reader.cancel(),
+  };
+}
+
+function summary(event: Json | undefined): string {
+  if (!event) return "end";
+  const m = (event.object as Json).metadata as Json;
+  return `${event.type} ${m.name ?? ""}`.trim();
+}
+
+Deno.test("watches resume from a resourceVersion, send bookmarks, and answer 410 past the history", () =>
+  withCluster(async (emu) => {
+    emu.put(pod("a", {}));
+    const rv = emu.resourceVersion;
+    emu.put(pod("b", {}));
+    emu.remove("pods", "milvus", "a");
+    const resumed = await openWatch(emu, `resourceVersion=${rv}&allowWatchBookmarks=true`);
+    assertEquals([summary(await resumed.next()), summary(await resumed.next())], [
+      "ADDED b",
+      "DELETED a",
+    ]);
+    emu.put(pod("b", {}, 1));
+    assertEquals(summary(await resumed.next()), "MODIFIED b");
+    const bookmark = await resumed.next();
+    assertEquals(bookmark?.type, "BOOKMARK");
+    assertEquals(
+      ((bookmark!.object as Json).metadata as Json).resourceVersion,
+      emu.resourceVersion,
+    );
+    emu.closeWatches();
+    assertEquals(await resumed.next(), undefined);
+
+    emu.compact();
+    const expired = await openWatch(emu, `resourceVersion=${rv}`);
+    const error = await expired.next();
+    assertEquals(error?.type, "ERROR");
+    assertEquals([(error!.object as Json).code, (error!.object as Json).reason], [410, "Expired"]);
+    assertEquals(await expired.next(), undefined);
+  }));
+
+Deno.test("a selector watch sees objects enter and leave its selection", () =>
+  withCluster(async (emu) => {
+    const watch = await openWatch(emu, "labelSelector=app%3Dmilvus&resourceVersion=0");
+    emu.put(pod("p", { app: "other" }));
+    emu.put(pod("p", { app: "milvus" }));
+    emu.put(pod("p", { app: "other" }));
+    assertEquals([summary(await watch.next()), summary(await watch.next())], [
+      "ADDED p",
+      "DELETED p",
+    ]);
+    emu.silenceWatches();
+    emu.put(pod("p", { app: "milvus" }));
+    const quiet = await Promise.race([
+      watch.next(),
+      new Promise((r) => setTimeout(() => r("silent"), 300)),
+    ]);
+    assertEquals(quiet, "silent");
+    await watch.close();
+  }));
+
+Deno.test("deleting an owner deletes what it owns, deleting a namespace its contents", () =>
+  withCluster((emu) => {
+    const owner = emu.put({
+      apiVersion: "apps/v1",
+      kind: "StatefulSet",
+      metadata: { name: "querynode", namespace: "milvus" },
+    });
+    const owned = pod("querynode-0", {});
+    (owned.metadata as Json).ownerReferences = [{
+      apiVersion: "apps/v1",
+      kind: "StatefulSet",
+      name: "querynode",
+      uid: (owner.metadata as Json).uid,
+    }];
+    emu.put(owned);
+    emu.put(pod("standalone", {}));
+    emu.remove("statefulsets", "milvus", "querynode");
+    assertEquals(emu.list("pods", "milvus").map((p) => (p.metadata as Json).name), ["standalone"]);
+    emu.remove("namespaces", undefined, "milvus");
+    assertEquals(emu.list("pods"), []);
+  }));
