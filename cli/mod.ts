@@ -8,6 +8,7 @@ import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-ty
 import { VERSION } from "../lib/version.ts";
 import { type CliContext, createContext } from "./_context.ts";
 import { analyzeCommand } from "./analyze.ts";
+import { discoverCommand } from "./discover.ts";
 import { scoreCommand } from "./score.ts";
 import { versionCommand } from "./version.ts";
 
@@ -26,7 +27,8 @@ export interface CliOutput {
 export function buildCli(output: CliOutput): { program: CommandUnknownOpts; context: CliContext } {
   const program = new Command("agent")
     .description(
-      "Crash forensics for Milvus on Kubernetes nodes: explain and score coredumps.\n" +
+      "Crash forensics for Milvus on Kubernetes nodes: explain and score coredumps, find\n" +
+        "Milvus instances and their crashes.\n" +
         "Flags override environment variables, which override the --config file, which\n" +
         "overrides the defaults. Exit codes: 0 ok, 1 a finding you asked to fail on,\n" +
         "2 usage error or invalid input, 3 a dependency is unavailable.",
@@ -54,6 +56,7 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   const context = createContext(() => program.opts());
   program.addCommand(analyzeCommand(context));
   program.addCommand(scoreCommand(context));
+  program.addCommand(discoverCommand(context));
   program.addCommand(versionCommand());
   const configure = (command: CommandUnknownOpts) => {
     command.exitOverride().configureOutput({

@@ -17,6 +17,7 @@ Deno.test("agent --help lists the commands that work, with examples", async () =
     const part of [
       "analyze",
       "score",
+      "discover",
       "version",
       "--config <file>",
       "--log-level",
@@ -26,7 +27,7 @@ Deno.test("agent --help lists the commands that work, with examples", async () =
   ) {
     assertStringIncludes(run.stdout, part);
   }
-  for (const absent of ["daemon", "discover", "prune", "uninstall"]) {
+  for (const absent of ["daemon", "prune", "uninstall"]) {
     assert(
       !new RegExp(`^  ${absent}\\b`, "m").test(run.stdout),
       `${absent} is not offered before it exists`,

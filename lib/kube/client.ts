@@ -1,0 +1,261 @@
+/**
+ * A small Kubernetes REST client on `fetch`: the verbs the agent needs (list, watch, get,
+ * create, delete, logs), typed errors, bounded reads, and no 75 MB client library.
+ *
+ * @module
+ */
+import { AgentError, ExitCode, UnavailableError } from "../errors.ts";
+import type { KubeTarget } from "./kubeconfig.ts";
+
+/** A JSON object from the API. */
+export type KubeObject = Record<string, unknown> & {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    creationTimestamp?: string;
+    ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string }[];
+  };
+};
+
+/** One event of a watch stream. */
+export interface WatchEvent {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  object: KubeObject;
+}
+
+/** The API answered with an error status. Exit code 3 for 5xx and auth failures, else 2. */
+export class KubeApiError extends AgentError {
+  /** Creates the error from the HTTP status and the API's Status reason. */
+  constructor(readonly status: number, readonly reason: string, message: string) {
+    super(
+      message,
+      status >= 500 || status === 401 || status === 403 ? ExitCode.Unavailable : ExitCode.Usage,
+    );
+  }
+}
+
+/** Options of one request. */
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+  /** Give up after this many milliseconds (default 30 s; watches pass 0 for none). */
+  timeoutMs?: number;
+}
+
+/** Selectors of a list or watch. */
+export interface Selection {
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+/** The most a log read or a single watch line may hold. */
+const MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A client for one API server.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const client = new KubeClient(await loadKubeTarget());
+ * const pods = await client.list("/api/v1/pods", { labelSelector: "app=milvus" });
+ * ```
+ */
+export class KubeClient {
+  /** Creates a client for `target`; `fetcher` is replaceable in tests. */
+  constructor(readonly target: KubeTarget, private readonly fetcher: typeof fetch = fetch) {}
+
+  /** Sends a request and returns the response, throwing on any non-2xx status. */
+  async request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    const url = new URL(this.target.server + path);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined && value !== "") url.searchParams.set(key, String(value));
+    }
+    const timeout = options.timeoutMs ?? 30_000;
+    const signals = [options.signal, timeout > 0 ? AbortSignal.timeout(timeout) : undefined].filter(
+      (s) => s !== undefined,
+    );
+    let response: Response;
+    try {
+      response = await this.fetcher(url, {
+        method,
+        headers: {
+          accept: "application/json",
+          ...(options.body !== undefined
+            ? { "content-type": options.contentType ?? "application/json" }
+            : {}),
+          ...(await this.target.headers()),
+        },
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
+        ...(this.target.client ? { client: this.target.client } : {}),
+      } as RequestInit);
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      const reason = error instanceof DOMException && error.name === "TimeoutError"
+        ? `no answer within ${timeout / 1000} s`
+        : describeNetworkError(error);
+      throw new UnavailableError(
+        `Cannot reach the Kubernetes API at ${this.target.server}: ${reason}`,
+        { cause: error },
+      );
+    }
+    if (response.ok) return response;
+    const text = await readCapped(response, 64 * 1024);
+    let reason = response.statusText;
+    let message = text.trim() || response.statusText;
+    try {
+      const status = JSON.parse(text);
+      if (status?.kind === "Status") {
+        reason = status.reason ?? reason;
+        message = status.message ?? message;
+      }
+    } catch {
+      // Not a Status object: keep the text.
+    }
+    throw new KubeApiError(
+      response.status,
+      reason,
+      `Kubernetes API ${method} ${path}: ${response.status} ${message}`,
+    );
+  }
+
+  /** Sends a request and parses the JSON answer. */
+  async json<T = KubeObject>(
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<T> {
+    const response = await this.request(method, path, options);
+    return JSON.parse(await readCapped(response, MAX_LINE_BYTES * 8)) as T;
+  }
+
+  /** Lists a collection: its items and the list's resourceVersion. */
+  async list(
+    path: string,
+    selection: Selection = {},
+  ): Promise<{ items: KubeObject[]; resourceVersion: string }> {
+    const list = await this.json<{ items?: KubeObject[]; metadata?: { resourceVersion?: string } }>(
+      "GET",
+      path,
+      {
+        query: { ...selection },
+      },
+    );
+    return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? "" };
+  }
+
+  /**
+   * Watches a collection from `resourceVersion`, yielding events until the server ends the
+   * stream or `signal` aborts. Lines longer than 16 MiB end the watch with an error.
+   */
+  async *watch(
+    path: string,
+    options: Selection & {
+      resourceVersion?: string;
+      timeoutSeconds?: number;
+      signal?: AbortSignal;
+    },
+  ): AsyncGenerator<WatchEvent> {
+    const response = await this.request("GET", path, {
+      query: {
+        watch: 1,
+        allowWatchBookmarks: true,
+        resourceVersion: options.resourceVersion,
+        timeoutSeconds: options.timeoutSeconds,
+        labelSelector: options.labelSelector,
+        fieldSelector: options.fieldSelector,
+      },
+      signal: options.signal,
+      timeoutMs: 0,
+    });
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        buffer += value;
+        let newline: number;
+        while ((newline = buffer.indexOf("\n")) >= 0) {
+          const line = buffer.slice(0, newline).trim();
+          buffer = buffer.slice(newline + 1);
+          if (line) yield JSON.parse(line) as WatchEvent;
+        }
+        if (buffer.length > MAX_LINE_BYTES) {
+          throw new Error(`watch event longer than ${MAX_LINE_BYTES} bytes`);
+        }
+      }
+    } finally {
+      await reader.cancel().catch(() => {});
+    }
+  }
+
+  /** Reads a container's log, at most `limitBytes` (default 64 KiB). */
+  async log(
+    namespace: string,
+    pod: string,
+    options: { container?: string; previous?: boolean; tailLines?: number; limitBytes?: number } =
+      {},
+  ): Promise<string> {
+    const limit = options.limitBytes ?? 64 * 1024;
+    const response = await this.request("GET", `/api/v1/namespaces/${namespace}/pods/${pod}/log`, {
+      query: {
+        container: options.container,
+        previous: options.previous,
+        tailLines: options.tailLines,
+        limitBytes: limit,
+      },
+    });
+    return await readCapped(response, limit);
+  }
+}
+
+/** Reads a response body as text, stopping at `max` bytes. */
+async function readCapped(response: Response, max: number): Promise<string> {
+  if (!response.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = response.body.getReader();
+  try {
+    while (size < max) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value.subarray(0, max - size));
+      size += Math.min(value.length, max - size);
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+function describeNetworkError(error: unknown): string {
+  // Deno's fetch says "fetch failed" and puts the reason in its cause.
+  const messages: string[] = [];
+  for (
+    let e: unknown = error;
+    e !== undefined && messages.length < 5;
+    e = e instanceof Error ? e.cause : undefined
+  ) {
+    messages.push(e instanceof Error ? e.message : String(e));
+  }
+  const message = messages.join(": ");
+  if (/Connection refused/i.test(message)) return "connection refused";
+  if (/dns error|failed to lookup/i.test(message)) return "host not found";
+  if (/certificate|tls|ssl/i.test(message)) return `TLS error (${messages.at(-1)!.split("\n")[0]})`;
+  return messages.at(-1)!.split("\n")[0]!;
+}

@@ -1,0 +1,266 @@
+/**
+ * Finds how to reach the Kubernetes API, as kubectl does: `--kubeconfig`, else the files in
+ * `KUBECONFIG`, else `~/.kube/config`, else the pod's service account (in-cluster). Handles
+ * tokens, token files, client certificates, custom CAs, `insecure-skip-tls-verify` and exec
+ * credential plugins.
+ *
+ * @module
+ */
+import { ConfigError, UnavailableError } from "../errors.ts";
+
+/** Everything needed to send requests to one API server. */
+export interface KubeTarget {
+  /** Base URL of the API server, without a trailing slash. */
+  server: string;
+  /** The context's namespace, or `default`. */
+  namespace: string;
+  /** Where it came from, for messages: a file and context, or "in-cluster". */
+  source: string;
+  /** HTTP client with the cluster's CA and the user's client certificate, when they need one. */
+  client?: Deno.HttpClient;
+  /** Authorization headers, refreshed as exec plugins and token files require. */
+  headers(): Promise<Record<string, string>>;
+}
+
+/** Options of {@linkcode loadKubeTarget}. */
+export interface LoadKubeTargetOptions {
+  kubeconfig?: string;
+  context?: string;
+  env?: (name: string) => string | undefined;
+  /** Root of the service-account files; tests point it elsewhere. */
+  serviceAccountDir?: string;
+}
+
+type Tree = Record<string, unknown>;
+
+const SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+function isTree(value: unknown): value is Tree {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Resolves the API server and credentials.
+ *
+ * @throws {UnavailableError} when no configuration is found at all.
+ * @throws {ConfigError} when a kubeconfig is unreadable or lacks the chosen context.
+ */
+export async function loadKubeTarget(options: LoadKubeTargetOptions = {}): Promise<KubeTarget> {
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  let files: string[] = [];
+  if (options.kubeconfig) files = [options.kubeconfig];
+  else if (env("KUBECONFIG")) files = env("KUBECONFIG")!.split(":").filter(Boolean);
+  else if (env("HOME") && await exists(`${env("HOME")}/.kube/config`)) {
+    files = [`${env("HOME")}/.kube/config`];
+  }
+  if (files.length > 0) return await fromKubeconfig(files, options.context, !!options.kubeconfig);
+  const dir = options.serviceAccountDir ?? SERVICE_ACCOUNT;
+  const host = env("KUBERNETES_SERVICE_HOST");
+  if (host && await exists(`${dir}/token`)) {
+    return await inCluster(host, env("KUBERNETES_SERVICE_PORT") ?? "443", dir);
+  }
+  throw new UnavailableError(
+    "No Kubernetes configuration: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, or run in a pod",
+  );
+}
+
+async function inCluster(host: string, port: string, dir: string): Promise<KubeTarget> {
+  const server = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const ca = await Deno.readTextFile(`${dir}/ca.crt`).catch(() => undefined);
+  const namespace = (await Deno.readTextFile(`${dir}/namespace`).catch(() => "default")).trim();
+  return {
+    server,
+    namespace,
+    source: "in-cluster service account",
+    client: ca ? Deno.createHttpClient({ caCerts: [ca] }) : undefined,
+    // The projected token is rotated by the kubelet: read it for every request.
+    headers: async () => ({
+      authorization: `Bearer ${(await Deno.readTextFile(`${dir}/token`)).trim()}`,
+    }),
+  };
+}
+
+async function fromKubeconfig(
+  files: string[],
+  contextName: string | undefined,
+  explicit: boolean,
+): Promise<KubeTarget> {
+  const { parse } = await import("yaml");
+  const merged = {
+    clusters: new Map<string, Tree>(),
+    users: new Map<string, Tree>(),
+    contexts: new Map<string, Tree>(),
+  };
+  let current: string | undefined;
+  let read = 0;
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(file);
+    } catch (error) {
+      if (!explicit && error instanceof Deno.errors.NotFound) continue;
+      throw new ConfigError(
+        `Cannot read kubeconfig "${file}": ${error instanceof Error ? error.message : error}`,
+      );
+    }
+    let doc: unknown;
+    try {
+      doc = parse(text);
+    } catch (error) {
+      throw new ConfigError(
+        `Invalid kubeconfig "${file}": ${
+          error instanceof Error ? error.message.split("\n")[0] : error
+        }`,
+      );
+    }
+    if (!isTree(doc)) throw new ConfigError(`Invalid kubeconfig "${file}": expected a mapping`);
+    read++;
+    // As kubectl merges: the first file to define a name wins.
+    for (const kind of ["clusters", "users", "contexts"] as const) {
+      for (const entry of (doc[kind] as unknown[] | undefined) ?? []) {
+        if (!isTree(entry) || typeof entry.name !== "string") continue;
+        const body = entry[kind.slice(0, -1)];
+        if (isTree(body) && !merged[kind].has(entry.name)) {
+          merged[kind].set(entry.name, { ...body, __file: file });
+        }
+      }
+    }
+    current ??= typeof doc["current-context"] === "string" && doc["current-context"]
+      ? doc["current-context"]
+      : undefined;
+  }
+  if (read === 0) {
+    throw new UnavailableError(`No Kubernetes configuration: none of ${files.join(", ")} exists`);
+  }
+  const name = contextName ?? current;
+  if (!name) {
+    throw new ConfigError(`Kubeconfig ${files.join(":")} sets no current-context: pass --context`);
+  }
+  const context = merged.contexts.get(name);
+  if (!context) throw new ConfigError(`Kubeconfig ${files.join(":")} has no context "${name}"`);
+  const cluster = merged.clusters.get(String(context.cluster));
+  if (!cluster || typeof cluster.server !== "string") {
+    throw new ConfigError(`Kubeconfig context "${name}" names no cluster with a server`);
+  }
+  const user = merged.users.get(String(context.user)) ?? {};
+  const base = (path: unknown, file: unknown) =>
+    typeof path === "string" && !path.startsWith("/")
+      ? `${String(file).replace(/[^/]*$/, "")}${path}`
+      : String(path);
+  const pem = async (data: unknown, path: unknown, file: unknown) =>
+    typeof data === "string"
+      ? atob(data)
+      : typeof path === "string"
+      ? await Deno.readTextFile(base(path, file))
+      : undefined;
+  const ca = await pem(
+    cluster["certificate-authority-data"],
+    cluster["certificate-authority"],
+    cluster.__file,
+  );
+  const cert = await pem(user["client-certificate-data"], user["client-certificate"], user.__file);
+  const key = await pem(user["client-key-data"], user["client-key"], user.__file);
+  const insecure = cluster["insecure-skip-tls-verify"] === true;
+  const server = cluster.server.replace(/\/+$/, "");
+  if (server.startsWith("https:") && insecure && !ca) {
+    throw new ConfigError(
+      `Kubeconfig context "${name}": insecure-skip-tls-verify is not supported over https; give the cluster's certificate-authority`,
+    );
+  }
+  let client: Deno.HttpClient | undefined;
+  if (server.startsWith("https:") && (ca || (cert && key))) {
+    client = Deno.createHttpClient({
+      ...(ca ? { caCerts: [ca] } : {}),
+      ...(cert && key ? { cert, key } : {}),
+    });
+  }
+  return {
+    server,
+    namespace: typeof context.namespace === "string" && context.namespace
+      ? context.namespace
+      : "default",
+    source: `${files.join(":")} (context "${name}")`,
+    client,
+    headers: credentials(user, name),
+  };
+}
+
+function credentials(user: Tree, context: string): () => Promise<Record<string, string>> {
+  if (typeof user.token === "string") {
+    const token = user.token;
+    return () => Promise.resolve({ authorization: `Bearer ${token}` });
+  }
+  if (typeof user.tokenFile === "string") {
+    const file = user.tokenFile;
+    return async () => ({ authorization: `Bearer ${(await Deno.readTextFile(file)).trim()}` });
+  }
+  if (typeof user.username === "string" && typeof user.password === "string") {
+    const basic = btoa(`${user.username}:${user.password}`);
+    return () => Promise.resolve({ authorization: `Basic ${basic}` });
+  }
+  if (isTree(user.exec)) return execCredentials(user.exec, context);
+  return () => Promise.resolve({});
+}
+
+/** An exec credential plugin (EKS, GKE, AKS): runs it, caches the token until it expires. */
+function execCredentials(exec: Tree, context: string): () => Promise<Record<string, string>> {
+  let cached: { token: string; expires: number } | undefined;
+  return async () => {
+    if (cached && cached.expires > Date.now() + 10_000) {
+      return { authorization: `Bearer ${cached.token}` };
+    }
+    const command = String(exec.command);
+    const env: Record<string, string> = {};
+    for (const item of (exec.env as Tree[] | undefined) ?? []) {
+      env[String(item.name)] = String(item.value);
+    }
+    env.KUBERNETES_EXEC_INFO = JSON.stringify({
+      apiVersion: exec.apiVersion ?? "client.authentication.k8s.io/v1",
+      kind: "ExecCredential",
+      spec: { interactive: false },
+    });
+    let out: Deno.CommandOutput;
+    try {
+      out = await new Deno.Command(command, {
+        args: ((exec.args as unknown[] | undefined) ?? []).map(String),
+        env,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    } catch (error) {
+      throw new UnavailableError(
+        `Kubeconfig context "${context}": cannot run credential plugin "${command}": ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+    }
+    if (!out.success) {
+      const reason = new TextDecoder().decode(out.stderr).trim().split("\n")[0];
+      throw new UnavailableError(
+        `Kubeconfig context "${context}": credential plugin "${command}" failed: ${reason}`,
+      );
+    }
+    const status = (JSON.parse(new TextDecoder().decode(out.stdout)) as Tree).status as
+      | Tree
+      | undefined;
+    if (!status || typeof status.token !== "string") {
+      throw new UnavailableError(
+        `Kubeconfig context "${context}": credential plugin "${command}" returned no token`,
+      );
+    }
+    const expires = typeof status.expirationTimestamp === "string"
+      ? Date.parse(status.expirationTimestamp)
+      : Infinity;
+    cached = { token: status.token, expires };
+    return { authorization: `Bearer ${status.token}` };
+  };
+}
