@@ -10,6 +10,7 @@ import { type CliContext, createContext } from "./_context.ts";
 import { analyzeCommand } from "./analyze.ts";
 import { discoverCommand } from "./discover.ts";
 import { scoreCommand } from "./score.ts";
+import { uninstallCommand } from "./uninstall.ts";
 import { versionCommand } from "./version.ts";
 
 export type { CliContext };
@@ -57,6 +58,7 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   program.addCommand(analyzeCommand(context));
   program.addCommand(scoreCommand(context));
   program.addCommand(discoverCommand(context));
+  program.addCommand(uninstallCommand(context));
   program.addCommand(versionCommand());
   const configure = (command: CommandUnknownOpts) => {
     command.exitOverride().configureOutput({

@@ -86,3 +86,103 @@ export function milvusResource(name: string, namespace = "milvus", status = "Hea
     status: { status },
   };
 }
+
+/** The objects of a small Milvus Helm release `release`, as its chart would render them. */
+export function helmManifestObjects(release: string, namespace = "milvus"): Json[] {
+  const labels = {
+    "app.kubernetes.io/name": "milvus",
+    "app.kubernetes.io/instance": release,
+    "helm.sh/chart": "milvus-4.1.0",
+  };
+  const meta = (name: string, extra: Json = {}) => ({ name, namespace, labels, ...extra });
+  return [
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: meta(`${release}-milvus`),
+      data: { "milvus.yaml": "a: 1" },
+    },
+    {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: meta(`${release}-milvus`),
+      spec: { ports: [{ port: 19530 }] },
+    },
+    {
+      apiVersion: "apps/v1",
+      kind: "StatefulSet",
+      metadata: meta(`${release}-milvus-querynode`),
+      spec: { replicas: 1 },
+    },
+    {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: meta(`${release}-milvus-proxy`),
+      spec: { replicas: 1 },
+    },
+    {
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: meta(`${release}-milvus-data`, {
+        annotations: { "helm.sh/resource-policy": "keep" },
+      }),
+      spec: {},
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRole",
+      metadata: { name: `${release}-milvus-reader`, labels },
+      rules: [],
+    },
+  ];
+}
+
+/**
+ * Installs a Helm release into the emulator the way Helm 3 would leave it: the rendered
+ * objects, and one release Secret per revision (`sh.helm.release.v1.NAME.vN`, its
+ * `data.release` base64 of base64 of gzipped release JSON).
+ */
+export async function installHelmRelease(
+  emu: { put(object: Json): Json },
+  release: string,
+  namespace = "milvus",
+  revisions = 2,
+): Promise<Json[]> {
+  const { gzipSync } = await import("node:zlib");
+  const objects = helmManifestObjects(release, namespace);
+  for (const object of objects) emu.put(structuredClone(object));
+  const { stringify } = await import("yaml");
+  const manifest = objects.map((o) =>
+    `---\n# Source: milvus/templates/${String(o.kind).toLowerCase()}.yaml\n${stringify(o)}`
+  )
+    .join("");
+  for (let version = 1; version <= revisions; version++) {
+    const record = {
+      name: release,
+      namespace,
+      version,
+      info: { status: version === revisions ? "deployed" : "superseded" },
+      chart: { metadata: { name: "milvus", version: "4.1.0" } },
+      manifest,
+    };
+    const gz = gzipSync(new TextEncoder().encode(JSON.stringify(record)));
+    const inner = btoa(String.fromCharCode(...gz));
+    emu.put({
+      apiVersion: "v1",
+      kind: "Secret",
+      type: "helm.sh/release.v1",
+      metadata: {
+        name: `sh.helm.release.v1.${release}.v${version}`,
+        namespace,
+        labels: {
+          owner: "helm",
+          name: release,
+          version: String(version),
+          status: record.info.status,
+        },
+      },
+      data: { release: btoa(inner) },
+    });
+  }
+  return objects;
+}

@@ -1,0 +1,179 @@
+/**
+ * `agent uninstall` against the Kubernetes API emulator: Helm releases without the helm
+ * binary, operator instances, the plan-first contract and releases side by side.
+ */
+import { assertEquals, assertMatch, assertStringIncludes, withTempDir } from "./support/assert.ts";
+import { json, runAgent } from "./support/cli.ts";
+import type { Json } from "./support/kube/_match.ts";
+import { KubeEmulator } from "./support/kube/emulator.ts";
+import { helmPod, installHelmRelease, milvusResource } from "./support/kube/fixtures.ts";
+
+async function withReleases(
+  fn: (emu: KubeEmulator, kubeconfig: string) => Promise<void>,
+): Promise<void> {
+  await withTempDir(async (dir) => {
+    const emu = await KubeEmulator.start();
+    try {
+      emu.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
+      await installHelmRelease(emu, "prod");
+      await installHelmRelease(emu, "staging");
+      emu.put(helmPod("prod", "prod-milvus-querynode-0"));
+      emu.put(helmPod("staging", "staging-milvus-querynode-0"));
+      emu.put(milvusResource("vectors"));
+      await fn(emu, await emu.writeKubeconfig(`${dir}/kubeconfig`, "milvus"));
+    } finally {
+      await emu.close();
+    }
+  });
+}
+
+function names(emu: KubeEmulator, plural: string, namespace?: string): string[] {
+  return emu.list(plural, namespace).map((o) => String((o.metadata as Json).name)).sort();
+}
+
+Deno.test("uninstall prints the Helm plan and deletes nothing without --yes", () =>
+  withReleases(async (emu, kubeconfig) => {
+    const before = emu.requests.length;
+    const run = await runAgent(["uninstall", "prod", "-n", "milvus", "--kubeconfig", kubeconfig]);
+    assertEquals(run.code, 0, run.stderr);
+    const lines = run.stdout.trim().split("\n");
+    assertEquals(
+      lines[0],
+      "Plan to uninstall Helm release milvus/prod (revision 2, milvus-4.1.0, deployed):",
+    );
+    assertEquals(
+      lines.slice(1, -2).map((l) => l.trim().split("   (")[0]),
+      [
+        "delete v1 Service milvus/prod-milvus",
+        "delete apps/v1 StatefulSet milvus/prod-milvus-querynode",
+        "delete apps/v1 Deployment milvus/prod-milvus-proxy",
+        "delete rbac.authorization.k8s.io/v1 ClusterRole prod-milvus-reader",
+        "keep   v1 PersistentVolumeClaim milvus/prod-milvus-data",
+        "delete v1 ConfigMap milvus/prod-milvus",
+        "delete v1 Secret milvus/sh.helm.release.v1.prod.v1",
+        "delete v1 Secret milvus/sh.helm.release.v1.prod.v2",
+      ],
+    );
+    assertEquals(lines.at(-2), "7 objects to delete, 1 kept.");
+    assertEquals(lines.at(-1), "Nothing was deleted: run again with --yes to delete.");
+    const writes = emu.requests.slice(before).filter((r) => !r.startsWith("GET "));
+    assertEquals(writes, []);
+    const dry = await runAgent([
+      "uninstall",
+      "prod",
+      "-n",
+      "milvus",
+      "--yes",
+      "--dry-run",
+      "--kubeconfig",
+      kubeconfig,
+    ]);
+    assertStringIncludes(dry.stdout, "--dry-run: nothing was deleted.");
+    assertEquals(emu.requests.slice(before).filter((r) => !r.startsWith("GET ")), []);
+  }));
+
+Deno.test("uninstall --yes removes one Helm release and leaves the other alone", () =>
+  withReleases(async (emu, kubeconfig) => {
+    const run = await runAgent([
+      "uninstall",
+      "prod",
+      "-n",
+      "milvus",
+      "--yes",
+      "--reason",
+      "crash loop",
+      "--kubeconfig",
+      kubeconfig,
+    ]);
+    assertEquals(run.code, 0, run.stderr);
+    assertMatch(
+      run.stdout,
+      /^Uninstalled Helm release milvus\/prod \(revision 2, milvus-4\.1\.0, deployed\):\n/,
+    );
+    assertStringIncludes(
+      run.stdout,
+      "kept         v1 PersistentVolumeClaim milvus/prod-milvus-data",
+    );
+    assertEquals(names(emu, "statefulsets"), ["staging-milvus-querynode"]);
+    assertEquals(names(emu, "deployments"), ["staging-milvus-proxy"]);
+    assertEquals(names(emu, "configmaps", "milvus"), ["staging-milvus"]);
+    assertEquals(names(emu, "clusterroles"), ["staging-milvus-reader"]);
+    assertEquals(names(emu, "persistentvolumeclaims"), ["prod-milvus-data", "staging-milvus-data"]);
+    assertEquals(names(emu, "secrets"), [
+      "sh.helm.release.v1.staging.v1",
+      "sh.helm.release.v1.staging.v2",
+    ]);
+    // Pods are not in the manifest: their controllers' deletion takes them (garbage collection).
+    assertEquals(names(emu, "milvuses"), ["vectors"]);
+    const events = emu.list("events", "milvus");
+    assertEquals(events.length, 1);
+    assertEquals(events[0]!.reason, "MilvusUninstalled");
+    assertEquals(
+      events[0]!.message,
+      "agent uninstalled Helm release prod (7 objects deleted): crash loop",
+    );
+    assertEquals((events[0]!.involvedObject as Json).name, "sh.helm.release.v1.prod.v2");
+    const again = await runAgent([
+      "uninstall",
+      "prod",
+      "-n",
+      "milvus",
+      "--yes",
+      "--kubeconfig",
+      kubeconfig,
+    ]);
+    assertEquals(again.code, 2);
+    assertEquals(
+      again.stderr,
+      'No Milvus instance "prod" in namespace "milvus": no Helm release and no Milvus resource by that name\n',
+    );
+  }));
+
+Deno.test("uninstall removes an operator instance's Milvus resource", () =>
+  withReleases(async (emu, kubeconfig) => {
+    const run = await runAgent([
+      "uninstall",
+      "vectors",
+      "-n",
+      "milvus",
+      "--yes",
+      "-o",
+      "json",
+      "--kubeconfig",
+      kubeconfig,
+    ]);
+    assertEquals(run.code, 0, run.stderr);
+    const out = json<{ applied: boolean; results: { kind: string; outcome: string }[] }>(run);
+    assertEquals(out.applied, true);
+    assertEquals(out.results.map((r) => [r.kind, r.outcome]), [["Milvus", "deleted"]]);
+    assertEquals(names(emu, "milvuses"), []);
+    assertEquals(names(emu, "statefulsets").length, 2);
+  }));
+
+Deno.test("uninstall asks for --type when a release and a resource share a name", () =>
+  withReleases(async (emu, kubeconfig) => {
+    emu.put(milvusResource("prod"));
+    const run = await runAgent(["uninstall", "prod", "-n", "milvus", "--kubeconfig", kubeconfig]);
+    assertEquals(run.code, 2);
+    assertStringIncludes(run.stderr, "pass --type helm or --type operator");
+    const operator = await runAgent([
+      "uninstall",
+      "prod",
+      "-n",
+      "milvus",
+      "--type",
+      "operator",
+      "--kubeconfig",
+      kubeconfig,
+    ]);
+    assertStringIncludes(
+      operator.stdout,
+      "Plan to uninstall Milvus milvus/prod (milvus-operator):",
+    );
+  }));
+
+Deno.test("uninstall needs a namespace", async () => {
+  const run = await runAgent(["uninstall", "prod"]);
+  assertEquals(run.code, 2);
+  assertStringIncludes(run.stderr, "Required option '-n, --namespace <namespace>' not specified");
+});
