@@ -1,11 +1,22 @@
 /**
  * Kubernetes: reaching the API (kubeconfig, in-cluster), a small REST client with watches,
- * and finding Milvus instances.
+ * an informer that survives the ways watches fail, restart events judged panic or not, and
+ * finding Milvus instances.
  *
  * @module
  */
 export { type KubeTarget, loadKubeTarget, type LoadKubeTargetOptions } from "./kubeconfig.ts";
 export { KubeApiError, KubeClient, type KubeObject, type WatchEvent } from "./client.ts";
+export { Informer, type InformerOptions, type InformerStats } from "./informer.ts";
+export {
+  judgeLogs,
+  judgeTermination,
+  type RestartEvent,
+  restartsBetween,
+  slimPod,
+  watchRestarts,
+  type WatchRestartsOptions,
+} from "./restarts.ts";
 export {
   discoverMilvus,
   type DiscoverOptions,

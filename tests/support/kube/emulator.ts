@@ -153,6 +153,11 @@ export class KubeEmulator {
     return this.stop();
   }
 
+  /** How many watch streams are open. */
+  get openWatches(): number {
+    return this.#watches.size;
+  }
+
   /** Ends every open watch stream, as a server or proxy timing out would. */
   closeWatches(): void {
     for (const watch of this.#watches) watch.close();
