@@ -191,8 +191,19 @@ Deno.test({
         new URL("../manifests/", import.meta.url).pathname,
       );
       assertEquals(created.code, 0, created.stderr);
-      assertStringIncludes(created.stdout, "configmap/agent-config created");
+      for (
+        const line of [
+          "namespace/agent-system",
+          "serviceaccount/agent",
+          "clusterrole.rbac.authorization.k8s.io/agent",
+          "clusterrolebinding.rbac.authorization.k8s.io/agent",
+          "configmap/agent-config",
+        ]
+      ) {
+        assertStringIncludes(created.stdout, `${line} created`);
+      }
       assert(emu.get("configmaps", "agent-system", "agent-config"), "the ConfigMap is stored");
+      assert(emu.get("clusterroles", undefined, "agent"), "the ClusterRole is stored");
       const again = await kubectl(
         "create",
         "-k",
