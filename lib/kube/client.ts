@@ -183,12 +183,16 @@ export class KubeClient {
         const { done, value } = await reader.read();
         if (done) return;
         buffer += value;
+        // One slice per chunk, not per line: a chunk can hold thousands of events.
+        let start = 0;
         let newline: number;
-        while ((newline = buffer.indexOf("\n")) >= 0) {
-          const line = buffer.slice(0, newline).trim();
-          buffer = buffer.slice(newline + 1);
+        while ((newline = buffer.indexOf("\n", start)) >= 0) {
+          const line = buffer.slice(start, newline).trim();
+          start = newline + 1;
           if (line) yield JSON.parse(line) as WatchEvent;
+          if (options.signal?.aborted) return;
         }
+        buffer = buffer.slice(start);
         if (buffer.length > MAX_LINE_BYTES) {
           throw new Error(`watch event longer than ${MAX_LINE_BYTES} bytes`);
         }
