@@ -15,7 +15,8 @@ export function uninstallCommand(context: CliContext): CommandUnknownOpts {
     .description(
       "Remove a Milvus instance. A Helm release is uninstalled as `helm uninstall` does, without\n" +
         "the helm binary: every object of its latest revision's manifest (except those marked\n" +
-        "helm.sh/resource-policy: keep), then the release records. An operator instance loses its\n" +
+        "helm.sh/resource-policy: keep), then the release records; with cleaner.helmBinary set,\n" +
+        "`helm uninstall --wait` does it instead. An operator instance loses its\n" +
         "Milvus resource and the operator removes the rest. Objects of other releases are never\n" +
         "touched: deletion is by name from the manifest, never by label. The plan is printed and\n" +
         "nothing is deleted unless --yes is given; --dry-run never deletes. A Warning Event records\n" +
@@ -71,7 +72,15 @@ export function uninstallCommand(context: CliContext): CommandUnknownOpts {
           : "Nothing was deleted: run again with --yes to delete.";
         return await print(`${renderPlan(plan)}\n${hint}`);
       }
-      const results = await applyUninstall(client, plan, options.reason, "agent");
+      const helm = config.cleaner.helmBinary
+        ? {
+          binary: config.cleaner.helmBinary,
+          kubeconfig: config.discovery.kubeconfig || undefined,
+          context: config.discovery.context || undefined,
+          timeoutMs: config.cleaner.uninstallTimeout,
+        }
+        : undefined;
+      const results = await applyUninstall(client, plan, options.reason, "agent", helm);
       if (results.some((r) => r.outcome === "failed")) context.exitCode = ExitCode.Unavailable;
       if (options.output === "json") {
         return await print(renderJson({ plan, applied: true, results }));

@@ -177,3 +177,63 @@ Deno.test("uninstall needs a namespace", async () => {
   assertEquals(run.code, 2);
   assertStringIncludes(run.stderr, "Required option '-n, --namespace <namespace>' not specified");
 });
+
+Deno.test("uninstall runs the helm binary when cleaner.helmBinary is set", () =>
+  withReleases(async (emu, kubeconfig) => {
+    await withTempDir(async (dir) => {
+      const helm = `${dir}/helm`;
+      await Deno.writeTextFile(helm, `#!/bin/sh\necho "$@" > ${dir}/args\n`, { mode: 0o755 });
+      const run = await runAgent([
+        "uninstall",
+        "prod",
+        "-n",
+        "milvus",
+        "--yes",
+        "--kubeconfig",
+        kubeconfig,
+      ], {
+        env: { AGENT_CLEANER_HELM_BINARY: helm, AGENT_CLEANER_UNINSTALL_TIMEOUT: "2m" },
+      });
+      assertEquals(run.code, 0, run.stderr);
+      assertEquals(
+        await Deno.readTextFile(`${dir}/args`),
+        `uninstall prod --namespace milvus --wait --timeout 120s --kubeconfig ${kubeconfig}\n`,
+      );
+      // The stand-in deleted nothing; the agent left the objects to helm.
+      assertEquals(names(emu, "statefulsets").length, 2);
+      assertEquals(emu.list("events", "milvus").length, 1);
+      await Deno.writeTextFile(
+        helm,
+        "#!/bin/sh\necho 'Error: uninstall: Release not loaded: prod' >&2\nexit 1\n",
+      );
+      const failed = await runAgent([
+        "uninstall",
+        "prod",
+        "-n",
+        "milvus",
+        "--yes",
+        "--kubeconfig",
+        kubeconfig,
+      ], {
+        env: { AGENT_CLEANER_HELM_BINARY: helm },
+      });
+      assertEquals(failed.code, 3);
+      assertStringIncludes(
+        failed.stdout,
+        "failed       v1 Service milvus/prod-milvus: helm uninstall: Error: uninstall: Release not loaded: prod",
+      );
+      const missing = await runAgent([
+        "uninstall",
+        "prod",
+        "-n",
+        "milvus",
+        "--yes",
+        "--kubeconfig",
+        kubeconfig,
+      ], {
+        env: { AGENT_CLEANER_HELM_BINARY: `${dir}/no-helm` },
+      });
+      assertEquals(missing.code, 3);
+      assertStringIncludes(missing.stderr, `Cannot run helm "${dir}/no-helm"`);
+    });
+  }));

@@ -8,7 +8,7 @@
  * @module
  */
 import { gunzipSync } from "node:zlib";
-import { InputError } from "../errors.ts";
+import { InputError, UnavailableError } from "../errors.ts";
 import { KubeApiError, type KubeClient, type KubeObject } from "./client.ts";
 
 /** One object the uninstall deletes (or keeps). */
@@ -291,16 +291,38 @@ async function readMilvusResource(
   }
 }
 
+/** How to run the helm binary instead of deleting objects one by one. */
+export interface HelmBinaryOptions {
+  /** Path or name of `helm`. */
+  binary: string;
+  kubeconfig?: string;
+  context?: string;
+  /** `--timeout` for `helm uninstall --wait`. */
+  timeoutMs: number;
+}
+
 /**
  * Deletes the planned objects, in order, and records a Warning Event saying why. Objects
- * already gone count as done; a failure on one does not stop the others.
+ * already gone count as done; a failure on one does not stop the others. With `helm`, a Helm
+ * release is removed by `helm uninstall --wait` instead.
+ *
+ * @throws {UnavailableError} when `helm` is given but cannot be run.
  */
 export async function applyUninstall(
   client: KubeClient,
   plan: UninstallPlan,
   reason: string,
   reporter = "agent",
+  helm?: HelmBinaryOptions,
 ): Promise<UninstallResult[]> {
+  const results = helm && plan.type === "helm"
+    ? await helmUninstall(plan, helm)
+    : await deleteEach(client, plan);
+  await recordEvent(client, plan, reason, reporter, results).catch(() => {});
+  return results;
+}
+
+async function deleteEach(client: KubeClient, plan: UninstallPlan): Promise<UninstallResult[]> {
   const results: UninstallResult[] = [];
   for (const object of plan.objects) {
     if (object.action === "keep") {
@@ -311,17 +333,58 @@ export async function applyUninstall(
       await client.request("DELETE", object.path, { query: { propagationPolicy: "Background" } });
       results.push({ ...object, outcome: "deleted" });
     } catch (error) {
-      if (error instanceof KubeApiError && error.status === 404) {
-        results.push({ ...object, outcome: "already gone" });
-      } else {results.push({
-          ...object,
-          outcome: "failed",
-          error: error instanceof Error ? error.message : String(error),
-        });}
+      const gone = error instanceof KubeApiError && error.status === 404;
+      results.push({
+        ...object,
+        outcome: gone ? "already gone" : "failed",
+        ...(gone ? {} : { error: error instanceof Error ? error.message : String(error) }),
+      });
     }
   }
-  await recordEvent(client, plan, reason, reporter, results).catch(() => {});
   return results;
+}
+
+async function helmUninstall(
+  plan: UninstallPlan,
+  helm: HelmBinaryOptions,
+): Promise<UninstallResult[]> {
+  const args = [
+    "uninstall",
+    plan.instance,
+    "--namespace",
+    plan.namespace,
+    "--wait",
+    "--timeout",
+    `${Math.ceil(helm.timeoutMs / 1000)}s`,
+  ];
+  if (helm.kubeconfig) args.push("--kubeconfig", helm.kubeconfig);
+  if (helm.context) args.push("--kube-context", helm.context);
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(helm.binary, {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    throw new UnavailableError(
+      `Cannot run helm "${helm.binary}": ${error instanceof Error ? error.message : error}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const error = out.success
+    ? undefined
+    : new TextDecoder().decode(out.stderr).trim().split("\n").at(-1) || `exit code ${out.code}`;
+  return plan.objects.map((object) =>
+    object.action === "keep"
+      ? { ...object, outcome: "kept" }
+      : error
+      ? { ...object, outcome: "failed", error: `helm uninstall: ${error}` }
+      : { ...object, outcome: "deleted" }
+  );
 }
 
 async function recordEvent(
