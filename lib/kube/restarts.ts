@@ -51,7 +51,7 @@ export function restartsBetween(
   previous: KubeObject | undefined,
   current: KubeObject,
   rules: PanicRules,
-) {
+): Omit<RestartEvent, "isPanic" | "evidence">[] {
   if (!previous) return [];
   const before = new Map(statuses(previous).map((s) => [s.name, Number(s.restartCount ?? 0)]));
   const found: Omit<RestartEvent, "isPanic" | "evidence">[] = [];
