@@ -8,6 +8,7 @@ import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-ty
 import { VERSION } from "../lib/version.ts";
 import { type CliContext, createContext } from "./_context.ts";
 import { analyzeCommand } from "./analyze.ts";
+import { daemonCommand } from "./daemon.ts";
 import { discoverCommand } from "./discover.ts";
 import { scoreCommand } from "./score.ts";
 import { uninstallCommand } from "./uninstall.ts";
@@ -59,6 +60,7 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   program.addCommand(scoreCommand(context));
   program.addCommand(discoverCommand(context));
   program.addCommand(uninstallCommand(context));
+  program.addCommand(daemonCommand(context));
   program.addCommand(versionCommand());
   const configure = (command: CommandUnknownOpts) => {
     command.exitOverride().configureOutput({

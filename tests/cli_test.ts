@@ -19,6 +19,7 @@ Deno.test("agent --help lists the commands that work, with examples", async () =
       "score",
       "discover",
       "uninstall",
+      "daemon",
       "version",
       "--config <file>",
       "--log-level",
@@ -28,7 +29,7 @@ Deno.test("agent --help lists the commands that work, with examples", async () =
   ) {
     assertStringIncludes(run.stdout, part);
   }
-  for (const absent of ["daemon", "prune"]) {
+  for (const absent of ["prune", "collect"]) {
     assert(
       !new RegExp(`^  ${absent}\\b`, "m").test(run.stdout),
       `${absent} is not offered before it exists`,

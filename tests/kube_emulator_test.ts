@@ -9,20 +9,11 @@ import {
   assertStringIncludes,
   withTempDir,
 } from "./support/assert.ts";
-import { skipNotice } from "./support/cores.ts";
+import { haveCommand, skipNotice } from "./support/cores.ts";
 import type { Json } from "./support/kube/_match.ts";
 import { KubeEmulator } from "./support/kube/emulator.ts";
 
-function have(command: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${command}`], stdout: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-const noKubectl = skipNotice("kubectl", have("kubectl"));
+const noKubectl = skipNotice("kubectl", haveCommand("kubectl"));
 
 function pod(name: string, labels: Record<string, string>, restarts = 0, node = "node-1"): Json {
   return {
@@ -198,12 +189,16 @@ Deno.test({
           "clusterrole.rbac.authorization.k8s.io/agent",
           "clusterrolebinding.rbac.authorization.k8s.io/agent",
           "configmap/agent-config",
+          "daemonset.apps/agent",
         ]
       ) {
         assertStringIncludes(created.stdout, `${line} created`);
       }
       assert(emu.get("configmaps", "agent-system", "agent-config"), "the ConfigMap is stored");
       assert(emu.get("clusterroles", undefined, "agent"), "the ClusterRole is stored");
+      const daemonset = emu.get("daemonsets", "agent-system", "agent")!;
+      const container = ((daemonset.spec as Json).template as Json).spec as Json;
+      assertEquals(((container.containers as Json[])[0]!.args as string[])[0], "daemon");
       const again = await kubectl(
         "create",
         "-k",

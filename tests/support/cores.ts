@@ -33,6 +33,11 @@ export function haveGdb(): boolean {
   return which("gdb");
 }
 
+/** Whether `command` can be found on PATH. */
+export function haveCommand(command: string): boolean {
+  return which(command);
+}
+
 function which(command: string): boolean {
   try {
     return new Deno.Command("sh", { args: ["-c", `command -v ${command}`], stdout: "null" })

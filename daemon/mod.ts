@@ -1,0 +1,206 @@
+/**
+ * The long-running agent: serves health and metrics, watches this node's Milvus pods for
+ * restarts, and (when `cleaner.enabled`) uninstalls instances stuck in a crash loop. A
+ * failing feature degrades (logged, counted, `agent_feature_up` 0) without stopping the rest.
+ *
+ * @module
+ */
+import type { Config } from "../lib/config/mod.ts";
+import { AgentError, UnavailableError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { createMetrics } from "../lib/metrics/mod.ts";
+import { openState } from "../lib/store/state.ts";
+import { createApp } from "./app.ts";
+
+/** Options of {@linkcode runDaemon}. */
+export interface DaemonOptions {
+  log: Logger;
+  /** Stops the daemon when aborted. */
+  signal: AbortSignal;
+  /** Told the address once the server listens. */
+  onListen?(address: { hostname: string; port: number }): void;
+}
+
+/** Splits `HOST:PORT` (IPv6 in brackets). */
+export function parseListenAddress(address: string): { hostname: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address);
+  if (!match) throw new AgentError(`Invalid listen address "${address}": expected HOST:PORT`, 2);
+  return { hostname: match[1] ?? (match[2] || "0.0.0.0"), port: Number(match[3]) };
+}
+
+/**
+ * Runs until `signal` aborts.
+ *
+ * @throws {UnavailableError} when the state database or the listen address cannot be used.
+ */
+export async function runDaemon(config: Config, options: DaemonOptions): Promise<void> {
+  const { log, signal } = options;
+  const metrics = createMetrics();
+  const db = await openState(config.stateDir);
+  const ready = { state: true, kubernetes: false };
+  const scrapeHooks: (() => void)[] = [];
+  const address = parseListenAddress(config.server.listenAddress);
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve(
+      {
+        ...address,
+        signal,
+        onListen: (addr) => {
+          log.info("listening", { address: `${addr.hostname}:${addr.port}` });
+          options.onListen?.(addr);
+        },
+      },
+      createApp({
+        registry: metrics.registry,
+        readiness: () => ({ ...ready }),
+        beforeScrape: () => scrapeHooks.forEach((hook) => hook()),
+      }).fetch,
+    );
+  } catch (error) {
+    db.close();
+    throw new UnavailableError(
+      `Cannot listen on ${config.server.listenAddress}: ${
+        error instanceof Error ? error.message : error
+      }`,
+      { cause: error },
+    );
+  }
+  const tasks: Promise<unknown>[] = [server.finished];
+  try {
+    tasks.push(
+      ...(await startKubernetes(
+        config,
+        options,
+        metrics,
+        db,
+        () => (ready.kubernetes = true),
+        scrapeHooks,
+      )),
+    );
+  } catch (error) {
+    // The node may have no cluster access at all: the other features still run.
+    ready.kubernetes = true;
+    metrics.up.set({ feature: "kubernetes" }, 0);
+    log.warn("Kubernetes features off", {
+      reason: error instanceof Error ? error.message : String(error),
+    });
+  }
+  await Promise.allSettled(tasks);
+  db.close();
+  log.info("stopped");
+}
+
+async function startKubernetes(
+  config: Config,
+  { log, signal }: DaemonOptions,
+  metrics: ReturnType<typeof createMetrics>,
+  db: Awaited<ReturnType<typeof openState>>,
+  markSynced: () => void,
+  scrapeHooks: (() => void)[],
+): Promise<Promise<unknown>[]> {
+  const { KubeClient, loadKubeTarget, watchRestarts } = await import("../lib/kube/mod.ts");
+  const { Cleaner } = await import("../lib/kube/cleaner.ts");
+  const { applyUninstall, planUninstall } = await import("../lib/kube/uninstall.ts");
+  const target = await loadKubeTarget({
+    kubeconfig: config.discovery.kubeconfig || undefined,
+    context: config.discovery.context || undefined,
+  });
+  const client = new KubeClient(target);
+  if (!config.nodeName) log.warn("NODE_NAME is not set: watching Milvus pods on every node");
+  const cleaner = config.cleaner.enabled
+    ? new Cleaner({
+      config: config.cleaner,
+      db,
+      log,
+      uninstall: async (namespace, name, reason) => {
+        const plan = await planUninstall(client, namespace, name);
+        const helm = config.cleaner.helmBinary
+          ? { binary: config.cleaner.helmBinary, timeoutMs: config.cleaner.uninstallTimeout }
+          : undefined;
+        const results = await applyUninstall(client, plan, reason, "agent", helm);
+        const failed = results.find((r) => r.outcome === "failed");
+        if (failed) throw new Error(`${failed.kind} ${failed.name}: ${failed.error}`);
+      },
+      exists: async (namespace, name) => {
+        try {
+          await planUninstall(client, namespace, name);
+          return true;
+        } catch (error) {
+          if (error instanceof UnavailableError) throw error;
+          return false;
+        }
+      },
+    })
+    : undefined;
+  const informer = watchRestarts({
+    client,
+    nodeName: config.nodeName || undefined,
+    selectors: [...config.discovery.helmSelectors, ...config.discovery.operatorSelectors],
+    panicKeywords: config.analyzer.panicKeywords,
+    instanceLabels: config.discovery.instanceLabels,
+    log,
+    onRestart: (event) => {
+      metrics.restartEvents.inc({
+        namespace: event.namespace,
+        instance: event.instance ?? "",
+        panic: String(event.isPanic),
+      });
+      log.info("container restarted", { ...event });
+      cleaner?.onRestart(event);
+    },
+  });
+  // The informer's counters become metrics at scrape time.
+  let last = { ...informer.stats };
+  const sync = () => {
+    const now = informer.stats;
+    metrics.informerEvents.inc(now.events - last.events);
+    metrics.informerErrors.inc(now.errors - last.errors);
+    metrics.informerRelists.inc(now.lists - last.lists);
+    metrics.informerIdleReconnects.inc(now.idleReconnects - last.idleReconnects);
+    metrics.informerCachedObjects.set(informer.cache.size);
+    metrics.cleanupsPending.set(cleaner?.pending().length ?? 0);
+    last = { ...now };
+  };
+  scrapeHooks.push(sync);
+  const watching = informer.run(signal);
+  informer.synced.then(() => {
+    markSynced();
+    metrics.up.set({ feature: "kubernetes" }, 1);
+    log.info("pod watch synced", { pods: informer.cache.size, node: config.nodeName || "(all)" });
+  });
+  const ticking = cleaner
+    ? tickEvery(
+      cleaner,
+      Math.min(30_000, Math.max(1000, config.cleaner.cleanupDelay / 4)),
+      signal,
+      metrics,
+    )
+    : Promise.resolve();
+  return [
+    watching,
+    ticking,
+    new Promise<void>((resolve) =>
+      signal.addEventListener("abort", () => resolve(), { once: true })
+    ).then(sync),
+  ];
+}
+
+async function tickEvery(
+  cleaner: { tick(): Promise<{ outcome: string }[]> },
+  intervalMs: number,
+  signal: AbortSignal,
+  metrics: ReturnType<typeof createMetrics>,
+): Promise<void> {
+  while (!signal.aborted) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, intervalMs);
+      signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+    if (signal.aborted) break;
+    for (const result of await cleaner.tick()) metrics.cleanups.inc({ outcome: result.outcome });
+  }
+}

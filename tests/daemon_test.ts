@@ -1,0 +1,205 @@
+/**
+ * `agent daemon` as a process: probes, metrics checked by promtool, restart watching and
+ * crash-loop cleanup against the Kubernetes API emulator, and a clean stop on SIGTERM.
+ */
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+  withTempDir,
+} from "./support/assert.ts";
+import { runAgent } from "./support/cli.ts";
+import { haveCommand, skipNotice } from "./support/cores.ts";
+import type { Json } from "./support/kube/_match.ts";
+import { KubeEmulator } from "./support/kube/emulator.ts";
+import { helmPod, installHelmRelease } from "./support/kube/fixtures.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const noPromtool = skipNotice("promtool", haveCommand("promtool"));
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+function startDaemon(args: string[], env: Record<string, string>) {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-q",
+      "-P=agent",
+      "--config",
+      `${ROOT}deno.json`,
+      `${ROOT}main.ts`,
+      "daemon",
+      ...args,
+    ],
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+async function waitFor(test: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await test().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function get(url: string): Promise<{ status: number; text: string }> {
+  const response = await fetch(url);
+  return { status: response.status, text: await response.text() };
+}
+
+Deno.test("the daemon watches restarts, uninstalls a crash loop, serves probes and metrics", async () => {
+  await withTempDir(async (dir) => {
+    const emu = await KubeEmulator.start({ bookmarkIntervalMs: 200 });
+    const port = freePort();
+    const base = `http://127.0.0.1:${port}`;
+    emu.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
+    await installHelmRelease(emu, "prod");
+    await installHelmRelease(emu, "staging");
+    emu.put(helmPod("prod", "prod-milvus-querynode-0"));
+    emu.put(helmPod("staging", "staging-milvus-querynode-0", { node: "node-2" }));
+    const daemon = startDaemon(
+      [
+        "--listen-address",
+        `127.0.0.1:${port}`,
+        "--state-dir",
+        `${dir}/state`,
+        "--kubeconfig",
+        await emu.writeKubeconfig(`${dir}/kc`),
+        "--log-format",
+        "json",
+      ],
+      {
+        NODE_NAME: "node-1",
+        AGENT_CLEANER_ENABLED: "true",
+        AGENT_CLEANER_MAX_RESTART_COUNT: "2",
+        AGENT_CLEANER_CLEANUP_DELAY: "1s",
+      },
+    );
+    const stderr = new Response(daemon.stderr).text();
+    const stdout = new Response(daemon.stdout).text();
+    try {
+      await waitFor(async () => (await get(`${base}/readyz`)).status === 200, "readiness");
+      assertEquals(await get(`${base}/healthz`), { status: 200, text: "ok\n" });
+      assertStringIncludes((await get(base)).text, "/metrics: the agent's own metrics");
+      for (let count = 1; count <= 3; count++) {
+        emu.put(helmPod("prod", "prod-milvus-querynode-0", {
+          restarts: count,
+          terminated: { reason: "Error", exitCode: 139, finishedAt: new Date().toISOString() },
+        }));
+      }
+      // A crash loop on another node is not this daemon's business.
+      for (let count = 1; count <= 3; count++) {
+        emu.put(
+          helmPod("staging", "staging-milvus-querynode-0", {
+            node: "node-2",
+            restarts: count,
+            terminated: { reason: "Error", exitCode: 139 },
+          }),
+        );
+      }
+      await waitFor(
+        () => Promise.resolve(emu.list("statefulsets", "milvus").length === 1),
+        "the uninstall",
+      );
+      assertEquals(emu.list("statefulsets", "milvus").map((s) => (s.metadata as Json).name), [
+        "staging-milvus-querynode",
+      ]);
+      const metrics = await get(`${base}/metrics`);
+      assertEquals(metrics.status, 200);
+      assertStringIncludes(
+        metrics.text,
+        'agent_restart_events_total{namespace="milvus",instance="prod",panic="true"} 3',
+      );
+      assertStringIncludes(metrics.text, 'agent_cleanups_total{outcome="uninstalled"} 1');
+      assertStringIncludes(metrics.text, 'agent_feature_up{feature="kubernetes"} 1');
+      assertMatch(metrics.text, /agent_pod_watch_cached_pods 1\n/);
+      if (!noPromtool) {
+        const promtool = new Deno.Command("promtool", {
+          args: ["check", "metrics"],
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const writer = promtool.stdin.getWriter();
+        await writer.write(new TextEncoder().encode(metrics.text));
+        await writer.close();
+        const checked = await promtool.output();
+        const findings = new TextDecoder().decode(checked.stdout) +
+          new TextDecoder().decode(checked.stderr);
+        assertEquals([checked.code, findings], [0, ""]);
+      }
+    } finally {
+      daemon.kill("SIGTERM");
+      const status = await daemon.status;
+      await stdout;
+      const log = await stderr;
+      await emu.close();
+      assertEquals(status.code, 0, log);
+      const lines = log.trim().split("\n").map((l) => JSON.parse(l) as Json);
+      assert(lines.some((l) => l.msg === "uninstalled an instance stuck in a crash loop"), log);
+      assertEquals(lines.at(-1)?.msg, "stopped");
+    }
+  });
+});
+
+Deno.test("the daemon runs without a cluster and says so", async () => {
+  await withTempDir(async (dir) => {
+    const port = freePort();
+    const daemon = startDaemon([
+      "--listen-address",
+      `127.0.0.1:${port}`,
+      "--state-dir",
+      `${dir}/state`,
+    ], {
+      HOME: dir,
+      KUBECONFIG: "",
+    });
+    const stderr = new Response(daemon.stderr).text();
+    try {
+      await waitFor(
+        async () => (await get(`http://127.0.0.1:${port}/readyz`)).status === 200,
+        "readiness",
+      );
+      assertStringIncludes(
+        (await get(`http://127.0.0.1:${port}/metrics`)).text,
+        'agent_feature_up{feature="kubernetes"} 0',
+      );
+    } finally {
+      daemon.kill("SIGTERM");
+      assertEquals((await daemon.status).code, 0);
+      await daemon.stdout.cancel();
+      assertStringIncludes(await stderr, "Kubernetes features off");
+    }
+  });
+});
+
+Deno.test("the daemon rejects a bad listen address and an unusable state directory", async () => {
+  const bad = await runAgent(["daemon", "--listen-address", "nowhere"]);
+  assertEquals([bad.code, bad.stderr], [
+    2,
+    `Invalid configuration: server.listenAddress (from flag for server.listenAddress): expected HOST:PORT, got "nowhere"\n`,
+  ]);
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/file`, "");
+    const state = await runAgent([
+      "daemon",
+      "--listen-address",
+      "127.0.0.1:0",
+      "--state-dir",
+      `${dir}/file/state`,
+    ]);
+    assertEquals(state.code, 3);
+    assertMatch(state.stderr, /^Cannot open the state database in ".*\/file\/state": /);
+  });
+});
