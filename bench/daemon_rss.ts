@@ -1,0 +1,91 @@
+/**
+ * Resident memory of `agent daemon` once ready: without Kubernetes, and watching PODS pods
+ * (every node, so all are cached) served by the emulator in another process.
+ *
+ * Run: deno task bench:daemon [PODS]
+ *
+ * @module
+ */
+// deno-lint-ignore-file no-console
+const pods = Number(Deno.args[0] ?? "5000");
+const ROOT = new URL("../", import.meta.url).pathname;
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+async function rssOfDaemon(env: Record<string, string>, args: string[]): Promise<number> {
+  const dir = await Deno.makeTempDir();
+  const port = freePort();
+  const daemon = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-q",
+      "-P=agent",
+      "--config",
+      `${ROOT}deno.json`,
+      `${ROOT}main.ts`,
+      "daemon",
+      "--listen-address",
+      `127.0.0.1:${port}`,
+      "--state-dir",
+      `${dir}/state`,
+      ...args,
+    ],
+    env: { HOME: dir, KUBECONFIG: "", ...env },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    for (let i = 0; i < 600; i++) {
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.body?.cancel().then(() => r.ok),
+        () => false,
+      );
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    // Deno asks for --allow-all to read /proc/PID: ps reads it instead.
+    const ps = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(daemon.pid)] })
+      .output();
+    return Number(new TextDecoder().decode(ps.stdout).trim()) / 1024;
+  } finally {
+    daemon.kill("SIGTERM");
+    await daemon.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const server = new Deno.Command(Deno.execPath(), {
+  args: [
+    "run",
+    "-q",
+    "--allow-net=127.0.0.1",
+    "--allow-read",
+    `${ROOT}bench/_emulator_server.ts`,
+    String(pods),
+  ],
+  stdin: "piped",
+  stdout: "piped",
+}).spawn();
+const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+const url = ((await reader.read()).value ?? "").trim();
+const dir = await Deno.makeTempDir();
+await Deno.writeTextFile(
+  `${dir}/kubeconfig`,
+  `apiVersion: v1\nkind: Config\nclusters: [{name: e, cluster: {server: "${url}"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: e, context: {cluster: e, user: u}}]\ncurrent-context: e\n`,
+);
+const without = await rssOfDaemon({}, []);
+const withKube = await rssOfDaemon({}, ["--kubeconfig", `${dir}/kubeconfig`]);
+console.log("| daemon | RSS when ready |");
+console.log("| --- | ---: |");
+console.log(`| without Kubernetes | ${without.toFixed(1)} MB |`);
+console.log(`| watching ${pods} Milvus pods | ${withKube.toFixed(1)} MB |`);
+await server.stdin.close();
+await reader.cancel();
+await server.status;
+await Deno.remove(dir, { recursive: true });
