@@ -4,7 +4,8 @@
 import { assertEquals, assertMatch, withTempDir } from "./support/assert.ts";
 import { json, runAgent } from "./support/cli.ts";
 import { KubeEmulator } from "./support/kube/emulator.ts";
-import { helmPod, milvusResource, operatorPod, pod } from "./support/kube/fixtures.ts";
+import { helmPod, makeTls, milvusResource, operatorPod, pod } from "./support/kube/fixtures.ts";
+import { haveCommand, skipNotice } from "./support/cores.ts";
 import type { MilvusInstance } from "../lib/kube/mod.ts";
 
 async function withMilvusCluster(
@@ -151,4 +152,34 @@ Deno.test("discover rejects --namespace with --all-namespaces", async () => {
     2,
     "Give either --namespace or --all-namespaces, not both\n",
   ]);
+});
+
+Deno.test({
+  name: "discover reaches an HTTPS API server through the kubeconfig's certificate authority",
+  ignore: skipNotice("openssl", haveCommand("openssl")),
+  fn: () =>
+    withTempDir(async (dir) => {
+      const emu = await KubeEmulator.start({ tls: await makeTls(dir) });
+      try {
+        emu.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
+        emu.put(helmPod("prod", "prod-milvus-querynode-0"));
+        const kubeconfig = await emu.writeKubeconfig(`${dir}/kubeconfig`, "milvus");
+        const run = await runAgent(["discover", "-o", "json", "--kubeconfig", kubeconfig]);
+        assertEquals(run.code, 0, run.stderr);
+        assertEquals(json<MilvusInstance[]>(run).map((i) => i.name), ["prod"]);
+        const text = await Deno.readTextFile(kubeconfig);
+        await Deno.writeTextFile(
+          kubeconfig,
+          text.replace(/ {4}certificate-authority-data: .*\n/, ""),
+        );
+        const untrusted = await runAgent(["discover", "--kubeconfig", kubeconfig]);
+        assertEquals(untrusted.code, 3);
+        assertMatch(
+          untrusted.stderr,
+          new RegExp(`^Cannot reach the Kubernetes API at ${emu.url}: TLS error \\(.*\\)\\n$`),
+        );
+      } finally {
+        await emu.close();
+      }
+    }),
 });

@@ -39,6 +39,8 @@ export interface KubeEmulatorOptions {
   historyLimit?: number;
   /** Interval of BOOKMARK events on watches that allow them. */
   bookmarkIntervalMs?: number;
+  /** Serve HTTPS with this PEM certificate and key (and write `ca` into kubeconfigs). */
+  tls?: { cert: string; key: string; ca: string };
 }
 
 type EventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -96,7 +98,13 @@ export class KubeEmulator {
   readonly requests: string[] = [];
 
   private constructor(options: KubeEmulatorOptions) {
-    this.#options = { port: 0, historyLimit: 1000, bookmarkIntervalMs: 10_000, ...options };
+    this.#options = {
+      port: 0,
+      historyLimit: 1000,
+      bookmarkIntervalMs: 10_000,
+      tls: undefined!,
+      ...options,
+    };
     for (const name of ["default", "kube-system", "kube-public"]) {
       this.#store(
         this.#type("namespaces"),
@@ -113,9 +121,9 @@ export class KubeEmulator {
     return emulator;
   }
 
-  /** Base URL, e.g. `http://127.0.0.1:41234`. */
+  /** Base URL, e.g. `http://127.0.0.1:41234` (`https://` with TLS). */
   get url(): string {
-    return `http://127.0.0.1:${this.#port}`;
+    return `${this.#options.tls ? "https" : "http"}://127.0.0.1:${this.#port}`;
   }
 
   /** The current resourceVersion. */
@@ -125,9 +133,11 @@ export class KubeEmulator {
 
   #listen(port: number): Promise<void> {
     return new Promise((resolve) => {
+      const tls = this.#options.tls;
       this.#server = Deno.serve({
         hostname: "127.0.0.1",
         port,
+        ...(tls ? { cert: tls.cert, key: tls.key } : {}),
         onListen: ({ port }) => {
           this.#port = port;
           resolve();
@@ -193,7 +203,9 @@ export class KubeEmulator {
       "- name: emulator",
       "  cluster:",
       `    server: ${this.url}`,
-      "    insecure-skip-tls-verify: true",
+      this.#options.tls
+        ? `    certificate-authority-data: ${btoa(this.#options.tls.ca)}`
+        : "    insecure-skip-tls-verify: true",
       "users:",
       "- name: tester",
       "  user:",
