@@ -7,15 +7,9 @@
  * @module
  */
 // deno-lint-ignore-file no-console
+import { freePort } from "../tests/support/net.ts";
 const pods = Number(Deno.args[0] ?? "5000");
 const ROOT = new URL("../", import.meta.url).pathname;
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 async function rssOfDaemon(env: Record<string, string>, args: string[]): Promise<number> {
   const dir = await Deno.makeTempDir();

@@ -6,6 +6,7 @@
  */
 import { type Config, loadConfig } from "../lib/config/mod.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
+import type { KubeClient } from "../lib/kube/mod.ts";
 
 /** Shared state of one CLI run. */
 export interface CliContext {
@@ -15,6 +16,13 @@ export interface CliContext {
   config(flags?: Record<string, unknown>): Promise<Config>;
   /** The logger, configured once the configuration is loaded. */
   log(): Logger;
+  /**
+   * Loads the configuration with `--kubeconfig` and `--context` and returns a client for the
+   * cluster they name (the Kubernetes modules are loaded only here).
+   */
+  kube(
+    flags: { kubeconfig?: string; context?: string },
+  ): Promise<{ config: Config; client: KubeClient; namespace: string }>;
 }
 
 /** Global options of the root command. */
@@ -37,6 +45,18 @@ export function createContext(globals: () => GlobalOptions): CliContext {
       });
       logger = createLogger({ level: config.logLevel, format: config.logFormat });
       return config;
+    },
+    async kube(flags) {
+      const config = await context.config({
+        "discovery.kubeconfig": flags.kubeconfig,
+        "discovery.context": flags.context,
+      });
+      const { KubeClient, loadKubeTarget } = await import("../lib/kube/mod.ts");
+      const target = await loadKubeTarget({
+        kubeconfig: config.discovery.kubeconfig || undefined,
+        context: config.discovery.context || undefined,
+      });
+      return { config, client: new KubeClient(target), namespace: target.namespace };
     },
     log() {
       if (!logger) {

@@ -43,17 +43,10 @@ export function discoverCommand(context: CliContext): CommandUnknownOpts {
       if (options.namespace && options.allNamespaces) {
         throw new UsageError("Give either --namespace or --all-namespaces, not both");
       }
-      const config = await context.config({
-        "discovery.kubeconfig": options.kubeconfig,
-        "discovery.context": options.context,
-      });
-      const { discoverMilvus, KubeClient, loadKubeTarget } = await import("../lib/kube/mod.ts");
-      const target = await loadKubeTarget({
-        kubeconfig: config.discovery.kubeconfig || undefined,
-        context: config.discovery.context || undefined,
-      });
-      const namespace = options.allNamespaces ? undefined : options.namespace ?? target.namespace;
-      const instances = await discoverMilvus(new KubeClient(target), {
+      const { config, client, namespace: current } = await context.kube(options);
+      const { discoverMilvus } = await import("../lib/kube/mod.ts");
+      const namespace = options.allNamespaces ? undefined : options.namespace ?? current;
+      const instances = await discoverMilvus(client, {
         namespace,
         discovery: config.discovery,
       });

@@ -50,17 +50,8 @@ export function uninstallCommand(context: CliContext): CommandUnknownOpts {
       "\nExamples:\n  agent uninstall my-release -n milvus\n  agent uninstall my-release -n milvus --yes",
     )
     .action(async (instance, options) => {
-      const config = await context.config({
-        "discovery.kubeconfig": options.kubeconfig,
-        "discovery.context": options.context,
-      });
-      const { KubeClient, loadKubeTarget } = await import("../lib/kube/mod.ts");
+      const { config, client } = await context.kube(options);
       const { applyUninstall, planUninstall } = await import("../lib/kube/uninstall.ts");
-      const target = await loadKubeTarget({
-        kubeconfig: config.discovery.kubeconfig || undefined,
-        context: config.discovery.context || undefined,
-      });
-      const client = new KubeClient(target);
       const plan = await planUninstall(client, options.namespace, instance, options.type);
       const apply = options.yes === true && options.dryRun !== true;
       if (!apply) {

@@ -14,16 +14,10 @@ import { haveCommand, skipNotice } from "./support/cores.ts";
 import type { Json } from "./support/kube/_match.ts";
 import { KubeEmulator } from "./support/kube/emulator.ts";
 import { helmPod, installHelmRelease } from "./support/kube/fixtures.ts";
+import { freePort } from "./support/net.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const noPromtool = skipNotice("promtool", haveCommand("promtool"));
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
 
 function startDaemon(args: string[], env: Record<string, string>) {
   return new Deno.Command(Deno.execPath(), {
