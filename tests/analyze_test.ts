@@ -9,7 +9,7 @@ import {
   withTempDir,
 } from "./support/assert.ts";
 import { analyzeJson, base, json, runAgent } from "./support/cli.ts";
-import { haveGcc, haveGdb, sampleCores, skipNotice } from "./support/cores.ts";
+import { crash, haveGcc, haveGdb, sampleCores, skipNotice } from "./support/cores.ts";
 import type { CoreAnalysis } from "../lib/core/mod.ts";
 
 const noGcc = skipNotice("gcc", haveGcc());
@@ -291,6 +291,25 @@ Deno.test({
           bytes.length - 8192
         } of ${bytes.length} bytes present\n`,
       );
+    });
+  },
+});
+
+Deno.test({
+  name: "analyze core gives two crashes of one bug the same fingerprint, another bug another",
+  ignore: noGcc || noGdb,
+  fn: async () => {
+    const { segv, threads } = await sampleCores();
+    await withTempDir(async (dir) => {
+      const again = await crash("segv", dir);
+      const [first, second, other] = await Promise.all([
+        analyzeJson([segv.core]),
+        analyzeJson([again.core]),
+        analyzeJson([threads.core]),
+      ]);
+      assertEquals(first.fingerprint.basis, ["SIGSEGV", "deref", "main"]);
+      assertEquals(second.fingerprint, first.fingerprint);
+      assert(other.fingerprint.id !== first.fingerprint.id);
     });
   },
 });

@@ -19,6 +19,7 @@ import {
   type SharedLibrary,
 } from "./gdb_parse.ts";
 import { hasFaultAddress, signalCodeDescription, signalName } from "./signals.ts";
+import { crashFingerprint, type Fingerprint } from "./fingerprint.ts";
 
 export type { Frame, SharedLibrary };
 
@@ -93,6 +94,8 @@ export interface CoreAnalysis {
   registers: Record<string, string>;
   /** Present for programs on the Go runtime when gdb could read the goroutine. */
   go: GoInfo | null;
+  /** Crash group: the same signal and top frames give the same `id` across cores. */
+  fingerprint: Fingerprint;
   gdb: { used: boolean; durationMs: number | null; timedOut: boolean; truncated: boolean };
   warnings: string[];
 }
@@ -295,7 +298,7 @@ function buildAnalysis(
     commandLine: notes.process?.commandLine ?? null,
     executable: notes.executable ?? null,
   };
-  return {
+  const analysis: CoreAnalysis = {
     file: path,
     sizeBytes: notes.fileSize,
     coreBytes: notes.coreSize,
@@ -325,9 +328,12 @@ function buildAnalysis(
     sharedLibraries: report?.sharedLibraries ?? [],
     registers: report?.registers ?? {},
     go: goInfo,
+    fingerprint: { id: "", basis: [] },
     gdb,
     warnings,
   };
+  analysis.fingerprint = crashFingerprint(analysis);
+  return analysis;
 }
 
 function goSummary(go: GoReport): GoInfo {

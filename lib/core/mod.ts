@@ -12,6 +12,7 @@ export {
   type Frame,
 } from "./analyze.ts";
 export { type CoreNotes, readCoreNotes } from "./elf_core.ts";
+export { crashFingerprint, type Fingerprint } from "./fingerprint.ts";
 export { type GdbOptions, runGdb } from "./gdb.ts";
 export { parseGdbOutput } from "./gdb_parse.ts";
 export {

@@ -38,6 +38,7 @@ function analysis(overrides: Partial<CoreAnalysis> = {}): CoreAnalysis {
     sharedLibraries: [],
     registers: {},
     go: null,
+    fingerprint: { id: "0000000000000000", basis: [] },
     gdb: { used: false, durationMs: null, timedOut: false, truncated: false },
     warnings: [],
     ...overrides,

@@ -1,0 +1,41 @@
+/**
+ * Crash fingerprints: cores with the same signal and the same top symbolized frames of the
+ * crashing stack are one crash group, whatever the addresses (ASLR) and arguments.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { basename } from "node:path";
+import { type CoreAnalysis, crashFrame, type Frame } from "./analyze.ts";
+
+/** A crash group's identity and what it was made of. */
+export interface Fingerprint {
+  /** 16 hex digits of the SHA-256 of `basis`. */
+  id: string;
+  /** One line per part: the signal, then up to `frames` frames from the crash frame down. */
+  basis: string[];
+}
+
+function describe(frame: Frame): string {
+  if (frame.function) return frame.function;
+  // Unsymbolized: the module and the offset in it survive ASLR; the absolute address does not.
+  if (frame.library && frame.offset) return `${basename(frame.library)}+${frame.offset}`;
+  return "??";
+}
+
+/**
+ * Computes the fingerprint of an analysis.
+ *
+ * @example Usage
+ * ```ts ignore
+ * crashFingerprint(analysis).id; // "3f9a0c2d5e6b7a81"
+ * ```
+ */
+export function crashFingerprint(analysis: CoreAnalysis, frames = 5): Fingerprint {
+  const signal = analysis.go?.signal?.name ?? analysis.signal?.name ?? "no-signal";
+  const stack = analysis.stackTrace;
+  const start = Math.max(0, stack.indexOf(crashFrame(stack)!));
+  const basis = [signal, ...stack.slice(start, start + frames).map(describe)];
+  const id = createHash("sha256").update(basis.join("\n")).digest("hex").slice(0, 16);
+  return { id, basis };
+}
