@@ -6,7 +6,7 @@
  * @module
  */
 import type { Config } from "../lib/config/mod.ts";
-import { AgentError, UnavailableError } from "../lib/errors.ts";
+import { AgentError, InputError, UnavailableError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { createMetrics } from "../lib/metrics/mod.ts";
 import { openState } from "../lib/store/state.ts";
@@ -127,8 +127,9 @@ async function startKubernetes(
           await planUninstall(client, namespace, name);
           return true;
         } catch (error) {
-          if (error instanceof UnavailableError) throw error;
-          return false;
+          // Only "no such instance" means gone; a refused or failed request is retried later.
+          if (error instanceof InputError) return false;
+          throw error;
         }
       },
     })
