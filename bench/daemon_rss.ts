@@ -7,6 +7,7 @@
  * @module
  */
 // deno-lint-ignore-file no-console
+import { agentArgs } from "../tests/support/cli.ts";
 import { freePort } from "../tests/support/net.ts";
 const pods = Number(Deno.args[0] ?? "5000");
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -15,20 +16,14 @@ async function rssOfDaemon(env: Record<string, string>, args: string[]): Promise
   const dir = await Deno.makeTempDir();
   const port = freePort();
   const daemon = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-q",
-      "-P=agent",
-      "--config",
-      `${ROOT}deno.json`,
-      `${ROOT}main.ts`,
+    args: agentArgs([
       "daemon",
       "--listen-address",
       `127.0.0.1:${port}`,
       "--state-dir",
       `${dir}/state`,
       ...args,
-    ],
+    ]),
     env: { HOME: dir, KUBECONFIG: "", ...env },
     stdout: "null",
     stderr: "null",

@@ -7,16 +7,15 @@
  * @module
  */
 // deno-lint-ignore-file no-console
+import { agentArgs } from "../tests/support/cli.ts";
 import { crash, haveGcc, haveGdb } from "../tests/support/cores.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
 
 async function agent(args: string[]): Promise<number> {
   console.log(
     `\n$ agent ${args.map((a) => (/[\s'"$]/.test(a) ? JSON.stringify(a) : a)).join(" ")}`,
   );
   const status = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-q", "-P=agent", "--config", `${ROOT}deno.json`, `${ROOT}main.ts`, ...args],
+    args: agentArgs(args),
     stdout: "inherit",
     stderr: "inherit",
   }).output();

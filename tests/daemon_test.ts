@@ -9,28 +9,18 @@ import {
   assertStringIncludes,
   withTempDir,
 } from "./support/assert.ts";
-import { runAgent } from "./support/cli.ts";
+import { agentArgs, runAgent } from "./support/cli.ts";
 import { haveCommand, skipNotice } from "./support/cores.ts";
 import type { Json } from "./support/kube/_match.ts";
 import { KubeEmulator } from "./support/kube/emulator.ts";
 import { helmPod, installHelmRelease } from "./support/kube/fixtures.ts";
 import { freePort } from "./support/net.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 const noPromtool = skipNotice("promtool", haveCommand("promtool"));
 
 function startDaemon(args: string[], env: Record<string, string>) {
   return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-q",
-      "-P=agent",
-      "--config",
-      `${ROOT}deno.json`,
-      `${ROOT}main.ts`,
-      "daemon",
-      ...args,
-    ],
+    args: agentArgs(["daemon", ...args]),
     env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",

@@ -23,10 +23,15 @@ export interface RunAgentOptions {
   timeoutMs?: number;
 }
 
+/** The arguments of `deno` that run `agent ARGS...` from this checkout, as users do. */
+export function agentArgs(args: string[]): string[] {
+  return ["run", "-q", "-P=agent", "--config", `${ROOT}deno.json`, `${ROOT}main.ts`, ...args];
+}
+
 /** Runs `agent ARGS...` and waits for it to exit. */
 export async function runAgent(args: string[], options: RunAgentOptions = {}): Promise<CliRun> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-q", "-P=agent", "--config", `${ROOT}deno.json`, `${ROOT}main.ts`, ...args],
+    args: agentArgs(args),
     cwd: options.cwd ?? ROOT,
     env: { NO_COLOR: "1", ...options.env },
     stdin: "null",
