@@ -1,0 +1,69 @@
+import { InputError } from "../errors.ts";
+import { assertEquals, assertRejects, withTempDir } from "../../tests/support/assert.ts";
+import { haveGcc, sampleCores, skipNotice } from "../../tests/support/cores.ts";
+import { readCoreNotes } from "../core/elf_core.ts";
+import { LocalStore, objectName } from "./local.ts";
+
+const noGcc = skipNotice("gcc", haveGcc());
+const TIME = new Date("2026-11-22T01:02:03.456Z");
+
+Deno.test("objectName() is {timestamp}_{pod}_{container}.core.gz|zst with safe parts", () => {
+  assertEquals(
+    objectName(TIME, "prod-milvus-querynode-0", "main", "gzip"),
+    "20261122T010203Z_prod-milvus-querynode-0_main.core.gz",
+  );
+  assertEquals(
+    objectName(TIME, "../../etc", "a/b", "zstd"),
+    "20261122T010203Z_.._.._etc_a_b.core.zst",
+  );
+});
+
+Deno.test({
+  name: "LocalStore stores a core in its instance folder with metadata, lists and deletes it",
+  ignore: noGcc,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const { segv } = await sampleCores();
+      const store = new LocalStore(`${dir}/cores`);
+      const object = await store.put(segv.core, {
+        instance: "prod",
+        pod: "prod-milvus-querynode-0",
+        container: "main",
+        time: TIME,
+        compression: "zstd",
+        metadata: { score: 8.5, fingerprint: "3f9a0c2d5e6b7a81" },
+      });
+      assertEquals(object.key, "prod/20261122T010203Z_prod-milvus-querynode-0_main.core.zst");
+      assertEquals(object.uri, `file://${dir}/cores/${object.key}`);
+      assertEquals((await readCoreNotes(`${dir}/cores/${object.key}`)).signal?.number, 11);
+      const listed = await Array.fromAsync(store.list());
+      assertEquals(listed, [object]);
+      await store.delete(object.key);
+      assertEquals(await Array.fromAsync(store.list()), []);
+      assertEquals([...Deno.readDirSync(`${dir}/cores/prod`)], []);
+      await store.delete(object.key);
+    }),
+});
+
+Deno.test({
+  name: "LocalStore keeps hostile pod and instance names inside its root and skips broken records",
+  ignore: noGcc,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const { segv } = await sampleCores();
+      const store = new LocalStore(`${dir}/cores`);
+      const object = await store.put(segv.core, {
+        instance: "../..",
+        pod: "../../etc/passwd",
+        container: "$(reboot)",
+        time: TIME,
+        compression: "gzip",
+      });
+      assertEquals(object.key, ".._../20261122T010203Z_.._.._etc_passwd___reboot_.core.gz");
+      await Deno.writeTextFile(`${dir}/cores/.._../broken.json`, "{");
+      const skipped: string[] = [];
+      assertEquals((await Array.fromAsync(store.list((path) => skipped.push(path)))).length, 1);
+      assertEquals(skipped, [`${dir}/cores/.._../broken.json`]);
+      await assertRejects(() => store.delete("../outside"), InputError, "not a key of this store");
+    }),
+});
