@@ -9,8 +9,8 @@
 // deno-lint-ignore-file no-console
 import { agentArgs } from "../tests/support/cli.ts";
 import { freePort } from "../tests/support/net.ts";
+import { startEmulatorProcess } from "./_emulator_process.ts";
 const pods = Number(Deno.args[0] ?? "5000");
-const ROOT = new URL("../", import.meta.url).pathname;
 
 async function rssOfDaemon(env: Record<string, string>, args: string[]): Promise<number> {
   const dir = await Deno.makeTempDir();
@@ -49,20 +49,8 @@ async function rssOfDaemon(env: Record<string, string>, args: string[]): Promise
   }
 }
 
-const server = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "-q",
-    "--allow-net=127.0.0.1",
-    "--allow-read",
-    `${ROOT}bench/_emulator_server.ts`,
-    String(pods),
-  ],
-  stdin: "piped",
-  stdout: "piped",
-}).spawn();
-const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-const url = ((await reader.read()).value ?? "").trim();
+const emulator = await startEmulatorProcess(pods);
+const url = emulator.url;
 const dir = await Deno.makeTempDir();
 await Deno.writeTextFile(
   `${dir}/kubeconfig`,
@@ -74,7 +62,5 @@ console.log("| daemon | RSS when ready |");
 console.log("| --- | ---: |");
 console.log(`| without Kubernetes | ${without.toFixed(1)} MB |`);
 console.log(`| watching ${pods} Milvus pods | ${withKube.toFixed(1)} MB |`);
-await server.stdin.close();
-await reader.cancel();
-await server.status;
+await emulator.close();
 await Deno.remove(dir, { recursive: true });

@@ -10,38 +10,13 @@
  */
 // deno-lint-ignore-file no-console
 import { KubeClient, type KubeObject, watchRestarts } from "../lib/kube/mod.ts";
+import { startEmulatorProcess } from "./_emulator_process.ts";
 
 const pods = Number(Deno.args[0] ?? "5000");
 const events = Number(Deno.args[1] ?? "20000");
 
-const server = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "-q",
-    "--allow-net=127.0.0.1",
-    "--allow-read",
-    new URL("./_emulator_server.ts", import.meta.url).pathname,
-    String(pods),
-  ],
-  stdin: "piped",
-  stdout: "piped",
-  stderr: "inherit",
-}).spawn();
-const output = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-let pending = "";
-async function line(): Promise<string> {
-  while (!pending.includes("\n")) {
-    const { done, value } = await output.read();
-    if (done) throw new Error("emulator exited");
-    pending += value;
-  }
-  const at = pending.indexOf("\n");
-  const text = pending.slice(0, at);
-  pending = pending.slice(at + 1);
-  return text;
-}
-const writer = server.stdin.getWriter();
-const url = await line();
+const emulator = await startEmulatorProcess(pods);
+const url = emulator.url;
 const target = {
   server: url,
   namespace: "default",
@@ -84,8 +59,7 @@ async function measure(slim: boolean) {
   let rate = 0;
   if (slim) {
     const t0 = performance.now();
-    await writer.write(new TextEncoder().encode(`churn ${events}\n`));
-    await line();
+    await emulator.churn(events);
     while (restarts < events) await new Promise((r) => setTimeout(r, 5));
     rate = events / ((performance.now() - t0) / 1000);
   }
@@ -112,6 +86,4 @@ for (const [name, r] of [["slimmed (the agent)", slim], ["whole objects", whole]
     } |`,
   );
 }
-await writer.close();
-await output.cancel();
-await server.status;
+await emulator.close();
