@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { Option } from "@commander-js/extra-typings";
 import { type Config, loadConfig } from "../lib/config/mod.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import type { KubeClient } from "../lib/kube/mod.ts";
@@ -68,4 +69,17 @@ export function createContext(globals: () => GlobalOptions): CliContext {
     },
   };
   return context;
+}
+
+/** `--kubeconfig`, as every command that reaches the cluster offers it. */
+export function kubeconfigOption(): Option<"--kubeconfig <file>"> {
+  return new Option(
+    "--kubeconfig <file>",
+    "kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)",
+  );
+}
+
+/** `--context`, as every command that reaches the cluster offers it. */
+export function contextOption(): Option<"--context <name>"> {
+  return new Option("--context <name>", "kubeconfig context (default: its current-context)");
 }

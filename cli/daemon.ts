@@ -4,7 +4,7 @@
  * @module
  */
 import { Command, type CommandUnknownOpts } from "@commander-js/extra-typings";
-import type { CliContext } from "./_context.ts";
+import { type CliContext, contextOption, kubeconfigOption } from "./_context.ts";
 
 /** Builds the `daemon` command. */
 export function daemonCommand(context: CliContext): CommandUnknownOpts {
@@ -23,11 +23,8 @@ export function daemonCommand(context: CliContext): CommandUnknownOpts {
     )
     .option("--node-name <name>", "this node (default: nodeName, NODE_NAME)")
     .option("--state-dir <dir>", "state database directory (default: stateDir, /var/lib/agent)")
-    .option(
-      "--kubeconfig <file>",
-      "kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)",
-    )
-    .option("--context <name>", "kubeconfig context")
+    .addOption(kubeconfigOption())
+    .addOption(contextOption())
     .addHelpText(
       "after",
       "\nExamples:\n  agent daemon --config /etc/agent/config.yaml\n  NODE_NAME=node-1 agent daemon --listen-address 0.0.0.0:8090",

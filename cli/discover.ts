@@ -6,7 +6,7 @@
 import { Argument, Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { UsageError } from "../lib/errors.ts";
 import { signalName } from "../lib/core/mod.ts";
-import type { CliContext } from "./_context.ts";
+import { type CliContext, contextOption, kubeconfigOption } from "./_context.ts";
 import { print, renderJson, renderTable } from "./output.ts";
 
 /** Builds the `discover` command. */
@@ -30,11 +30,8 @@ export function discoverCommand(context: CliContext): CommandUnknownOpts {
         ["table", "json", "yaml"] as const,
       ).default("table"),
     )
-    .option(
-      "--kubeconfig <file>",
-      "kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)",
-    )
-    .option("--context <name>", "kubeconfig context (default: its current-context)")
+    .addOption(kubeconfigOption())
+    .addOption(contextOption())
     .addHelpText(
       "after",
       "\nExamples:\n  agent discover -A\n  agent discover milvus -n milvus-prod -o json",

@@ -5,7 +5,7 @@
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { ExitCode } from "../lib/errors.ts";
-import type { CliContext } from "./_context.ts";
+import { type CliContext, contextOption, kubeconfigOption } from "./_context.ts";
 import { print, renderJson } from "./output.ts";
 
 /** Builds the `uninstall` command. */
@@ -40,11 +40,8 @@ export function uninstallCommand(context: CliContext): CommandUnknownOpts {
       new Option("-o, --output <format>", "output format").choices(["text", "json"] as const)
         .default("text"),
     )
-    .option(
-      "--kubeconfig <file>",
-      "kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster)",
-    )
-    .option("--context <name>", "kubeconfig context (default: its current-context)")
+    .addOption(kubeconfigOption())
+    .addOption(contextOption())
     .addHelpText(
       "after",
       "\nExamples:\n  agent uninstall my-release -n milvus\n  agent uninstall my-release -n milvus --yes",
