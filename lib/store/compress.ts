@@ -9,8 +9,8 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { PassThrough, pipeline, type Readable, Transform } from "node:stream";
+import { pipeline as pipe } from "node:stream/promises";
 import { constants, createGzip, createZstdCompress } from "node:zlib";
 import { basename, dirname } from "node:path";
 import { InputError, UnavailableError } from "../errors.ts";
@@ -34,35 +34,72 @@ export interface StoreOptions {
   sourceCompression?: "none" | "gzip" | "zstd";
   /** Compression level; default fast (gzip 1, zstd 1), as cores are large and compress well. */
   level?: number;
+  /** Bytes the source must have: a source that is shorter or longer fails (it changed). */
+  expectedSourceBytes?: number;
+  /** Who writes, in the temporary file's name, so a sweep can tell its own leftovers. */
+  writer?: string;
+}
+
+/**
+ * The temporary name a write to `destination` goes through:
+ * `.{name}.{writer}~{random}.part` in the same folder.
+ */
+export function temporaryName(destination: string, writer = "agent"): string {
+  return `${dirname(destination)}/.${basename(destination)}.${
+    writer.replace(/[^A-Za-z0-9_-]/g, "_")
+  }~${crypto.randomUUID().slice(0, 8)}.part`;
+}
+
+/** The writer a temporary name carries, or `undefined` when it is not one. */
+export function temporaryWriter(name: string): string | undefined {
+  return /^\..+\.([A-Za-z0-9_-]+)~[0-9a-f]{8}\.part$/.exec(name)?.[1];
 }
 
 const CHUNK = 1 << 20;
 
+/** A core's bytes on their way into a store: compressed, counted and hashed as they flow. */
+export interface CompressedStream {
+  /** The compressed bytes. Consume it (pipe or iterate) exactly once. */
+  output: Readable;
+  /** Totals, complete once `output` has ended. */
+  stats(): Omit<StoredFile, "copied">;
+  copied: boolean;
+  /** Whether the failure, if any, was reading the source (rather than what consumed it). */
+  sourceFailed(): boolean;
+}
+
 /**
- * Compresses `source` into `destination`.
- *
- * @throws {InputError} when the source cannot be read.
- * @throws {UnavailableError} when the destination cannot be written (disk full, permissions).
+ * Opens a source (a path or a stream) as a stream of compressed bytes with bounded memory.
+ * A source already compressed as wanted passes through as it is. When `expectedSourceBytes`
+ * is given, a source of any other length errors the stream.
  */
-export async function storeCompressed(
-  source: string,
-  destination: string,
+export function compressedStream(
+  source: string | Readable,
   options: StoreOptions,
-): Promise<StoredFile> {
-  const temporary = `${dirname(destination)}/.${basename(destination)}.${
-    crypto.randomUUID().slice(0, 8)
-  }.part`;
+): CompressedStream {
   const hash = createHash("sha256");
   let bytes = 0;
   let sourceBytes = 0;
+  let failedReading = false;
+  let firstFailure: number | undefined;
   const copied = options.sourceCompression === options.compression;
+  const expected = options.expectedSourceBytes;
   const counting = new Transform({
+    highWaterMark: CHUNK,
     transform(chunk: Uint8Array, _encoding, done) {
       sourceBytes += chunk.length;
-      done(null, chunk);
+      if (expected !== undefined && sourceBytes > expected) {
+        done(new Error(`it grew past the ${expected} bytes it had (the file changed)`));
+      } else done(null, chunk);
+    },
+    flush(done) {
+      if (expected !== undefined && sourceBytes !== expected) {
+        done(new Error(`it ended at ${sourceBytes} of ${expected} bytes (the file changed)`));
+      } else done();
     },
   });
   const hashing = new Transform({
+    highWaterMark: CHUNK,
     transform(chunk: Uint8Array, _encoding, done) {
       hash.update(chunk);
       bytes += chunk.length;
@@ -70,42 +107,68 @@ export async function storeCompressed(
     },
   });
   const compressor = copied
-    ? new Transform({ transform: (chunk, _encoding, done) => done(null, chunk) })
+    ? new PassThrough()
     : options.compression === "gzip"
     ? createGzip({ level: options.level ?? 1, chunkSize: 64 * 1024 })
     : createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: options.level ?? 1 } });
-  const input = createReadStream(source, { highWaterMark: CHUNK });
+  const input = typeof source === "string"
+    ? createReadStream(source, { highWaterMark: CHUNK })
+    : source;
+  // The first stream to fail tells whose fault it is: the source's or the consumer's.
+  [input, counting, compressor, hashing].forEach((stream, index) =>
+    stream.on("error", () => {
+      if (firstFailure === undefined) {
+        firstFailure = index;
+        failedReading = index <= 1;
+      }
+    })
+  );
+  const output = hashing;
+  // A failure anywhere destroys the whole chain, `output` included, with that error; a
+  // consumer that stops early destroys `output` and so the chain.
+  pipeline(input, counting, compressor, hashing, () => {});
+  let digest: string | undefined;
+  return {
+    output,
+    copied,
+    stats: () => ({ bytes, sha256: digest ??= hash.digest("hex"), sourceBytes }),
+    sourceFailed: () => failedReading,
+  };
+}
+
+/**
+ * Compresses `source` (a path or a stream) into `destination`.
+ *
+ * @throws {InputError} when the source cannot be read, or its length is not as expected.
+ * @throws {UnavailableError} when the destination cannot be written (disk full, permissions).
+ */
+export async function storeCompressed(
+  source: string | Readable,
+  destination: string,
+  options: StoreOptions,
+): Promise<StoredFile> {
+  const temporary = temporaryName(destination, options.writer);
+  const stream = compressedStream(source, options);
   const output = createWriteStream(temporary, { mode: 0o600, flags: "wx", highWaterMark: CHUNK });
-  // A failure anywhere destroys every stream with the same error: the first one tells whose.
-  let failed: "read" | "write" | undefined;
-  input.on("error", () => (failed ??= "read"));
-  output.on("error", () => (failed ??= "write"));
+  const what = typeof source === "string" ? `core "${source}"` : "the core from the stream";
   try {
-    await pipeline(
-      input,
-      counting,
-      compressor,
-      hashing,
-      output,
-    );
+    await pipe(stream.output, output);
     await syncFile(temporary);
     await Deno.rename(temporary, destination);
     await syncDirectory(dirname(destination));
   } catch (error) {
     await Deno.remove(temporary).catch(() => {});
     const reason = error instanceof Error ? error.message : String(error);
-    if (failed === "read") {
-      throw new InputError(`Cannot read core "${source}": ${reason}`, { cause: error });
+    if (stream.sourceFailed()) {
+      throw new InputError(`Cannot read ${what}: ${reason}`, { cause: error });
     }
     const full = /ENOSPC|No space left/i.test(reason);
     throw new UnavailableError(
-      `Cannot store core "${source}" as "${destination}": ${
-        full ? "no space left on the device" : reason
-      }`,
+      `Cannot store ${what} as "${destination}": ${full ? "no space left on the device" : reason}`,
       { cause: error },
     );
   }
-  return { bytes, sha256: hash.digest("hex"), sourceBytes, copied };
+  return { ...stream.stats(), copied: stream.copied };
 }
 
 async function syncFile(path: string): Promise<void> {
@@ -135,7 +198,10 @@ async function syncDirectory(path: string): Promise<void> {
  * Hashes a stored file again and compares: the check that must pass before an original
  * core is deleted.
  */
-export async function verifyStored(path: string, expected: StoredFile): Promise<boolean> {
+export async function verifyStored(
+  path: string,
+  expected: { bytes: number; sha256: string },
+): Promise<boolean> {
   const hash = createHash("sha256");
   let bytes = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: CHUNK })) {

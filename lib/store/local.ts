@@ -6,35 +6,25 @@
  *
  * @module
  */
+import type { Readable } from "node:stream";
 import { InputError } from "../errors.ts";
 import { safeName } from "../collect/names.ts";
-import { storeCompressed, type StoredFile } from "./compress.ts";
+import {
+  isSafeKey,
+  type PutOptions,
+  type PutResult,
+  type Store,
+  type StoredObject,
+} from "./backend.ts";
+import {
+  storeCompressed,
+  type StoredFile,
+  temporaryName,
+  temporaryWriter,
+  verifyStored,
+} from "./compress.ts";
 
-/** A stored core as its metadata file describes it. */
-export interface StoredObject {
-  /** `instance/file`, relative to the store's root. */
-  key: string;
-  /** Where it lives, e.g. `file:///var/lib/agent/cores/prod/...`. */
-  uri: string;
-  bytes: number;
-  sha256: string;
-  compression: "gzip" | "zstd";
-  storedAt: string;
-  /** What the pipeline recorded: analysis, score, pod, node, fingerprint... */
-  metadata: Record<string, unknown>;
-}
-
-/** What {@linkcode LocalStore.put} needs. */
-export interface PutOptions {
-  instance: string;
-  pod: string;
-  container: string;
-  /** Crash time, for the object's name. */
-  time: Date;
-  compression: "gzip" | "zstd";
-  sourceCompression?: "none" | "gzip" | "zstd";
-  metadata?: Record<string, unknown>;
-}
+export type { PutOptions, StoredObject };
 
 /**
  * The object name: `20261122T010203Z_pod_container.core.gz`, every part made safe as a
@@ -58,25 +48,36 @@ export function objectName(
   }`;
 }
 
-/** A store in a directory. */
-export class LocalStore {
-  /** Creates a store rooted at `root` (created on first write). */
-  constructor(readonly root: string) {}
+/** A store in a directory: `local`, or `nfs` for a mounted network filesystem. */
+export class LocalStore implements Store {
+  readonly location: string;
 
   /**
-   * Stores a core compressed, then its metadata.
-   *
-   * @throws {InputError} when the source cannot be read.
-   * @throws {UnavailableError} when the store cannot be written.
+   * Creates a store rooted at `root` (created on first write). `writer` names this agent in
+   * temporary files, so that {@linkcode sweep} removes only its own leftovers at once (and
+   * others' when they are an hour old, on a folder several nodes share).
    */
-  async put(source: string, options: PutOptions): Promise<StoredObject> {
+  constructor(
+    readonly root: string,
+    readonly kind: "local" | "nfs" = "local",
+    readonly writer = "agent",
+  ) {
+    this.location = root;
+  }
+
+  /** Stores a core compressed, then its metadata. */
+  async put(source: string | Readable, options: PutOptions): Promise<PutResult> {
     const folder = safeName(options.instance);
     await Deno.mkdir(`${this.root}/${folder}`, { recursive: true, mode: 0o700 });
-    const name = objectName(options.time, options.pod, options.container, options.compression);
+    const name = options.name !== undefined
+      ? safeName(options.name)
+      : objectName(options.time, options.pod, options.container, options.compression);
     const key = `${folder}/${name}`;
     const stored: StoredFile = await storeCompressed(source, `${this.root}/${key}`, {
       compression: options.compression,
       sourceCompression: options.sourceCompression,
+      expectedSourceBytes: options.expectedSourceBytes,
+      writer: this.writer,
     });
     const object: StoredObject = {
       key,
@@ -87,8 +88,17 @@ export class LocalStore {
       storedAt: new Date().toISOString(),
       metadata: options.metadata ?? {},
     };
-    await writeAtomically(`${this.root}/${key}.json`, JSON.stringify(object, null, 2) + "\n");
-    return object;
+    try {
+      await writeAtomically(
+        `${this.root}/${key}.json`,
+        JSON.stringify(object, null, 2) + "\n",
+        this.writer,
+      );
+    } catch (error) {
+      await Deno.remove(`${this.root}/${key}`).catch(() => {});
+      throw error;
+    }
+    return { ...object, sourceBytes: stored.sourceBytes };
   }
 
   /** The URI of a key. */
@@ -98,25 +108,14 @@ export class LocalStore {
 
   /** Every stored object with readable metadata; `onSkip` hears about the others. */
   async *list(onSkip?: (path: string, reason: string) => void): AsyncGenerator<StoredObject> {
-    let folders: Deno.DirEntry[];
-    try {
-      folders = await Array.fromAsync(Deno.readDir(this.root));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return;
-      throw error;
-    }
-    for (
-      const folder of folders.filter((f) => f.isDirectory).sort((a, b) =>
-        a.name.localeCompare(b.name)
-      )
-    ) {
-      const files = await Array.fromAsync(Deno.readDir(`${this.root}/${folder.name}`));
+    for (const folder of await this.#folders()) {
+      const files = await Array.fromAsync(Deno.readDir(`${this.root}/${folder}`));
       for (
         const file of files.filter((f) => f.isFile && f.name.endsWith(".json")).sort((a, b) =>
           a.name.localeCompare(b.name)
         )
       ) {
-        const path = `${this.root}/${folder.name}/${file.name}`;
+        const path = `${this.root}/${folder}/${file.name}`;
         try {
           const object = JSON.parse(await Deno.readTextFile(path)) as StoredObject;
           if (typeof object.key !== "string" || typeof object.bytes !== "number") {
@@ -130,9 +129,19 @@ export class LocalStore {
     }
   }
 
+  async #folders(): Promise<string[]> {
+    try {
+      return (await Array.fromAsync(Deno.readDir(this.root))).filter((f) => f.isDirectory)
+        .map((f) => f.name).sort();
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return [];
+      throw error;
+    }
+  }
+
   /** Deletes an object and its metadata; already gone is fine. */
   async delete(key: string): Promise<void> {
-    if (key.split("/").some((part) => part === ".." || part === "") || key.startsWith("/")) {
+    if (!isSafeKey(key)) {
       throw new InputError(`Refusing to delete "${key}": not a key of this store`);
     }
     for (const path of [`${this.root}/${key}`, `${this.root}/${key}.json`]) {
@@ -141,10 +150,64 @@ export class LocalStore {
       });
     }
   }
+
+  /** Hashes the stored file again and compares size and SHA-256. */
+  async verify(object: StoredObject): Promise<boolean> {
+    if (!isSafeKey(object.key)) return false;
+    try {
+      return await verifyStored(`${this.root}/${object.key}`, object);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Free bytes on the filesystem holding the store (from `df`), `undefined` if unknown. */
+  async freeBytes(): Promise<number | undefined> {
+    let dir = this.root;
+    // The root may not exist yet: ask about the nearest folder that does.
+    while (dir !== "/" && !(await Deno.stat(dir).then(() => true, () => false))) {
+      dir = dir.replace(/\/[^/]*$/, "") || "/";
+    }
+    try {
+      const { success, stdout } = await new Deno.Command("df", {
+        args: ["-P", "-B1", "--", dir],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      if (!success) return undefined;
+      const fields = new TextDecoder().decode(stdout).trim().split("\n").at(-1)?.split(/\s+/);
+      const available = Number(fields?.[3]);
+      return Number.isFinite(available) ? available : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Removes temporary files of interrupted writes: this writer's at once, other writers'
+   * once they are an hour old. Returns how many it removed.
+   */
+  async sweep(): Promise<number> {
+    let removed = 0;
+    const hourAgo = Date.now() - 3600_000;
+    for (const folder of await this.#folders()) {
+      for await (const entry of Deno.readDir(`${this.root}/${folder}`)) {
+        const writer = entry.isFile ? temporaryWriter(entry.name) : undefined;
+        if (writer === undefined) continue;
+        const path = `${this.root}/${folder}/${entry.name}`;
+        if (writer !== this.writer) {
+          const mtime = (await Deno.stat(path).catch(() => undefined))?.mtime?.getTime();
+          if (mtime === undefined || mtime > hourAgo) continue;
+        }
+        await Deno.remove(path).then(() => removed++, () => {});
+      }
+    }
+    return removed;
+  }
 }
 
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const temporary = `${path}.${crypto.randomUUID().slice(0, 8)}.part`;
+async function writeAtomically(path: string, text: string, writer: string): Promise<void> {
+  const temporary = temporaryName(path, writer);
   try {
     const file = await Deno.open(temporary, { write: true, createNew: true, mode: 0o600 });
     try {

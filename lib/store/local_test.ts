@@ -25,7 +25,7 @@ Deno.test({
     withTempDir(async (dir) => {
       const { segv } = await sampleCores();
       const store = new LocalStore(`${dir}/cores`);
-      const object = await store.put(segv.core, {
+      const { sourceBytes, ...object } = await store.put(segv.core, {
         instance: "prod",
         pod: "prod-milvus-querynode-0",
         container: "main",
@@ -35,6 +35,9 @@ Deno.test({
       });
       assertEquals(object.key, "prod/20261122T010203Z_prod-milvus-querynode-0_main.core.zst");
       assertEquals(object.uri, `file://${dir}/cores/${object.key}`);
+      assertEquals(sourceBytes, (await Deno.stat(segv.core)).size);
+      assertEquals(await store.verify(object), true);
+      assertEquals(await store.verify({ ...object, sha256: "0".repeat(64) }), false);
       assertEquals((await readCoreNotes(`${dir}/cores/${object.key}`)).signal?.number, 11);
       const listed = await Array.fromAsync(store.list());
       assertEquals(listed, [object]);
@@ -65,5 +68,41 @@ Deno.test({
       assertEquals((await Array.fromAsync(store.list((path) => skipped.push(path)))).length, 1);
       assertEquals(skipped, [`${dir}/cores/.._../broken.json`]);
       await assertRejects(() => store.delete("../outside"), InputError, "not a key of this store");
+    }),
+});
+
+Deno.test({
+  name: "LocalStore.put() fails on a source of unexpected length, and sweep() removes leftovers",
+  ignore: noGcc,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const { segv } = await sampleCores();
+      const store = new LocalStore(`${dir}/cores`, "local", "node-a");
+      const size = (await Deno.stat(segv.core)).size;
+      await assertRejects(
+        () =>
+          store.put(segv.core, {
+            instance: "prod",
+            pod: "p",
+            container: "c",
+            time: TIME,
+            compression: "gzip",
+            expectedSourceBytes: size + 1,
+          }),
+        InputError,
+        `ended at ${size} of ${size + 1} bytes`,
+      );
+      assertEquals([...Deno.readDirSync(`${dir}/cores/prod`)], []);
+      const mine = `${dir}/cores/prod/.x.core.gz.node-a~0123abcd.part`;
+      const theirs = `${dir}/cores/prod/.x.core.gz.node-b~0123abcd.part`;
+      const old = `${dir}/cores/prod/.y.core.gz.node-b~0123abcd.part`;
+      for (const path of [mine, theirs, old]) await Deno.writeTextFile(path, "partial");
+      await Deno.utime(old, new Date(Date.now() - 7200_000), new Date(Date.now() - 7200_000));
+      assertEquals(await store.sweep(), 2);
+      assertEquals([...Deno.readDirSync(`${dir}/cores/prod`)].map((e) => e.name), [
+        ".x.core.gz.node-b~0123abcd.part",
+      ]);
+      const free = await store.freeBytes();
+      assertEquals(typeof free === "number" && free > 0, true);
     }),
 });

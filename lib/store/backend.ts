@@ -1,0 +1,100 @@
+/**
+ * What every storage backend offers: the local directory tree, the same on an NFS mount, and
+ * S3-compatible object storage. A stored core is an object named
+ * `{timestamp}_{pod}_{container}.core.gz|.zst` under its instance's folder (or prefix), with a
+ * JSON metadata object beside it (`….json`). An object exists for readers only once it is
+ * complete: local writes go through a temporary name, fsync and rename; S3 uploads become
+ * visible when the multipart upload completes.
+ *
+ * @module
+ */
+import type { Readable } from "node:stream";
+
+/** How stored cores are compressed. */
+export type StoreCompression = "gzip" | "zstd";
+
+/** A stored core as its metadata object describes it. */
+export interface StoredObject {
+  /** `instance/file`, relative to the store's root (or S3 prefix). */
+  key: string;
+  /** Where it lives, e.g. `file:///var/lib/agent/cores/prod/…` or `s3://bucket/cores/prod/…`. */
+  uri: string;
+  /** Bytes stored (compressed). */
+  bytes: number;
+  /** SHA-256 (hex) of the stored bytes. */
+  sha256: string;
+  compression: StoreCompression;
+  storedAt: string;
+  /** What the pipeline recorded: analysis, score, pod, node, fingerprint… */
+  metadata: Record<string, unknown>;
+}
+
+/** What {@linkcode Store.put} needs. */
+export interface PutOptions {
+  instance: string;
+  pod: string;
+  container: string;
+  /** Crash time, for the object's name. */
+  time: Date;
+  compression: StoreCompression;
+  /** How the source is compressed already (from its first bytes); default none. */
+  sourceCompression?: "none" | "gzip" | "zstd";
+  metadata?: Record<string, unknown>;
+  /**
+   * Overrides the object's file name (still inside the instance folder); the pipeline uses
+   * it to make a name unique. Must be a single safe path component.
+   */
+  name?: string;
+  /** Bytes the source must have; a source that ends shorter or longer fails the put. */
+  expectedSourceBytes?: number;
+}
+
+/** A put's result: the object plus how many source bytes were read. */
+export interface PutResult extends StoredObject {
+  sourceBytes: number;
+}
+
+/** A storage backend. */
+export interface Store {
+  /** `local`, `nfs` or `s3`. */
+  readonly kind: "local" | "nfs" | "s3";
+  /** Where the store is, for messages: a directory or `s3://bucket/prefix`. */
+  readonly location: string;
+  /**
+   * Stores a core (a file path, or a stream such as the kernel's pipe) compressed, then its
+   * metadata. Nothing is visible under the key unless both complete.
+   *
+   * @throws {InputError} when the source cannot be read (or its size is not as expected).
+   * @throws {UnavailableError} when the store cannot be written (disk full, S3 down).
+   */
+  put(source: string | Readable, options: PutOptions): Promise<PutResult>;
+  /** Every stored object with readable metadata; `onSkip` hears about the others. */
+  list(onSkip?: (where: string, reason: string) => void): AsyncGenerator<StoredObject>;
+  /** Deletes an object and its metadata; already gone is fine. */
+  delete(key: string): Promise<void>;
+  /**
+   * Checks that the stored object is there, whole: the check that must pass before the
+   * original core is deleted.
+   */
+  verify(object: StoredObject): Promise<boolean>;
+  /** The URI of a key. */
+  uri(key: string): string;
+  /** Free bytes on the store's filesystem, or `undefined` where that means nothing (S3). */
+  freeBytes(): Promise<number | undefined>;
+  /** Removes leftovers of interrupted writes (temporary files, incomplete uploads). */
+  sweep(): Promise<number>;
+}
+
+/**
+ * Rejects keys that could leave the store: absolute, empty parts, `.` or `..`.
+ *
+ * @example Usage
+ * ```ts
+ * isSafeKey("prod/20261122T010203Z_q-0_main.core.gz"); // true
+ * isSafeKey("../etc/passwd"); // false
+ * ```
+ */
+export function isSafeKey(key: string): boolean {
+  return key.length > 0 && !key.startsWith("/") &&
+    key.split("/").every((part) => part !== "" && part !== "." && part !== "..");
+}

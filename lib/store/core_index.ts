@@ -1,0 +1,288 @@
+/**
+ * The core index: every core the agent has seen, in the state database, with where it is in
+ * the pipeline. A core is identified by its file's device, inode, size and modification time,
+ * so a restarted agent recognises the cores it has handled, and a file replaced under the
+ * same name is a new core.
+ *
+ * States: `seen` (found, not analyzed yet), `analyzed`, `storing` (a put is under way; its
+ * object name is reserved), `stored`, `skipped` (analyzed but not kept: low score or a full
+ * crash group), `pruned` (stored, then removed by retention), `failed` (retried with backoff
+ * until the attempts run out).
+ *
+ * @module
+ */
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+
+/** Where a core is in the pipeline. */
+export type CoreState =
+  | "seen"
+  | "analyzed"
+  | "storing"
+  | "stored"
+  | "skipped"
+  | "pruned"
+  | "failed";
+
+/** How a core was tied to a pod. */
+export interface CoreMatch {
+  /** `hostname`, `cgroup`, `restart-window`, or `none`. */
+  method: string;
+  /** `high`, `medium`, `low`, or `none` (unmatched or ambiguous). */
+  confidence: "high" | "medium" | "low" | "none";
+  detail: string;
+}
+
+/** One core in the index. Field names are part of the `/cores` JSON contract. */
+export interface CoreRecord {
+  id: number;
+  path: string;
+  identity: string;
+  size: number;
+  state: CoreState;
+  firstSeen: string;
+  updatedAt: string;
+  crashTime: string | null;
+  namespace: string | null;
+  pod: string | null;
+  container: string | null;
+  instance: string | null;
+  node: string | null;
+  match: CoreMatch | null;
+  signal: string | null;
+  crashReason: string | null;
+  fingerprint: string | null;
+  score: number | null;
+  storedKey: string | null;
+  storedUri: string | null;
+  storedBytes: number | null;
+  sha256: string | null;
+  /** Why it was skipped or pruned. */
+  reason: string | null;
+  error: string | null;
+  attempts: number;
+  /** When a failed core is tried again (ISO time). */
+  retryAt: string | null;
+  originalDeleted: boolean;
+}
+
+/** The fields {@linkcode CoreIndex.update} can change. */
+export type CorePatch = Partial<Omit<CoreRecord, "id" | "path" | "identity" | "firstSeen">>;
+
+const COLUMNS: Record<keyof CorePatch, string> = {
+  size: "size",
+  state: "state",
+  updatedAt: "updated_at",
+  crashTime: "crash_time",
+  namespace: "namespace",
+  pod: "pod",
+  container: "container",
+  instance: "instance",
+  node: "node",
+  match: "match",
+  signal: "signal",
+  crashReason: "crash_reason",
+  fingerprint: "fingerprint",
+  score: "score",
+  storedKey: "stored_key",
+  storedUri: "stored_uri",
+  storedBytes: "stored_bytes",
+  sha256: "sha256",
+  reason: "reason",
+  error: "error",
+  attempts: "attempts",
+  retryAt: "retry_at",
+  originalDeleted: "original_deleted",
+};
+
+type Row = Record<string, SQLInputValue>;
+
+function toRecord(row: Row): CoreRecord {
+  return {
+    id: Number(row.id),
+    path: String(row.path),
+    identity: String(row.identity),
+    size: Number(row.size),
+    state: row.state as CoreState,
+    firstSeen: String(row.first_seen),
+    updatedAt: String(row.updated_at),
+    crashTime: row.crash_time as string | null,
+    namespace: row.namespace as string | null,
+    pod: row.pod as string | null,
+    container: row.container as string | null,
+    instance: row.instance as string | null,
+    node: row.node as string | null,
+    match: row.match === null ? null : JSON.parse(String(row.match)) as CoreMatch,
+    signal: row.signal as string | null,
+    crashReason: row.crash_reason as string | null,
+    fingerprint: row.fingerprint as string | null,
+    score: row.score === null ? null : Number(row.score),
+    storedKey: row.stored_key as string | null,
+    storedUri: row.stored_uri as string | null,
+    storedBytes: row.stored_bytes === null ? null : Number(row.stored_bytes),
+    sha256: row.sha256 as string | null,
+    reason: row.reason as string | null,
+    error: row.error as string | null,
+    attempts: Number(row.attempts),
+    retryAt: row.retry_at as string | null,
+    originalDeleted: Number(row.original_deleted) === 1,
+  };
+}
+
+function toColumn(key: keyof CorePatch, value: unknown): SQLInputValue {
+  if (value === undefined || value === null) return null;
+  if (key === "match") return JSON.stringify(value);
+  if (key === "originalDeleted") return value ? 1 : 0;
+  return value as SQLInputValue;
+}
+
+/** The identity of a core file: device, inode, size and modification time. */
+export function fileIdentity(info: Deno.FileInfo): string {
+  return `${info.dev}:${info.ino ?? 0}:${info.size}:${info.mtime?.getTime() ?? 0}`;
+}
+
+/** The index of cores in the state database. */
+export class CoreIndex {
+  /** Opens the index in `db`, creating its table if needed. */
+  constructor(readonly db: DatabaseSync) {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS cores (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL,
+        identity TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        crash_time TEXT,
+        namespace TEXT, pod TEXT, container TEXT, instance TEXT, node TEXT, match TEXT,
+        signal TEXT, crash_reason TEXT, fingerprint TEXT, score REAL,
+        stored_key TEXT UNIQUE, stored_uri TEXT, stored_bytes INTEGER, sha256 TEXT,
+        reason TEXT, error TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        retry_at TEXT,
+        original_deleted INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE INDEX IF NOT EXISTS cores_group ON cores (instance, fingerprint, state);
+      CREATE INDEX IF NOT EXISTS cores_state ON cores (state);
+    `);
+  }
+
+  /** The core with this identity, if seen before. */
+  get(identity: string): CoreRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM cores WHERE identity = ?").get(identity);
+    return row ? toRecord(row as Row) : undefined;
+  }
+
+  /** The core with this id. */
+  byId(id: number): CoreRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM cores WHERE id = ?").get(id);
+    return row ? toRecord(row as Row) : undefined;
+  }
+
+  /** The core stored under `key`. */
+  byKey(key: string): CoreRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM cores WHERE stored_key = ?").get(key);
+    return row ? toRecord(row as Row) : undefined;
+  }
+
+  /** Records a core found at `path` (or returns its record when already known). */
+  seen(core: { path: string; identity: string; size: number; crashTime: Date | null }): {
+    record: CoreRecord;
+    isNew: boolean;
+  } {
+    const existing = this.get(core.identity);
+    if (existing) return { record: existing, isNew: false };
+    const now = new Date().toISOString();
+    this.db.prepare(
+      `INSERT INTO cores (path, identity, size, state, first_seen, updated_at, crash_time)
+       VALUES (?, ?, ?, 'seen', ?, ?, ?)`,
+    ).run(core.path, core.identity, core.size, now, now, core.crashTime?.toISOString() ?? null);
+    return { record: this.get(core.identity)!, isNew: true };
+  }
+
+  /** Changes fields of a record; returns the record as it is now. */
+  update(id: number, patch: CorePatch): CoreRecord {
+    const entries = Object.entries({ updatedAt: new Date().toISOString(), ...patch })
+      .filter(([key]) => key in COLUMNS) as [keyof CorePatch, unknown][];
+    this.db.prepare(
+      `UPDATE cores SET ${entries.map(([key]) => `${COLUMNS[key]} = ?`).join(", ")} WHERE id = ?`,
+    ).run(...entries.map(([key, value]) => toColumn(key, value)), id);
+    return this.byId(id)!;
+  }
+
+  /**
+   * Reserves a stored object name for a core (state `storing`): the name itself when free,
+   * else with `-2`, `-3`… before the extension. The reservation makes a resumed agent reuse
+   * the same name, so it can never store one core twice.
+   */
+  reserveKey(id: number, folder: string, name: string, uri: (key: string) => string): string {
+    const dot = name.indexOf(".core.");
+    const [stem, extension] = dot < 0 ? [name, ""] : [name.slice(0, dot), name.slice(dot)];
+    for (let n = 1;; n++) {
+      const key = `${folder}/${n === 1 ? stem : `${stem}-${n}`}${extension}`;
+      const holder = this.byKey(key);
+      if (holder && holder.id !== id) continue;
+      this.update(id, { state: "storing", storedKey: key, storedUri: uri(key) });
+      return key;
+    }
+  }
+
+  /** The stored cores of a crash group, oldest crash first. */
+  group(instance: string, fingerprint: string): CoreRecord[] {
+    return (this.db.prepare(
+      `SELECT * FROM cores WHERE instance = ? AND fingerprint = ? AND state IN ('stored', 'storing')
+       ORDER BY COALESCE(crash_time, first_seen), id`,
+    ).all(instance, fingerprint) as Row[]).map(toRecord);
+  }
+
+  /** How many cores a crash group has had, in any state. */
+  groupCount(instance: string, fingerprint: string): number {
+    const row = this.db.prepare(
+      "SELECT COUNT(*) AS n FROM cores WHERE instance = ? AND fingerprint = ?",
+    ).get(instance, fingerprint) as { n: number };
+    return Number(row.n);
+  }
+
+  /** Marks the core stored under `key` as pruned (retention removed it). */
+  markPruned(key: string, reason: string): void {
+    const record = this.byKey(key);
+    if (record) this.update(record.id, { state: "pruned", reason });
+  }
+
+  /** Cores in the given states (every state when none given), most recent first. */
+  list(options: { states?: CoreState[]; limit?: number } = {}): CoreRecord[] {
+    const states = options.states ?? [];
+    const where = states.length ? `WHERE state IN (${states.map(() => "?").join(", ")})` : "";
+    return (this.db.prepare(
+      `SELECT * FROM cores ${where} ORDER BY COALESCE(crash_time, first_seen) DESC, id DESC LIMIT ?`,
+    ).all(...states, options.limit ?? -1) as Row[]).map(toRecord);
+  }
+
+  /** Cores still to be worked on: not finished, or stored with the original not yet removed. */
+  pending(now: Date): CoreRecord[] {
+    return (this.db.prepare(
+      `SELECT * FROM cores
+       WHERE state IN ('seen', 'analyzed', 'storing')
+          OR (state = 'failed' AND retry_at IS NOT NULL AND retry_at <= ?)
+       ORDER BY id`,
+    ).all(now.toISOString()) as Row[]).map(toRecord);
+  }
+
+  /** How many cores are in each state. */
+  counts(): Record<CoreState, number> {
+    const counts: Record<CoreState, number> = {
+      seen: 0,
+      analyzed: 0,
+      storing: 0,
+      stored: 0,
+      skipped: 0,
+      pruned: 0,
+      failed: 0,
+    };
+    for (
+      const row of this.db.prepare("SELECT state, COUNT(*) AS n FROM cores GROUP BY state")
+        .all() as { state: CoreState; n: number }[]
+    ) counts[row.state] = Number(row.n);
+    return counts;
+  }
+}
