@@ -5,9 +5,8 @@
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { basename } from "node:path";
-import type { Config } from "../lib/config/mod.ts";
 import { formatBytes } from "../lib/config/mod.ts";
-import { analyzeCore, type CoreAnalysis, type Frame } from "../lib/core/mod.ts";
+import { analyzeCore, analyzeOptions, type CoreAnalysis, type Frame } from "../lib/core/mod.ts";
 import type { CliContext } from "./_context.ts";
 import { print, renderJson } from "./output.ts";
 
@@ -41,24 +40,6 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
       await print(options.output === "json" ? renderJson(analysis) : renderAnalysis(analysis));
     });
   return analyze;
-}
-
-/** Turns the configuration and the command's flags into analyzer options. */
-export function analyzeOptions(
-  config: Config,
-  flags: { exe?: string; gdb?: boolean },
-): Parameters<typeof analyzeCore>[1] {
-  const analyzer = config.analyzer;
-  return {
-    exe: flags.exe,
-    gdb: flags.gdb === false || !analyzer.useGdb ? false : {
-      gdbPath: analyzer.gdbPath,
-      timeoutMs: analyzer.gdbTimeout,
-      maxOutputBytes: analyzer.gdbMaxOutput,
-    },
-    maxNoteBytes: analyzer.maxNoteBytes,
-    tempDir: analyzer.tempDir || undefined,
-  };
 }
 
 function renderFrame(frame: Frame): string {

@@ -10,10 +10,9 @@ import {
   Option,
 } from "@commander-js/extra-typings";
 import { AgentError, ExitCode } from "../lib/errors.ts";
-import { analyzeCore, scoreCore, type ScoreItem } from "../lib/core/mod.ts";
+import { analyzeCore, analyzeOptions, scoreCore, type ScoreItem } from "../lib/core/mod.ts";
 import { mapLimit } from "../lib/pool.ts";
 import type { CliContext } from "./_context.ts";
-import { analyzeOptions } from "./analyze.ts";
 import { print, renderJson, renderTable } from "./output.ts";
 
 /** One line of `agent score -o json`. Field names are part of the JSON contract. */

@@ -7,6 +7,7 @@
  * @module
  */
 import { basename, join } from "node:path";
+import type { Config } from "../config/mod.ts";
 import { InputError } from "../errors.ts";
 import { decompressFile, describeFsError } from "./_source.ts";
 import { type CoreNotes, type MappedFile, readCoreNotes } from "./elf_core.ts";
@@ -456,4 +457,22 @@ function crashReason(
   }
   if (abortMessage) text += `: ${abortMessage.replace(/\s+/g, " ").trim()}`;
   return text;
+}
+
+/** Turns the configuration and the command's flags into analyzer options. */
+export function analyzeOptions(
+  config: Pick<Config, "analyzer">,
+  flags: { exe?: string; gdb?: boolean },
+): AnalyzeOptions {
+  const analyzer = config.analyzer;
+  return {
+    exe: flags.exe,
+    gdb: flags.gdb === false || !analyzer.useGdb ? false : {
+      gdbPath: analyzer.gdbPath,
+      timeoutMs: analyzer.gdbTimeout,
+      maxOutputBytes: analyzer.gdbMaxOutput,
+    },
+    maxNoteBytes: analyzer.maxNoteBytes,
+    tempDir: analyzer.tempDir || undefined,
+  };
 }

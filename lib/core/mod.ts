@@ -7,6 +7,7 @@
 export {
   analyzeCore,
   type AnalyzeOptions,
+  analyzeOptions,
   type CoreAnalysis,
   crashFrame,
   type Frame,

@@ -148,6 +148,7 @@ export function slimPod(pod: KubeObject): KubeObject {
     metadata: {
       name: m.name,
       namespace: m.namespace,
+      uid: m.uid,
       resourceVersion: m.resourceVersion,
       labels: m.labels,
     },
@@ -156,6 +157,7 @@ export function slimPod(pod: KubeObject): KubeObject {
       containerStatuses: statuses(pod).map((s) => ({
         name: s.name,
         restartCount: s.restartCount,
+        containerID: s.containerID,
         ...((s.lastState as Json | undefined)?.terminated
           ? { lastState: { terminated: (s.lastState as Json).terminated } }
           : {}),
