@@ -1,0 +1,38 @@
+/**
+ * Storing cores: streaming compression (gzip, zstd) with bounded memory, the storage
+ * backends behind one {@linkcode Store} interface (a local directory, an NFS mount, an
+ * S3-compatible bucket) and {@linkcode openStore} to pick one from the configuration, the
+ * state database (`node:sqlite`) and the index of every core the agent has seen.
+ *
+ * @module
+ */
+export {
+  isSafeKey,
+  type PutOptions,
+  type PutResult,
+  type Store,
+  type StoreCompression,
+  type StoredObject,
+} from "./backend.ts";
+export { LocalStore, objectName } from "./local.ts";
+export { MIN_PART_SIZE, type S3Config, S3Store, type S3StoreOptions } from "./s3.ts";
+export { openStore } from "./open.ts";
+export {
+  type CompressedStream,
+  compressedStream,
+  storeCompressed,
+  type StoredFile,
+  type StoreOptions,
+  temporaryName,
+  temporaryWriter,
+  verifyStored,
+} from "./compress.ts";
+export {
+  CoreIndex,
+  type CoreMatch,
+  type CorePatch,
+  type CoreRecord,
+  type CoreState,
+  fileIdentity,
+} from "./core_index.ts";
+export { openState } from "./state.ts";

@@ -1,0 +1,963 @@
+/**
+ * The S3 store: cores and their JSON metadata as objects in any S3-compatible bucket (AWS,
+ * MinIO, Ceph), under `{prefix}{instance}/`. A core streams through the compressor into a
+ * multipart upload of `partSize` parts, at most two of them in memory (one filling, one
+ * uploading); a core smaller than a part is one PutObject. The object becomes visible only
+ * when the upload completes, and any failure aborts the upload, so nothing is half-stored.
+ * Every request is signed (SigV4, `aws4fetch`), has a timeout, and is retried with jittered
+ * exponential backoff on network errors, 5xx and 429/SlowDown; other answers fail at once
+ * with the S3 error code and message.
+ *
+ * Requests go through `node:http(s)` rather than `fetch`: Deno's `fetch` copies a request
+ * body twice (once into a JS buffer left to the garbage collector), which measured at four
+ * to seven parts' worth of memory per upload, where `node:http` streams the part from its
+ * buffer. `HTTP_PROXY`/`HTTPS_PROXY` are not honoured on that path.
+ *
+ * An interrupted agent leaves incomplete uploads behind (invisible, but billed). Each upload
+ * is tagged by a small marker object `{prefix}.uploads/{writer}/{uploadId}` (S3 keeps no
+ * metadata on an incomplete upload that a listing shows), so that {@linkcode S3Store.sweep}
+ * can abort this writer's leftovers at once and other writers' once they are an hour old.
+ *
+ * @module
+ */
+import { AwsV4Signer } from "aws4fetch";
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import http from "node:http";
+import https from "node:https";
+import { Readable } from "node:stream";
+import type { Config } from "../config/mod.ts";
+import { ConfigError, InputError, UnavailableError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { safeName } from "../collect/names.ts";
+import {
+  isSafeKey,
+  type PutOptions,
+  type PutResult,
+  type Store,
+  type StoredObject,
+} from "./backend.ts";
+import { type CompressedStream, compressedStream } from "./compress.ts";
+import { objectName } from "./local.ts";
+
+/** The `storage.s3` configuration section. */
+export type S3Config = Config["storage"]["s3"];
+
+/** What {@linkcode S3Fetch} is asked to send: a signed request. */
+export interface S3FetchInit {
+  method: string;
+  headers: Headers;
+  body?: Uint8Array<ArrayBuffer>;
+  signal: AbortSignal;
+}
+
+/** Sends one request; the global `fetch` fits. */
+export type S3Fetch = (url: URL, init: S3FetchInit) => Promise<Response>;
+
+/** Options of {@linkcode S3Store} beyond its configuration, mostly for tests. */
+export interface S3StoreOptions {
+  /** Reads environment variables (`AWS_*`); default `Deno.env.get`. */
+  env?: (name: string) => string | undefined;
+  /** Sends requests; default {@linkcode nodeFetch}, which streams bodies without copies. */
+  fetch?: S3Fetch;
+  /** Attempts per request; default 5. */
+  attempts?: number;
+  /** First retry delay, doubled each attempt and jittered; default 200 ms. */
+  retryDelayMs?: number;
+  /** Time limit of one request, body included; default 2 minutes. */
+  requestTimeoutMs?: number;
+  /** Keys or uploads per listing page; default the server's (1000). */
+  pageSize?: number;
+  /** Hears about best-effort steps that failed (cleanup of leftovers). */
+  log?: Logger;
+  /** The clock, for the age of other writers' leftovers. */
+  now?: () => Date;
+}
+
+/** The smallest part S3 accepts (except the last one). */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+const MAX_PARTS = 10_000;
+const STALE_MS = 3600_000;
+/** Listings and metadata objects are small; anything larger is not what we wrote. */
+const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
+const MAX_ERROR_BYTES = 64 * 1024;
+const RETRYABLE_CODES = new Set([
+  "SlowDown",
+  "InternalError",
+  "ServiceUnavailable",
+  "RequestTimeout",
+  "RequestTimeTooSkewed",
+  "Throttling",
+  "ThrottlingException",
+]);
+
+/** One S3 request, before signing. */
+interface S3Request {
+  /** The S3 operation, for messages: `UploadPart`, `ListObjectsV2`… */
+  operation: string;
+  method: "GET" | "HEAD" | "PUT" | "POST" | "DELETE";
+  /** The full object key (prefix included); none for a bucket request. */
+  key?: string;
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
+  body?: Uint8Array<ArrayBuffer> | string;
+  /** Statuses that are answers rather than failures, e.g. 404 for a delete. */
+  accept?: number[];
+}
+
+/** What S3 answered. */
+interface S3Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+/**
+ * An S3 request that failed for good: a one-line message naming the operation, the object,
+ * the endpoint and S3's error code and message.
+ */
+class S3Error extends UnavailableError {
+  constructor(
+    /** `UploadPart to http://minio:9000 answered 500 InternalError: …`, without the object. */
+    readonly detail: string,
+    readonly object: string,
+    readonly status: number,
+    readonly code: string,
+    options?: ErrorOptions,
+  ) {
+    super(`S3 request for "${object}" failed: ${detail}`, options);
+  }
+}
+
+/** An answer too large to be one of ours: not worth retrying. */
+class AnswerTooLarge extends Error {}
+
+/** A store in an S3-compatible bucket. */
+export class S3Store implements Store {
+  readonly kind = "s3" as const;
+  readonly location: string;
+  readonly bucket: string;
+  /** Where object keys start: empty, or ending in `/`. */
+  readonly prefix: string;
+  /** The endpoint, for messages. */
+  readonly endpoint: string;
+  readonly #base: URL;
+  readonly #pathStyle: boolean;
+  readonly #region: string;
+  readonly #credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  readonly #partSize: number;
+  readonly #writer: string;
+  readonly #fetch: S3Fetch;
+  readonly #attempts: number;
+  readonly #retryDelayMs: number;
+  readonly #timeoutMs: number;
+  readonly #pageSize: number | undefined;
+  readonly #log: Logger | undefined;
+  readonly #now: () => Date;
+  /** Signing keys by day, so that a request costs one HMAC rather than five. */
+  readonly #signingKeys = new Map<string, ArrayBuffer>();
+  /** Uploads under way in this process, which a sweep must not abort. */
+  readonly #active = new Set<string>();
+
+  /**
+   * Creates a store from the `storage.s3` configuration. Credentials, region and endpoint
+   * not set there come from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+   * `AWS_REGION` or `AWS_DEFAULT_REGION`, and `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`;
+   * without an endpoint the store talks to AWS (`https://s3.{region}.amazonaws.com`).
+   * `writer` names this agent in the markers of its uploads, for {@linkcode sweep}.
+   *
+   * @throws {ConfigError} when the bucket, prefix, endpoint, part size or credentials are
+   * missing or invalid.
+   *
+   * @example Usage
+   * ```ts
+   * const store = new S3Store({
+   *   endpoint: "http://minio.storage:9000",
+   *   region: "us-east-1",
+   *   bucket: "cores",
+   *   prefix: "prod/",
+   *   accessKeyId: "agent",
+   *   secretAccessKey: "secret",
+   *   forcePathStyle: true,
+   *   partSize: 16 * 1024 * 1024,
+   * }, "node-a");
+   * store.uri("milvus/x.core.zst"); // "s3://cores/prod/milvus/x.core.zst"
+   * ```
+   */
+  constructor(config: S3Config, writer = "agent", options: S3StoreOptions = {}) {
+    const env = options.env ?? readEnv;
+    if (config.bucket === "") {
+      throw new ConfigError("Missing storage.s3.bucket: the s3 backend needs a bucket");
+    }
+    if (/[\s/\\]/.test(config.bucket)) {
+      throw new ConfigError(`Invalid storage.s3.bucket "${config.bucket}": not a bucket name`);
+    }
+    this.bucket = config.bucket;
+    const prefix = config.prefix.replace(/^\/+/, "");
+    if (prefix !== "" && !isSafeKey(prefix.replace(/\/$/, ""))) {
+      throw new ConfigError(
+        `Invalid storage.s3.prefix "${config.prefix}": empty, "." or ".." parts are not allowed`,
+      );
+    }
+    this.prefix = prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`;
+    this.#region = config.region || env("AWS_REGION") || env("AWS_DEFAULT_REGION") ||
+      "us-east-1";
+    const endpoint = config.endpoint || env("AWS_ENDPOINT_URL_S3") || env("AWS_ENDPOINT_URL") ||
+      `https://s3.${this.#region}.amazonaws.com`;
+    let base: URL | undefined;
+    try {
+      base = new URL(endpoint);
+    } catch {
+      // Reported below.
+    }
+    if (
+      base === undefined || !["http:", "https:"].includes(base.protocol) || base.search !== "" ||
+      base.username !== ""
+    ) {
+      throw new ConfigError(
+        `Invalid storage.s3.endpoint "${endpoint}": expected a URL like "https://s3.example.com:9000"`,
+      );
+    }
+    this.#base = base;
+    this.endpoint = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
+    this.#pathStyle = config.forcePathStyle;
+    if (config.accessKeyId !== "" || config.secretAccessKey !== "") {
+      if (config.accessKeyId === "" || config.secretAccessKey === "") {
+        throw new ConfigError(
+          "Incomplete S3 credentials: set both storage.s3.accessKeyId and storage.s3.secretAccessKey",
+        );
+      }
+      this.#credentials = {
+        accessKeyId: config.accessKeyId,
+        secretAccessKey: config.secretAccessKey,
+      };
+    } else {
+      const accessKeyId = env("AWS_ACCESS_KEY_ID");
+      const secretAccessKey = env("AWS_SECRET_ACCESS_KEY");
+      if (!accessKeyId || !secretAccessKey) {
+        throw new ConfigError(
+          "Missing S3 credentials: set storage.s3.accessKeyId and storage.s3.secretAccessKey, " +
+            "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        );
+      }
+      const sessionToken = env("AWS_SESSION_TOKEN");
+      this.#credentials = {
+        accessKeyId,
+        secretAccessKey,
+        ...(sessionToken ? { sessionToken } : {}),
+      };
+    }
+    if (
+      !Number.isInteger(config.partSize) || config.partSize < MIN_PART_SIZE ||
+      config.partSize > MAX_PART_SIZE
+    ) {
+      throw new ConfigError(
+        `Invalid storage.s3.partSize ${config.partSize}: S3 parts are 5MiB to 5GiB`,
+      );
+    }
+    this.#partSize = config.partSize;
+    this.#writer = safeName(writer);
+    this.#fetch = options.fetch ?? nodeFetch;
+    this.#attempts = Math.max(1, options.attempts ?? 5);
+    this.#retryDelayMs = options.retryDelayMs ?? 200;
+    this.#timeoutMs = options.requestTimeoutMs ?? 120_000;
+    this.#pageSize = options.pageSize;
+    this.#log = options.log;
+    this.#now = options.now ?? (() => new Date());
+    this.location = `s3://${this.bucket}/${this.prefix}`;
+  }
+
+  /** The URI of a key: `s3://bucket/{prefix}{key}`. */
+  uri(key: string): string {
+    return `s3://${this.bucket}/${this.prefix}${key}`;
+  }
+
+  /**
+   * The URL of an object (or of the bucket), path-style or virtual-host style.
+   *
+   * @example Usage
+   * ```ts
+   * store.url("cores/prod/a b.json"); // "http://minio:9000/bucket/cores/prod/a%20b.json"
+   * ```
+   */
+  url(key?: string, query: Record<string, string> = {}): string {
+    const path = key === undefined ? "" : "/" + key.split("/").map(encodeRfc3986).join("/");
+    const basePath = this.#base.pathname.replace(/\/+$/, "");
+    const url = this.#pathStyle
+      ? `${this.#base.origin}${basePath}/${encodeRfc3986(this.bucket)}${path}`
+      : `${this.#base.protocol}//${this.bucket}.${this.#base.host}${basePath}${path || "/"}`;
+    const search = new URLSearchParams(query).toString();
+    return search === "" ? url : `${url}?${search}`;
+  }
+
+  /**
+   * Stores a core compressed as `{prefix}{instance}/{name}`, then its metadata beside it as
+   * `….json`. Incomplete uploads of the same key left by an earlier, interrupted run are
+   * aborted first.
+   *
+   * @throws {InputError} when the source cannot be read (or its size is not as expected).
+   * @throws {UnavailableError} when S3 refuses or cannot be reached; nothing is left stored.
+   */
+  async put(source: string | Readable, options: PutOptions): Promise<PutResult> {
+    const name = options.name !== undefined
+      ? safeName(options.name)
+      : objectName(options.time, options.pod, options.container, options.compression);
+    const key = `${safeName(options.instance)}/${name}`;
+    const objectKey = this.prefix + key;
+    const what = typeof source === "string" ? `core "${source}"` : "the core from the stream";
+    await this.#abortUploadsOf(objectKey);
+    const stream = compressedStream(source, {
+      compression: options.compression,
+      sourceCompression: options.sourceCompression,
+      expectedSourceBytes: options.expectedSourceBytes,
+      writer: this.#writer,
+    });
+    try {
+      await this.#upload(objectKey, stream, options.compression);
+    } catch (error) {
+      const reason = error instanceof S3Error
+        ? error.detail
+        : error instanceof Error
+        ? error.message
+        : String(error);
+      if (stream.sourceFailed()) {
+        throw new InputError(`Cannot read ${what}: ${reason}`, { cause: error });
+      }
+      throw new UnavailableError(`Cannot store ${what} as "${this.uri(key)}": ${reason}`, {
+        cause: error,
+      });
+    }
+    const stored = stream.stats();
+    const object: StoredObject = {
+      key,
+      uri: this.uri(key),
+      bytes: stored.bytes,
+      sha256: stored.sha256,
+      compression: options.compression,
+      storedAt: new Date().toISOString(),
+      metadata: options.metadata ?? {},
+    };
+    try {
+      await this.#request({
+        operation: "PutObject",
+        method: "PUT",
+        key: `${objectKey}.json`,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(object, null, 2) + "\n",
+      });
+    } catch (error) {
+      await this.#deleteObject(objectKey).catch((cleanup) => this.#warn(cleanup));
+      throw new UnavailableError(
+        `Cannot store the metadata of ${what} as "${this.uri(key)}.json": ${
+          error instanceof S3Error ? error.detail : String(error)
+        }`,
+        { cause: error },
+      );
+    }
+    return { ...object, sourceBytes: stored.sourceBytes };
+  }
+
+  /**
+   * Sends the compressed bytes: one PutObject when they fit in a part, else a multipart
+   * upload, aborted on any failure.
+   */
+  async #upload(
+    objectKey: string,
+    stream: CompressedStream,
+    compression: "gzip" | "zstd",
+  ): Promise<void> {
+    const contentType = compression === "gzip" ? "application/gzip" : "application/zstd";
+    const etags: string[] = [];
+    let uploadId: string | undefined;
+    let uploading: Promise<void> | undefined;
+    // A part is flushed only once the byte after it arrives, so a core of at most one part
+    // is a single PutObject, and the last part of a multipart upload is never empty.
+    let part = Buffer.allocUnsafe(this.#partSize);
+    // The buffer of the part uploading, refilled once that upload is over: two buffers in
+    // all, reused rather than left to the garbage collector, which lets them pile up.
+    let spare: Buffer<ArrayBuffer> | undefined;
+    let filled = 0;
+    try {
+      try {
+        for await (const chunk of stream.output as AsyncIterable<Uint8Array>) {
+          for (let offset = 0; offset < chunk.length;) {
+            if (filled === part.length) {
+              // At most one part uploads while the next fills: the backpressure that bounds
+              // memory to two parts.
+              await uploading;
+              uploadId ??= await this.#createUpload(objectKey, contentType);
+              uploading = this.#uploadPart(objectKey, uploadId, etags, part);
+              uploading.catch(() => {}); // Awaited (and thrown) before the next part or after.
+              [part, spare] = [spare ?? Buffer.allocUnsafe(this.#partSize), part];
+              filled = 0;
+            }
+            const take = Math.min(part.length - filled, chunk.length - offset);
+            part.set(chunk.subarray(offset, offset + take), filled);
+            filled += take;
+            offset += take;
+          }
+        }
+      } catch (error) {
+        // Failing the output first tells compressedStream that the fault is ours, not the
+        // source's, before leaving the loop closes it.
+        stream.output.destroy(error instanceof Error ? error : new Error(String(error)));
+        throw error;
+      }
+      const last = part.subarray(0, filled);
+      if (uploadId === undefined) {
+        await this.#request({
+          operation: "PutObject",
+          method: "PUT",
+          key: objectKey,
+          headers: { "content-type": contentType },
+          body: last,
+        });
+        return;
+      }
+      await uploading;
+      await this.#uploadPart(objectKey, uploadId, etags, last);
+      await this.#completeUpload(objectKey, uploadId, etags, stream.stats().bytes);
+      this.#active.delete(uploadId);
+      await this.#removeMarker(uploadId);
+    } catch (error) {
+      await uploading?.catch(() => {});
+      if (uploadId !== undefined) {
+        await this.#abortUpload(objectKey, uploadId).catch((abort) => this.#warn(abort));
+        this.#active.delete(uploadId);
+      }
+      throw error;
+    }
+  }
+
+  async #createUpload(objectKey: string, contentType: string): Promise<string> {
+    const answer = await this.#request({
+      operation: "CreateMultipartUpload",
+      method: "POST",
+      key: objectKey,
+      query: { uploads: "" },
+      headers: { "content-type": contentType },
+    });
+    const uploadId = xmlText(answer.text, "UploadId");
+    if (!uploadId) {
+      throw this.#failure(
+        "CreateMultipartUpload",
+        objectKey,
+        200,
+        "",
+        "the answer has no UploadId",
+      );
+    }
+    this.#active.add(uploadId);
+    await this.#request({
+      operation: "PutObject",
+      method: "PUT",
+      key: this.#marker(uploadId),
+      body: objectKey,
+    }).catch((error) => this.#warn(error));
+    return uploadId;
+  }
+
+  async #uploadPart(
+    objectKey: string,
+    uploadId: string,
+    etags: string[],
+    body: Uint8Array<ArrayBuffer>,
+  ): Promise<void> {
+    const number = etags.length + 1;
+    if (number > MAX_PARTS) {
+      throw this.#failure(
+        "UploadPart",
+        objectKey,
+        0,
+        "TooManyParts",
+        `more than ${MAX_PARTS} parts: raise storage.s3.partSize`,
+      );
+    }
+    etags.push("");
+    const answer = await this.#request({
+      operation: "UploadPart",
+      method: "PUT",
+      key: objectKey,
+      query: { partNumber: String(number), uploadId },
+      body,
+    });
+    const etag = answer.headers.get("etag");
+    if (!etag) {
+      throw this.#failure("UploadPart", objectKey, answer.status, "", "the answer has no ETag");
+    }
+    etags[number - 1] = etag;
+  }
+
+  async #completeUpload(
+    objectKey: string,
+    uploadId: string,
+    etags: string[],
+    bytes: number,
+  ): Promise<void> {
+    const body = "<CompleteMultipartUpload>" +
+      etags.map((etag, index) =>
+        `<Part><PartNumber>${index + 1}</PartNumber><ETag>${escapeXml(etag)}</ETag></Part>`
+      ).join("") +
+      "</CompleteMultipartUpload>";
+    try {
+      await this.#request({
+        operation: "CompleteMultipartUpload",
+        method: "POST",
+        key: objectKey,
+        query: { uploadId },
+        headers: { "content-type": "application/xml" },
+        body,
+      });
+    } catch (error) {
+      // A retry after a lost answer finds the upload gone because it did complete.
+      if (!(error instanceof S3Error && error.code === "NoSuchUpload")) throw error;
+      const head = await this.#request({
+        operation: "HeadObject",
+        method: "HEAD",
+        key: objectKey,
+        accept: [404],
+      });
+      if (head.status !== 200 || Number(head.headers.get("content-length")) !== bytes) {
+        throw error;
+      }
+    }
+  }
+
+  async #abortUpload(objectKey: string, uploadId: string): Promise<void> {
+    await this.#request({
+      operation: "AbortMultipartUpload",
+      method: "DELETE",
+      key: objectKey,
+      query: { uploadId },
+      accept: [404],
+    });
+    await this.#removeMarker(uploadId);
+  }
+
+  #marker(uploadId: string): string {
+    return `${this.prefix}.uploads/${this.#writer}/${uploadId}`;
+  }
+
+  async #removeMarker(uploadId: string): Promise<void> {
+    await this.#deleteObject(this.#marker(uploadId)).catch((error) => this.#warn(error));
+  }
+
+  /** Aborts incomplete uploads of exactly this key; a failure here only delays a sweep. */
+  async #abortUploadsOf(objectKey: string): Promise<void> {
+    try {
+      for await (const upload of this.#uploads(objectKey)) {
+        if (upload.key !== objectKey || this.#active.has(upload.uploadId)) continue;
+        await this.#abortUpload(upload.key, upload.uploadId);
+      }
+    } catch (error) {
+      this.#warn(error);
+    }
+  }
+
+  /** Every stored object with readable metadata; `onSkip` hears about the others. */
+  async *list(onSkip?: (where: string, reason: string) => void): AsyncGenerator<StoredObject> {
+    for await (const entry of this.#objects(this.prefix)) {
+      const relative = entry.key.slice(this.prefix.length);
+      if (!/^[^/]+\/[^/]+\.json$/.test(relative) || relative.startsWith(".uploads/")) continue;
+      let object: StoredObject;
+      try {
+        const answer = await this.#request({
+          operation: "GetObject",
+          method: "GET",
+          key: entry.key,
+        });
+        object = JSON.parse(answer.text) as StoredObject;
+        if (typeof object.key !== "string" || typeof object.bytes !== "number") {
+          throw new Error("not a store record");
+        }
+        if (`${object.key}.json` !== relative) {
+          throw new Error(`its key "${object.key}" is not where it is stored`);
+        }
+      } catch (error) {
+        // Only S3 being unreachable stops the listing: a missing or refused object is one
+        // record the caller cannot use.
+        if (error instanceof S3Error && (error.status === 0 || error.status >= 500)) throw error;
+        onSkip?.(
+          `s3://${this.bucket}/${entry.key}`,
+          error instanceof S3Error
+            ? error.detail
+            : error instanceof Error
+            ? error.message
+            : String(error),
+        );
+        continue;
+      }
+      yield object;
+    }
+  }
+
+  /**
+   * Deletes an object and its metadata; already gone is fine.
+   *
+   * @throws {InputError} for a key that could leave the store's prefix.
+   * @throws {UnavailableError} when S3 refuses or cannot be reached.
+   */
+  async delete(key: string): Promise<void> {
+    if (!isSafeKey(key)) {
+      throw new InputError(`Refusing to delete "${key}": not a key of this store`);
+    }
+    // The object first: a failure in between leaves the record listed, so a retry finds it.
+    await this.#deleteObject(this.prefix + key);
+    await this.#deleteObject(`${this.prefix}${key}.json`);
+  }
+
+  async #deleteObject(objectKey: string): Promise<void> {
+    await this.#request({
+      operation: "DeleteObject",
+      method: "DELETE",
+      key: objectKey,
+      accept: [404],
+    });
+  }
+
+  /**
+   * Checks that the object is there with the size its record says (S3 checked each part's
+   * SHA-256 on the way in). `false` when it is missing or S3 cannot be asked.
+   */
+  async verify(object: StoredObject): Promise<boolean> {
+    if (!isSafeKey(object.key)) return false;
+    try {
+      const answer = await this.#request({
+        operation: "HeadObject",
+        method: "HEAD",
+        key: this.prefix + object.key,
+        accept: [404],
+      });
+      return answer.status === 200 &&
+        Number(answer.headers.get("content-length")) === object.bytes;
+    } catch {
+      return false;
+    }
+  }
+
+  /** `undefined`: a bucket has no free space to speak of. */
+  freeBytes(): Promise<number | undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  /**
+   * Aborts incomplete multipart uploads under the prefix: this writer's at once (unless
+   * under way in this process), other writers' once they were started an hour ago.
+   * Returns how many it aborted.
+   *
+   * @throws {UnavailableError} when the uploads cannot be listed.
+   */
+  async sweep(): Promise<number> {
+    const hourAgo = this.#now().getTime() - STALE_MS;
+    const markers = `${this.prefix}.uploads/`;
+    const mine = new Map<string, string>();
+    const staleMarkers: string[] = [];
+    for await (const entry of this.#objects(markers)) {
+      const [writer, uploadId, ...rest] = entry.key.slice(markers.length).split("/");
+      if (writer === undefined || uploadId === undefined || rest.length > 0) continue;
+      if (writer === this.#writer) {
+        if (!this.#active.has(uploadId)) mine.set(uploadId, entry.key);
+      } else if (entry.lastModified < hourAgo) staleMarkers.push(entry.key);
+    }
+    let aborted = 0;
+    for await (const upload of this.#uploads(this.prefix)) {
+      if (this.#active.has(upload.uploadId)) continue;
+      if (!mine.has(upload.uploadId) && !(upload.initiated < hourAgo)) continue;
+      try {
+        await this.#abortUpload(upload.key, upload.uploadId);
+        aborted++;
+      } catch (error) {
+        this.#warn(error);
+      }
+    }
+    // Markers of uploads that completed or were aborted while their writer was stopping.
+    for (const marker of [...mine.values(), ...staleMarkers]) {
+      await this.#deleteObject(marker).catch((error) => this.#warn(error));
+    }
+    return aborted;
+  }
+
+  /** Objects under `prefix` (ListObjectsV2, every page). */
+  async *#objects(
+    prefix: string,
+  ): AsyncGenerator<{ key: string; size: number; lastModified: number }> {
+    let token: string | undefined;
+    do {
+      const answer = await this.#request({
+        operation: "ListObjectsV2",
+        method: "GET",
+        query: {
+          "list-type": "2",
+          prefix,
+          ...(this.#pageSize ? { "max-keys": String(this.#pageSize) } : {}),
+          ...(token ? { "continuation-token": token } : {}),
+        },
+      });
+      for (const entry of xmlBlocks(answer.text, "Contents")) {
+        const key = xmlText(entry, "Key");
+        if (key === undefined || !key.startsWith(prefix)) continue;
+        yield {
+          key,
+          size: Number(xmlText(entry, "Size")),
+          lastModified: Date.parse(xmlText(entry, "LastModified") ?? ""),
+        };
+      }
+      token = xmlText(answer.text, "IsTruncated") === "true"
+        ? xmlText(answer.text, "NextContinuationToken")
+        : undefined;
+    } while (token);
+  }
+
+  /** Incomplete multipart uploads under `prefix` (ListMultipartUploads, every page). */
+  async *#uploads(
+    prefix: string,
+  ): AsyncGenerator<{ key: string; uploadId: string; initiated: number }> {
+    let markers: Record<string, string> = {};
+    for (;;) {
+      const answer = await this.#request({
+        operation: "ListMultipartUploads",
+        method: "GET",
+        query: {
+          uploads: "",
+          prefix,
+          ...(this.#pageSize ? { "max-uploads": String(this.#pageSize) } : {}),
+          ...markers,
+        },
+      });
+      for (const upload of xmlBlocks(answer.text, "Upload")) {
+        const key = xmlText(upload, "Key");
+        const uploadId = xmlText(upload, "UploadId");
+        if (key === undefined || uploadId === undefined || !key.startsWith(prefix)) continue;
+        yield { key, uploadId, initiated: Date.parse(xmlText(upload, "Initiated") ?? "") };
+      }
+      const keyMarker = xmlText(answer.text, "NextKeyMarker");
+      if (xmlText(answer.text, "IsTruncated") !== "true" || !keyMarker) return;
+      markers = {
+        "key-marker": keyMarker,
+        "upload-id-marker": xmlText(answer.text, "NextUploadIdMarker") ?? "",
+      };
+    }
+  }
+
+  /** Signs and sends a request, retrying what may succeed on another attempt. */
+  async #request(request: S3Request): Promise<S3Answer> {
+    const url = this.url(request.key, request.query);
+    const body = request.body === undefined
+      ? undefined
+      : typeof request.body === "string"
+      ? new TextEncoder().encode(request.body)
+      : request.body;
+    const payloadHash = createHash("sha256").update(body ?? new Uint8Array()).digest("hex");
+    for (let attempt = 1;; attempt++) {
+      let status = 0;
+      let code = "";
+      let message: string;
+      let retryable = true;
+      // One key a day: drop the old ones rather than keep them for the daemon's lifetime.
+      if (this.#signingKeys.size > 2) this.#signingKeys.clear();
+      try {
+        const signed = await new AwsV4Signer({
+          url,
+          method: request.method,
+          headers: { ...request.headers, "x-amz-content-sha256": payloadHash },
+          body,
+          ...this.#credentials,
+          service: "s3",
+          region: this.#region,
+          cache: this.#signingKeys,
+        }).sign();
+        const response = await this.#fetch(signed.url, {
+          method: request.method,
+          headers: signed.headers,
+          body,
+          signal: AbortSignal.timeout(this.#timeoutMs),
+        });
+        status = response.status;
+        const failed = !response.ok && !request.accept?.includes(status);
+        const text = request.method === "HEAD"
+          ? ""
+          : await readText(response, failed ? MAX_ERROR_BYTES : MAX_ANSWER_BYTES, failed);
+        // CompleteMultipartUpload may answer 200 and fail in the body.
+        const error = failed || (request.operation === "CompleteMultipartUpload" &&
+            /<Error>/.test(text))
+          ? text
+          : undefined;
+        if (error === undefined) return { status, headers: response.headers, text };
+        code = xmlText(error, "Code") ?? "";
+        message = xmlText(error, "Message") ?? (response.statusText || "no message");
+        retryable = status >= 500 || status === 429 || RETRYABLE_CODES.has(code);
+      } catch (error) {
+        if (error instanceof AnswerTooLarge) retryable = false;
+        message = error instanceof DOMException && error.name === "TimeoutError"
+          ? `no answer within ${this.#timeoutMs} ms`
+          : error instanceof Error
+          ? error.message
+          : String(error);
+      }
+      if (!retryable || attempt >= this.#attempts) {
+        const tries = attempt > 1 ? ` (${attempt} attempts)` : "";
+        throw this.#failure(request.operation, request.key, status, code, `${message}${tries}`);
+      }
+      const delay = this.#retryDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+
+  #failure(
+    operation: string,
+    key: string | undefined,
+    status: number,
+    code: string,
+    message: string,
+  ): S3Error {
+    const answer = status === 0 ? "failed" : `answered ${status}${code ? ` ${code}` : ""}`;
+    const detail = `${operation} to ${this.endpoint} ${answer}: ${oneLine(message)}`;
+    return new S3Error(detail, `s3://${this.bucket}/${key ?? ""}`, status, code);
+  }
+
+  #warn(error: unknown): void {
+    this.#log?.warn(error instanceof Error ? error.message : String(error), {
+      store: this.location,
+    });
+  }
+}
+
+const WRITE_CHUNK = 1 << 20;
+
+/**
+ * Sends a request with `node:http(s)`, writing the body in slices of its buffer (with
+ * backpressure, `Content-Length` set), and returns the answer as a `Response` whose body
+ * streams. The signal aborts the request and the reading of its answer.
+ *
+ * @example Usage
+ * ```ts
+ * const response = await nodeFetch(new URL("http://127.0.0.1:9000/bucket/key"), {
+ *   method: "PUT",
+ *   headers: new Headers(),
+ *   body: new TextEncoder().encode("hello"),
+ *   signal: AbortSignal.timeout(10_000),
+ * });
+ * ```
+ */
+export function nodeFetch(url: URL, init: S3FetchInit): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = Object.fromEntries(init.headers);
+    if (init.body !== undefined) headers["content-length"] = String(init.body.length);
+    const request = (url.protocol === "https:" ? https : http).request({
+      protocol: url.protocol,
+      hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: url.port,
+      path: url.pathname + url.search,
+      method: init.method,
+      headers,
+    }, (response) => {
+      const status = response.statusCode ?? 0;
+      const empty = init.method === "HEAD" || status === 204 || status === 304;
+      if (empty) response.resume();
+      const answerHeaders = new Headers();
+      for (const [name, value] of Object.entries(response.headers)) {
+        for (const one of [value ?? []].flat()) answerHeaders.append(name, one);
+      }
+      try {
+        resolve(
+          new Response(empty ? null : Readable.toWeb(response) as ReadableStream<Uint8Array>, {
+            status,
+            statusText: response.statusMessage ?? "",
+            headers: answerHeaders,
+          }),
+        );
+      } catch (error) {
+        request.destroy(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+    const abort = () => request.destroy(init.signal.reason);
+    init.signal.addEventListener("abort", abort, { once: true });
+    request.on("close", () => init.signal.removeEventListener("abort", abort));
+    request.on("error", reject);
+    (async () => {
+      const body = init.body;
+      for (let offset = 0; body !== undefined && offset < body.length; offset += WRITE_CHUNK) {
+        if (!request.write(body.subarray(offset, offset + WRITE_CHUNK))) {
+          await once(request, "drain");
+        }
+      }
+      request.end();
+    })().catch((error) => request.destroy(error));
+  });
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads a response body up to `limit` bytes; past it, cuts (`truncate`) or fails. */
+async function readText(response: Response, limit: number, truncate: boolean): Promise<string> {
+  if (response.body === null) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (size + value.length > limit) {
+        await reader.cancel();
+        if (!truncate) throw new AnswerTooLarge(`the answer is larger than ${limit} bytes`);
+        chunks.push(value.subarray(0, limit - size));
+        break;
+      }
+      chunks.push(value);
+      size += value.length;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
+function oneLine(text: string): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
+function encodeRfc3986(text: string): string {
+  return encodeURIComponent(text).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+const ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
+
+function unescapeXml(text: string): string {
+  return text.replace(
+    /&(#x[0-9a-fA-F]+|#\d+|lt|gt|amp|quot|apos);/g,
+    (_, entity: string) =>
+      entity.startsWith("#x")
+        ? String.fromCodePoint(parseInt(entity.slice(2), 16))
+        : entity.startsWith("#")
+        ? String.fromCodePoint(Number(entity.slice(1)))
+        : ENTITIES[entity]!,
+  );
+}
+
+/** The raw contents of every `<tag>…</tag>` (S3's answers never nest a tag in itself). */
+function xmlBlocks(xml: string, tag: string): string[] {
+  return [...xml.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, "g"))].map((m) => m[1]!);
+}
+
+/** The text of the first `<tag>…</tag>`, unescaped. */
+function xmlText(xml: string, tag: string): string | undefined {
+  const block = xmlBlocks(xml, tag)[0];
+  return block === undefined ? undefined : unescapeXml(block);
+}
