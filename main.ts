@@ -13,7 +13,12 @@ const encoder = new TextEncoder();
 function writeAll(stream: typeof Deno.stdout | typeof Deno.stderr, text: string): void {
   const bytes = encoder.encode(text);
   let written = 0;
-  while (written < bytes.length) written += stream.writeSync(bytes.subarray(written));
+  try {
+    while (written < bytes.length) written += stream.writeSync(bytes.subarray(written));
+  } catch (error) {
+    // A reader that has gone (`agent --help | head`) ends the output quietly.
+    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+  }
 }
 
 /** Runs the CLI with `args` and returns the exit code. */

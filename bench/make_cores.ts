@@ -6,6 +6,9 @@
  * - `8g-sparse/bigmem/core`: `bigmem 8192 0`, 8 GiB of untouched heap (a sparse core,
  *   8 GiB long but with few blocks on disk; when the untouched pages were written as zeros,
  *   as gdb's generate-core-file does, `fallocate --dig-holes` turns them into holes);
+ * - `2g-mixed/bigmem/core` (only with `makeMixedCore()`, for the storage benchmark):
+ *   `bigmem 2048 1 mixed`, 2 GiB of heap filled as a real one looks (zero pages, repeated
+ *   records, text, pointers), so compressing it costs what it costs on a real core;
  * - `small/core.000` … `small/core.199`: 200 copies of one `segv` core, whose executable
  *   stays in `small-src/segv/segv` (the path recorded in the core).
  *
@@ -96,17 +99,18 @@ async function bigCore(
   mib: number,
   step: number,
   log: (message: string) => void,
+  mode: "" | "mixed" = "",
 ): Promise<BigCore> {
   const dir = `${parent}/bigmem`;
   const found = await existingCrash("bigmem", dir);
   let made = found;
   // The core holds the whole heap plus the program's other mappings: anything shorter was cut.
   if (!made || (await Deno.stat(made.core)).size < mib * 2 ** 20) {
-    log(`making ${parent}/bigmem/core (bigmem ${mib} ${step})...`);
+    log(`making ${parent}/bigmem/core (bigmem ${mib} ${step} ${mode})...`);
     // A core cut short by an earlier run is made again from scratch.
     if (made) await Deno.remove(made.core);
     const started = performance.now();
-    made = await crash("bigmem", parent, [String(mib), String(step)]);
+    made = await crash("bigmem", parent, [String(mib), String(step), ...(mode ? [mode] : [])]);
     log(`  done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   } else {
     log(`reusing ${made.core}`);
@@ -214,6 +218,30 @@ export async function makeCores(options: MakeCoresOptions = {}): Promise<BenchCo
   result.dense = await bigCore(denseDir, 1024, 4096, log);
   result.sparse = await bigCore(sparseDir, 8192, 0, log);
   return result;
+}
+
+/**
+ * Makes (or finds) the 2 GiB core of realistic content the storage benchmark compresses.
+ * Returns `undefined`, with the reason logged, when gcc is missing or the disk is short.
+ */
+export async function makeMixedCore(
+  options: MakeCoresOptions = {},
+): Promise<BigCore | undefined> {
+  const root = options.dir ?? CORES_DIR;
+  const log = options.log ?? ((message: string) => console.error(message));
+  const dir = `${root}/2g-mixed`;
+  await Deno.mkdir(dir, { recursive: true });
+  if (!(await existingCrash("bigmem", `${dir}/bigmem`))) {
+    if (!haveGcc()) {
+      log("SKIP: gcc is not installed: cannot make the 2 GiB core");
+      return undefined;
+    }
+    if (freeBytes(root) < 5e9) {
+      log(`SKIP: less than 5 GB free on the disk holding ${root}: no 2 GiB core`);
+      return undefined;
+    }
+  }
+  return await bigCore(dir, 2048, 1, log, "mixed");
 }
 
 if (import.meta.main) {

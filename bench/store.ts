@@ -1,7 +1,8 @@
 /**
  * Storage benchmark: `storeCompressed` (gzip and zstd, level 1) against `gzip -1` and
  * `zstd -1` on the same core in one run, whole processes, wall time and peak RSS (GNU time).
- * Uses the 1 GiB core of `bench/make_cores.ts` (or a path given as the first argument).
+ * Uses the 2 GiB core of realistic content that `makeMixedCore()` of `bench/make_cores.ts`
+ * makes (or a path given as the first argument).
  *
  * Run: deno task bench:store [CORE]
  *
@@ -9,7 +10,10 @@
  */
 // deno-lint-ignore-file no-console
 const ROOT = new URL("../", import.meta.url).pathname;
-const core = Deno.args[0] ?? `${ROOT}bench/.cores/1g/bigmem/core`;
+import { makeMixedCore } from "./make_cores.ts";
+
+const core = Deno.args[0] ?? (await makeMixedCore())?.core;
+if (!core) Deno.exit(0);
 const size = (await Deno.stat(core)).size;
 const dir = await Deno.makeTempDir({ prefix: "agent-store-bench-" });
 

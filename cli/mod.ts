@@ -8,8 +8,10 @@ import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-ty
 import { VERSION } from "../lib/version.ts";
 import { type CliContext, createContext } from "./_context.ts";
 import { analyzeCommand } from "./analyze.ts";
+import { collectCommand } from "./collect.ts";
 import { daemonCommand } from "./daemon.ts";
 import { discoverCommand } from "./discover.ts";
+import { pruneCommand } from "./prune.ts";
 import { scoreCommand } from "./score.ts";
 import { uninstallCommand } from "./uninstall.ts";
 import { versionCommand } from "./version.ts";
@@ -59,6 +61,8 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   program.addCommand(analyzeCommand(context));
   program.addCommand(scoreCommand(context));
   program.addCommand(discoverCommand(context));
+  program.addCommand(collectCommand(context));
+  program.addCommand(pruneCommand(context));
   program.addCommand(uninstallCommand(context));
   program.addCommand(daemonCommand(context));
   program.addCommand(versionCommand());

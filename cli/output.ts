@@ -5,11 +5,18 @@
  */
 const encoder = new TextEncoder();
 
-/** Writes text to stdout completely (a pipe may take it in pieces). */
+/**
+ * Writes text to stdout completely (a pipe may take it in pieces). A reader that has gone
+ * (`agent ... | head`) ends the output quietly, as it does for other command-line tools.
+ */
 export async function print(text: string): Promise<void> {
   const bytes = encoder.encode(text.endsWith("\n") ? text : text + "\n");
   let written = 0;
-  while (written < bytes.length) written += await Deno.stdout.write(bytes.subarray(written));
+  try {
+    while (written < bytes.length) written += await Deno.stdout.write(bytes.subarray(written));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+  }
 }
 
 /** Renders a value as indented JSON. */

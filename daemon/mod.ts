@@ -6,6 +6,16 @@
  * @module
  */
 import type { Config } from "../lib/config/mod.ts";
+import {
+  type CoreOutcome,
+  openCollection,
+  type PodInfo,
+  podInfo,
+  runCollector,
+  spoolDir,
+} from "../lib/collect/mod.ts";
+import type { RestartEvent } from "../lib/kube/restarts.ts";
+import { applyRetention, planRetention } from "../lib/store/retention.ts";
 import { AgentError, InputError, UnavailableError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { createMetrics } from "../lib/metrics/mod.ts";
@@ -38,6 +48,9 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   const metrics = createMetrics();
   const db = await openState(config.stateDir);
   const ready = { state: true, kubernetes: false };
+  // What correlation reads: this node's pods (from the pod watch) and recent restarts.
+  const cluster: ClusterView = { pods: () => [], restarts: [] };
+  let collection: Awaited<ReturnType<typeof openCollection>> | undefined;
   const scrapeHooks: (() => void)[] = [];
   const address = parseListenAddress(config.server.listenAddress);
   let server: Deno.HttpServer;
@@ -54,6 +67,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
       createApp({
         registry: metrics.registry,
         readiness: () => ({ ...ready }),
+        cores: (query) => collection?.index.list(query) ?? [],
         beforeScrape: () => scrapeHooks.forEach((hook) => hook()),
       }).fetch,
     );
@@ -68,6 +82,41 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   }
   const tasks: Promise<unknown>[] = [server.finished];
   try {
+    collection = await openCollection(config, log, {
+      db,
+      cluster: () => ({ pods: cluster.pods(), restarts: cluster.restarts }),
+      onOutcome: (outcome) => recordOutcome(metrics, outcome),
+    });
+    const collector = runCollector({
+      config: {
+        ...config,
+        collector: { ...config.collector, paths: [...config.collector.paths, spoolDir(config)] },
+      },
+      index: collection.index,
+      pipeline: collection.pipeline,
+      log,
+      signal,
+    });
+    const index = collection.index;
+    scrapeHooks.push(() => {
+      for (const [state, count] of Object.entries(index.counts())) {
+        metrics.coresIndexed.set({ state }, count);
+      }
+      metrics.coresPending.set(collector.watcher.pending + collector.queued());
+    });
+    metrics.up.set({ feature: "collector" }, 1);
+    log.info("collecting cores", {
+      paths: config.collector.paths.join(","),
+      store: collection.store.location,
+    });
+    tasks.push(collector.done, pruneEvery(config, collection, log, signal, metrics));
+  } catch (error) {
+    metrics.up.set({ feature: "collector" }, 0);
+    log.error("core collection off", {
+      reason: error instanceof Error ? error.message : String(error),
+    });
+  }
+  try {
     tasks.push(
       ...(await startKubernetes(
         config,
@@ -76,6 +125,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
         db,
         () => (ready.kubernetes = true),
         scrapeHooks,
+        cluster,
       )),
     );
   } catch (error) {
@@ -98,6 +148,7 @@ async function startKubernetes(
   db: Awaited<ReturnType<typeof openState>>,
   markSynced: () => void,
   scrapeHooks: (() => void)[],
+  cluster: ClusterView,
 ): Promise<Promise<unknown>[]> {
   const { KubeClient, loadKubeTarget, watchRestarts } = await import("../lib/kube/mod.ts");
   const { Cleaner } = await import("../lib/kube/cleaner.ts");
@@ -148,6 +199,10 @@ async function startKubernetes(
         panic: String(event.isPanic),
       });
       log.info("container restarted", { ...event });
+      cluster.restarts.push(event);
+      if (cluster.restarts.length > 1000) {
+        cluster.restarts.splice(0, cluster.restarts.length - 1000);
+      }
       cleaner?.onRestart(event);
     },
   });
@@ -164,6 +219,8 @@ async function startKubernetes(
     last = { ...now };
   };
   scrapeHooks.push(sync);
+  cluster.pods = () =>
+    [...informer.cache.values()].map((pod) => podInfo(pod, config.discovery.instanceLabels));
   const watching = informer.run(signal);
   informer.synced.then(() => {
     markSynced();
@@ -187,6 +244,78 @@ async function startKubernetes(
   ];
 }
 
+/** This node's pods and recent restarts, as correlation sees them. */
+interface ClusterView {
+  pods: () => PodInfo[];
+  restarts: RestartEvent[];
+}
+
+function recordOutcome(metrics: ReturnType<typeof createMetrics>, outcome: CoreOutcome): void {
+  metrics.cores.inc({ outcome: outcome.outcome });
+  for (const [stage, seconds] of Object.entries(outcome.durations)) {
+    metrics.coreStageSeconds.observe({ stage }, seconds);
+  }
+  if (outcome.outcome === "stored") metrics.storedBytes.inc(outcome.record.storedBytes ?? 0);
+}
+
+/**
+ * Applies the retention policy to the store every `storage.retention.interval`, as
+ * `agent prune --yes` does, marking what it deletes in the core index.
+ */
+async function pruneEvery(
+  config: Config,
+  collection: Awaited<ReturnType<typeof openCollection>>,
+  log: Logger,
+  signal: AbortSignal,
+  metrics: ReturnType<typeof createMetrics>,
+): Promise<void> {
+  const { store, index } = collection;
+  const policy = {
+    maxAge: config.storage.retention.maxAge,
+    maxBytes: config.storage.retention.maxBytes,
+    maxPerGroup: config.storage.maxPerGroup,
+    minFreeBytes: config.storage.retention.minFreeBytes,
+  };
+  while (!signal.aborted) {
+    await sleep(config.storage.retention.interval, signal);
+    if (signal.aborted) break;
+    try {
+      const objects = await Array.fromAsync(store.list());
+      const free = policy.minFreeBytes > 0 ? await store.freeBytes() : undefined;
+      const plan = planRetention(objects, policy, new Date(), free);
+      if (plan.deletions.length === 0) continue;
+      const results = await applyRetention(store, plan, {
+        signal,
+        onDeleted: (deletion) => {
+          index.markPruned(deletion.key, deletion.reason);
+          log.info("core pruned", { uri: deletion.uri, reason: deletion.reason });
+        },
+      });
+      for (const result of results) {
+        metrics.pruned.inc({ outcome: result.outcome });
+        if (result.outcome === "failed") {
+          log.warn("cannot prune a core", { uri: result.uri, error: result.error ?? "" });
+        }
+      }
+    } catch (error) {
+      log.error("retention failed", {
+        store: store.location,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}
+
 async function tickEvery(
   cleaner: { tick(): Promise<{ outcome: string }[]> },
   intervalMs: number,
@@ -194,13 +323,7 @@ async function tickEvery(
   metrics: ReturnType<typeof createMetrics>,
 ): Promise<void> {
   while (!signal.aborted) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, intervalMs);
-      signal.addEventListener("abort", () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
-    });
+    await sleep(intervalMs, signal);
     if (signal.aborted) break;
     for (const result of await cleaner.tick()) metrics.cleanups.inc({ outcome: result.outcome });
   }

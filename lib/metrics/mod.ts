@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** The agent's metric families. */
 export interface AgentMetrics {
@@ -18,6 +18,12 @@ export interface AgentMetrics {
   informerIdleReconnects: Counter;
   informerCachedObjects: Gauge;
   up: Gauge<"feature">;
+  cores: Counter<"outcome">;
+  coreStageSeconds: Histogram<"stage">;
+  coresIndexed: Gauge<"state">;
+  coresPending: Gauge;
+  storedBytes: Counter;
+  pruned: Counter<"outcome">;
 }
 
 /**
@@ -75,6 +81,42 @@ export function createMetrics(): AgentMetrics {
     informerCachedObjects: new Gauge({
       name: "agent_pod_watch_cached_pods",
       help: "Pods held in the pod watch's cache.",
+      registers,
+    }),
+    cores: new Counter({
+      name: "agent_cores_total",
+      help: "Cores processed by the pipeline, by outcome (stored, skipped, failed).",
+      labelNames: ["outcome"] as const,
+      registers,
+    }),
+    coreStageSeconds: new Histogram({
+      name: "agent_core_stage_duration_seconds",
+      help: "Time spent per core in each pipeline stage (analyze, store, verify).",
+      labelNames: ["stage"] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers,
+    }),
+    coresIndexed: new Gauge({
+      name: "agent_cores_indexed",
+      help:
+        "Cores in the index, by state (seen, analyzed, storing, stored, skipped, pruned, failed).",
+      labelNames: ["state"] as const,
+      registers,
+    }),
+    coresPending: new Gauge({
+      name: "agent_cores_pending",
+      help: "Core files found and waiting to be complete or for a worker.",
+      registers,
+    }),
+    storedBytes: new Counter({
+      name: "agent_stored_bytes_total",
+      help: "Compressed bytes of cores written to the store.",
+      registers,
+    }),
+    pruned: new Counter({
+      name: "agent_pruned_cores_total",
+      help: "Stored cores removed by retention, by outcome (deleted, failed).",
+      labelNames: ["outcome"] as const,
       registers,
     }),
     up: new Gauge({

@@ -21,6 +21,8 @@ export interface RunAgentOptions {
   cwd?: string;
   /** Kill the process after this many milliseconds (default 60 s). */
   timeoutMs?: number;
+  /** A file to feed to stdin (default: none). */
+  stdinFile?: string;
 }
 
 /** The arguments of `deno` that run `agent ARGS...` from this checkout, as users do. */
@@ -34,10 +36,14 @@ export async function runAgent(args: string[], options: RunAgentOptions = {}): P
     args: agentArgs(args),
     cwd: options.cwd ?? ROOT,
     env: { NO_COLOR: "1", ...options.env },
-    stdin: "null",
+    stdin: options.stdinFile ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  if (options.stdinFile) {
+    const file = await Deno.open(options.stdinFile);
+    file.readable.pipeTo(child.stdin).catch(() => {});
+  }
   const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
   try {
     const out = await child.output();

@@ -1,0 +1,204 @@
+/**
+ * `agent collect [CORE...]`: runs cores through the pipeline once (analyze, correlate,
+ * score, store or skip, index, remove the original), for an SRE on a node or a cron job;
+ * `agent collect --from-stdin %P %s %t %e %h`: the `core_pattern` pipe mode the kernel
+ * invokes; `--install-core-pattern` and `--restore-core-pattern` switch the kernel to it
+ * and back.
+ *
+ * @module
+ */
+import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
+import {
+  CORE_PATTERN_FILE,
+  type CoreOutcome,
+  installCorePattern,
+  isFinished,
+  looksLikeCore,
+  openCollection,
+  parsePipeArguments,
+  restoreCorePattern,
+  spoolCore,
+} from "../lib/collect/mod.ts";
+import { AgentError, ExitCode, UsageError } from "../lib/errors.ts";
+import type { CliContext } from "./_context.ts";
+import { print, renderJson, renderTable } from "./output.ts";
+
+/** One line of `agent collect -o json`. Field names are part of the JSON contract. */
+export interface CollectResult {
+  path: string;
+  outcome: CoreOutcome["outcome"];
+  state: string;
+  score: number | null;
+  crashReason: string | null;
+  pod: string | null;
+  match: string | null;
+  storedUri: string | null;
+  reason: string | null;
+  error: string | null;
+}
+
+function result(outcome: CoreOutcome): CollectResult {
+  const r = outcome.record;
+  return {
+    path: r.path,
+    outcome: outcome.outcome,
+    state: r.state,
+    score: r.score,
+    crashReason: r.crashReason,
+    pod: r.pod,
+    match: r.match ? `${r.match.method}/${r.match.confidence}` : null,
+    storedUri: r.storedUri,
+    reason: r.reason,
+    error: r.error,
+  };
+}
+
+/** The complete cores in the configured directories (not already finished). */
+async function coresIn(paths: readonly string[], patterns: readonly string[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const dir of paths) {
+    try {
+      for await (const entry of Deno.readDir(dir)) {
+        if (entry.isFile && looksLikeCore(entry.name, patterns)) found.push(`${dir}/${entry.name}`);
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  return found.sort();
+}
+
+/** Builds the `collect` command. */
+export function collectCommand(context: CliContext): CommandUnknownOpts {
+  return new Command("collect")
+    .summary("Collect cores now: analyze, score, store or skip, index (or pipe mode)")
+    .description(
+      "Run cores through the collection pipeline once: analyze, tie to a pod, score, keep the\n" +
+        "valuable ones in the configured store (storage.backend) and index every one in the\n" +
+        "state database. The original is removed after the stored copy verifies, when\n" +
+        "storage.deleteOriginal is true. Without CORE arguments, every core in\n" +
+        "collector.paths. Cores already handled are left alone (safe to run again).\n\n" +
+        "Pipe mode: with --from-stdin the kernel writes the core to stdin and passes\n" +
+        "%P %s %t %e %h as arguments (core_pattern '|/path/agent collect --from-stdin %P %s\n" +
+        "%t %e %h'). --install-core-pattern writes that pattern, saving the previous one in\n" +
+        "the state directory; --restore-core-pattern puts the previous one back.",
+    )
+    .argument("[cores...]", "core files, or in pipe mode: %P %s %t %e %h")
+    .option("--from-stdin", "pipe mode: read the core from stdin (for the kernel)")
+    .option(
+      "--install-core-pattern <agent-path>",
+      "make the kernel pipe cores to the agent at this absolute host path",
+    )
+    .option("--restore-core-pattern", "put back the core_pattern saved at installation")
+    .addOption(
+      new Option("--core-pattern-file <file>", "the kernel's pattern file").default(
+        CORE_PATTERN_FILE,
+      ).hideHelp(),
+    )
+    .addOption(
+      new Option("-o, --output <format>", "output format").choices(["table", "json"] as const)
+        .default("table"),
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  agent collect /var/lib/systemd/coredump/core.milvus.1000.*.zst\n" +
+        "  agent collect -o json\n" +
+        "  agent collect --install-core-pattern /usr/local/bin/agent",
+    )
+    .action(async (args, options) => {
+      const config = await context.config();
+      const log = context.log();
+      const modes = [options.fromStdin, options.installCorePattern, options.restoreCorePattern]
+        .filter(Boolean).length;
+      if (modes > 1) {
+        throw new UsageError(
+          "Choose one of --from-stdin, --install-core-pattern and --restore-core-pattern",
+        );
+      }
+      if (options.installCorePattern !== undefined) {
+        const { pattern, previous } = await installCorePattern(
+          config,
+          options.installCorePattern,
+          options.corePatternFile,
+        );
+        await print(
+          `core_pattern is now: ${pattern}\nprevious (saved in ${config.stateDir}): ${previous}`,
+        );
+        return;
+      }
+      if (options.restoreCorePattern) {
+        const previous = await restoreCorePattern(config, options.corePatternFile);
+        await print(`core_pattern restored: ${previous}`);
+        return;
+      }
+      if (options.fromStdin) {
+        const hints = parsePipeArguments(args);
+        const spooled = await spoolCore(config, Deno.stdin.readable, hints);
+        const { db, pipeline } = await openCollection(
+          { ...config, storage: { ...config.storage, deleteOriginal: true } },
+          log,
+        );
+        try {
+          const outcome = await pipeline.process(spooled.path, spooled.hints);
+          if (outcome?.outcome === "failed") context.exitCode = ExitCode.Unavailable;
+        } finally {
+          db.close();
+        }
+        return;
+      }
+      const { db, index, pipeline } = await openCollection(config, log);
+      try {
+        const now = new Date();
+        const cores = args.length
+          ? args
+          : (await coresIn(config.collector.paths, config.collector.fileNamePatterns)).filter(
+            (path) => {
+              const info = Deno.lstatSync(path);
+              return !isFinished(index, config, info, now);
+            },
+          );
+        const results: CollectResult[] = [];
+        for (const path of cores) {
+          let outcome: CoreOutcome | undefined;
+          try {
+            outcome = await pipeline.process(path);
+          } catch (error) {
+            if (!(error instanceof AgentError)) throw error;
+            log.error(error.message);
+            context.exitCode = Math.max(context.exitCode, error.exitCode);
+            continue;
+          }
+          if (!outcome) {
+            log.error(`Cannot collect "${path}": no such file`);
+            context.exitCode = ExitCode.Usage;
+            continue;
+          }
+          results.push(result(outcome));
+          if (outcome.outcome === "failed") {
+            context.exitCode = Math.max(
+              context.exitCode,
+              outcome.record.retryAt ? ExitCode.Unavailable : ExitCode.Usage,
+            );
+          }
+        }
+        if (options.output !== "json" && cores.length === 0) {
+          await print(`No cores to collect in ${config.collector.paths.join(", ")}`);
+          return;
+        }
+        await print(
+          options.output === "json" ? renderJson(results) : renderTable(
+            ["CORE", "OUTCOME", "SCORE", "POD", "STORED AS / REASON"],
+            results.map((r) => [
+              r.path,
+              r.outcome,
+              r.score === null ? "-" : r.score.toFixed(1),
+              r.pod ?? "-",
+              r.storedUri ?? r.reason ?? r.error ?? "",
+            ]),
+          ),
+        );
+      } finally {
+        db.close();
+      }
+    });
+}

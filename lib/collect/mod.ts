@@ -1,0 +1,67 @@
+/**
+ * Collecting cores: the directory watcher, completeness detection, core↔pod correlation,
+ * the pipeline that analyzes, scores, groups and stores each core, and `core_pattern` pipe
+ * mode. {@linkcode openCollection} wires the state database, the index, the configured
+ * store and the pipeline together for the CLI and the daemon.
+ *
+ * @module
+ */
+import type { DatabaseSync } from "node:sqlite";
+import type { Config } from "../config/mod.ts";
+import type { Logger } from "../log.ts";
+import type { Store } from "../store/backend.ts";
+import { CoreIndex } from "../store/core_index.ts";
+import { openStore } from "../store/open.ts";
+import { openState } from "../store/state.ts";
+import { CorePipeline, type PipelineOptions } from "./pipeline.ts";
+
+export { type Collector, isFinished, runCollector } from "./collector.ts";
+export { correlate, type Correlation, parseCgroup, type PodInfo, podInfo } from "./correlate.ts";
+export { type CoreHints, type CoreOutcome, CorePipeline, RETRY } from "./pipeline.ts";
+export {
+  CORE_PATTERN_FILE,
+  installCorePattern,
+  parsePipeArguments,
+  pipePattern,
+  restoreCorePattern,
+  spoolCore,
+  spoolDir,
+} from "./pipe.ts";
+export { CoreWatcher, looksLikeCore } from "./watch.ts";
+export { type CoreNameFacts, parseCoreName, safeName } from "./names.ts";
+
+/** The pieces of collection, open. */
+export interface Collection {
+  db: DatabaseSync;
+  index: CoreIndex;
+  store: Store;
+  pipeline: CorePipeline;
+}
+
+/**
+ * Opens the state database (or uses `db`), the core index and the configured store, and
+ * creates the pipeline. Leftovers of interrupted writes by this node are swept first.
+ *
+ * @throws {UnavailableError} when the state database cannot be opened.
+ * @throws {ConfigError} when the store's settings are incomplete.
+ */
+export async function openCollection(
+  config: Config,
+  log: Logger,
+  options: Partial<Pick<PipelineOptions, "cluster" | "onOutcome">> & { db?: DatabaseSync } = {},
+): Promise<Collection> {
+  const store = openStore(config.storage, config.nodeName || Deno.hostname());
+  const db = options.db ?? await openState(config.stateDir);
+  const index = new CoreIndex(db);
+  try {
+    const swept = await store.sweep();
+    if (swept > 0) log.info("removed leftovers of interrupted writes", { count: swept });
+  } catch (error) {
+    log.warn("cannot sweep the store", {
+      store: store.location,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+  const pipeline = new CorePipeline({ config, index, store, log, ...options });
+  return { db, index, store, pipeline };
+}
