@@ -2,6 +2,8 @@ import { assert, assertEquals, assertStringIncludes, withTempDir } from "./suppo
 import { agentArgs, json, runAgent } from "./support/cli.ts";
 import { haveGcc, sampleCores, skipNotice } from "./support/cores.ts";
 import type { CollectResult } from "../cli/collect.ts";
+import { FaultProxy, S3RVER_KEY, S3Server } from "./support/s3.ts";
+import { freePort } from "./support/net.ts";
 
 const noGcc = skipNotice("gcc", haveGcc());
 
@@ -210,5 +212,57 @@ Deno.test({
         assert(object.includes(`_pod-${original.split(".").at(-1)!.slice(4)}_`), object);
       }
       assertEquals(walk(`${dir}/in`), []);
+    }),
+});
+
+Deno.test({
+  name: "collect stores into S3, retried through 500s, and keeps the core while S3 is down",
+  ignore: noGcc,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const s3 = await S3Server.start("cores");
+      // Every second UploadPart/PutObject answers 500 first: the retry must carry it through.
+      const proxy = await FaultProxy.start(
+        s3.endpoint,
+        (request, nth) => request.method === "PUT" && nth % 2 === 1 ? "error" : "pass",
+      );
+      try {
+        const s3Config = (endpoint: string) => [
+          "backend: s3",
+          "s3:",
+          `  endpoint: ${endpoint}`,
+          "  bucket: cores",
+          `  accessKeyId: ${S3RVER_KEY}`,
+          `  secretAccessKey: ${S3RVER_KEY}`,
+        ];
+        const { segv, abort } = await sampleCores();
+        const up = await configIn(dir, s3Config(proxy.endpoint));
+        await Deno.copyFile(segv.core, `${dir}/in/core.segv.1.11.1763773323.q-0`);
+        const stored = await runAgent(["--config", up, "collect", "-o", "json"]);
+        assertEquals(stored.code, 0, stored.stderr);
+        assertEquals(
+          json<CollectResult[]>(stored)[0]?.storedUri,
+          "s3://cores/cores/unknown/20251122T010203Z_q-0_unknown.core.gz",
+        );
+        assertEquals(await s3.keys(), [
+          "cores/unknown/20251122T010203Z_q-0_unknown.core.gz",
+          "cores/unknown/20251122T010203Z_q-0_unknown.core.gz.json",
+        ]);
+        assertEquals(walk(`${dir}/in`), []);
+        assert(proxy.seen.filter((r) => r.fault === "error").length >= 2, "no 500 was injected");
+
+        const down = await configIn(dir, s3Config(`http://127.0.0.1:${freePort()}`));
+        await Deno.copyFile(abort.core, `${dir}/in/core.2`);
+        const failed = await runAgent(["--config", down, "collect", "-o", "json"]);
+        assertEquals(failed.code, 3, failed.stderr);
+        const [result] = json<CollectResult[]>(failed);
+        assertEquals(result?.state, "failed");
+        assertStringIncludes(result!.error!, "127.0.0.1");
+        assertEquals(walk(`${dir}/in`), ["core.2"]);
+        assertEquals(await s3.uploads(), []);
+      } finally {
+        await proxy.stop();
+        await s3.stop();
+      }
     }),
 });

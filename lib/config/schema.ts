@@ -233,7 +233,7 @@ export const DEFAULTS: ConfigInput = {
     nfs: { path: "" },
     s3: {
       endpoint: "",
-      region: "us-east-1",
+      region: "",
       bucket: "",
       prefix: "cores/",
       accessKeyId: "",
