@@ -7,7 +7,7 @@ import { LocalStore } from "../store/local.ts";
 import { openState } from "../store/state.ts";
 import { readCoreNotes } from "../core/elf_core.ts";
 import { assert, assertEquals, withTempDir } from "../../tests/support/assert.ts";
-import { crash, haveGcc, sampleCores, skipNotice } from "../../tests/support/cores.ts";
+import { crash, haveCommand, haveGcc, sampleCores, skipNotice } from "../../tests/support/cores.ts";
 import { CorePipeline, type PipelineOptions } from "./pipeline.ts";
 
 const noGcc = skipNotice("gcc", haveGcc());
@@ -290,5 +290,75 @@ Deno.test({
       assertEquals(result!.record.storedKey!.split("/").length, 2);
       assert(files(`${dir}/store`).every((f) => f.startsWith("unknown/")));
       assertEquals(files(dir).some((f) => f.includes("pwned")), false);
+    }),
+});
+
+Deno.test({
+  name: "CorePipeline reads a systemd-coredump core: zstd, its name and user.coredump xattrs",
+  ignore: noGcc || skipNotice("zstd and setfattr", haveCommand("zstd") && haveCommand("setfattr")),
+  fn: () =>
+    withTempDir(async (dir) => {
+      const { index, pipeline } = await setup(dir, { "storage.compression": "zstd" });
+      const { segv } = await sampleCores();
+      const name = `core.segv.1000.${"5e3f".repeat(8)}.4242.1763773323000000.zst`;
+      const path = `${dir}/in/${name}`;
+      const zstd = await new Deno.Command("zstd", {
+        args: ["-q", "-3", "-o", path, segv.core],
+      }).output();
+      assert(zstd.success);
+      const xattr = await new Deno.Command("setfattr", {
+        args: ["-n", "user.coredump.hostname", "-v", "prod-milvus-querynode-0", path],
+        stderr: "piped",
+      }).output();
+      if (!xattr.success) {
+        skipNotice("user xattrs on the temporary directory's filesystem", false);
+        return;
+      }
+      const compressed = await Deno.readFile(path);
+      const result = await pipeline.process(path);
+      assertEquals(result?.outcome, "stored");
+      const record = index.byId(result!.record.id)!;
+      assertEquals([record.pod, record.match?.method, record.crashTime], [
+        "prod-milvus-querynode-0",
+        "hostname",
+        "2025-11-22T01:02:03.000Z",
+      ]);
+      assertEquals(result?.analysis?.compression, "zstd");
+      // Already compressed as the store wants: stored as it was, byte for byte.
+      assertEquals(await Deno.readFile(`${dir}/store/${record.storedKey}`), compressed);
+    }),
+});
+
+Deno.test({
+  name: "CorePipeline drops what it stored of a core replaced mid-way, then takes the new one",
+  ignore: noGcc,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const { abort } = await sampleCores();
+      const real = new LocalStore(`${dir}/store`, "local", "test");
+      let path = "";
+      let replaced = false;
+      const replacing: Store = Object.assign(Object.create(real), {
+        put: async (...args: Parameters<Store["put"]>) => {
+          const stored = await real.put(...args);
+          if (!replaced) {
+            replaced = true;
+            await Deno.copyFile(abort.core, `${path}.new`);
+            await Deno.rename(`${path}.new`, path);
+          }
+          return stored;
+        },
+      });
+      const { index, pipeline } = await setup(dir, {}, replacing);
+      path = await place(dir, "core.5");
+      const first = await pipeline.process(path);
+      assertEquals(first?.outcome, "failed");
+      assert(first!.record.error!.includes("changed while being stored"), first!.record.error!);
+      assertEquals(files(`${dir}/store`).filter((f) => !f.includes("/.")), []);
+      const second = await pipeline.process(path);
+      assertEquals(second?.outcome, "stored");
+      assertEquals(second?.record.signal, "SIGABRT");
+      assertEquals(index.counts().stored, 1);
+      assertEquals(files(`${dir}/in`), []);
     }),
 });
