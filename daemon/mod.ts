@@ -85,7 +85,10 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
     collection = await openCollection(config, log, {
       db,
       cluster: () => ({ pods: cluster.pods(), restarts: cluster.restarts }),
-      onOutcome: (outcome) => recordOutcome(metrics, outcome),
+      onOutcome: async (outcome) => {
+        recordOutcome(metrics, outcome);
+        await cluster.onCore?.(outcome);
+      },
     });
     const collector = runCollector({
       config: {
@@ -221,6 +224,25 @@ async function startKubernetes(
   scrapeHooks.push(sync);
   cluster.pods = () =>
     [...informer.cache.values()].map((pod) => podInfo(pod, config.discovery.instanceLabels));
+  const { recordPodEvent } = await import("../lib/kube/events.ts");
+  cluster.onCore = async (outcome) => {
+    const { namespace, pod, match } = outcome.record;
+    if (!namespace || !pod || !match || match.confidence === "none") return;
+    const uid = cluster.pods().find((p) => p.namespace === namespace && p.name === pod)?.uid;
+    try {
+      await recordPodEvent(
+        client,
+        { namespace, name: pod, uid: uid ?? null },
+        "CoreDumped",
+        coreEventMessage(outcome),
+      );
+    } catch (error) {
+      log.warn("cannot record the CoreDumped event", {
+        pod: `${namespace}/${pod}`,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  };
   const watching = informer.run(signal);
   informer.synced.then(() => {
     markSynced();
@@ -248,6 +270,19 @@ async function startKubernetes(
 interface ClusterView {
   pods: () => PodInfo[];
   restarts: RestartEvent[];
+  /** Tells the cluster about an analyzed core (a `CoreDumped` Event on its pod). */
+  onCore?: (outcome: CoreOutcome) => Promise<void>;
+}
+
+/** The `CoreDumped` Event's message: what crashed, the score, and where the core went. */
+export function coreEventMessage(outcome: CoreOutcome): string {
+  const r = outcome.record;
+  const where = r.state === "stored" && r.storedUri
+    ? `stored as ${r.storedUri}`
+    : `not stored: ${r.reason ?? r.state}`;
+  return `${r.crashReason ?? "crashed"}, score ${r.score ?? "?"}, ${where} (node ${
+    r.node ?? "?"
+  }, matched by ${r.match?.method ?? "none"})`;
 }
 
 function recordOutcome(metrics: ReturnType<typeof createMetrics>, outcome: CoreOutcome): void {

@@ -4,9 +4,15 @@
  * crash time), stored in the instance's folder, listed on `/cores` and counted in
  * `/metrics`; a clean stop on SIGTERM.
  */
-import { assert, assertEquals, assertStringIncludes, withTempDir } from "./support/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+  withTempDir,
+} from "./support/assert.ts";
 import { agentArgs } from "./support/cli.ts";
-import { haveGcc, sampleCores, skipNotice } from "./support/cores.ts";
+import { haveCommand, haveGcc, sampleCores, skipNotice } from "./support/cores.ts";
 import type { Json } from "./support/kube/_match.ts";
 import { KubeEmulator } from "./support/kube/emulator.ts";
 import { helmPod, installHelmRelease } from "./support/kube/fixtures.ts";
@@ -127,6 +133,42 @@ analyzer:
           "medium",
         ]);
         assertEquals([...Deno.readDirSync(`${dir}/in`)], []);
+        const events = emu.list("events", "milvus").filter((e) => e.reason === "CoreDumped");
+        assertEquals(
+          events.map((e) => (e.involvedObject as Json).name).sort(),
+          ["prod-milvus-datanode-0", "prod-milvus-querynode-0"],
+        );
+        const qEvent = events.find((e) =>
+          (e.involvedObject as Json).name === "prod-milvus-querynode-0"
+        )!;
+        assertEquals(qEvent.type, "Warning");
+        assertStringIncludes(
+          String(qEvent.message),
+          "SIGSEGV (address not mapped) at 0x0, pc 0x",
+        );
+        assertStringIncludes(
+          String(qEvent.message),
+          `, stored as ${q.storedUri} (node node-1, matched by hostname)`,
+        );
+        if (haveCommand("kubectl")) {
+          // What the SRE sees: the Event in `kubectl describe pod`.
+          const describe = await new Deno.Command("kubectl", {
+            args: [
+              "--kubeconfig",
+              `${dir}/kc`,
+              "describe",
+              "pod",
+              "prod-milvus-querynode-0",
+              "-n",
+              "milvus",
+            ],
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          const text = new TextDecoder().decode(describe.stdout);
+          assertEquals(describe.code, 0, new TextDecoder().decode(describe.stderr));
+          assertMatch(text, /Warning\s+CoreDumped\s+.*agent\s+SIGSEGV \(address not mapped\)/);
+        }
         const bad = await fetch(`${base}/cores?state=bogus`);
         assertEquals([bad.status, await bad.text()], [
           400,
