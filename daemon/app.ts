@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Registry } from "prom-client";
@@ -28,11 +29,49 @@ export interface AppDependencies {
   beforeScrape?(): void;
   /** The indexed cores, most recent first. */
   cores?(query: { states?: CoreState[]; limit: number }): CoreRecord[];
+  /** When set, every route but the health probes needs `Authorization: Bearer TOKEN`. */
+  bearerToken?: string;
+}
+
+/** The endpoints the index lists, with what each serves. */
+export const ENDPOINTS: ReadonlyArray<readonly [path: string, description: string]> = [
+  ["/metrics", "the agent's own metrics"],
+  ["/cores", "indexed cores as JSON (?state=stored,failed&limit=100)"],
+  ["/healthz", "liveness"],
+  ["/readyz", "readiness"],
+];
+
+/** Compares two secrets in constant time (their digests, so lengths do not leak either). */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (text: string) => createHash("sha256").update(text).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** Builds the app. */
 export function createApp(deps: AppDependencies): Hono {
   const app = new Hono();
+  if (deps.bearerToken) {
+    const token = deps.bearerToken;
+    app.use("*", async (c, next) => {
+      if (c.req.path === "/healthz" || c.req.path === "/readyz") return await next();
+      const header = c.req.header("authorization") ?? "";
+      const given = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
+      if (given === undefined || !sameSecret(given, token)) {
+        c.header("www-authenticate", 'Bearer realm="agent"');
+        return c.text(
+          given === undefined
+            ? "unauthorized: bearer token required\n"
+            : "unauthorized: wrong token\n",
+          401,
+        );
+      }
+      await next();
+    });
+  }
   app.get("/healthz", (c) => c.text("ok\n"));
   app.get("/readyz", (c) => {
     const checks = deps.readiness();
@@ -63,10 +102,22 @@ export function createApp(deps: AppDependencies): Hono {
       deps.cores?.({ states: states as CoreState[], limit: Number(limit) }) ?? [],
     );
   });
-  app.get("/", (c) =>
-    c.text(
-      "Available HTTP endpoints:\n/healthz: liveness\n/readyz: readiness\n/metrics: the agent's own metrics\n/cores: indexed cores as JSON (?state=stored,failed&limit=100)\n",
-    ));
+  app.get("/", (c) => {
+    const html = (c.req.header("accept") ?? "").split(",").some((type) =>
+      type.trim().toLowerCase().startsWith("text/html")
+    );
+    if (html) {
+      const items = ENDPOINTS.map(([path, description]) =>
+        `<li><a href="${escapeHtml(path)}">${escapeHtml(path)}</a>: ${escapeHtml(description)}</li>`
+      ).join("\n");
+      return c.html(
+        `<!DOCTYPE html>\n<html><head><title>agent</title></head><body>\n<h1>Available HTTP endpoints</h1>\n<ul>\n${items}\n</ul>\n</body></html>\n`,
+      );
+    }
+    return c.text(
+      `Available HTTP endpoints:\n${ENDPOINTS.map(([p, d]) => `${p}: ${d}`).join("\n")}\n`,
+    );
+  });
   app.notFound((c) => c.text(`not found: ${c.req.path}\n`, 404));
   app.onError((error, c) => {
     const status = error instanceof HTTPException ? error.status : 500;

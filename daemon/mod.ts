@@ -16,7 +16,7 @@ import {
 } from "../lib/collect/mod.ts";
 import type { RestartEvent } from "../lib/kube/restarts.ts";
 import { applyRetention, planRetention } from "../lib/store/retention.ts";
-import { AgentError, InputError, UnavailableError } from "../lib/errors.ts";
+import { AgentError, ConfigError, InputError, UnavailableError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { createMetrics } from "../lib/metrics/mod.ts";
 import { openState } from "../lib/store/state.ts";
@@ -45,6 +45,7 @@ export function parseListenAddress(address: string): { hostname: string; port: n
  */
 export async function runDaemon(config: Config, options: DaemonOptions): Promise<void> {
   const { log, signal } = options;
+  const bearerToken = await readBearerToken(config.server.bearerTokenFile);
   const metrics = createMetrics();
   const db = await openState(config.stateDir);
   const ready = { state: true, kubernetes: false };
@@ -69,6 +70,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
         readiness: () => ({ ...ready }),
         cores: (query) => collection?.index.list(query) ?? [],
         beforeScrape: () => scrapeHooks.forEach((hook) => hook()),
+        bearerToken,
       }).fetch,
     );
   } catch (error) {
@@ -264,6 +266,28 @@ async function startKubernetes(
       signal.addEventListener("abort", () => resolve(), { once: true })
     ).then(sync),
   ];
+}
+
+/**
+ * Reads the bearer token the HTTP API requires (none when `file` is empty).
+ *
+ * @throws {ConfigError} when the file cannot be read or is empty.
+ */
+export async function readBearerToken(file: string): Promise<string | undefined> {
+  if (!file) return undefined;
+  let token: string;
+  try {
+    token = (await Deno.readTextFile(file)).trim();
+  } catch (error) {
+    throw new ConfigError(
+      `Cannot read server.bearerTokenFile "${file}": ${
+        error instanceof Error ? error.message : error
+      }`,
+      { cause: error },
+    );
+  }
+  if (!token) throw new ConfigError(`server.bearerTokenFile "${file}" is empty`);
+  return token;
 }
 
 /** This node's pods and recent restarts, as correlation sees them. */

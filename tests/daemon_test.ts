@@ -185,5 +185,10 @@ Deno.test("the daemon rejects a bad listen address and an unusable state directo
     ]);
     assertEquals(state.code, 3);
     assertMatch(state.stderr, /^Cannot open the state database in ".*\/file\/state": /);
+    const token = await runAgent(["daemon", "--listen-address", "127.0.0.1:0"], {
+      env: { AGENT_SERVER_BEARER_TOKEN_FILE: `${dir}/missing-token` },
+    });
+    assertEquals(token.code, 2);
+    assertMatch(token.stderr, /^Cannot read server.bearerTokenFile ".*\/missing-token": /);
   });
 });

@@ -1,0 +1,53 @@
+import { Registry } from "prom-client";
+import { assertEquals, assertStringIncludes } from "../tests/support/assert.ts";
+import { createApp } from "./app.ts";
+
+function app(bearerToken?: string) {
+  return createApp({
+    registry: new Registry(),
+    readiness: () => ({ state: true }),
+    cores: () => [],
+    bearerToken,
+  });
+}
+
+async function get(
+  a: ReturnType<typeof app>,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string; type: string | null; auth: string | null }> {
+  const response = await a.fetch(new Request(`http://localhost${path}`, { headers }));
+  return {
+    status: response.status,
+    text: await response.text(),
+    type: response.headers.get("content-type"),
+    auth: response.headers.get("www-authenticate"),
+  };
+}
+
+Deno.test("the index is plain text, or HTML when Accept asks for it", async () => {
+  const plain = await get(app(), "/", { accept: "*/*" });
+  assertEquals(plain.status, 200);
+  assertEquals(plain.text.split("\n")[0], "Available HTTP endpoints:");
+  assertStringIncludes(plain.text, "\n/metrics: the agent's own metrics\n");
+  const html = await get(app(), "/", { accept: "application/xhtml+xml, text/html;q=0.9" });
+  assertStringIncludes(html.type ?? "", "text/html");
+  assertStringIncludes(html.text, '<li><a href="/metrics">/metrics</a>');
+});
+
+Deno.test("a bearer token guards every route but the health probes", async () => {
+  const a = app("s3cret");
+  for (const path of ["/healthz", "/readyz"]) assertEquals((await get(a, path)).status, 200);
+  for (const path of ["/", "/metrics", "/cores"]) {
+    const none = await get(a, path);
+    assertEquals([none.status, none.text, none.auth], [
+      401,
+      "unauthorized: bearer token required\n",
+      'Bearer realm="agent"',
+    ]);
+    const wrong = await get(a, path, { authorization: "Bearer s3cre" });
+    assertEquals([wrong.status, wrong.text], [401, "unauthorized: wrong token\n"]);
+    assertEquals((await get(a, path, { authorization: "Bearer s3cret" })).status, 200);
+  }
+  assertEquals((await get(app(), "/metrics")).status, 200);
+});
