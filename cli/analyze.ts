@@ -19,11 +19,11 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
     .summary("Explain a coredump: signal, process, threads, crashing stack")
     .description(
       "Explain a coredump: signal, faulting address, process, threads and the crashing\n" +
-        "thread's stack. Reads only the ELF notes of the core (plain, .gz or .zst), then runs\n" +
+        "thread's stack. Reads only the ELF notes of the core (plain, .gz, .zst or .lz4), then runs\n" +
         "gdb (sandboxed: no init files, no auto-loaded scripts, no debuginfod) when gdb and\n" +
         "the executable are available.",
     )
-    .argument("<core>", "core file (ELF, or gzip/zstd-compressed ELF)")
+    .argument("<core>", "core file (ELF, or gzip/zstd/lz4-compressed ELF)")
     .option("--exe <path>", "executable that crashed (default: the path recorded in the core)")
     .option("--no-gdb", "notes only: do not run gdb")
     .addOption(

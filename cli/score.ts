@@ -53,7 +53,7 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
         "Cores at or above the threshold are worth storing. Exit code 1 when --fail-under\n" +
         "is given and a core scores below it; 2 when a file cannot be read.",
     )
-    .argument("<cores...>", "core files (ELF, or gzip/zstd-compressed ELF)")
+    .argument("<cores...>", "core files (ELF, or gzip/zstd/lz4-compressed ELF)")
     .option(
       "--threshold <n>",
       "score a core needs to be stored (default: analyzer.valueThreshold, 7)",

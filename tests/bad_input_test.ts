@@ -39,6 +39,20 @@ Deno.test("analyze core rejects random bytes", () => {
   return expectRejected("random", bytes, "not an ELF file");
 });
 
+Deno.test("analyze core rejects an xz core (gzip, zstd and lz4 are read)", () =>
+  expectRejected(
+    "core.xz",
+    new Uint8Array([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 0x00, 0x04, 0xe6, 0xd6, 0xb4, 0x46]),
+    "xz-compressed cores are not supported (use gzip, zstd or lz4)",
+  ));
+
+Deno.test("analyze core rejects an lz4 core of the legacy format", () =>
+  expectRejected(
+    "core.lz4",
+    new Uint8Array([0x02, 0x21, 0x4c, 0x18, 0x10, 0x00, 0x00, 0x00]),
+    "legacy lz4 format (lz4 -l) is not supported (use the lz4 frame format)",
+  ));
+
 Deno.test("analyze core rejects a 32-bit ELF", () =>
   expectRejected("core32", elfHeader({ elfClass: 1 }), "32-bit ELF cores are not supported"));
 

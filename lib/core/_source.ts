@@ -1,6 +1,6 @@
 /**
  * Byte sources for core files: positioned reads on a plain file, and forward-only
- * reads through a streaming decompressor for `.gz` and `.zst` cores, which
+ * reads through a streaming decompressor for `.gz`, `.zst` and `.lz4` cores, which
  * decompress only as far as the last byte asked for.
  *
  * @module
@@ -8,11 +8,15 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createZstdDecompress } from "node:zlib";
-import type { Readable } from "node:stream";
+import type { Readable, Transform } from "node:stream";
 import { InputError } from "../errors.ts";
+import { createLz4Decompress } from "./lz4.ts";
 
 /** How a core file is stored on disk, told by its first bytes. */
-export type Compression = "none" | "gzip" | "zstd";
+export type Compression = "none" | "gzip" | "zstd" | "lz4";
+
+/** The compressions a core can be decompressed from. */
+export type Compressed = Exclude<Compression, "none">;
 
 /** Reads byte ranges of an (uncompressed) core. */
 export interface ByteSource {
@@ -34,6 +38,8 @@ export interface ByteSource {
 const GZIP_MAGIC = [0x1f, 0x8b];
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
 const LZ4_MAGIC = [0x04, 0x22, 0x4d, 0x18];
+/** `lz4 -l`: the format before frames, which systemd-coredump never writes. */
+const LZ4_LEGACY_MAGIC = [0x02, 0x21, 0x4c, 0x18];
 const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 
 function startsWith(bytes: Uint8Array, magic: number[]): boolean {
@@ -60,14 +66,25 @@ export async function openSource(path: string): Promise<ByteSource> {
   try {
     const info = await file.stat();
     const head = await readAt(file, 0, 8);
-    if (startsWith(head, GZIP_MAGIC) || startsWith(head, ZSTD_MAGIC)) {
+    const compression = startsWith(head, GZIP_MAGIC)
+      ? "gzip"
+      : startsWith(head, ZSTD_MAGIC)
+      ? "zstd"
+      : startsWith(head, LZ4_MAGIC)
+      ? "lz4"
+      : undefined;
+    if (compression) {
       file.close();
-      return new StreamSource(path, info.size, startsWith(head, GZIP_MAGIC) ? "gzip" : "zstd");
+      return new StreamSource(path, info.size, compression);
     }
-    if (startsWith(head, LZ4_MAGIC) || startsWith(head, XZ_MAGIC)) {
-      const kind = startsWith(head, LZ4_MAGIC) ? "lz4" : "xz";
+    if (startsWith(head, XZ_MAGIC)) {
       throw new InputError(
-        `Cannot read core "${path}": ${kind}-compressed cores are not supported (use gzip or zstd)`,
+        `Cannot read core "${path}": xz-compressed cores are not supported (use gzip, zstd or lz4)`,
+      );
+    }
+    if (startsWith(head, LZ4_LEGACY_MAGIC)) {
+      throw new InputError(
+        `Cannot read core "${path}": legacy lz4 format (lz4 -l) is not supported (use the lz4 frame format)`,
       );
     }
     return new FileSource(file, info.size);
@@ -123,10 +140,10 @@ class StreamSource implements ByteSource {
   constructor(
     private readonly path: string,
     readonly fileSize: number,
-    readonly compression: "gzip" | "zstd",
+    readonly compression: Compressed,
   ) {
     const input = createReadStream(path, { highWaterMark: 256 * 1024 });
-    const decompressor = compression === "gzip" ? createGunzip() : createZstdDecompress();
+    const decompressor = createDecompressor(compression);
     input.on("error", (error) => decompressor.destroy(error));
     this.#stream = input.pipe(decompressor);
     this.#chunks = this.#stream[Symbol.asyncIterator]();
@@ -177,20 +194,32 @@ class StreamSource implements ByteSource {
   }
 }
 
+/** A streaming decompressor for `compression`. */
+function createDecompressor(compression: Compressed): Transform {
+  switch (compression) {
+    case "gzip":
+      return createGunzip();
+    case "zstd":
+      return createZstdDecompress();
+    case "lz4":
+      return createLz4Decompress();
+  }
+}
+
 /**
- * Decompresses a gzip or zstd core into `destination`, streaming with bounded memory.
+ * Decompresses a gzip, zstd or lz4 core into `destination`, streaming with bounded memory.
  *
  * @throws {InputError} when the compressed data is corrupt.
  */
 export async function decompressFile(
   path: string,
-  compression: "gzip" | "zstd",
+  compression: Compressed,
   destination: string,
 ): Promise<void> {
   try {
     await pipeline(
-      createReadStream(path),
-      compression === "gzip" ? createGunzip() : createZstdDecompress(),
+      createReadStream(path, { highWaterMark: 256 * 1024 }),
+      createDecompressor(compression),
       createWriteStream(destination, { mode: 0o600 }),
     );
   } catch (error) {

@@ -65,7 +65,7 @@ export interface CoreAnalysis {
   sizeBytes: number;
   /** Size of the uncompressed core according to its program headers. */
   coreBytes: number;
-  compression: "none" | "gzip" | "zstd";
+  compression: "none" | "gzip" | "zstd" | "lz4";
   machine: string;
   /** Last modification of the core file: when the kernel finished writing it. */
   modifiedAt: string | null;

@@ -37,8 +37,11 @@ export interface PutOptions {
   /** Crash time, for the object's name. */
   time: Date;
   compression: StoreCompression;
-  /** How the source is compressed already (from its first bytes); default none. */
-  sourceCompression?: "none" | "gzip" | "zstd";
+  /**
+   * How the source is compressed already (from its first bytes); default none. An lz4
+   * source is decompressed and compressed again as `compression` says.
+   */
+  sourceCompression?: "none" | "gzip" | "zstd" | "lz4";
   metadata?: Record<string, unknown>;
   /**
    * Overrides the object's file name (still inside the instance folder); the pipeline uses

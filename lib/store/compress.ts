@@ -3,7 +3,8 @@
  * core through gzip or zstd and a SHA-256 into a temporary file beside the destination,
  * which is flushed to disk and renamed into place only when complete. On any failure (a
  * full disk, a vanished source) the partial file is removed and the source is untouched.
- * A core already compressed the way the store wants is copied as it is.
+ * A core already compressed the way the store wants is copied as it is; one compressed
+ * otherwise (gzip for a zstd store, lz4) is decompressed on the way and compressed again.
  *
  * @module
  */
@@ -11,8 +12,15 @@ import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { PassThrough, pipeline, type Readable, Transform } from "node:stream";
 import { pipeline as pipe } from "node:stream/promises";
-import { constants, createGzip, createZstdCompress } from "node:zlib";
+import {
+  constants,
+  createGunzip,
+  createGzip,
+  createZstdCompress,
+  createZstdDecompress,
+} from "node:zlib";
 import { basename, dirname } from "node:path";
+import { createLz4Decompress } from "../core/lz4.ts";
 import { InputError, UnavailableError } from "../errors.ts";
 
 /** What was stored. */
@@ -30,8 +38,11 @@ export interface StoredFile {
 /** Options of {@linkcode storeCompressed}. */
 export interface StoreOptions {
   compression: "gzip" | "zstd";
-  /** How the source is compressed already (from its first bytes); default none. */
-  sourceCompression?: "none" | "gzip" | "zstd";
+  /**
+   * How the source is compressed already (from its first bytes); default none. An lz4
+   * source is decompressed before it is compressed as wanted.
+   */
+  sourceCompression?: "none" | "gzip" | "zstd" | "lz4";
   /** Compression level; default fast (gzip 1, zstd 1), as cores are large and compress well. */
   level?: number;
   /** Bytes the source must have: a source that is shorter or longer fails (it changed). */
@@ -70,8 +81,9 @@ export interface CompressedStream {
 
 /**
  * Opens a source (a path or a stream) as a stream of compressed bytes with bounded memory.
- * A source already compressed as wanted passes through as it is. When `expectedSourceBytes`
- * is given, a source of any other length errors the stream.
+ * A source already compressed as wanted passes through as it is; an lz4 source goes through
+ * the lz4 decoder first. When `expectedSourceBytes` is given, a source of any other length
+ * (counted before decoding) errors the stream.
  */
 export function compressedStream(
   source: string | Readable,
@@ -114,19 +126,29 @@ export function compressedStream(
   const input = typeof source === "string"
     ? createReadStream(source, { highWaterMark: CHUNK })
     : source;
+  // Corrupt compressed data is the source's fault, like a read error.
+  const sourceKind = copied ? "none" : options.sourceCompression ?? "none";
+  const reading: Readable[] = sourceKind === "lz4"
+    ? [input, counting, createLz4Decompress()]
+    : sourceKind === "gzip"
+    ? [input, counting, createGunzip()]
+    : sourceKind === "zstd"
+    ? [input, counting, createZstdDecompress()]
+    : [input, counting];
+  const stages = [...reading, compressor, hashing];
   // The first stream to fail tells whose fault it is: the source's or the consumer's.
-  [input, counting, compressor, hashing].forEach((stream, index) =>
+  stages.forEach((stream, index) =>
     stream.on("error", () => {
       if (firstFailure === undefined) {
         firstFailure = index;
-        failedReading = index <= 1;
+        failedReading = index < reading.length;
       }
     })
   );
   const output = hashing;
   // A failure anywhere destroys the whole chain, `output` included, with that error; a
   // consumer that stops early destroys `output` and so the chain.
-  pipeline(input, counting, compressor, hashing, () => {});
+  pipeline(stages, () => {});
   let digest: string | undefined;
   return {
     output,

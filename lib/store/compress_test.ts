@@ -101,3 +101,32 @@ Deno.test("storeCompressed() on a full disk removes the partial file and keeps t
       await new Deno.Command("umount", { args: [`${dir}/small`] }).output();
     }
   }));
+
+Deno.test({
+  name: "storeCompressed() unpacks a gzip core before compressing it as zstd, and back",
+  ignore: noGcc,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const { segv } = await sampleCores();
+      const original = await Deno.readFile(segv.core);
+      await storeCompressed(segv.core, `${dir}/a.gz`, { compression: "gzip" });
+      await storeCompressed(`${dir}/a.gz`, `${dir}/b.zst`, {
+        compression: "zstd",
+        sourceCompression: "gzip",
+      });
+      await storeCompressed(`${dir}/b.zst`, `${dir}/c.gz`, {
+        compression: "gzip",
+        sourceCompression: "zstd",
+      });
+      const unzstd = await new Deno.Command("zstd", {
+        args: ["-d", "-q", "-c", `${dir}/b.zst`],
+        stdout: "piped",
+      }).output();
+      assertEquals(unzstd.stdout, original);
+      const gunzip = await new Deno.Command("gzip", {
+        args: ["-d", "-c", `${dir}/c.gz`],
+        stdout: "piped",
+      }).output();
+      assertEquals(gunzip.stdout, original);
+    }),
+});
