@@ -1,25 +1,55 @@
 /**
- * `agent daemon [--listen-address HOST:PORT] [--node-name N] [--state-dir D] ...`.
+ * `agent daemon [--listen-address HOST:PORT] [--runtime-endpoint PATH]
+ * [--metrics-interval-secs N] [--node-name N] [--state-dir D] ...`.
  *
  * @module
  */
-import { Command, type CommandUnknownOpts } from "@commander-js/extra-typings";
+import {
+  Command,
+  type CommandUnknownOpts,
+  InvalidArgumentError,
+  Option,
+} from "@commander-js/extra-typings";
 import { type CliContext, contextOption, kubeconfigOption } from "./_context.ts";
 
 /** Builds the `daemon` command. */
 export function daemonCommand(context: CliContext): CommandUnknownOpts {
   return new Command("daemon")
-    .summary("Run on a node: watch Milvus restarts, clean up crash loops, serve health and metrics")
-    .description(
-      "Run as the node's agent (a DaemonSet). Watches the Milvus pods on this node\n" +
-        "(NODE_NAME) for restarts and judges each a panic or not; with cleaner.enabled,\n" +
-        "uninstalls an instance stuck in a crash loop after cleaner.cleanupDelay, remembering\n" +
-        "crash loops across restarts in the state database. Serves /healthz, /readyz and\n" +
-        "/metrics on server.listenAddress. Stops on SIGTERM or SIGINT.",
+    .summary(
+      "Run on a node: collect cores, watch Milvus restarts, serve Kata sandbox metrics",
     )
-    .option(
-      "--listen-address <host:port>",
-      "where to serve HTTP (default: server.listenAddress, 127.0.0.1:8090)",
+    .description(
+      "Run as the node's agent (a DaemonSet). Collects the cores in collector.paths (analyze,\n" +
+        "tie to a pod, score, store, index; retention every storage.retention.interval).\n" +
+        "Watches the Milvus pods on this node (NODE_NAME) for restarts and judges each a\n" +
+        "panic or not; with cleaner.enabled, uninstalls an instance stuck in a crash loop.\n" +
+        "Scrapes every Kata sandbox's shim (kata.sandboxRoots) on kata.metricsInterval and\n" +
+        "serves them aggregated like kata-monitor, with cAdvisor-style series, pod labels from\n" +
+        "the CRI runtime. Serves /, /metrics, /sandboxes, /cores, /healthz and /readyz on\n" +
+        "server.listenAddress. Stops on SIGTERM or SIGINT.",
+    )
+    .addOption(
+      new Option(
+        "--listen-address <host:port>",
+        "where to serve HTTP (default: server.listenAddress, 127.0.0.1:8090)",
+      ).env("KATA_PULSE_LISTEN"),
+    )
+    .addOption(
+      new Option(
+        "--runtime-endpoint <path>",
+        "CRI runtime socket (default: kata.runtimeEndpoint, /run/containerd/containerd.sock)",
+      ).env("RUNTIME_ENDPOINT"),
+    )
+    .addOption(
+      new Option(
+        "--metrics-interval-secs <n>",
+        "seconds between shim scrapes (default: kata.metricsInterval, 60)",
+      ).env("KATA_PULSE_METRICS_INTERVAL").argParser((text) => {
+        if (!/^\d+$/.test(text) || Number(text) < 1) {
+          throw new InvalidArgumentError("expected a whole number of seconds, at least 1");
+        }
+        return Number(text);
+      }),
     )
     .option("--node-name <name>", "this node (default: nodeName, NODE_NAME)")
     .option("--state-dir <dir>", "state database directory (default: stateDir, /var/lib/agent)")
@@ -34,6 +64,8 @@ export function daemonCommand(context: CliContext): CommandUnknownOpts {
         "server.listenAddress": options.listenAddress,
         nodeName: options.nodeName,
         stateDir: options.stateDir,
+        "kata.runtimeEndpoint": options.runtimeEndpoint,
+        "kata.metricsInterval": options.metricsIntervalSecs,
         "discovery.kubeconfig": options.kubeconfig,
         "discovery.context": options.context,
       });

@@ -1,5 +1,6 @@
 /**
- * `agent discover [milvus] [-n NS | -A] [-o table|json|yaml] [--kubeconfig F] [--context C]`.
+ * `agent discover [milvus] [-n NS | -A] [-o table|json|yaml] [--kubeconfig F] [--context C]`
+ * and `agent discover sandboxes [-o table|json|yaml] [--direct]`.
  *
  * @module
  */
@@ -12,16 +13,21 @@ import { print, renderJson, renderTable } from "./output.ts";
 /** Builds the `discover` command. */
 export function discoverCommand(context: CliContext): CommandUnknownOpts {
   return new Command("discover")
-    .summary("List the Milvus instances in the cluster, with restarts and last terminations")
+    .summary("List the Milvus instances in the cluster, or this node's Kata sandboxes")
     .description(
       "List the Milvus instances: pods installed by Helm (app.kubernetes.io/name=milvus) or\n" +
         "managed by milvus-operator, grouped by instance, with their restart counts and how\n" +
         "each last terminated; the operator's Milvus resources are listed even without pods.\n" +
         "Reaches the cluster like kubectl: --kubeconfig, KUBECONFIG, ~/.kube/config, or the\n" +
-        "pod's service account. Exit code 3 when the Kubernetes API cannot be reached.",
+        "pod's service account. Exit code 3 when the Kubernetes API cannot be reached.\n\n" +
+        "'discover sandboxes' lists this node's Kata sandboxes (id, pod, namespace, runtime,\n" +
+        "socket, last scrape, last error): from the daemon on server.listenAddress when one\n" +
+        "runs, else read directly from kata.sandboxRoots, the CRI runtime (pod metadata) and\n" +
+        "one scrape of each shim.",
     )
     .addArgument(
-      new Argument("[what]", "what to discover").choices(["milvus"] as const).default("milvus"),
+      new Argument("[what]", "what to discover").choices(["milvus", "sandboxes"] as const)
+        .default("milvus"),
     )
     .option("-n, --namespace <namespace>", "only this namespace (default: the context's)")
     .option("-A, --all-namespaces", "every namespace")
@@ -30,13 +36,16 @@ export function discoverCommand(context: CliContext): CommandUnknownOpts {
         ["table", "json", "yaml"] as const,
       ).default("table"),
     )
+    .option("--direct", "sandboxes: read the node directly even when a daemon runs")
     .addOption(kubeconfigOption())
     .addOption(contextOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  agent discover -A\n  agent discover milvus -n milvus-prod -o json",
+      "\nExamples:\n  agent discover -A\n  agent discover milvus -n milvus-prod -o json\n" +
+        "  agent discover sandboxes",
     )
-    .action(async (_what, options) => {
+    .action(async (what, options) => {
+      if (what === "sandboxes") return await sandboxes(context, options);
       if (options.namespace && options.allNamespaces) {
         throw new UsageError("Give either --namespace or --all-namespaces, not both");
       }
@@ -89,4 +98,36 @@ export function discoverCommand(context: CliContext): CommandUnknownOpts {
         ], rows),
       );
     });
+}
+
+async function sandboxes(
+  context: CliContext,
+  options: { output: "table" | "json" | "yaml"; direct?: boolean },
+): Promise<void> {
+  const config = await context.config();
+  const { discoverSandboxes } = await import("../lib/kata/discover.ts");
+  const found = await discoverSandboxes(config, context.log(), { direct: options.direct });
+  for (const warning of found.warnings) context.log().warn(warning);
+  if (options.output === "json") return await print(renderJson(found.sandboxes));
+  if (options.output === "yaml") {
+    const { stringify } = await import("yaml");
+    return await print(stringify(found.sandboxes, { lineWidth: 0 }));
+  }
+  if (found.sandboxes.length === 0) {
+    return await print(`No Kata sandboxes under ${config.kata.sandboxRoots.join(", ")}.`);
+  }
+  await print(
+    renderTable(
+      ["SANDBOX", "POD", "NAMESPACE", "RUNTIME", "SOCKET", "LAST SCRAPE", "LAST ERROR"],
+      found.sandboxes.map((s) => [
+        s.id.slice(0, 13),
+        s.name || "-",
+        s.namespace || "-",
+        s.runtime,
+        s.socket,
+        s.lastScrape ?? "-",
+        s.lastError ?? "",
+      ]),
+    ) + `\n(from ${found.source === "daemon" ? "the daemon" : "the node directly"})`,
+  );
 }

@@ -5,10 +5,16 @@
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Registry } from "prom-client";
 import type { CoreRecord, CoreState } from "../lib/store/core_index.ts";
+import { parsePrometheusText, serializeHeader, serializeSamples } from "../lib/kata/prom.ts";
+import type { KataApi } from "./kata.ts";
+
+const TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8";
+const OPENMETRICS_FORMAT = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 const STATES: readonly CoreState[] = [
   "seen",
@@ -31,11 +37,43 @@ export interface AppDependencies {
   cores?(query: { states?: CoreState[]; limit: number }): CoreRecord[];
   /** When set, every route but the health probes needs `Authorization: Bearer TOKEN`. */
   bearerToken?: string;
+  /** The Kata sandboxes' metrics and list, when the Kata side runs. */
+  kata?: KataApi;
+}
+
+/** Whether the `Accept` header (split on `,`) names `type`. */
+function accepts(header: string | undefined, type: string): boolean {
+  return (header ?? "").split(",").some((part) => part.trim().toLowerCase().startsWith(type));
+}
+
+/** The agent's own families (prom-client's text) rendered again as OpenMetrics, no `# EOF`. */
+function openMetricsOf(text: string, keep: (name: string) => boolean): string {
+  let out = "";
+  for (const family of parsePrometheusText(text, { lenient: true })) {
+    if (!keep(family.name)) continue;
+    out += serializeHeader(family, { openMetrics: true }) +
+      serializeSamples(family, undefined, { openMetrics: true });
+  }
+  return out;
+}
+
+/** Keeps the families of prom-client's text whose names pass `keep`. */
+function filterText(text: string, keep: (name: string) => boolean): string {
+  let out = "";
+  let keeping = true;
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const name = line.startsWith("# ") ? line.split(" ", 3)[2] ?? "" : line.split(/[{ ]/, 1)[0]!;
+    if (line.startsWith("# HELP ") || line.startsWith("# TYPE ")) keeping = keep(name);
+    if (keeping) out += line + "\n";
+  }
+  return out;
 }
 
 /** The endpoints the index lists, with what each serves. */
 export const ENDPOINTS: ReadonlyArray<readonly [path: string, description: string]> = [
-  ["/metrics", "the agent's own metrics"],
+  ["/metrics", "the agent's and every sandbox's metrics (?sandbox=ID, ?filter_family=A,B)"],
+  ["/sandboxes", "the Kata sandboxes, one id per line (JSON with Accept: application/json)"],
   ["/cores", "indexed cores as JSON (?state=stored,failed&limit=100)"],
   ["/healthz", "liveness"],
   ["/readyz", "readiness"],
@@ -82,9 +120,63 @@ export function createApp(deps: AppDependencies): Hono {
     return c.text("ok\n");
   });
   app.get("/metrics", async (c) => {
+    const kata = deps.kata;
+    const id = c.req.query("sandbox");
+    if (id !== undefined) {
+      // kata-monitor's per-sandbox view: that shim's text, fetched now, unchanged.
+      if (!kata) {
+        throw new HTTPException(404, { message: "no Kata sandboxes: kata.enabled is false" });
+      }
+      const sandbox = kata.lookup(id);
+      if (sandbox === "invalid") {
+        throw new HTTPException(400, { message: `invalid sandbox id ${JSON.stringify(id)}` });
+      }
+      if (sandbox === "unknown") {
+        throw new HTTPException(404, { message: `unknown sandbox ${JSON.stringify(id)}` });
+      }
+      c.header("content-type", TEXT_FORMAT);
+      return c.body(await kata.fetchOne(sandbox));
+    }
+    const prefixes = (c.req.query("filter_family") ?? "").split(",").map((p) => p.trim())
+      .filter(Boolean);
+    const keep = (name: string) =>
+      prefixes.length === 0 || prefixes.some((prefix) => name.startsWith(prefix));
+    const openMetrics = accepts(c.req.header("accept"), "application/openmetrics-text");
+    const gzip = /\bgzip\b/i.test(c.req.header("accept-encoding") ?? "");
     deps.beforeScrape?.();
-    c.header("content-type", deps.registry.contentType);
-    return c.body(await deps.registry.metrics());
+    const own = await deps.registry.metrics();
+    const aggregate = kata?.aggregate();
+    c.header("content-type", openMetrics ? OPENMETRICS_FORMAT : TEXT_FORMAT);
+    if (gzip) {
+      c.header("content-encoding", "gzip");
+      c.header("vary", "accept-encoding");
+    }
+    // The sandboxes' families first, then the agent's own: the first part is cached.
+    if (!openMetrics && prefixes.length === 0) {
+      if (!aggregate) return c.body(gzip ? new Uint8Array(gzipSync(own, { level: 1 })) : own);
+      return gzip ? c.body(aggregate.gzipWith(own)) : c.body(aggregate.render() + own);
+    }
+    const text = openMetrics
+      ? (aggregate?.render({ families: prefixes, openMetrics }) ?? "") + openMetricsOf(own, keep) +
+        "# EOF\n"
+      : (aggregate?.render({ families: prefixes }) ?? "") + filterText(own, keep);
+    return gzip ? c.body(new Uint8Array(gzipSync(text, { level: 1 }))) : c.body(text);
+  });
+  app.get("/sandboxes", (c) => {
+    const list = deps.kata?.sandboxes() ?? [];
+    const accept = c.req.header("accept");
+    if (accepts(accept, "application/json")) return c.json(list);
+    if (accepts(accept, "text/html")) {
+      const items = list.map((s) =>
+        `<li><a href="/metrics?sandbox=${encodeURIComponent(s.id)}">${escapeHtml(s.id)}</a>${
+          s.name ? ` (${escapeHtml(s.namespace)}/${escapeHtml(s.name)})` : ""
+        }</li>`
+      ).join("\n");
+      return c.html(
+        `<!DOCTYPE html>\n<html><head><title>Sandboxes</title></head><body>\n<h1>Sandboxes</h1>\n<ul>\n${items}\n</ul>\n</body></html>\n`,
+      );
+    }
+    return c.text(list.map((s) => `${s.id}\n`).join(""));
   });
   app.get("/cores", (c) => {
     const limit = c.req.query("limit") ?? "100";

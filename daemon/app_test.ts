@@ -29,7 +29,7 @@ Deno.test("the index is plain text, or HTML when Accept asks for it", async () =
   const plain = await get(app(), "/", { accept: "*/*" });
   assertEquals(plain.status, 200);
   assertEquals(plain.text.split("\n")[0], "Available HTTP endpoints:");
-  assertStringIncludes(plain.text, "\n/metrics: the agent's own metrics\n");
+  assertStringIncludes(plain.text, "\n/metrics: the agent's and every sandbox's metrics");
   const html = await get(app(), "/", { accept: "application/xhtml+xml, text/html;q=0.9" });
   assertStringIncludes(html.type ?? "", "text/html");
   assertStringIncludes(html.text, '<li><a href="/metrics">/metrics</a>');

@@ -21,6 +21,7 @@ import type { Logger } from "../lib/log.ts";
 import { createMetrics } from "../lib/metrics/mod.ts";
 import { openState } from "../lib/store/state.ts";
 import { createApp } from "./app.ts";
+import { type Kata, startKata } from "./kata.ts";
 
 /** Options of {@linkcode runDaemon}. */
 export interface DaemonOptions {
@@ -48,10 +49,24 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   const bearerToken = await readBearerToken(config.server.bearerTokenFile);
   const metrics = createMetrics();
   const db = await openState(config.stateDir);
-  const ready = { state: true, kubernetes: false };
+  const ready = { state: true, kubernetes: false, sandboxes: !config.kata.enabled };
   // What correlation reads: this node's pods (from the pod watch) and recent restarts.
   const cluster: ClusterView = { pods: () => [], restarts: [] };
   let collection: Awaited<ReturnType<typeof openCollection>> | undefined;
+  let kata: Kata | undefined;
+  if (config.kata.enabled) {
+    try {
+      kata = startKata(config, log, metrics.registry, signal);
+      kata.scanned.then(() => (ready.sandboxes = true));
+      metrics.up.set({ feature: "kata" }, 1);
+    } catch (error) {
+      ready.sandboxes = true;
+      metrics.up.set({ feature: "kata" }, 0);
+      log.error("Kata sandbox metrics off", {
+        reason: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
   const scrapeHooks: (() => void)[] = [];
   const address = parseListenAddress(config.server.listenAddress);
   let server: Deno.HttpServer;
@@ -71,6 +86,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
         cores: (query) => collection?.index.list(query) ?? [],
         beforeScrape: () => scrapeHooks.forEach((hook) => hook()),
         bearerToken,
+        kata: kata?.api,
       }).fetch,
     );
   } catch (error) {
@@ -83,6 +99,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
     );
   }
   const tasks: Promise<unknown>[] = [server.finished];
+  if (kata) tasks.push(kata.done);
   try {
     collection = await openCollection(config, log, {
       db,

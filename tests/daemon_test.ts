@@ -9,19 +9,20 @@ import {
   assertStringIncludes,
   withTempDir,
 } from "./support/assert.ts";
-import { agentArgs, runAgent } from "./support/cli.ts";
+import { agentArgs, DENO_DIR, runAgent } from "./support/cli.ts";
 import { haveCommand, skipNotice } from "./support/cores.ts";
 import type { Json } from "./support/kube/_match.ts";
 import { KubeEmulator } from "./support/kube/emulator.ts";
 import { helmPod, installHelmRelease } from "./support/kube/fixtures.ts";
 import { freePort } from "./support/net.ts";
+import { promtoolCheck } from "./support/promtool.ts";
 
 const noPromtool = skipNotice("promtool", haveCommand("promtool"));
 
 function startDaemon(args: string[], env: Record<string, string>) {
   return new Deno.Command(Deno.execPath(), {
     args: agentArgs(["daemon", ...args]),
-    env: { NO_COLOR: "1", ...env },
+    env: { NO_COLOR: "1", DENO_DIR, ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -75,7 +76,10 @@ Deno.test("the daemon watches restarts, uninstalls a crash loop, serves probes a
     try {
       await waitFor(async () => (await get(`${base}/readyz`)).status === 200, "readiness");
       assertEquals(await get(`${base}/healthz`), { status: 200, text: "ok\n" });
-      assertStringIncludes((await get(base)).text, "/metrics: the agent's own metrics");
+      assertStringIncludes(
+        (await get(base)).text,
+        "/metrics: the agent's and every sandbox's metrics",
+      );
       for (let count = 1; count <= 3; count++) {
         emu.put(helmPod("prod", "prod-milvus-querynode-0", {
           restarts: count,
@@ -109,19 +113,10 @@ Deno.test("the daemon watches restarts, uninstalls a crash loop, serves probes a
       assertStringIncludes(metrics.text, 'agent_feature_up{feature="kubernetes"} 1');
       assertMatch(metrics.text, /agent_pod_watch_cached_pods 1\n/);
       if (!noPromtool) {
-        const promtool = new Deno.Command("promtool", {
-          args: ["check", "metrics"],
-          stdin: "piped",
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
-        const writer = promtool.stdin.getWriter();
-        await writer.write(new TextEncoder().encode(metrics.text));
-        await writer.close();
-        const checked = await promtool.output();
-        const findings = new TextDecoder().decode(checked.stdout) +
-          new TextDecoder().decode(checked.stderr);
-        assertEquals([checked.code, findings], [0, ""]);
+        // Lint findings on Kata's own names are accepted (promtool exits 3 for lints).
+        const checked = await promtoolCheck(metrics.text);
+        assertEquals(checked.defects, []);
+        assert(checked.code === 0 || checked.kataLints.length > 0, String(checked.code));
       }
     } finally {
       daemon.kill("SIGTERM");

@@ -25,6 +25,14 @@ export interface RunAgentOptions {
   stdinFile?: string;
 }
 
+/**
+ * Where Deno keeps its module cache for this test run. Passed to every agent process, so a
+ * test that moves `HOME` (to hide `~/.kube/config`) does not make Deno fetch every npm
+ * package again into an empty cache.
+ */
+export const DENO_DIR: string = Deno.env.get("DENO_DIR") ??
+  `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/root"}/.cache`}/deno`;
+
 /** The arguments of `deno` that run `agent ARGS...` from this checkout, as users do. */
 export function agentArgs(args: string[]): string[] {
   return ["run", "-q", "-P=agent", "--config", `${ROOT}deno.json`, `${ROOT}main.ts`, ...args];
@@ -35,7 +43,7 @@ export async function runAgent(args: string[], options: RunAgentOptions = {}): P
   const child = new Deno.Command(Deno.execPath(), {
     args: agentArgs(args),
     cwd: options.cwd ?? ROOT,
-    env: { NO_COLOR: "1", ...options.env },
+    env: { NO_COLOR: "1", DENO_DIR, ...options.env },
     stdin: options.stdinFile ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",

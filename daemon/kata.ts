@@ -1,0 +1,111 @@
+/**
+ * The Kata Containers side of the daemon: sandbox discovery, the shim scrape loop, pod
+ * metadata from the CRI runtime, and the aggregate the HTTP routes serve, wired together.
+ *
+ * @module
+ */
+import type { Registry } from "prom-client";
+import type { Config } from "../lib/config/mod.ts";
+import type { Logger } from "../lib/log.ts";
+import { MetricsAggregator, type SandboxScrape } from "../lib/kata/aggregate.ts";
+import { CriClient, CriMetadataCache } from "../lib/kata/cri.ts";
+import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../lib/kata/sandboxes.ts";
+import { ShimScraper } from "../lib/kata/scraper.ts";
+import { fetchShimMetrics } from "../lib/kata/shim.ts";
+import type { SandboxView } from "../lib/kata/discover.ts";
+
+export type { SandboxView };
+
+/** What the HTTP routes need of the Kata side. */
+export interface KataApi {
+  /** Brings the aggregate up to date and returns it. */
+  aggregate(): MetricsAggregator;
+  sandboxes(): SandboxView[];
+  /** Whether the id is known: `invalid`, `unknown`, or the sandbox. */
+  lookup(id: string): Sandbox | "invalid" | "unknown";
+  /** One shim's text, fetched now, unchanged. */
+  fetchOne(sandbox: Sandbox): Promise<string>;
+}
+
+/** The running Kata side. */
+export interface Kata {
+  api: KataApi;
+  /** Settles when the first listing of the sandbox roots is done. */
+  scanned: Promise<void>;
+  done: Promise<unknown>;
+}
+
+/** Starts discovery, scraping and CRI sync; stops when `signal` aborts. */
+export function startKata(
+  config: Config,
+  log: Logger,
+  registry: Registry,
+  signal: AbortSignal,
+): Kata {
+  const kata = config.kata;
+  const directory = new SandboxDirectory({ roots: kata.sandboxRoots, log });
+  const scraper = new ShimScraper({
+    sandboxes: directory,
+    registry,
+    log,
+    intervalMs: kata.metricsInterval,
+    timeoutMs: kata.scrapeTimeout,
+    concurrency: kata.scrapeConcurrency,
+    maxBytes: kata.maxResponseBytes,
+  });
+  const cri = new CriClient(kata.runtimeEndpoint);
+  const metadata = new CriMetadataCache({
+    client: cri,
+    syncIntervalMs: kata.criSyncInterval,
+    logger: log,
+  });
+  const report = () => metadata.onSandboxesChanged(directory.list().map((s) => s.id));
+  directory.subscribe(report);
+  directory.scanned.then(report);
+  const aggregator = new MetricsAggregator();
+  const api: KataApi = {
+    aggregate() {
+      const scrapes: SandboxScrape[] = [];
+      for (const [id, entry] of scraper.snapshot()) {
+        scrapes.push({ id, text: entry.text, scrapedAt: entry.scrapedAt, pod: metadata.get(id) });
+      }
+      aggregator.update(scrapes);
+      return aggregator;
+    },
+    sandboxes() {
+      const snapshot = scraper.snapshot();
+      return directory.list().map((sandbox) => {
+        const pod = metadata.get(sandbox.id);
+        const entry = snapshot.get(sandbox.id);
+        return {
+          id: sandbox.id,
+          uid: pod?.uid ?? "",
+          name: pod?.name ?? "",
+          namespace: pod?.namespace ?? "",
+          runtime: sandbox.runtime,
+          socket: sandbox.socket,
+          lastScrape: entry?.scrapedAt ? new Date(entry.scrapedAt).toISOString() : null,
+          lastError: entry?.error ?? null,
+        };
+      });
+    },
+    lookup(id) {
+      if (!isValidSandboxId(id)) return "invalid";
+      return directory.get(id) ?? "unknown";
+    },
+    fetchOne(sandbox) {
+      return fetchShimMetrics(sandbox.socket, {
+        timeoutMs: kata.scrapeTimeout,
+        maxBytes: kata.maxResponseBytes,
+        sandboxId: sandbox.id,
+        signal,
+      });
+    },
+  };
+  const done = Promise.allSettled([
+    directory.run(signal),
+    scraper.run(signal),
+    metadata.run(signal),
+  ]).finally(() => cri.close());
+  return { api, scanned: directory.scanned, done };
+}

@@ -1,0 +1,1246 @@
+/**
+ * The Prometheus text exposition formats, read and written over the model of `model.ts`: the
+ * text format 0.0.4 (what the Kata shims and kata-monitor serve) and OpenMetrics 1.0 text.
+ *
+ * This is the hot path of the daemon's `/metrics`, so the parser scans the text with
+ * `indexOf`/`charCodeAt` (no regular expression, no substring per line), reuses the previous
+ * line's metric name, label names and label values when the text repeats them (no string is
+ * made for them then), and stays linear in the input whatever it holds. The serializer is split
+ * so that the aggregator renders each sandbox's sample lines once per scrape
+ * ({@linkcode serializeSamples}, with the sandbox's labels prepended) and a request only
+ * concatenates them under one {@linkcode serializeHeader} per family.
+ *
+ * @example Aggregating shims the kata-monitor way
+ * ```ts
+ * const lines = new Map<string, string[]>(); // family name → one rendered part per shim
+ * const first = new Map<string, MetricFamily>();
+ * for (const shim of shims) {
+ *   for (const family of parsePrometheusText(shim.text, { lenient: true })) {
+ *     if (!first.has(family.name)) first.set(family.name, family);
+ *     const parts = lines.get(family.name) ?? lines.set(family.name, []).get(family.name)!;
+ *     parts.push(serializeSamples(family, { sandbox_id: shim.id, cri_uid: shim.uid }));
+ *   }
+ * }
+ * let body = "";
+ * for (const [name, parts] of lines) body += serializeHeader(first.get(name)!) + parts.join("");
+ * ```
+ *
+ * @module
+ */
+import { InputError } from "../errors.ts";
+import type { Labels, MetricFamily, MetricType, Sample } from "./model.ts";
+
+/** Options of {@linkcode parsePrometheusText}. */
+export interface ParseOptions {
+  /**
+   * Read OpenMetrics 1.0 text rather than the text format 0.0.4: timestamps are seconds
+   * (kept as milliseconds in the model), exemplars are allowed (and dropped), the text must
+   * end with `# EOF` and nothing may follow it. Default `false`.
+   */
+  openMetrics?: boolean;
+  /**
+   * Skip a bad line (counted in `stats`) instead of throwing, so that one bad line from a
+   * shim does not lose the shim's other series. Default `false`.
+   */
+  lenient?: boolean;
+  /**
+   * Stop with an error, lenient or not, when the text holds more samples than this.
+   * Default: no limit (the text's own length bounds the result).
+   */
+  maxSamples?: number;
+  /** Counts to add to: pass one object to many calls to sum them over many texts. */
+  stats?: ParseStats;
+}
+
+/** What {@linkcode parsePrometheusText} counts, added to the object given in its options. */
+export interface ParseStats {
+  /** Samples kept. */
+  samples: number;
+  /** Lines skipped in lenient mode (plus one for a missing OpenMetrics `# EOF`). */
+  skipped: number;
+  /** The messages of the first skipped lines, at most {@linkcode MAX_RECORDED_ERRORS}. */
+  errors: string[];
+}
+
+/** How many skip messages {@linkcode ParseStats.errors} keeps at most. */
+export const MAX_RECORDED_ERRORS = 10;
+
+/** Options of the serializers. */
+export interface SerializeOptions {
+  /**
+   * Write OpenMetrics 1.0 text: counters' family names without `_total` and their samples
+   * with it, `# UNIT` lines, `unknown` for `untyped`, timestamps in seconds, and (for
+   * {@linkcode serializePrometheusText}) the final `# EOF`. Default `false`: text format
+   * 0.0.4, where the OpenMetrics-only types are written as `untyped`.
+   */
+  openMetrics?: boolean;
+}
+
+/** Options of {@linkcode serializeHeader} and {@linkcode serializeSamples}. */
+export interface FamilyOptions extends SerializeOptions {
+  /**
+   * Write the family under this name instead of its own: a sample named after the family
+   * keeps its suffix (`go_threads` → `kata_shim_go_threads`, `x_bucket` → `y_bucket`).
+   */
+  name?: string;
+  /**
+   * In OpenMetrics, keep a counter's `_total` in its family name, and its samples' names as
+   * they are: for a counter whose name without `_total` is another family's (the Go client's
+   * `go_memstats_alloc_bytes_total` and `go_memstats_alloc_bytes`).
+   * {@linkcode serializePrometheusText} sets it where that happens. Default `false`.
+   */
+  keepTotal?: boolean;
+}
+
+// Character classes, one bit each, for every UTF-16 code unit.
+const METRIC_START = 1;
+const METRIC_CHAR = 2;
+const LABEL_START = 4;
+const LABEL_CHAR = 8;
+const BLANK = 16;
+const DIGIT = 32;
+
+const CHARS = new Uint8Array(65536);
+for (let c = 0; c < 128; c++) {
+  const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+  const digit = c >= 48 && c <= 57;
+  if (letter || c === 58) CHARS[c]! |= METRIC_START | METRIC_CHAR;
+  if (digit) CHARS[c]! |= METRIC_CHAR | LABEL_CHAR | DIGIT;
+  if (letter) CHARS[c]! |= LABEL_START | LABEL_CHAR;
+}
+// A carriage return counts as a blank between tokens, so CRLF text parses.
+CHARS[32] = CHARS[9] = CHARS[13] = BLANK;
+
+const NEWLINE = 10;
+const QUOTE = 34;
+const HASH = 35;
+const PLUS = 43;
+const COMMA = 44;
+const MINUS = 45;
+const DOT = 46;
+const EQUALS = 61;
+const BACKSLASH = 92;
+const LOWER_N = 110;
+const LBRACE = 123;
+const RBRACE = 125;
+
+const TYPES: readonly MetricType[] = [
+  "counter",
+  "gauge",
+  "histogram",
+  "summary",
+  "untyped",
+  "unknown",
+  "gaugehistogram",
+  "info",
+  "stateset",
+];
+
+/** The type named by `text` from `q` to `e`, if any. */
+function typeAt(text: string, q: number, e: number): MetricType | undefined {
+  for (const type of TYPES) if (type.length === e - q && text.startsWith(type, q)) return type;
+  return undefined;
+}
+
+/** The sample name suffixes that belong to a family of each type, besides its own name. */
+const SUFFIXES: Readonly<Record<MetricType, readonly string[]>> = {
+  counter: ["_total", "_created"],
+  gauge: [],
+  histogram: ["_bucket", "_count", "_sum", "_created"],
+  gaugehistogram: ["_bucket", "_gcount", "_gsum"],
+  summary: ["_count", "_sum", "_created"],
+  info: ["_info"],
+  stateset: [],
+  untyped: [],
+  unknown: [],
+};
+const ALL_SUFFIXES = [
+  "_bucket",
+  "_count",
+  "_sum",
+  "_total",
+  "_created",
+  "_gcount",
+  "_gsum",
+  "_info",
+];
+
+const SPECIAL_VALUES = new Map<string, number>([
+  ["nan", NaN],
+  ["inf", Infinity],
+  ["+inf", Infinity],
+  ["-inf", -Infinity],
+  ["infinity", Infinity],
+  ["+infinity", Infinity],
+  ["-infinity", -Infinity],
+]);
+
+/** Slots of a parse's table of shared strings (a power of two), and their longest string. */
+const INTERNED_SLOTS = 4096;
+const MAX_INTERNED = 200;
+
+/** Exact powers of ten, for the fast path of decimal conversion. */
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
+
+/** A family being read, with what the text has said about it so far. */
+interface Entry {
+  family: MetricFamily;
+  /** Whether a `# TYPE` line set its type (the first one wins). */
+  typed: boolean;
+  /** Whether a `# HELP` line set its help (the first one wins). */
+  helped: boolean;
+  /** The suffixes of its type, and its name with each. */
+  suffixes: readonly string[];
+  names: string[];
+  /**
+   * The family whose HELP/TYPE/UNIT lines followed this one's last time: texts that merge
+   * many shims repeat the same order, so the next descriptor line is guessed, not looked up.
+   */
+  next: Entry | undefined;
+}
+
+/** Whether `text` has `word` at `p`, followed by a blank or the end of the line. */
+function isWord(text: string, p: number, end: number, word: string): boolean {
+  const after = p + word.length;
+  return text.startsWith(word, p) &&
+    (after >= end || (CHARS[text.charCodeAt(after)]! & BLANK) !== 0);
+}
+
+/** Quotes a piece of the input for an error message, cut to a readable length. */
+function quote(text: string): string {
+  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+}
+
+class Parser {
+  readonly text: string;
+  readonly openMetrics: boolean;
+  readonly lenient: boolean;
+  readonly maxSamples: number;
+  readonly stats: ParseStats | undefined;
+  readonly families: MetricFamily[] = [];
+  readonly byName = new Map<string, Entry>();
+  /** The family of the last HELP, TYPE or sample line. */
+  current: Entry | undefined = undefined;
+  line = 0;
+  samples = 0;
+  eof = false;
+  /** Why the current line is bad. */
+  reason = "";
+  /** Where the last sub-scanner stopped. */
+  pos = 0;
+  /** Whether the last number scanned was valid. */
+  ok = false;
+  // The previous sample's name and family, reused when the next line starts with the name.
+  prevName = "";
+  prevEntry: Entry | undefined = undefined;
+  /** The family of the last HELP, TYPE or UNIT line. */
+  lastDescriptor: Entry | undefined = undefined;
+  /** The family a descriptor line being read names, and its name (see `descriptor`). */
+  named: Entry | undefined = undefined;
+  namedAs = "";
+  /** Strings already cut, by hash (see `intern`): fewer slots for a short text. */
+  readonly strings: (string | undefined)[];
+  // Label names and raw (escape-free) values by position, from the previous lines; the first
+  // `distinctKeys` names are one line's, so distinct, and need no duplicate check.
+  readonly keys: string[] = [];
+  readonly values: (string | undefined)[] = [];
+  distinctKeys = 0;
+
+  constructor(text: string, options: ParseOptions) {
+    this.text = text;
+    this.openMetrics = options.openMetrics === true;
+    this.lenient = options.lenient === true;
+    this.maxSamples = options.maxSamples ?? Infinity;
+    this.stats = options.stats;
+    let slots = 64;
+    while (slots < INTERNED_SLOTS && slots * 32 < text.length) slots *= 2;
+    this.strings = new Array(slots);
+  }
+
+  run(): MetricFamily[] {
+    this.lines();
+    if (this.openMetrics && !this.eof) {
+      this.reason = `missing "# EOF"`;
+      this.skip();
+    }
+    if (this.stats) this.stats.samples += this.samples;
+    return this.families;
+  }
+
+  /** The loop over lines, alone in its method so that V8 optimizes it whole. */
+  lines(): void {
+    const text = this.text;
+    const length = text.length;
+    let pos = 0;
+    while (pos < length) {
+      this.line++;
+      let end = text.indexOf("\n", pos);
+      if (end === -1) end = length;
+      let p = pos;
+      while (p < end && CHARS[text.charCodeAt(p)]! & BLANK) p++;
+      if (p < end) {
+        const ok = text.charCodeAt(p) === HASH ? this.comment(p, end) : this.sample(p, end);
+        if (!ok) this.skip();
+        else if (this.eof) {
+          this.afterEof(end + 1);
+          break;
+        }
+      }
+      pos = end + 1;
+    }
+  }
+
+  /** Throws for the current line, or counts it as skipped in lenient mode. */
+  skip(): void {
+    const message = `Line ${this.line}: ${this.reason}`;
+    if (!this.lenient) throw new InputError(message);
+    this.distinctKeys = 0;
+    const stats = this.stats;
+    if (stats) {
+      stats.skipped++;
+      if (stats.errors.length < MAX_RECORDED_ERRORS) stats.errors.push(message);
+    }
+  }
+
+  fail(reason: string): false {
+    this.reason = reason;
+    return false;
+  }
+
+  /** OpenMetrics allows nothing but a final newline after `# EOF`; 0.0.4 ignores the rest. */
+  afterEof(from: number): void {
+    if (!this.openMetrics) return;
+    const text = this.text;
+    for (let p = from; p < text.length; p++) {
+      const c = text.charCodeAt(p);
+      if (c === NEWLINE) this.line++;
+      else if (!(CHARS[c]! & BLANK)) {
+        this.line++;
+        this.reason = `content after "# EOF"`;
+        this.skip();
+        return;
+      }
+    }
+  }
+
+  /** A `#` line: HELP, TYPE, UNIT, EOF, or a comment to ignore. */
+  comment(start: number, end: number): boolean {
+    const text = this.text;
+    let p = start + 1;
+    while (p < end && CHARS[text.charCodeAt(p)]! & BLANK) p++;
+    switch (text.charCodeAt(p)) {
+      case 72: // H
+        return isWord(text, p, end, "HELP") ? this.help(p + 4, end) : true;
+      case 84: // T
+        return isWord(text, p, end, "TYPE") ? this.type(p + 4, end) : true;
+      case 85: // U
+        return isWord(text, p, end, "UNIT") ? this.unit(p + 4, end) : true;
+      case 69: { // E
+        if (!isWord(text, p, end, "EOF")) return true;
+        let q = p + 3;
+        while (q < end && CHARS[text.charCodeAt(q)]! & BLANK) q++;
+        if (q === end) this.eof = true;
+        return true;
+      }
+      default:
+        return true;
+    }
+  }
+
+  /**
+   * Reads the family name of a HELP, TYPE or UNIT line, leaving `pos` after it, and the
+   * family in `named` (undefined when new: {@linkcode Parser.described} makes it once the line
+   * is known good). The last such line's family, or the one that followed it before, is
+   * recognized without cutting the name.
+   */
+  descriptor(p: number, end: number, what: string): boolean {
+    const text = this.text;
+    while (p < end && CHARS[text.charCodeAt(p)]! & BLANK) p++;
+    const last = this.lastDescriptor;
+    if (last !== undefined) {
+      if (isWord(text, p, end, last.family.name)) {
+        this.pos = p + last.family.name.length;
+        this.named = last;
+        return true;
+      }
+      const next = last.next;
+      if (next !== undefined && isWord(text, p, end, next.family.name)) {
+        this.pos = p + next.family.name.length;
+        this.named = next;
+        return true;
+      }
+    }
+    let q = p;
+    if (q < end && CHARS[text.charCodeAt(q)]! & METRIC_START) {
+      q++;
+      while (q < end && CHARS[text.charCodeAt(q)]! & METRIC_CHAR) q++;
+    }
+    if (q === p || (q < end && !(CHARS[text.charCodeAt(q)]! & BLANK))) {
+      let e = q;
+      while (e < end && !(CHARS[text.charCodeAt(e)]! & BLANK)) e++;
+      return this.fail(`invalid metric name ${quote(text.slice(p, e))} in ${what}`);
+    }
+    this.pos = q;
+    this.namedAs = text.slice(p, q);
+    this.named = this.byName.get(this.namedAs);
+    return true;
+  }
+
+  /** The family the last good descriptor line names, made if new, and made current. */
+  described(): Entry {
+    const entry = this.named ?? this.create(this.namedAs);
+    const last = this.lastDescriptor;
+    if (last !== undefined && last !== entry) last.next = entry;
+    this.lastDescriptor = entry;
+    this.current = entry;
+    this.prevName = "";
+    this.prevEntry = undefined;
+    return entry;
+  }
+
+  help(p: number, end: number): boolean {
+    if (!this.descriptor(p, end, "HELP")) return false;
+    const after = this.pos;
+    const entry = this.described();
+    if (!entry.helped) {
+      // One blank separates the name from the text, which may itself start with blanks.
+      entry.family.help = after < end ? this.unescapeHelp(after + 1, end) : "";
+      entry.helped = true;
+    }
+    return true;
+  }
+
+  type(p: number, end: number): boolean {
+    const text = this.text;
+    if (!this.descriptor(p, end, "TYPE")) return false;
+    const known = this.named;
+    let q = this.pos;
+    while (q < end && CHARS[text.charCodeAt(q)]! & BLANK) q++;
+    let e = q;
+    let type = known?.family.type;
+    if (known?.typed === true && text.startsWith(type!, q)) {
+      e += type!.length;
+    } else {
+      while (e < end && !(CHARS[text.charCodeAt(e)]! & BLANK)) e++;
+      type = typeAt(text, q, e);
+    }
+    if (type === undefined || (e < end && !(CHARS[text.charCodeAt(e)]! & BLANK))) {
+      while (e < end && !(CHARS[text.charCodeAt(e)]! & BLANK)) e++;
+      return this.fail(
+        e === q ? "missing type" : `invalid type ${quote(text.slice(q, e))}`,
+      );
+    }
+    while (e < end && CHARS[text.charCodeAt(e)]! & BLANK) e++;
+    if (e < end) return this.fail(`unexpected ${quote(text.slice(e, end))} after type`);
+    const entry = this.described();
+    if (!entry.typed) {
+      entry.family.type = type;
+      this.setSuffixes(entry, type);
+      entry.typed = true;
+    }
+    return true;
+  }
+
+  setSuffixes(entry: Entry, type: MetricType): void {
+    entry.suffixes = SUFFIXES[type];
+    entry.names = entry.suffixes.map((suffix) => entry.family.name + suffix);
+  }
+
+  unit(p: number, end: number): boolean {
+    const text = this.text;
+    if (!this.descriptor(p, end, "UNIT")) return false;
+    let q = this.pos;
+    while (q < end && CHARS[text.charCodeAt(q)]! & BLANK) q++;
+    let e = q;
+    while (e < end && !(CHARS[text.charCodeAt(e)]! & BLANK)) e++;
+    const unit = text.slice(q, e);
+    while (e < end && CHARS[text.charCodeAt(e)]! & BLANK) e++;
+    if (e < end) return this.fail(`unexpected ${quote(text.slice(e, end))} after unit`);
+    const entry = this.described();
+    if (entry.family.unit === undefined && unit !== "") entry.family.unit = unit;
+    return true;
+  }
+
+  create(name: string): Entry {
+    const type: MetricType = this.openMetrics ? "unknown" : "untyped";
+    const family: MetricFamily = { name, help: "", type, samples: [] };
+    const entry: Entry = {
+      family,
+      typed: false,
+      helped: false,
+      suffixes: SUFFIXES[type],
+      names: [],
+      next: undefined,
+    };
+    this.families.push(family);
+    this.byName.set(name, entry);
+    return entry;
+  }
+
+  /**
+   * The family a sample name belongs to: the current family when the name is its own or its
+   * own plus a suffix of its type, else the family of that exact name, else a family whose
+   * name plus a suffix of its type gives the name, else a new untyped family.
+   */
+  resolve(name: string): Entry {
+    const current = this.current;
+    if (current !== undefined && belongs(current, name)) return current;
+    const exact = this.byName.get(name);
+    if (exact !== undefined) return exact;
+    for (const suffix of ALL_SUFFIXES) {
+      if (name.length > suffix.length && name.endsWith(suffix)) {
+        const base = this.byName.get(name.slice(0, name.length - suffix.length));
+        if (base !== undefined && base.suffixes.includes(suffix)) return base;
+      }
+    }
+    return this.create(name);
+  }
+
+  /** A sample line: `name[{labels}] value [timestamp] [# exemplar]`. */
+  sample(start: number, end: number): boolean {
+    const text = this.text;
+    let p = start;
+    let name = this.prevName;
+    let entry = this.prevEntry;
+    if (entry === undefined || !this.isName(name, p)) {
+      // The current family's name, or its name and a suffix of its type: taken from it.
+      entry = this.current;
+      name = "";
+      if (entry !== undefined) {
+        const own = entry.family.name;
+        if (this.isName(own, p)) name = own;
+        else if (entry.names.length !== 0 && text.startsWith(own, p)) {
+          for (const full of entry.names) {
+            if (this.isName(full, p)) {
+              name = full;
+              break;
+            }
+          }
+        }
+      }
+    }
+    if (name !== "") {
+      p += name.length;
+    } else {
+      let q = p;
+      if (CHARS[text.charCodeAt(q)]! & METRIC_START) {
+        q++;
+        while (q < end && CHARS[text.charCodeAt(q)]! & METRIC_CHAR) q++;
+      }
+      const next = text.charCodeAt(q);
+      if (q === p || (q < end && next !== LBRACE && !(CHARS[next]! & BLANK))) {
+        let e = q;
+        while (e < end && text.charCodeAt(e) !== LBRACE && !(CHARS[text.charCodeAt(e)]! & BLANK)) {
+          e++;
+        }
+        return this.fail(`invalid metric name ${quote(text.slice(p, e))}`);
+      }
+      name = text.slice(p, q);
+      entry = undefined;
+      p = q;
+    }
+    while (p < end && CHARS[text.charCodeAt(p)]! & BLANK) p++;
+    let labels: Labels;
+    if (p < end && text.charCodeAt(p) === LBRACE) {
+      const parsed = this.labels(p + 1, end, true);
+      if (parsed === undefined) return false;
+      labels = parsed;
+      p = this.pos;
+      while (p < end && CHARS[text.charCodeAt(p)]! & BLANK) p++;
+    } else {
+      labels = {};
+    }
+    if (p >= end) return this.fail(`missing value for ${quote(name)}`);
+    let e = p;
+    while (e < end && !(CHARS[text.charCodeAt(e)]! & BLANK)) e++;
+    const value = this.number(p, e);
+    if (!this.ok) return this.fail(`invalid value ${quote(text.slice(p, e))}`);
+    p = e;
+    while (p < end && CHARS[text.charCodeAt(p)]! & BLANK) p++;
+    let timestamp: number | undefined;
+    if (p < end && text.charCodeAt(p) !== HASH) {
+      e = p;
+      while (e < end && !(CHARS[text.charCodeAt(e)]! & BLANK)) e++;
+      timestamp = this.openMetrics ? this.seconds(p, e) : this.integer(p, e);
+      if (!this.ok) return this.fail(`invalid timestamp ${quote(text.slice(p, e))}`);
+      p = e;
+      while (p < end && CHARS[text.charCodeAt(p)]! & BLANK) p++;
+    }
+    if (p < end) {
+      if (!this.openMetrics || text.charCodeAt(p) !== HASH) {
+        return this.fail(`unexpected ${quote(text.slice(p, end))} after value`);
+      }
+      if (!this.exemplar(p + 1, end)) return false;
+    }
+    if (entry === undefined) entry = this.resolve(name);
+    if (++this.samples > this.maxSamples) {
+      throw new InputError(`Line ${this.line}: more than ${this.maxSamples} samples`);
+    }
+    const sample: Sample = timestamp === undefined
+      ? { name, labels, value }
+      : { name, labels, value, timestamp };
+    entry.family.samples.push(sample);
+    this.prevName = name;
+    this.prevEntry = entry;
+    this.current = entry;
+    return true;
+  }
+
+  /** Whether the text at `p` is the metric name `name`, followed by `{` or a blank. */
+  isName(name: string, p: number): boolean {
+    const text = this.text;
+    if (!text.startsWith(name, p)) return false;
+    const after = text.charCodeAt(p + name.length);
+    return after === LBRACE || (CHARS[after]! & BLANK) !== 0;
+  }
+
+  /**
+   * Reads labels from just after `{` to just after `}`, leaving `pos` there. With `cache`
+   * (sample labels, not exemplars), names and values repeated from the previous lines at the
+   * same position are reused rather than cut anew.
+   */
+  labels(p: number, end: number, cache: boolean): Labels | undefined {
+    const text = this.text;
+    const keys = this.keys;
+    const values = this.values;
+    const labels: Labels = {};
+    let checking = !cache;
+    let i = 0;
+    for (;;) {
+      while (p < end && CHARS[text.charCodeAt(p)]! & BLANK) p++;
+      if (p >= end) return this.noLabels(`unterminated label set`);
+      const c = text.charCodeAt(p);
+      if (c === RBRACE) {
+        p++;
+        break;
+      }
+      let key = cache ? keys[i] : undefined;
+      if (
+        key !== undefined && text.startsWith(key, p) &&
+        !(CHARS[text.charCodeAt(p + key.length)]! & LABEL_CHAR)
+      ) {
+        p += key.length;
+        if (i >= this.distinctKeys) checking = true;
+      } else {
+        let q = p;
+        let hash = 0;
+        if (CHARS[c]! & LABEL_START) {
+          hash = c;
+          q++;
+          let d = 0;
+          while (q < end && CHARS[d = text.charCodeAt(q)]! & LABEL_CHAR) {
+            hash = (hash * 31 + d) | 0;
+            q++;
+          }
+        }
+        if (q === p) {
+          let e = p + 1;
+          while (e < end && CHARS[text.charCodeAt(e)]! & LABEL_CHAR) e++;
+          return this.noLabels(`invalid label name ${quote(text.slice(p, e))}`);
+        }
+        key = this.intern(p, q, hash);
+        p = q;
+        if (cache) keys[i] = key;
+        checking = true;
+      }
+      if (checking && Object.hasOwn(labels, key)) {
+        return this.noLabels(`duplicate label ${quote(key)}`);
+      }
+      while (p < end && CHARS[text.charCodeAt(p)]! & BLANK) p++;
+      if (p >= end || text.charCodeAt(p) !== EQUALS) {
+        return this.noLabels(`expected "=" after label ${quote(key)}`);
+      }
+      p++;
+      while (p < end && CHARS[text.charCodeAt(p)]! & BLANK) p++;
+      if (p >= end || text.charCodeAt(p) !== QUOTE) {
+        return this.noLabels(`expected '"' after "${key}="`);
+      }
+      p++;
+      let value = cache ? values[i] : undefined;
+      if (
+        value !== undefined && text.charCodeAt(p + value.length) === QUOTE &&
+        text.startsWith(value, p)
+      ) {
+        p += value.length + 1;
+      } else {
+        let q = p;
+        let d = 0;
+        let hash = 0;
+        while (q < end && (d = text.charCodeAt(q)) !== QUOTE && d !== BACKSLASH) {
+          hash = (hash * 31 + d) | 0;
+          q++;
+        }
+        if (q >= end) return this.noLabels(`unterminated value of label ${quote(key)}`);
+        if (d === QUOTE) {
+          value = this.intern(p, q, hash);
+          p = q + 1;
+          if (cache) values[i] = value;
+        } else {
+          value = this.unescapeLabel(p, q, end, key);
+          if (value === undefined) return undefined;
+          p = this.pos;
+          if (cache) values[i] = undefined;
+        }
+      }
+      if (key === "__proto__") {
+        Object.defineProperty(labels, key, {
+          value,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else {
+        labels[key] = value;
+      }
+      i++;
+      while (p < end && CHARS[text.charCodeAt(p)]! & BLANK) p++;
+      const next = text.charCodeAt(p);
+      if (p < end && next === COMMA) {
+        p++;
+      } else if (p < end && next === RBRACE) {
+        p++;
+        break;
+      } else {
+        return this.noLabels(`expected "," or "}" after label ${quote(key)}`);
+      }
+    }
+    if (cache) this.distinctKeys = i;
+    this.pos = p;
+    return labels;
+  }
+
+  /**
+   * `text.slice(p, q)`, or the same string cut before (`hash` is of its characters): names and
+   * label values repeat across the lines, and sharing them saves time and memory.
+   */
+  intern(p: number, q: number, hash: number): string {
+    const table = this.strings;
+    const slot = (hash ^ (hash >>> 12)) & (table.length - 1);
+    const known = table[slot];
+    if (known !== undefined && known.length === q - p && this.text.startsWith(known, p)) {
+      return known;
+    }
+    const fresh = this.text.slice(p, q);
+    if (q - p <= MAX_INTERNED) table[slot] = fresh;
+    return fresh;
+  }
+
+  noLabels(reason: string): undefined {
+    this.reason = reason;
+    return undefined;
+  }
+
+  /** A label value with escapes, from `start` (its first character); `first` is a backslash. */
+  unescapeLabel(start: number, first: number, end: number, key: string): string | undefined {
+    const text = this.text;
+    let out = "";
+    let from = start;
+    for (let q = first; q < end; q++) {
+      const c = text.charCodeAt(q);
+      if (c === QUOTE) {
+        this.pos = q + 1;
+        return out + text.slice(from, q);
+      }
+      if (c !== BACKSLASH) continue;
+      if (q + 1 >= end) break;
+      out += text.slice(from, q);
+      const n = text.charCodeAt(q + 1);
+      if (n === BACKSLASH) out += "\\";
+      else if (n === QUOTE) out += '"';
+      else if (n === LOWER_N) out += "\n";
+      else {
+        return this.noLabels(
+          `invalid escape ${quote(text.slice(q, q + 2))} in value of label ${quote(key)}`,
+        );
+      }
+      q++;
+      from = q + 1;
+    }
+    return this.noLabels(`unterminated value of label ${quote(key)}`);
+  }
+
+  /** HELP text: `\\` and `\n` (and `\"` in OpenMetrics) unescaped, other backslashes kept. */
+  unescapeHelp(start: number, end: number): string {
+    const text = this.text;
+    let out = "";
+    let from = start;
+    for (let q = start; q < end - 1; q++) {
+      if (text.charCodeAt(q) !== BACKSLASH) continue;
+      const n = text.charCodeAt(q + 1);
+      const replacement = n === BACKSLASH
+        ? "\\"
+        : n === LOWER_N
+        ? "\n"
+        : n === QUOTE && this.openMetrics
+        ? '"'
+        : undefined;
+      if (replacement === undefined) continue;
+      out += text.slice(from, q) + replacement;
+      q++;
+      from = q + 1;
+    }
+    return from === start ? text.slice(start, end) : out + text.slice(from, end);
+  }
+
+  /**
+   * A float in `[a, b)`: decimal with optional fraction and exponent, or NaN and [+-]Inf(inity)
+   * in any case, as Go's ParseFloat reads them, but no hex, no underscores, no blanks.
+   */
+  number(a: number, b: number): number {
+    const text = this.text;
+    let p = a;
+    let c = text.charCodeAt(p);
+    const negative = c === MINUS;
+    if (negative || c === PLUS) p++;
+    // The common case, an integer of at most 15 digits, is read here exactly.
+    let n = 0;
+    let q = p;
+    while (q < b && (c = text.charCodeAt(q)) >= 48 && c <= 57) {
+      n = n * 10 + (c - 48);
+      q++;
+    }
+    if (q === b && q > p && q - p <= 15) {
+      this.ok = true;
+      return negative ? -n : n;
+    }
+    const exact = this.exactDecimal(q, b, n, q - p);
+    if (exact === exact) {
+      this.ok = true;
+      return negative ? -exact : exact;
+    }
+    if (this.decimal(a, b) !== -1) return Number(text.slice(a, b));
+    const special = b - a <= 9 ? SPECIAL_VALUES.get(text.slice(a, b).toLowerCase()) : undefined;
+    this.ok = special !== undefined;
+    return special ?? 0;
+  }
+
+  /**
+   * The rest of a decimal after its integer digits (`n`, `digits` of them, ending at `q`):
+   * `.fraction` and `e±exponent`, when the value is exactly one IEEE operation away (digits
+   * making an exact integer, and a power of ten up to 22: Clinger's fast path), else NaN for
+   * the general path to take over.
+   */
+  exactDecimal(q: number, b: number, n: number, digits: number): number {
+    const text = this.text;
+    let c = 0;
+    let scale = 0;
+    if (q < b && text.charCodeAt(q) === DOT) {
+      q++;
+      while (q < b && (c = text.charCodeAt(q)) >= 48 && c <= 57) {
+        n = n * 10 + (c - 48);
+        scale--;
+        digits++;
+        q++;
+      }
+    }
+    // Every step of `n` was exact while it stays an exact integer.
+    if (digits === 0 || n > Number.MAX_SAFE_INTEGER) return NaN;
+    if (q < b) {
+      c = text.charCodeAt(q);
+      if (c !== 101 && c !== 69) return NaN;
+      q++;
+      c = text.charCodeAt(q);
+      const negative = c === MINUS;
+      if (negative || c === PLUS) q++;
+      const from = q;
+      let exponent = 0;
+      while (q < b && (c = text.charCodeAt(q)) >= 48 && c <= 57 && exponent < 1000) {
+        exponent = exponent * 10 + (c - 48);
+        q++;
+      }
+      if (q !== b || q === from) return NaN;
+      scale += negative ? -exponent : exponent;
+    }
+    if (scale < -22 || scale > 22) return NaN;
+    return scale < 0 ? n / POWERS_OF_TEN[-scale]! : n * POWERS_OF_TEN[scale]!;
+  }
+
+  /**
+   * Checks the shape `[+-](digits[.digits] | .digits)[(e|E)[+-]digits]` of `[a, b)`: sets
+   * `ok` and returns where the exponent starts (`b` without one), or -1 when not a decimal.
+   */
+  decimal(a: number, b: number): number {
+    const text = this.text;
+    this.ok = false;
+    let p = a;
+    let c = text.charCodeAt(p);
+    if (c === PLUS || c === MINUS) p++;
+    const whole = p;
+    while (p < b && CHARS[text.charCodeAt(p)]! & DIGIT) p++;
+    let digits = p - whole;
+    if (p < b && text.charCodeAt(p) === DOT) {
+      const fraction = ++p;
+      while (p < b && CHARS[text.charCodeAt(p)]! & DIGIT) p++;
+      digits += p - fraction;
+    }
+    if (digits === 0) return -1;
+    const exponent = p;
+    if (p < b && ((c = text.charCodeAt(p)) === 101 || c === 69)) {
+      p++;
+      c = text.charCodeAt(p);
+      if (p < b && (c === PLUS || c === MINUS)) p++;
+      const from = p;
+      while (p < b && CHARS[text.charCodeAt(p)]! & DIGIT) p++;
+      if (p === from) return -1;
+    }
+    if (p !== b) return -1;
+    this.ok = true;
+    return exponent;
+  }
+
+  /** A 0.0.4 timestamp: integer milliseconds. */
+  integer(a: number, b: number): number {
+    const text = this.text;
+    let p = a;
+    const sign = text.charCodeAt(p);
+    if (sign === PLUS || sign === MINUS) p++;
+    let n = 0;
+    let q = p;
+    let c = 0;
+    while (q < b && (c = text.charCodeAt(q)) >= 48 && c <= 57) {
+      n = n * 10 + (c - 48);
+      q++;
+    }
+    this.ok = q === b && q > p;
+    if (q - p > 15) return Number(text.slice(a, b));
+    return sign === MINUS ? -n : n;
+  }
+
+  /**
+   * An OpenMetrics timestamp, in seconds, as milliseconds: the decimal point is moved in the
+   * text, so that `1520879607.789` gives exactly 1520879607789.
+   */
+  seconds(a: number, b: number): number {
+    const text = this.text;
+    const exponent = this.decimal(a, b);
+    if (exponent === -1) return 0;
+    if (exponent !== b) return Number(text.slice(a, b)) * 1000;
+    const token = text.slice(a, b);
+    const dot = token.indexOf(".");
+    if (dot === -1) return Number(token) * 1000;
+    const fraction = token.slice(dot + 1);
+    return Number(
+      token.slice(0, dot) + fraction.slice(0, 3).padEnd(3, "0") +
+        (fraction.length > 3 ? `.${fraction.slice(3)}` : ""),
+    );
+  }
+
+  /** Checks an OpenMetrics exemplar, ` {labels} value [timestamp]`, and drops it. */
+  exemplar(p: number, end: number): boolean {
+    const text = this.text;
+    while (p < end && CHARS[text.charCodeAt(p)]! & BLANK) p++;
+    if (p >= end || text.charCodeAt(p) !== LBRACE) {
+      return this.fail(`invalid exemplar ${quote(text.slice(p, end))}`);
+    }
+    if (this.labels(p + 1, end, false) === undefined) return false;
+    p = this.pos;
+    for (let token = 0; token < 2; token++) {
+      while (p < end && CHARS[text.charCodeAt(p)]! & BLANK) p++;
+      if (p >= end) {
+        if (token === 0) return this.fail("missing exemplar value");
+        break;
+      }
+      let e = p;
+      while (e < end && !(CHARS[text.charCodeAt(e)]! & BLANK)) e++;
+      if (token === 0) this.number(p, e);
+      else this.decimal(p, e);
+      if (!this.ok) {
+        return this.fail(
+          `invalid exemplar ${token === 0 ? "value" : "timestamp"} ${quote(text.slice(p, e))}`,
+        );
+      }
+      p = e;
+    }
+    while (p < end && CHARS[text.charCodeAt(p)]! & BLANK) p++;
+    if (p < end) return this.fail(`unexpected ${quote(text.slice(p, end))} after exemplar`);
+    return true;
+  }
+}
+
+/** Whether a sample `name` belongs to the family of `entry`. */
+function belongs(entry: Entry, name: string): boolean {
+  const own = entry.family.name;
+  if (name === own) return true;
+  const suffixes = entry.suffixes;
+  if (suffixes.length === 0 || name.length <= own.length || !name.startsWith(own)) return false;
+  for (const suffix of suffixes) {
+    if (name.length === own.length + suffix.length && name.endsWith(suffix)) return true;
+  }
+  return false;
+}
+
+/**
+ * Parses Prometheus text format 0.0.4, or OpenMetrics 1.0 text with `openMetrics`, into
+ * families in the order they first appear.
+ *
+ * - `# HELP` (`\\` and `\n` unescaped, and `\"` in OpenMetrics), `# TYPE` (any type of
+ *   {@linkcode MetricType}), `# UNIT`; other `#` lines are comments; blank lines are ignored.
+ * - `# EOF` ends the text; in OpenMetrics it is required and nothing may follow it.
+ * - Samples of a histogram, summary, counter, gauge histogram or info family (`_bucket`,
+ *   `_sum`, `_count`, `_created`, `_total`, `_gcount`, `_gsum`, `_info`) go to that family.
+ *   A sample with no family gets its own, `untyped` (`unknown` in OpenMetrics).
+ * - A family named twice is one family: its first HELP, TYPE and UNIT are kept and the
+ *   samples of both go to it, as kata-monitor merges shims.
+ * - Values: decimal with optional exponent, `NaN`, `+Inf`, `-Inf`, `Inf` (case ignored).
+ *   Timestamps: integer milliseconds in 0.0.4, seconds in OpenMetrics (kept as milliseconds).
+ *   OpenMetrics exemplars (`# {labels} value [timestamp]` after the value) are checked and
+ *   dropped.
+ *
+ * Repeated series (same name and labels twice) are not looked for. Label values are cut from
+ * `text` (V8 may keep `text` alive while they are).
+ *
+ * @throws {InputError} `Line N: reason` for the first bad line (unless `lenient`), and when
+ * there are more than `maxSamples` samples (even when `lenient`).
+ *
+ * @example Usage
+ * ```ts
+ * const [family] = parsePrometheusText(
+ *   '# TYPE kata_shim_fds gauge\nkata_shim_fds{sandbox_id="abc"} 12\n',
+ * );
+ * family!.samples[0]; // { name: "kata_shim_fds", labels: { sandbox_id: "abc" }, value: 12 }
+ * ```
+ */
+export function parsePrometheusText(text: string, options: ParseOptions = {}): MetricFamily[] {
+  return new Parser(text, options).run();
+}
+
+// Names already checked by the serializers: a few hundred in practice; emptied if they grow.
+const checkedNames = new Set<string>();
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+function checkName(name: string, label: boolean): void {
+  if (checkedNames.has(label ? name : `:${name}`)) return;
+  if (!(label ? LABEL_NAME : METRIC_NAME).test(name)) {
+    throw new TypeError(`Invalid ${label ? "label" : "metric"} name ${quote(name)}`);
+  }
+  if (checkedNames.size >= 10_000) checkedNames.clear();
+  checkedNames.add(label ? name : `:${name}`);
+}
+
+function escapeLabelValue(value: string): string {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === BACKSLASH || c === QUOTE || c === NEWLINE) return escapeFrom(value, i, true);
+  }
+  return value;
+}
+
+function escapeHelp(help: string, openMetrics: boolean): string {
+  for (let i = 0; i < help.length; i++) {
+    const c = help.charCodeAt(i);
+    if (c === BACKSLASH || c === NEWLINE || (c === QUOTE && openMetrics)) {
+      return escapeFrom(help, i, openMetrics);
+    }
+  }
+  return help;
+}
+
+/** Escapes `\`, newline and (with `quotes`) `"` from index `start` on. */
+function escapeFrom(text: string, start: number, quotes: boolean): string {
+  let out = text.slice(0, start);
+  let from = start;
+  for (let i = start; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const replacement = c === BACKSLASH
+      ? "\\\\"
+      : c === NEWLINE
+      ? "\\n"
+      : c === QUOTE && quotes
+      ? '\\"'
+      : undefined;
+    if (replacement === undefined) continue;
+    out += text.slice(from, i) + replacement;
+    from = i + 1;
+  }
+  return out + text.slice(from);
+}
+
+/**
+ * A sample value as the text formats write it: `NaN`, `+Inf`, `-Inf`, `-0`, integers in
+ * plain digits (however large), other numbers in JavaScript's shortest exact form.
+ */
+function formatValue(value: number): string {
+  if (value !== value) return "NaN";
+  if (value === Infinity) return "+Inf";
+  if (value === -Infinity) return "-Inf";
+  if (value === 0) return 1 / value < 0 ? "-0" : "0";
+  if ((value >= 1e21 || value <= -1e21) && Number.isInteger(value)) {
+    return BigInt(value).toString();
+  }
+  return String(value);
+}
+
+/** Milliseconds as 0.0.4 wants them (integer) or as OpenMetrics seconds, exactly. */
+function formatTimestamp(ms: number, openMetrics: boolean): string {
+  if (!openMetrics) return formatValue(Number.isInteger(ms) ? ms : Math.round(ms));
+  if (!Number.isInteger(ms) || Math.abs(ms) >= 1e21) return String(ms / 1000);
+  const digits = String(Math.abs(ms)).padStart(4, "0");
+  const whole = digits.slice(0, -3);
+  const fraction = digits.slice(-3).replace(/0+$/, "");
+  return (ms < 0 ? "-" : "") + whole + (fraction === "" ? "" : `.${fraction}`);
+}
+
+function typeName(type: MetricType, openMetrics: boolean): string {
+  if (openMetrics) return type === "untyped" ? "unknown" : type;
+  switch (type) {
+    case "counter":
+    case "gauge":
+    case "histogram":
+    case "summary":
+    case "untyped":
+      return type;
+    default:
+      return "untyped";
+  }
+}
+
+/**
+ * The name a family's HELP and TYPE lines carry: its own (or `options.name`), except for
+ * counters, whose OpenMetrics family name has no `_total`, and whose 0.0.4 family name is the
+ * name of their `_total` samples.
+ */
+function headerName(family: MetricFamily, options: FamilyOptions): string {
+  const name = options.name ?? family.name;
+  if (family.type !== "counter") return name;
+  if (options.openMetrics === true) {
+    return name.endsWith("_total") && name.length > 6 && options.keepTotal !== true
+      ? name.slice(0, -6)
+      : name;
+  }
+  if (name.endsWith("_total")) return name;
+  const total = `${family.name}_total`;
+  return family.samples.some((sample) => sample.name === total) ? `${name}_total` : name;
+}
+
+/**
+ * Renders the `# HELP` (when there is help text), `# TYPE` and, in OpenMetrics, `# UNIT` lines
+ * of one family.
+ *
+ * @throws {TypeError} When the name is not a valid metric name.
+ *
+ * @example Usage
+ * ```ts
+ * serializeHeader({ name: "kata_shim_fds", help: "Open FDs.", type: "gauge", samples: [] });
+ * // "# HELP kata_shim_fds Open FDs.\n# TYPE kata_shim_fds gauge\n"
+ * ```
+ */
+export function serializeHeader(family: MetricFamily, options: FamilyOptions = {}): string {
+  const openMetrics = options.openMetrics === true;
+  const name = headerName(family, options);
+  checkName(name, false);
+  let out = family.help === "" ? "" : `# HELP ${name} ${escapeHelp(family.help, openMetrics)}\n`;
+  out += `# TYPE ${name} ${typeName(family.type, openMetrics)}\n`;
+  if (openMetrics && family.unit !== undefined && family.unit !== "") {
+    out += `# UNIT ${name} ${family.unit}\n`;
+  }
+  return out;
+}
+
+/**
+ * Renders the sample lines of one family, with `extraLabels` written first in every sample
+ * (a sample's own label of the same name is dropped), so that the aggregator renders each
+ * sandbox's samples once per scrape and a request only concatenates them under one
+ * {@linkcode serializeHeader} per family.
+ *
+ * @throws {TypeError} When a metric or label name is not valid.
+ *
+ * @example Usage
+ * ```ts
+ * serializeSamples(
+ *   { name: "kata_guest_load", help: "", type: "gauge", samples: [
+ *     { name: "kata_guest_load", labels: { item: "load1" }, value: 0.5 },
+ *   ] },
+ *   { sandbox_id: "abc" },
+ * );
+ * // 'kata_guest_load{sandbox_id="abc",item="load1"} 0.5\n'
+ * ```
+ */
+export function serializeSamples(
+  family: MetricFamily,
+  extraLabels?: Labels,
+  options: FamilyOptions = {},
+): string {
+  const openMetrics = options.openMetrics === true;
+  let prefix = "";
+  const extraNames: string[] = [];
+  if (extraLabels !== undefined) {
+    for (const key in extraLabels) {
+      checkName(key, true);
+      prefix += `${prefix === "" ? "" : ","}${key}="${escapeLabelValue(extraLabels[key]!)}"`;
+      extraNames.push(key);
+    }
+  }
+  const own = family.name;
+  const rename = options.name;
+  // In OpenMetrics a counter's samples named after its family get `_total`.
+  let bareTotal = openMetrics && family.type === "counter" ? headerName(family, options) : "";
+  if (bareTotal.endsWith("_total")) bareTotal = "";
+  let lastName: string | undefined;
+  let written = "";
+  let out = "";
+  for (const sample of family.samples) {
+    if (sample.name !== lastName) {
+      lastName = sample.name;
+      written = rename !== undefined && lastName.startsWith(own)
+        ? rename + lastName.slice(own.length)
+        : lastName;
+      if (written === bareTotal) written += "_total";
+      checkName(written, false);
+    }
+    let labels = prefix;
+    const sampleLabels = sample.labels;
+    for (const key in sampleLabels) {
+      if (extraNames.length !== 0 && extraNames.includes(key)) continue;
+      checkName(key, true);
+      labels += `${labels === "" ? "" : ","}${key}="${escapeLabelValue(sampleLabels[key]!)}"`;
+    }
+    out += labels === "" ? written : `${written}{${labels}}`;
+    out += sample.timestamp === undefined
+      ? ` ${formatValue(sample.value)}\n`
+      : ` ${formatValue(sample.value)} ${formatTimestamp(sample.timestamp, openMetrics)}\n`;
+  }
+  return out;
+}
+
+/**
+ * Renders families as Prometheus text format 0.0.4, or OpenMetrics 1.0 text (ending with
+ * `# EOF`) with `openMetrics`. Families of the same name are written as one, under the first
+ * one's HELP and TYPE, so every family has one HELP and one TYPE line. In OpenMetrics a counter
+ * keeps `_total` in its family name when the name without it is another family's (see
+ * {@linkcode FamilyOptions.keepTotal}).
+ *
+ * @throws {TypeError} When a metric or label name is not valid.
+ *
+ * @example Usage
+ * ```ts
+ * serializePrometheusText([{
+ *   name: "kata_shim_threads", help: "Shim threads.", type: "gauge",
+ *   samples: [{ name: "kata_shim_threads", labels: {}, value: 12 }],
+ * }]);
+ * // "# HELP kata_shim_threads Shim threads.\n# TYPE kata_shim_threads gauge\nkata_shim_threads 12\n"
+ * ```
+ */
+export function serializePrometheusText(
+  families: Iterable<MetricFamily>,
+  options: SerializeOptions = {},
+): string {
+  const groups = new Map<string, MetricFamily[]>();
+  for (const family of families) {
+    const group = groups.get(family.name);
+    if (group === undefined) groups.set(family.name, [family]);
+    else group.push(family);
+  }
+  const parts: string[] = [];
+  for (const [name, group] of groups) {
+    const first = group[0]!;
+    const keepTotal = options.openMetrics === true && first.type === "counter" &&
+      name.endsWith("_total") && groups.has(name.slice(0, -6));
+    const familyOptions = keepTotal ? { ...options, keepTotal } : options;
+    parts.push(serializeHeader(first, familyOptions));
+    for (const family of group) parts.push(serializeSamples(family, undefined, familyOptions));
+  }
+  if (options.openMetrics === true) parts.push("# EOF\n");
+  // One flat string: cheaper to encode, and to keep, than a rope of a million pieces.
+  return parts.join("");
+}

@@ -1,0 +1,436 @@
+/**
+ * The shim scrape loop: every `kata.metricsInterval` each known sandbox's shim is asked for
+ * its metrics (at most `kata.scrapeConcurrency` at a time, each bounded by
+ * `kata.scrapeTimeout` and `kata.maxResponseBytes`), and the raw text is kept in memory, so
+ * the daemon's `GET /metrics` answers from the cache as KataPulse does instead of fanning
+ * out to every shim per request as kata-monitor does. Parsing and aggregation happen in the
+ * aggregator.
+ *
+ * A failed scrape drops that sandbox's text (kata-monitor leaves a failing shim out of the
+ * aggregate rather than serving stale samples) but keeps the error and the time for
+ * `/sandboxes`. A sandbox that appears is scraped at once, not at the next cycle; one that
+ * disappears loses its entry. A hanging, slow or garbage-sending shim costs only its own
+ * slot for at most the timeout.
+ *
+ * kata-monitor's own metrics are kept with its exact names, types and buckets, in the
+ * registry passed in. Their meaning follows the cache: `kata_monitor_scrape_count` and
+ * `kata_monitor_scrape_failed_count` count shim scrapes (kata-monitor counts `/metrics`
+ * requests and failed aggregations), and the histogram observes each shim scrape.
+ *
+ * @module
+ */
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { Logger } from "../log.ts";
+import type { Sandbox, SandboxSource } from "./sandboxes.ts";
+import {
+  fetchShimMetrics,
+  type FetchShimOptions,
+  ShimError,
+  type ShimErrorReason,
+} from "./shim.ts";
+
+/** The cached result of the last scrape of one sandbox. */
+export interface ShimScrape {
+  sandbox: Sandbox;
+  /** The shim's text from the last scrape; absent when it failed or none has finished. */
+  text?: string;
+  /** When the last scrape finished, successful or not (milliseconds since the epoch). */
+  scrapedAt?: number;
+  /** How long the last scrape took. */
+  durationMs?: number;
+  /** Why the last scrape failed; absent after a success. */
+  error?: string;
+  /** When a scrape last succeeded. */
+  lastSuccessAt?: number;
+  /** Failed scrapes since the last success. */
+  consecutiveFailures: number;
+}
+
+/** What one cycle did. */
+export interface CycleStats {
+  /** When the cycle started (milliseconds since the epoch). */
+  startedAt: number;
+  /** Wall time of the whole cycle. */
+  wallMs: number;
+  sandboxes: number;
+  ok: number;
+  failed: number;
+  /** Characters of text cached after the cycle, over every sandbox (bytes, for ASCII). */
+  cachedChars: number;
+}
+
+/** Fetches one shim's text; {@linkcode fetchShimMetrics} unless a test swaps it. */
+export type ShimFetcher = (socketPath: string, options: FetchShimOptions) => Promise<string>;
+
+/** Options of {@linkcode ShimScraper}. */
+export interface ShimScraperOptions {
+  sandboxes: SandboxSource;
+  /** Registry of kata-monitor's own metrics (never the global one). */
+  registry: Registry;
+  log: Logger;
+  /** `kata.metricsInterval`. */
+  intervalMs: number;
+  /** `kata.scrapeTimeout`, per shim. */
+  timeoutMs: number;
+  /** `kata.scrapeConcurrency`. */
+  concurrency: number;
+  /** `kata.maxResponseBytes`. */
+  maxBytes: number;
+  /**
+   * Delays before retrying the first scrape of a new sandbox whose shim has no socket yet
+   * or refuses (the directory appears before the shim listens); default 250 ms, 1 s, 4 s.
+   */
+  newSandboxRetriesMs?: readonly number[];
+  /** Called after each cycle. */
+  onCycle?: (stats: CycleStats) => void;
+  fetch?: ShimFetcher;
+  /** The clock; default `Date.now`. */
+  now?: () => number;
+}
+
+/** How one scrape went. */
+interface Outcome {
+  ok: boolean;
+  reason?: ShimErrorReason;
+}
+
+/** kata-monitor's own metric families, as it names and buckets them. */
+export interface KataMonitorMetrics {
+  runningShimCount: Gauge;
+  scrapeCount: Counter;
+  scrapeFailedCount: Counter;
+  scrapeDurations: Histogram;
+}
+
+/** kata-monitor's buckets: `prometheus.ExponentialBuckets(1, 2, 10)`. */
+export const SCRAPE_DURATION_BUCKETS: readonly number[] = Array.from(
+  { length: 10 },
+  (_, i) => 2 ** i,
+);
+
+/**
+ * Declares kata-monitor's own families in `registry`. prom-client keeps counter names as
+ * given (no `_total` added), so they are exposed exactly as kata-monitor exposes them.
+ *
+ * @example Usage
+ * ```ts
+ * const metrics = createKataMonitorMetrics(new Registry(), () => sandboxes.size);
+ * ```
+ */
+export function createKataMonitorMetrics(
+  registry: Registry,
+  runningShims: () => number,
+): KataMonitorMetrics {
+  const registers = [registry];
+  return {
+    runningShimCount: new Gauge({
+      name: "kata_monitor_running_shim_count",
+      help: "Running shims (sandboxes) found under the sandbox roots.",
+      registers,
+      collect() {
+        this.set(runningShims());
+      },
+    }),
+    scrapeCount: new Counter({
+      name: "kata_monitor_scrape_count",
+      help: "Scrapes of shim metrics.",
+      registers,
+    }),
+    scrapeFailedCount: new Counter({
+      name: "kata_monitor_scrape_failed_count",
+      help: "Scrapes of shim metrics that failed.",
+      registers,
+    }),
+    scrapeDurations: new Histogram({
+      name: "kata_monitor_scrape_durations_histogram_milliseconds",
+      help: "Time taken to scrape the metrics of one shim, in milliseconds.",
+      buckets: [...SCRAPE_DURATION_BUCKETS],
+      registers,
+    }),
+  };
+}
+
+/**
+ * Scrapes every shim on an interval and caches the texts.
+ *
+ * @example Usage
+ * ```ts
+ * const scraper = new ShimScraper({
+ *   sandboxes, registry, log,
+ *   intervalMs: 60_000, timeoutMs: 3000, concurrency: 8, maxBytes: 16 << 20,
+ * });
+ * const running = scraper.run(signal);
+ * const texts = [...scraper.snapshot().values()].flatMap((e) => e.text ?? []);
+ * ```
+ */
+export class ShimScraper {
+  readonly #options: ShimScraperOptions;
+  readonly #fetch: ShimFetcher;
+  readonly #now: () => number;
+  readonly #entries = new Map<string, ShimScrape>();
+  /** Scrapes in flight by sandbox id, with the controller that cancels them. */
+  readonly #inFlight = new Map<
+    string,
+    { done: Promise<Outcome | undefined>; abort: AbortController }
+  >();
+  /** Background work (first scrapes of new sandboxes) awaited when `run` ends. */
+  readonly #background = new Set<Promise<void>>();
+  readonly #limiter: Limiter;
+  /** Aborted when `run` ends: cancels the scrapes in flight. */
+  #stopping = new AbortController();
+  #lastCycle: CycleStats | undefined;
+  #markCycled!: () => void;
+  /** kata-monitor's own metrics. */
+  readonly metrics: KataMonitorMetrics;
+  /** Settles when the first cycle is done (for readiness). */
+  readonly cycled: Promise<void>;
+
+  /** Creates the scraper and declares its metrics in `options.registry`. */
+  constructor(options: ShimScraperOptions) {
+    this.#options = options;
+    this.#fetch = options.fetch ?? fetchShimMetrics;
+    this.#now = options.now ?? Date.now;
+    this.#limiter = new Limiter(options.concurrency);
+    this.metrics = createKataMonitorMetrics(
+      options.registry,
+      () => options.sandboxes.list().length,
+    );
+    this.cycled = new Promise((resolve) => this.#markCycled = resolve);
+  }
+
+  /** The last cycle's figures, once one has run. */
+  get lastCycle(): CycleStats | undefined {
+    return this.#lastCycle;
+  }
+
+  /**
+   * Every known sandbox with its cached scrape, by id in id order; a sandbox not scraped
+   * yet has an entry without `scrapedAt`. Entries are replaced, never changed, so the map
+   * can be read while scrapes go on.
+   */
+  snapshot(): Map<string, ShimScrape> {
+    const out = new Map<string, ShimScrape>();
+    for (const sandbox of this.#options.sandboxes.list()) {
+      const entry = this.#entries.get(sandbox.id);
+      out.set(
+        sandbox.id,
+        entry && entry.sandbox.socket === sandbox.socket
+          ? entry
+          : { sandbox, consecutiveFailures: 0 },
+      );
+    }
+    return out;
+  }
+
+  /** Scrapes every known sandbox once (at most `concurrency` at a time) and returns figures. */
+  async scrapeOnce(signal?: AbortSignal): Promise<CycleStats> {
+    const startedAt = this.#now();
+    const started = performance.now();
+    // Shims that failed last time go last: when several hang, they hold the slots after the
+    // healthy ones are done instead of before.
+    const failing = (id: string) => (this.#entries.get(id)?.consecutiveFailures ?? 0) > 0 ? 1 : 0;
+    const sandboxes = this.#options.sandboxes.list()
+      .map((sandbox, index) => ({ sandbox, index, last: failing(sandbox.id) }))
+      .sort((a, b) => a.last - b.last || a.index - b.index)
+      .map((item) => item.sandbox);
+    const results = await Promise.all(
+      sandboxes.map((sandbox) => this.scrapeSandbox(sandbox.id, signal)),
+    );
+    let cachedChars = 0;
+    for (const [id, entry] of this.#entries) {
+      // Outside `run` no removal events arrive: the listing is what prunes.
+      if (this.#options.sandboxes.get(id)?.socket !== entry.sandbox.socket) {
+        this.#entries.delete(id);
+      } else {
+        cachedChars += entry.text?.length ?? 0;
+      }
+    }
+    const stats: CycleStats = {
+      startedAt,
+      wallMs: performance.now() - started,
+      sandboxes: sandboxes.length,
+      ok: results.filter((r) => r === true).length,
+      failed: results.filter((r) => r === false).length,
+      cachedChars,
+    };
+    this.#lastCycle = stats;
+    this.#markCycled();
+    this.#options.onCycle?.(stats);
+    return stats;
+  }
+
+  /**
+   * Scrapes one sandbox now and updates its entry. A scrape of the same sandbox already in
+   * flight is joined rather than doubled. Resolves to whether it succeeded, or `undefined`
+   * when the sandbox is unknown or went away meanwhile.
+   */
+  async scrapeSandbox(id: string, signal?: AbortSignal): Promise<boolean | undefined> {
+    return (await this.#scrapeSandbox(id, signal))?.ok;
+  }
+
+  async #scrapeSandbox(id: string, signal?: AbortSignal): Promise<Outcome | undefined> {
+    const running = this.#inFlight.get(id);
+    if (running) return await running.done;
+    const sandbox = this.#options.sandboxes.get(id);
+    if (!sandbox) return undefined;
+    const abort = new AbortController();
+    const signals = [abort.signal, this.#stopping.signal, ...(signal ? [signal] : [])];
+    const done = this.#limiter.run(async () => {
+      if (signals.some((s) => s.aborted)) return undefined;
+      return await this.#scrape(sandbox, AbortSignal.any(signals));
+    });
+    this.#inFlight.set(id, { done, abort });
+    try {
+      return await done;
+    } finally {
+      this.#inFlight.delete(id);
+    }
+  }
+
+  async #scrape(sandbox: Sandbox, signal: AbortSignal): Promise<Outcome | undefined> {
+    const { log, timeoutMs, maxBytes } = this.#options;
+    const started = performance.now();
+    let text: string | undefined;
+    let error: unknown;
+    try {
+      text = await this.#fetch(sandbox.socket, {
+        timeoutMs,
+        maxBytes,
+        signal,
+        sandboxId: sandbox.id,
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    const durationMs = performance.now() - started;
+    // Gone, or replaced under another root, while the request ran: nothing to record.
+    if (this.#options.sandboxes.get(sandbox.id)?.socket !== sandbox.socket) return undefined;
+    if (error instanceof ShimError && error.reason === "aborted") return undefined;
+
+    this.metrics.scrapeCount.inc();
+    this.metrics.scrapeDurations.observe(durationMs);
+    const scrapedAt = this.#now();
+    const previous = this.#entries.get(sandbox.id);
+    if (error === undefined) {
+      this.#entries.set(sandbox.id, {
+        sandbox,
+        text,
+        scrapedAt,
+        durationMs,
+        lastSuccessAt: scrapedAt,
+        consecutiveFailures: 0,
+      });
+      return { ok: true };
+    }
+    this.metrics.scrapeFailedCount.inc();
+    const message = error instanceof Error ? error.message : String(error);
+    const failures = (previous?.consecutiveFailures ?? 0) + 1;
+    this.#entries.set(sandbox.id, {
+      sandbox,
+      scrapedAt,
+      durationMs,
+      error: message,
+      ...(previous?.lastSuccessAt !== undefined ? { lastSuccessAt: previous.lastSuccessAt } : {}),
+      consecutiveFailures: failures,
+    });
+    // Say it when it starts failing, not every cycle while it keeps failing.
+    if (failures === 1) {
+      log.warn("cannot scrape a Kata shim", { sandbox: sandbox.id, error: message });
+    } else log.debug("cannot scrape a Kata shim", { sandbox: sandbox.id, error: message });
+    return { ok: false, ...(error instanceof ShimError ? { reason: error.reason } : {}) };
+  }
+
+  /** Scrapes on the interval until `signal` aborts, then waits for scrapes in flight. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { sandboxes, intervalMs } = this.#options;
+    this.#stopping = new AbortController();
+    const stopping = this.#stopping;
+    const stop = () => stopping.abort();
+    signal.addEventListener("abort", stop, { once: true });
+    const unsubscribe = sandboxes.subscribe((event) => {
+      if (event.type === "removed") {
+        this.#entries.delete(event.sandbox.id);
+        this.#inFlight.get(event.sandbox.id)?.abort.abort();
+      } else if (!signal.aborted) {
+        this.#track(this.#first(event.sandbox.id, signal));
+      }
+    });
+    try {
+      await Promise.race([sandboxes.scanned, abortPromise(signal)]);
+      while (!signal.aborted) {
+        const started = performance.now();
+        await this.scrapeOnce(signal);
+        await sleep(Math.max(0, intervalMs - (performance.now() - started)), signal);
+      }
+    } finally {
+      unsubscribe();
+      signal.removeEventListener("abort", stop);
+      stopping.abort();
+      await Promise.all([...this.#background]);
+      await Promise.all([...this.#inFlight.values()].map((f) => f.done));
+    }
+  }
+
+  /** The first scrape of a new sandbox, retried while its shim is not listening yet. */
+  async #first(id: string, signal: AbortSignal): Promise<void> {
+    const retries = this.#options.newSandboxRetriesMs ?? [250, 1000, 4000];
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      const outcome = await this.#scrapeSandbox(id, signal);
+      const delay = retries[attempt];
+      if (outcome?.ok !== false || delay === undefined) return;
+      if (outcome.reason !== "missing" && outcome.reason !== "refused") return;
+      // A cycle may scrape it meanwhile: then the cycle owns it.
+      const before = this.#entries.get(id);
+      await sleep(delay, signal);
+      if (this.#entries.get(id) !== before) return;
+    }
+  }
+
+  #track(work: Promise<void>): void {
+    this.#background.add(work);
+    work.finally(() => this.#background.delete(work));
+  }
+}
+
+/** At most `limit` tasks at a time, first come first served. */
+class Limiter {
+  #active = 0;
+  readonly #queue: (() => void)[] = [];
+
+  constructor(readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#active >= this.limit) {
+      await new Promise<void>((resolve) => this.#queue.push(resolve));
+    } else {
+      this.#active++;
+    }
+    try {
+      return await task();
+    } finally {
+      const next = this.#queue.shift();
+      if (next) next();
+      else this.#active--;
+    }
+  }
+}
+
+function abortPromise(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}

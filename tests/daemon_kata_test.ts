@@ -1,0 +1,297 @@
+/**
+ * `agent daemon` as a kata-monitor replacement: fake shims serving realistic metrics on
+ * Unix sockets under two sandbox roots, pod metadata from a real containerd (CRI) when this
+ * machine can run one, and `/sandboxes`, `/metrics` (aggregated, per sandbox, filtered,
+ * gzipped, OpenMetrics) checked by promtool and scraped by a real Prometheus.
+ */
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "./support/assert.ts";
+import { agentArgs, DENO_DIR } from "./support/cli.ts";
+import { haveCommand, skipNotice } from "./support/cores.ts";
+import { type Containerd, containerdSkipReason, startContainerd } from "./support/containerd.ts";
+import { type FakeShim, startFakeShim, withSocketDir } from "./support/fake_shim.ts";
+import { renderShimMetrics } from "./support/kata_metrics.ts";
+import { freePort } from "./support/net.ts";
+import { promtoolCheck } from "./support/promtool.ts";
+
+const noPromtool = skipNotice("promtool", haveCommand("promtool"));
+const noPrometheus = skipNotice("prometheus", haveCommand("prometheus"));
+
+async function waitFor(test: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await test().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+interface Node {
+  dir: string;
+  base: string;
+  port: number;
+  ids: { named: string[]; unnamed: string; hanging: string };
+  pods: Map<string, { uid: string; name: string; namespace: string }>;
+  shims: FakeShim[];
+  daemon: Deno.ChildProcess;
+  stderr: Promise<string>;
+}
+
+/** Fake shims (two with pods in containerd when it runs), then the daemon over them. */
+async function withNode(fn: (node: Node) => Promise<void>): Promise<void> {
+  await withSocketDir(async (dir) => {
+    let containerd: Containerd | undefined;
+    const pods = new Map<string, { uid: string; name: string; namespace: string }>();
+    const named: string[] = [];
+    if (containerdSkipReason() === undefined) {
+      containerd = await startContainerd();
+      for (const n of [0, 1]) {
+        const pod = {
+          name: `web-${n}`,
+          namespace: "shop",
+          uid: `0b8c5a3e-0000-4000-8000-00000000000${n}`,
+        };
+        const id = await containerd.runSandbox(pod);
+        pods.set(id, pod);
+        named.push(id);
+      }
+    } else {
+      skipNotice(`a real containerd (${containerdSkipReason()})`, false);
+      named.push("a".repeat(64), "b".repeat(64));
+    }
+    const unnamed = "c".repeat(64);
+    const hanging = "d".repeat(64);
+    let tick = 0;
+    const shims: FakeShim[] = [];
+    try {
+      for (const id of named) {
+        shims.push(
+          await startFakeShim(`${dir}/v`, id, {
+            mode: "ok",
+            body: () => renderShimMetrics(id, tick++),
+          }),
+        );
+      }
+      shims.push(
+        await startFakeShim(`${dir}/k`, unnamed, {
+          mode: "ok",
+          gzip: true,
+          body: () => renderShimMetrics(unnamed, tick++),
+        }),
+      );
+      shims.push(await startFakeShim(`${dir}/k`, hanging, { mode: "hang" }));
+      const port = freePort();
+      await Deno.writeTextFile(
+        `${dir}/agent.yaml`,
+        `stateDir: ${dir}/state
+collector: {paths: []}
+kata:
+  sandboxRoots: [${dir}/v, ${dir}/k]
+  runtimeEndpoint: ${containerd?.socket ?? `${dir}/no-runtime.sock`}
+  metricsInterval: 1s
+  scrapeTimeout: 500ms
+  criSyncInterval: 300ms
+server: {listenAddress: "127.0.0.1:${port}"}
+`,
+      );
+      const daemon = new Deno.Command(Deno.execPath(), {
+        args: agentArgs(["--config", `${dir}/agent.yaml`, "daemon"]),
+        env: { NO_COLOR: "1", DENO_DIR, HOME: dir, KUBECONFIG: "" },
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const stderr = new Response(daemon.stderr).text();
+      const base = `http://127.0.0.1:${port}`;
+      try {
+        await waitFor(async () => (await fetch(`${base}/readyz`)).ok, "readiness");
+        await fn({
+          dir,
+          base,
+          port,
+          ids: { named, unnamed, hanging },
+          pods,
+          shims,
+          daemon,
+          stderr,
+        });
+      } finally {
+        try {
+          daemon.kill("SIGTERM");
+        } catch {
+          // Already stopped by the test.
+        }
+        const started = Date.now();
+        const status = await daemon.status;
+        const log = await stderr;
+        assertEquals(status.code, 0, log);
+        assert(Date.now() - started < 5000, "the daemon took over 5 s to stop");
+      }
+    } finally {
+      for (const shim of shims) await shim.stop();
+      await containerd?.close();
+    }
+  });
+}
+
+async function text(url: string, headers: Record<string, string> = {}) {
+  const response = await fetch(url, { headers });
+  return { status: response.status, text: await response.text(), headers: response.headers };
+}
+
+Deno.test("the daemon serves every sandbox's metrics like kata-monitor, with pods from CRI", () =>
+  withNode(async ({ base, ids, pods, shims, dir }) => {
+    const all = [...ids.named, ids.unnamed, ids.hanging].sort();
+    await waitFor(
+      async () => (await text(`${base}/sandboxes`)).text === all.join("\n") + "\n",
+      "the sandbox list",
+    );
+    // Metadata from the runtime, and the hanging shim's error, in the JSON view.
+    await waitFor(async () => {
+      const list = await (await fetch(`${base}/sandboxes`, {
+        headers: { accept: "application/json" },
+      })).json() as { id: string; name: string; lastError: string | null }[];
+      const hanging = list.find((s) => s.id === ids.hanging);
+      return list.filter((s) => s.name !== "").length === pods.size &&
+        (hanging?.lastError ?? "").includes("timed out");
+    }, "pod metadata and the hanging shim's error");
+
+    let metrics = "";
+    await waitFor(async () => {
+      metrics = (await text(`${base}/metrics`)).text;
+      return ids.named.every((id) => metrics.includes(`sandbox_id="${id}"`)) &&
+        metrics.includes(`sandbox_id="${ids.unnamed}"`) &&
+        [...pods.values()].every((p) => metrics.includes(`cri_name="${p.name}"`));
+    }, "every good shim's samples in /metrics");
+    assertStringIncludes(metrics, "kata_monitor_running_shim_count 4");
+    assertMatch(metrics, /kata_monitor_scrape_failed_count [1-9]/);
+    assertEquals(metrics.includes(`sandbox_id="${ids.hanging}"`), false);
+    // One HELP and TYPE per family, whatever the number of sandboxes.
+    assertEquals(
+      metrics.split("\n").filter((l) => l === "# TYPE kata_guest_meminfo gauge").length,
+      1,
+    );
+    // go_ and process_ families renamed.
+    assertEquals(/^(go|process)_/m.test(metrics), false);
+    assertMatch(metrics, /^kata_shim_go_goroutines\{sandbox_id="/m);
+    for (const [id, pod] of pods) {
+      assertStringIncludes(
+        metrics,
+        `sandbox_id="${id}",cri_uid="${pod.uid}",cri_name="${pod.name}",cri_namespace="${pod.namespace}"`,
+      );
+      assertMatch(
+        metrics,
+        new RegExp(
+          `^container_memory_working_set_bytes\\{[^}]*namespace="${pod.namespace}",pod="${pod.name}"\\} \\d`,
+          "m",
+        ),
+      );
+    }
+    assertStringIncludes(
+      metrics,
+      `sandbox_id="${ids.unnamed}",cri_uid="",cri_name="",cri_namespace=""`,
+    );
+    if (!noPromtool) {
+      const checked = await promtoolCheck(metrics);
+      assertEquals(checked.defects, []);
+    }
+
+    // Filtered, gzipped, OpenMetrics.
+    const guest = (await text(`${base}/metrics?filter_family=kata_guest_,container_cpu`)).text;
+    const families = new Set(
+      guest.split("\n").filter((l) => l.startsWith("# TYPE ")).map((l) => l.split(" ")[2]!),
+    );
+    assert(
+      [...families].every((f) => f.startsWith("kata_guest_") || f.startsWith("container_cpu")),
+      [...families].join(","),
+    );
+    assert(families.has("kata_guest_meminfo"));
+    const zipped = await fetch(`${base}/metrics`, { headers: { "accept-encoding": "gzip" } });
+    assertEquals(zipped.headers.get("content-encoding"), "gzip");
+    // fetch decodes gzip itself: a body that decodes shows the stitched member is valid.
+    const unzipped = await zipped.text();
+    assertStringIncludes(unzipped, "kata_monitor_running_shim_count");
+    assertStringIncludes(unzipped, `# TYPE kata_guest_meminfo gauge`);
+    assertStringIncludes(unzipped, `sandbox_id="${ids.unnamed}"`);
+    const om = await text(`${base}/metrics`, {
+      accept: "application/openmetrics-text;version=1.0.0",
+    });
+    assertStringIncludes(om.headers.get("content-type") ?? "", "application/openmetrics-text");
+    assert(om.text.endsWith("# EOF\n"));
+
+    // One sandbox, as its shim says it; bad and unknown ids; a failing shim.
+    const one = await text(`${base}/metrics?sandbox=${ids.unnamed}`);
+    assertEquals(one.status, 200);
+    assertStringIncludes(one.text, "# TYPE kata_guest_meminfo gauge");
+    assertEquals(one.text.includes("sandbox_id="), false);
+    assertEquals((await text(`${base}/metrics?sandbox=../../etc`)).status, 400);
+    assertEquals((await text(`${base}/metrics?sandbox=${"e".repeat(64)}`)).status, 404);
+    const failing = await text(`${base}/metrics?sandbox=${ids.hanging}`);
+    assertEquals(failing.status, 500);
+    assertStringIncludes(failing.text, "timed out");
+
+    // A sandbox that goes away leaves /sandboxes and /metrics.
+    const gone = shims.find((s) => s.sandboxDir.endsWith(ids.unnamed))!;
+    await gone.stop();
+    await Deno.remove(gone.sandboxDir, { recursive: true });
+    await waitFor(
+      async () => !(await text(`${base}/sandboxes`)).text.includes(ids.unnamed),
+      "removal",
+    );
+    await waitFor(
+      async () => !(await text(`${base}/metrics`)).text.includes(ids.unnamed),
+      "its samples to go",
+    );
+    assert(dir.length > 0);
+  }));
+
+Deno.test({
+  name: "a real Prometheus scrapes the daemon's /metrics without errors",
+  ignore: noPrometheus,
+  fn: () =>
+    withNode(async ({ port, dir, ids }) => {
+      const web = freePort();
+      await Deno.writeTextFile(
+        `${dir}/prometheus.yml`,
+        `global: {scrape_interval: 1s, scrape_timeout: 900ms}
+scrape_configs:
+  - job_name: agent
+    static_configs: [{targets: ["127.0.0.1:${port}"]}]
+`,
+      );
+      const prometheus = new Deno.Command("prometheus", {
+        args: [
+          `--config.file=${dir}/prometheus.yml`,
+          `--storage.tsdb.path=${dir}/tsdb`,
+          `--web.listen-address=127.0.0.1:${web}`,
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const log = new Response(prometheus.stderr).text();
+      const api = `http://127.0.0.1:${web}/api/v1`;
+      try {
+        let target: { health: string; lastError: string } | undefined;
+        await waitFor(
+          async () => {
+            const targets = await (await fetch(`${api}/targets`)).json();
+            target = targets.data.activeTargets[0];
+            return target?.health === "up";
+          },
+          "Prometheus to scrape the daemon",
+          30_000,
+        );
+        assertEquals(target?.lastError, "");
+        await waitFor(async () => {
+          const query = encodeURIComponent(
+            `count(kata_guest_meminfo{sandbox_id="${ids.unnamed}"})`,
+          );
+          const result = await (await fetch(`${api}/query?query=${query}`)).json();
+          return Number(result.data.result[0]?.value[1] ?? 0) > 0;
+        }, "the sandbox's series in Prometheus");
+      } finally {
+        prometheus.kill("SIGTERM");
+        await prometheus.status;
+        await log;
+      }
+    }),
+});

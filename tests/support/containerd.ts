@@ -1,0 +1,545 @@
+/**
+ * A real containerd (Debian's 1.6 with runc) for CRI tests, owned by one test run: its
+ * root, state, sockets, runc root and (empty) CNI directories live in a temporary
+ * directory, its sandbox ("pause") image is a static C program built here with
+ * `gcc -static` and imported from an OCI image-layout tar, and its sandboxes are made
+ * through CRI `RunPodSandbox` on the host network. See
+ * `/work/shared/notes/cri-on-this-machine.md` for why each setting is what it is.
+ *
+ * Needs root, `containerd`, `containerd-shim-runc-v2`, `runc`, `ctr`, `gcc` (with a static
+ * libc) and `tar`; {@linkcode containerdSkipReason} says which is missing.
+ *
+ * @module
+ */
+import type * as Grpc from "@grpc/grpc-js";
+import { haveCommand } from "./cores.ts";
+
+/** The name the pause image is imported under. */
+export const PAUSE_IMAGE = "localhost/agent-test/pause:1";
+
+/**
+ * The CRI calls that make fixtures (field numbers from kubernetes/cri-api
+ * `pkg/apis/runtime/v1/api.proto`), apart from the agent's own proto.
+ */
+export const CRI_FIXTURE_PROTO = `
+syntax = "proto3";
+package runtime.v1;
+
+service RuntimeService {
+  rpc RunPodSandbox(RunPodSandboxRequest) returns (RunPodSandboxResponse) {}
+  rpc StopPodSandbox(StopPodSandboxRequest) returns (StopPodSandboxResponse) {}
+  rpc RemovePodSandbox(RemovePodSandboxRequest) returns (RemovePodSandboxResponse) {}
+}
+
+message PodSandboxMetadata {
+  string name = 1;
+  string uid = 2;
+  string namespace = 3;
+  uint32 attempt = 4;
+}
+
+enum NamespaceMode {
+  POD = 0;
+  CONTAINER = 1;
+  NODE = 2;
+  TARGET = 3;
+}
+
+message NamespaceOption {
+  NamespaceMode network = 1;
+  NamespaceMode pid = 2;
+  NamespaceMode ipc = 3;
+}
+
+message LinuxSandboxSecurityContext {
+  NamespaceOption namespace_options = 1;
+  bool privileged = 6;
+}
+
+message LinuxPodSandboxConfig {
+  string cgroup_parent = 1;
+  LinuxSandboxSecurityContext security_context = 2;
+}
+
+message PodSandboxConfig {
+  PodSandboxMetadata metadata = 1;
+  string hostname = 2;
+  string log_directory = 3;
+  map<string, string> labels = 6;
+  map<string, string> annotations = 7;
+  LinuxPodSandboxConfig linux = 8;
+}
+
+message RunPodSandboxRequest {
+  PodSandboxConfig config = 1;
+  string runtime_handler = 2;
+}
+
+message RunPodSandboxResponse {
+  string pod_sandbox_id = 1;
+}
+
+message StopPodSandboxRequest {
+  string pod_sandbox_id = 1;
+}
+
+message StopPodSandboxResponse {}
+
+message RemovePodSandboxRequest {
+  string pod_sandbox_id = 1;
+}
+
+message RemovePodSandboxResponse {}
+`;
+
+/** A compiled gRPC service: the grpc-js module and the service's method definitions. */
+export interface LoadedService {
+  grpc: typeof Grpc;
+  service: Grpc.ServiceDefinition;
+}
+
+/**
+ * Compiles `proto` (text) with protobufjs and proto-loader and returns the definition of
+ * `serviceName`, for test clients and fake servers.
+ */
+export async function loadService(
+  proto: string,
+  serviceName: string,
+  options: Record<string, unknown> = { longs: String, enums: String, defaults: true },
+): Promise<LoadedService> {
+  const [grpc, loader, protobuf] = await Promise.all([
+    import("@grpc/grpc-js"),
+    import("@grpc/proto-loader"),
+    import("protobufjs"),
+  ]);
+  const { root } = protobuf.default.parse(proto, { keepCase: false });
+  const definition = loader.fromJSON(root.toJSON(), options);
+  return { grpc, service: definition[serviceName] as Grpc.ServiceDefinition };
+}
+
+/** Why the real-containerd tests cannot run here, or undefined when they can. */
+export function containerdSkipReason(): string | undefined {
+  if (Deno.uid() !== 0) return "containerd tests need root";
+  for (
+    const tool of ["containerd", "containerd-shim-runc-v2", "runc", "ctr", "gcc", "tar", "pgrep"]
+  ) {
+    if (!haveCommand(tool)) return `${tool} is not installed`;
+  }
+  return undefined;
+}
+
+/** Prints once why the real-containerd tests are skipped; returns whether they are. */
+export function containerdSkipNotice(): boolean {
+  const reason = containerdSkipReason();
+  // deno-lint-ignore no-console
+  if (reason) console.warn(`SKIP: ${reason}; tests that need a real containerd are ignored`);
+  return reason !== undefined;
+}
+
+/** A pod sandbox to create. */
+export interface SandboxSpec {
+  name: string;
+  namespace: string;
+  uid: string;
+  attempt?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** A running containerd owned by the test. */
+export interface Containerd {
+  /** The CRI (and containerd) socket path. */
+  socket: string;
+  /** The temporary directory holding everything it writes. */
+  dir: string;
+  /** How long containerd took to answer after spawning, in milliseconds. */
+  startupMs: number;
+  /** Creates a host-network pod sandbox through CRI RunPodSandbox; returns its id. */
+  runSandbox(spec: SandboxSpec): Promise<string>;
+  /** Stops a sandbox (StopPodSandbox). */
+  stopSandbox(id: string): Promise<void>;
+  /** Stops and removes a sandbox (RemovePodSandbox). */
+  removeSandbox(id: string): Promise<void>;
+  /**
+   * Removes every sandbox it made, stops containerd (SIGTERM, SIGKILL after 10 s), waits
+   * for its shims to exit, unmounts what is left under the directory and removes it.
+   */
+  close(): Promise<void>;
+}
+
+const PAUSE_C = `
+#include <signal.h>
+#include <unistd.h>
+
+static void stop(int sig) { (void)sig; _exit(0); }
+
+int main(void) {
+  signal(SIGINT, stop);
+  signal(SIGTERM, stop);
+  for (;;) pause();
+}
+`;
+
+const decoder = new TextDecoder();
+
+async function run(command: string, args: string[], what = command): Promise<string> {
+  const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`${what} failed (exit ${out.code}): ${decoder.decode(out.stderr).trim()}`);
+  }
+  return decoder.decode(out.stdout);
+}
+
+async function sha256(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Builds the pause image as an OCI image-layout tar under `dir` and returns its path: one
+ * uncompressed layer holding `/pause`, the index annotated with `io.containerd.image.name`
+ * so that `ctr images import` names it {@linkcode PAUSE_IMAGE}.
+ */
+async function buildPauseImage(dir: string): Promise<string> {
+  const build = `${dir}/pause-build`;
+  const rootfs = `${build}/rootfs`;
+  const layout = `${build}/layout`;
+  await Deno.mkdir(rootfs, { recursive: true });
+  await Deno.mkdir(`${layout}/blobs/sha256`, { recursive: true });
+  await Deno.writeTextFile(`${build}/pause.c`, PAUSE_C);
+  await run("gcc", ["-static", "-O2", "-o", `${rootfs}/pause`, `${build}/pause.c`], "gcc -static");
+  await run("tar", [
+    "--numeric-owner",
+    "--owner=0",
+    "--group=0",
+    "-C",
+    rootfs,
+    "-cf",
+    `${build}/layer.tar`,
+    "pause",
+  ]);
+  const blob = async (bytes: Uint8Array) => {
+    const hex = await sha256(bytes);
+    await Deno.writeFile(`${layout}/blobs/sha256/${hex}`, bytes);
+    return { digest: `sha256:${hex}`, size: bytes.length };
+  };
+  const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+  const layer = await blob(await Deno.readFile(`${build}/layer.tar`));
+  const platform = {
+    architecture: ({ x86_64: "amd64", aarch64: "arm64" } as const)[Deno.build.arch],
+    os: "linux",
+  };
+  const config = await blob(json({
+    ...platform,
+    config: { Entrypoint: ["/pause"] },
+    rootfs: { type: "layers", diff_ids: [layer.digest] },
+  }));
+  const manifest = await blob(json({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+    layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer }],
+  }));
+  await Deno.writeFile(
+    `${layout}/index.json`,
+    json({
+      schemaVersion: 2,
+      manifests: [{
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        ...manifest,
+        platform,
+        annotations: {
+          "io.containerd.image.name": PAUSE_IMAGE,
+          "org.opencontainers.image.ref.name": "1",
+        },
+      }],
+    }),
+  );
+  await Deno.writeTextFile(`${layout}/oci-layout`, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  const tar = `${build}/pause.tar`;
+  await run("tar", ["-C", layout, "-cf", tar, "oci-layout", "index.json", "blobs"]);
+  return tar;
+}
+
+function configToml(dir: string, socket: string): string {
+  const cri = `plugins."io.containerd.grpc.v1.cri"`;
+  return `version = 2
+root = "${dir}/root"
+state = "${dir}/state"
+
+[grpc]
+  address = "${socket}"
+
+[ttrpc]
+  address = "${socket}.ttrpc"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${dir}/opt"
+
+[${cri}]
+  sandbox_image = "${PAUSE_IMAGE}"
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+
+[${cri}.containerd]
+  default_runtime_name = "runc"
+
+[${cri}.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[${cri}.containerd.runtimes.runc.options]
+  Root = "${dir}/runc"
+
+[${cri}.cni]
+  bin_dir = "${dir}/cni/bin"
+  conf_dir = "${dir}/cni/conf"
+`;
+}
+
+/** PIDs of the shims serving this containerd (their command line names its socket). */
+async function shimPids(socket: string): Promise<number[]> {
+  const out = await new Deno.Command("pgrep", {
+    args: ["-f", `containerd-shim.* -address ${socket}`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return decoder.decode(out.stdout).split("\n").filter((l) => l.trim()).map(Number);
+}
+
+/** Mount points under `dir`, deepest first. */
+async function mountsUnder(dir: string): Promise<string[]> {
+  const text = await run("cat", ["/proc/self/mounts"]);
+  return text.split("\n")
+    .map((line) => line.split(" ")[1] ?? "")
+    .map((path) => path.replace(/\\040/g, " "))
+    .filter((path) => path === dir || path.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Removes the (by now empty) cgroup `parent` from every hierarchy under /sys/fs/cgroup,
+ * children first, and returns what could not be removed. Through `find` and `rmdir`:
+ * Deno asks for --allow-all to read /sys directly.
+ */
+async function removeCgroups(parent: string): Promise<string[]> {
+  const name = parent.replace(/^\//, "");
+  const out = await new Deno.Command("find", {
+    // cgroup v2 mounted on /sys/fs/cgroup has the parent at depth 1, v1 in each hierarchy.
+    args: ["/sys/fs/cgroup", "-maxdepth", "2", "-type", "d", "-name", name],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const problems: string[] = [];
+  for (const path of decoder.decode(out.stdout).split("\n").filter((l) => l.trim())) {
+    const removed = await new Deno.Command("find", {
+      args: [path, "-depth", "-type", "d", "-exec", "rmdir", "{}", ";"],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!removed.success) problems.push(`rmdir ${path}: ${decoder.decode(removed.stderr).trim()}`);
+  }
+  return problems;
+}
+
+async function waitFor(
+  what: string,
+  ready: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await ready())) {
+    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/**
+ * Starts containerd in a new temporary directory, imports the pause image, and returns a
+ * handle that makes sandboxes and cleans everything up. On failure it cleans up and throws
+ * with containerd's log tail.
+ */
+export async function startContainerd(): Promise<Containerd> {
+  const dir = await Deno.makeTempDir({ prefix: "agent-containerd-" });
+  const socket = `${dir}/containerd.sock`;
+  const log = `${dir}/containerd.log`;
+  // Sandboxes' cgroups go under a parent of this run's own, removed by close().
+  const cgroupParent = `/${dir.split("/").at(-1)}`;
+  for (const sub of ["cni/bin", "cni/conf", "runc", "opt", "logs"]) {
+    await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
+  }
+  await Deno.writeTextFile(`${dir}/config.toml`, configToml(dir, socket));
+  const image = await buildPauseImage(dir).catch(async (error) => {
+    await Deno.remove(dir, { recursive: true });
+    throw error;
+  });
+
+  const started = performance.now();
+  // Through sh so that its output goes to a file and nothing here has to drain a pipe.
+  const child = new Deno.Command("sh", {
+    args: ["-c", 'exec containerd --config "$0/config.toml" >"$0/containerd.log" 2>&1', dir],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  // Should the test process end without close(), containerd must not outlive it.
+  const onUnload = () => {
+    try {
+      if (!exited) Deno.kill(child.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  };
+  globalThis.addEventListener("unload", onUnload);
+
+  let fixtures:
+    | { grpc: typeof Grpc; client: Grpc.Client; service: Grpc.ServiceDefinition }
+    | undefined;
+  const created = new Set<string>();
+  const call = <T>(method: string, request: unknown, timeoutMs = 30_000): Promise<T> => {
+    const { grpc, client, service } = fixtures!;
+    const definition = service[method]!;
+    return new Promise((resolve, reject) => {
+      client.makeUnaryRequest(
+        definition.path,
+        definition.requestSerialize,
+        definition.responseDeserialize,
+        request,
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (error, value) =>
+          error ? reject(new Error(`CRI ${method}: ${error.message}`)) : resolve(value as T),
+      );
+    });
+  };
+
+  const close = async (): Promise<void> => {
+    const problems: string[] = [];
+    if (fixtures) {
+      for (const id of created) {
+        try {
+          await call("StopPodSandbox", { podSandboxId: id });
+          await call("RemovePodSandbox", { podSandboxId: id });
+        } catch (error) {
+          problems.push(String(error));
+        }
+      }
+      created.clear();
+      fixtures.client.close();
+    }
+    if (!exited) child.kill("SIGTERM");
+    const timer = setTimeout(() => {
+      if (!exited) child.kill("SIGKILL");
+    }, 10_000);
+    await status;
+    clearTimeout(timer);
+    globalThis.removeEventListener("unload", onUnload);
+    try {
+      await waitFor(
+        "containerd's shims to exit",
+        async () => (await shimPids(socket)).length === 0,
+        10_000,
+      );
+    } catch (error) {
+      problems.push(String(error));
+      for (const pid of await shimPids(socket)) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch {
+          // Gone meanwhile.
+        }
+      }
+    }
+    // Nothing may stay mounted under the directory before it is removed recursively.
+    for (const mount of await mountsUnder(dir)) {
+      await run("umount", ["-l", mount]).catch((error) => problems.push(String(error)));
+    }
+    await Deno.remove(dir, { recursive: true });
+    problems.push(...await removeCgroups(cgroupParent));
+    if (problems.length > 0) throw new Error(`containerd cleanup: ${problems.join("; ")}`);
+  };
+
+  try {
+    await waitFor("containerd to answer on its socket", async () => {
+      if (exited) throw new Error("containerd exited at start");
+      try {
+        await Deno.stat(socket);
+      } catch {
+        return false;
+      }
+      const out = await new Deno.Command("ctr", {
+        args: ["--address", socket, "version"],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      return out.success;
+    }, 10_000);
+    const startupMs = performance.now() - started;
+    await run(
+      "ctr",
+      ["--address", socket, "-n", "k8s.io", "images", "import", image],
+      "ctr images import",
+    );
+    const { grpc, service } = await loadService(CRI_FIXTURE_PROTO, "runtime.v1.RuntimeService");
+    fixtures = {
+      grpc,
+      service,
+      client: new grpc.Client(`unix://${socket}`, grpc.credentials.createInsecure()),
+    };
+    return {
+      socket,
+      dir,
+      startupMs,
+      async runSandbox(spec) {
+        const response = await call<{ podSandboxId: string }>("RunPodSandbox", {
+          config: {
+            metadata: {
+              name: spec.name,
+              uid: spec.uid,
+              namespace: spec.namespace,
+              attempt: spec.attempt ?? 0,
+            },
+            // A hostname needs a private UTS namespace, which host-network pods do not get.
+            hostname: "",
+            logDirectory: `${dir}/logs/${spec.uid}`,
+            labels: spec.labels ?? {},
+            annotations: spec.annotations ?? {},
+            linux: {
+              cgroupParent,
+              securityContext: {
+                namespaceOptions: { network: "NODE", pid: "POD", ipc: "POD" },
+              },
+            },
+          },
+          runtimeHandler: "",
+        });
+        created.add(response.podSandboxId);
+        return response.podSandboxId;
+      },
+      async stopSandbox(id) {
+        await call("StopPodSandbox", { podSandboxId: id });
+      },
+      async removeSandbox(id) {
+        await call("StopPodSandbox", { podSandboxId: id });
+        await call("RemovePodSandbox", { podSandboxId: id });
+        created.delete(id);
+      },
+      close,
+    };
+  } catch (error) {
+    const tail = await Deno.readTextFile(log).then((t) => t.split("\n").slice(-15).join("\n"))
+      .catch(() => "");
+    await close().catch(() => {});
+    throw new Error(
+      `Cannot start containerd: ${error}${tail ? `\ncontainerd.log:\n${tail}` : ""}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * `promtool check metrics` on a text, with kata-monitor's accepted lint findings set apart:
+ * promtool lints names Kata itself chose (`kata_monitor_running_shim_count` "should not
+ * have `_count` suffix", `…_histogram_milliseconds` "use base unit seconds"), which are kept
+ * for compatibility. Parse errors and findings on any other name are defects.
+ *
+ * @module
+ */
+
+/** What promtool said, split into accepted Kata-name lints and everything else. */
+export interface PromtoolResult {
+  code: number;
+  /** Lint findings on `kata_*` names (accepted). */
+  kataLints: string[];
+  /** Every other line of output: must be empty. */
+  defects: string[];
+}
+
+/** Runs `promtool check metrics` with `text` on stdin. */
+export async function promtoolCheck(text: string): Promise<PromtoolResult> {
+  const child = new Deno.Command("promtool", {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+  const out = await child.output();
+  const lines = (new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr))
+    .split("\n").filter((line) => line.trim() !== "");
+  const kataLints = lines.filter((line) => /^kata_[a-z0-9_]+ /.test(line));
+  return { code: out.code, kataLints, defects: lines.filter((l) => !kataLints.includes(l)) };
+}
