@@ -3,7 +3,7 @@
  * and memory are not counted with the daemon's: each serves `renderShimMetrics()` (about 150
  * series, values changing on every request) on `ROOT/<id>/shim-monitor.sock`.
  *
- * Run: `deno run -q --allow-read --allow-write bench/_fake_shims.ts ROOT COUNT [QUIET_MS]`.
+ * Run: `deno run -q --allow-read --allow-write --allow-net bench/_fake_shims.ts ROOT COUNT [QUIET_MS]`.
  * Prints `ready COUNT` once every shim listens, then one line per burst of requests (a
  * scrape cycle): `burst REQUESTS FIRST LAST` once no request came for QUIET_MS (default
  * 750), FIRST and LAST being `Date.now()` when the first and the last request of the burst
@@ -26,7 +26,7 @@ const quietMs = Number(quietText ?? "750");
  * Sandbox ids like containerd's (64 random-looking hex digits), the same on every run:
  * their entropy is part of what gzip has to compress in the aggregate.
  */
-export function sandboxIds(n: number): string[] {
+function sandboxIds(n: number): string[] {
   let state = 0x9e3779b9;
   const next = () => {
     // mulberry32
@@ -39,7 +39,7 @@ export function sandboxIds(n: number): string[] {
 }
 
 let burst: { requests: number; first: number; last: number } | undefined;
-let quietTimer: number | undefined;
+let quietTimer: ReturnType<typeof setTimeout> | undefined;
 const arrived = () => {
   const now = Date.now();
   if (burst === undefined) burst = { requests: 0, first: now, last: now };

@@ -104,7 +104,7 @@ function result(
   match: CoreMatch,
 ): Correlation {
   return {
-    namespace: pod?.namespace ?? null,
+    namespace: pod?.namespace || null,
     pod: pod?.name ?? null,
     container,
     instance: pod?.instance ?? null,
