@@ -12,6 +12,7 @@ import { CriClient, CriMetadataCache } from "../lib/kata/cri.ts";
 import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../lib/kata/sandboxes.ts";
 import { ShimScraper } from "../lib/kata/scraper.ts";
 import { fetchShimMetrics } from "../lib/kata/shim.ts";
+import { supervise, type SuperviseOptions } from "./supervise.ts";
 import type { SandboxView } from "../lib/kata/discover.ts";
 
 export type { SandboxView };
@@ -35,13 +36,14 @@ export interface Kata {
   done: Promise<unknown>;
 }
 
-/** Starts discovery, scraping and CRI sync; stops when `signal` aborts. */
+/** Starts discovery, scraping and CRI sync, each supervised; stops when the signal aborts. */
 export function startKata(
   config: Config,
   log: Logger,
   registry: Registry,
-  signal: AbortSignal,
+  supervision: SuperviseOptions,
 ): Kata {
+  const signal = supervision.signal;
   const kata = config.kata;
   const directory = new SandboxDirectory({ roots: kata.sandboxRoots, log });
   const scraper = new ShimScraper({
@@ -102,10 +104,11 @@ export function startKata(
       });
     },
   };
-  const done = Promise.allSettled([
-    directory.run(signal),
-    scraper.run(signal),
-    metadata.run(signal),
+  // Each loop is restarted on its own should it fail; none takes the others down.
+  const done = Promise.all([
+    supervise("sandbox-discovery", (s) => directory.run(s), supervision),
+    supervise("shim-scraper", (s) => scraper.run(s), supervision),
+    supervise("cri-sync", (s) => metadata.run(s), supervision),
   ]).finally(() => cri.close());
   return { api, scanned: directory.scanned, done };
 }

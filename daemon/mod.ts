@@ -22,6 +22,13 @@ import { createMetrics } from "../lib/metrics/mod.ts";
 import { openState } from "../lib/store/state.ts";
 import { createApp } from "./app.ts";
 import { type Kata, startKata } from "./kata.ts";
+import { supervise, type SuperviseOptions } from "./supervise.ts";
+
+/**
+ * How long a stopping daemon waits for the work in flight (a core being stored, a scrape)
+ * before it exits anyway: well inside Kubernetes' default 30 s termination grace period.
+ */
+export const GRACE_MS = 20_000;
 
 /** Options of {@linkcode runDaemon}. */
 export interface DaemonOptions {
@@ -50,13 +57,18 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   const metrics = createMetrics();
   const db = await openState(config.stateDir);
   const ready = { state: true, kubernetes: false, sandboxes: !config.kata.enabled };
+  const supervision = {
+    log,
+    signal,
+    onRestart: (stage: string) => metrics.stageRestarts.inc({ stage }),
+  };
   // What correlation reads: this node's pods (from the pod watch) and recent restarts.
   const cluster: ClusterView = { pods: () => [], restarts: [] };
   let collection: Awaited<ReturnType<typeof openCollection>> | undefined;
   let kata: Kata | undefined;
   if (config.kata.enabled) {
     try {
-      kata = startKata(config, log, metrics.registry, signal);
+      kata = startKata(config, log, metrics.registry, supervision);
       kata.scanned.then(() => (ready.sandboxes = true));
       metrics.up.set({ feature: "kata" }, 1);
     } catch (error) {
@@ -109,29 +121,44 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
         await cluster.onCore?.(outcome);
       },
     });
-    const collector = runCollector({
-      config: {
-        ...config,
-        collector: { ...config.collector, paths: [...config.collector.paths, spoolDir(config)] },
-      },
-      index: collection.index,
-      pipeline: collection.pipeline,
-      log,
-      signal,
+    const opened = collection;
+    let collector: ReturnType<typeof runCollector> | undefined;
+    const collecting = supervise("collector", (stageSignal) => {
+      collector = runCollector({
+        config: {
+          ...config,
+          collector: { ...config.collector, paths: [...config.collector.paths, spoolDir(config)] },
+        },
+        index: opened.index,
+        pipeline: opened.pipeline,
+        log,
+        signal: stageSignal,
+      });
+      return collector.done;
+    }, {
+      ...supervision,
+      onUp: (_stage, up) => metrics.up.set({ feature: "collector" }, up ? 1 : 0),
     });
     const index = collection.index;
     scrapeHooks.push(() => {
       for (const [state, count] of Object.entries(index.counts())) {
         metrics.coresIndexed.set({ state }, count);
       }
-      metrics.coresPending.set(collector.watcher.pending + collector.queued());
+      metrics.coresPending.set((collector?.watcher.pending ?? 0) + (collector?.queued() ?? 0));
     });
     metrics.up.set({ feature: "collector" }, 1);
     log.info("collecting cores", {
       paths: config.collector.paths.join(","),
       store: collection.store.location,
     });
-    tasks.push(collector.done, pruneEvery(config, collection, log, signal, metrics));
+    tasks.push(
+      collecting,
+      supervise(
+        "retention",
+        (stageSignal) => pruneEvery(config, opened, log, stageSignal, metrics),
+        supervision,
+      ),
+    );
   } catch (error) {
     metrics.up.set({ feature: "collector" }, 0);
     log.error("core collection off", {
@@ -148,6 +175,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
         () => (ready.kubernetes = true),
         scrapeHooks,
         cluster,
+        supervision,
       )),
     );
   } catch (error) {
@@ -158,7 +186,18 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
       reason: error instanceof Error ? error.message : String(error),
     });
   }
-  await Promise.allSettled(tasks);
+  // Stopping: what is in flight gets GRACE_MS to finish; the index makes the rest resume.
+  const settled = Promise.allSettled(tasks).then(() => true);
+  const graceOver = new Promise<boolean>((resolve) => {
+    const start = () => setTimeout(() => resolve(false), GRACE_MS);
+    if (signal.aborted) start();
+    else signal.addEventListener("abort", start, { once: true });
+  });
+  if (!(await Promise.race([settled, graceOver]))) {
+    log.warn("grace period over: stopping with work in flight; it resumes at the next start", {
+      graceSeconds: GRACE_MS / 1000,
+    });
+  }
   db.close();
   log.info("stopped");
 }
@@ -171,6 +210,7 @@ async function startKubernetes(
   markSynced: () => void,
   scrapeHooks: (() => void)[],
   cluster: ClusterView,
+  supervision: SuperviseOptions,
 ): Promise<Promise<unknown>[]> {
   const { KubeClient, loadKubeTarget, watchRestarts } = await import("../lib/kube/mod.ts");
   const { Cleaner } = await import("../lib/kube/cleaner.ts");
@@ -262,19 +302,23 @@ async function startKubernetes(
       });
     }
   };
-  const watching = informer.run(signal);
+  const watching = supervise("pod-watch", (stageSignal) => informer.run(stageSignal), {
+    ...supervision,
+    onUp: (_stage, up) => metrics.up.set({ feature: "kubernetes" }, up ? 1 : 0),
+  });
   informer.synced.then(() => {
     markSynced();
     metrics.up.set({ feature: "kubernetes" }, 1);
     log.info("pod watch synced", { pods: informer.cache.size, node: config.nodeName || "(all)" });
   });
   const ticking = cleaner
-    ? tickEvery(
-      cleaner,
-      Math.min(30_000, Math.max(1000, config.cleaner.cleanupDelay / 4)),
-      signal,
-      metrics,
-    )
+    ? supervise("cleaner", (stageSignal) =>
+      tickEvery(
+        cleaner,
+        Math.min(30_000, Math.max(1000, config.cleaner.cleanupDelay / 4)),
+        stageSignal,
+        metrics,
+      ), supervision)
     : Promise.resolve();
   return [
     watching,

@@ -26,7 +26,10 @@ export interface Collector {
   watcher: CoreWatcher;
   /** Cores waiting for a worker. */
   queued(): number;
-  /** Resolves when stopped and the cores in flight are finished. */
+  /**
+   * Resolves when stopped and the cores in flight are finished; rejects when a part of the
+   * collector fails (the daemon then restarts it).
+   */
   done: Promise<void>;
 }
 
@@ -122,8 +125,8 @@ export function runCollector(options: CollectorOptions): Collector {
     }
   };
   const workers = Array.from({ length: config.collector.concurrency }, worker);
-  const done = Promise.allSettled([watcher.run(signal), retries(), ...workers]).then(() => {
-    [...waiting.splice(0), ...idle.splice(0)].forEach((resolve) => resolve());
-  });
+  const done = Promise.all([watcher.run(signal), retries(), ...workers]).then(() => {}).finally(
+    () => [...waiting.splice(0), ...idle.splice(0)].forEach((resolve) => resolve()),
+  );
   return { watcher, queued: () => queue.length, done };
 }

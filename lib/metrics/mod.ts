@@ -24,6 +24,7 @@ export interface AgentMetrics {
   coresPending: Gauge;
   storedBytes: Counter;
   pruned: Counter<"outcome">;
+  stageRestarts: Counter<"stage">;
 }
 
 /**
@@ -117,6 +118,12 @@ export function createMetrics(): AgentMetrics {
       name: "agent_pruned_cores_total",
       help: "Stored cores removed by retention, by outcome (deleted, failed).",
       labelNames: ["outcome"] as const,
+      registers,
+    }),
+    stageRestarts: new Counter({
+      name: "agent_stage_restarts_total",
+      help: "Times a daemon stage failed and was started again, by stage.",
+      labelNames: ["stage"] as const,
       registers,
     }),
     up: new Gauge({
