@@ -13,7 +13,7 @@ import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../lib/kata/sa
 import { ShimScraper } from "../lib/kata/scraper.ts";
 import { fetchShimMetrics } from "../lib/kata/shim.ts";
 import { supervise, type SuperviseOptions } from "./supervise.ts";
-import type { SandboxView } from "../lib/kata/discover.ts";
+import { type SandboxView, sandboxView } from "../lib/kata/discover.ts";
 
 export type { SandboxView };
 
@@ -77,18 +77,11 @@ export function startKata(
     sandboxes() {
       const snapshot = scraper.snapshot();
       return directory.list().map((sandbox) => {
-        const pod = metadata.get(sandbox.id);
         const entry = snapshot.get(sandbox.id);
-        return {
-          id: sandbox.id,
-          uid: pod?.uid ?? "",
-          name: pod?.name ?? "",
-          namespace: pod?.namespace ?? "",
-          runtime: sandbox.runtime,
-          socket: sandbox.socket,
-          lastScrape: entry?.scrapedAt ? new Date(entry.scrapedAt).toISOString() : null,
-          lastError: entry?.error ?? null,
-        };
+        return sandboxView(sandbox, metadata.get(sandbox.id), {
+          scrapedAt: entry?.scrapedAt,
+          error: entry?.error,
+        });
       });
     },
     lookup(id) {

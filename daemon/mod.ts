@@ -23,6 +23,7 @@ import { openState } from "../lib/store/state.ts";
 import { createApp } from "./app.ts";
 import { type Kata, startKata } from "./kata.ts";
 import { supervise, type SuperviseOptions } from "./supervise.ts";
+import { sleep } from "../lib/pool.ts";
 
 /**
  * How long a stopping daemon waits for the work in flight (a core being stored, a scrape)
@@ -424,16 +425,6 @@ async function pruneEvery(
       });
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
 }
 
 async function tickEvery(

@@ -7,6 +7,7 @@
  * @module
  */
 import type { Logger } from "../lib/log.ts";
+import { sleep } from "../lib/pool.ts";
 
 /** What a supervised stage reports to. */
 export interface SuperviseOptions {
@@ -20,18 +21,6 @@ export interface SuperviseOptions {
   /** First and longest delay before a restart; default 1 s and 60 s. */
   firstDelayMs?: number;
   maxDelayMs?: number;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }
 
 /**

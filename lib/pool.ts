@@ -1,8 +1,30 @@
 /**
- * Bounded concurrency for independent tasks.
+ * Bounded concurrency for independent tasks, and waiting that an abort cuts short.
  *
  * @module
  */
+
+/**
+ * Waits `ms` milliseconds, or less when `signal` aborts (it resolves either way, so a loop
+ * checks `signal.aborted` after it).
+ *
+ * @example Usage
+ * ```ts
+ * await sleep(10, AbortSignal.timeout(1000));
+ * ```
+ */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
 
 /**
  * Maps `items` through `fn` with at most `limit` calls in flight, keeping the input order.

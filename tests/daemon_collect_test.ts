@@ -16,7 +16,7 @@ import { haveCommand, haveGcc, sampleCores, skipNotice } from "./support/cores.t
 import type { Json } from "./support/kube/_match.ts";
 import { KubeEmulator } from "./support/kube/emulator.ts";
 import { helmPod, installHelmRelease } from "./support/kube/fixtures.ts";
-import { freePort } from "./support/net.ts";
+import { freePort, waitFor } from "./support/net.ts";
 import type { CoreRecord } from "../lib/store/core_index.ts";
 import { LocalStore } from "../lib/store/local.ts";
 import { startFakeShim, withSocketDir } from "./support/fake_shim.ts";
@@ -32,15 +32,6 @@ function existsSync(path: string): boolean {
 }
 
 const noGcc = skipNotice("gcc", haveGcc());
-
-async function waitFor(test: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await test().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 Deno.test({
   name: "the daemon collects cores, ties them to their pods, stores, lists and prunes them",

@@ -10,20 +10,11 @@ import { haveCommand, skipNotice } from "./support/cores.ts";
 import { type Containerd, containerdSkipReason, startContainerd } from "./support/containerd.ts";
 import { type FakeShim, startFakeShim, withSocketDir } from "./support/fake_shim.ts";
 import { renderShimMetrics } from "./support/kata_metrics.ts";
-import { freePort } from "./support/net.ts";
+import { freePort, waitFor } from "./support/net.ts";
 import { promtoolCheck } from "./support/promtool.ts";
 
 const noPromtool = skipNotice("promtool", haveCommand("promtool"));
 const noPrometheus = skipNotice("prometheus", haveCommand("prometheus"));
-
-async function waitFor(test: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await test().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 interface Node {
   dir: string;

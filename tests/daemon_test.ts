@@ -14,7 +14,7 @@ import { haveCommand, skipNotice } from "./support/cores.ts";
 import type { Json } from "./support/kube/_match.ts";
 import { KubeEmulator } from "./support/kube/emulator.ts";
 import { helmPod, installHelmRelease } from "./support/kube/fixtures.ts";
-import { freePort } from "./support/net.ts";
+import { freePort, waitFor } from "./support/net.ts";
 import { promtoolCheck } from "./support/promtool.ts";
 
 const noPromtool = skipNotice("promtool", haveCommand("promtool"));
@@ -27,15 +27,6 @@ function startDaemon(args: string[], env: Record<string, string>) {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-}
-
-async function waitFor(test: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await test().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function get(url: string): Promise<{ status: number; text: string }> {

@@ -14,6 +14,7 @@ import { basename } from "node:path";
 import type { Logger } from "../log.ts";
 import { isOpenByAnyProcess } from "./_host.ts";
 import { parseCoreName } from "./names.ts";
+import { sleep } from "../pool.ts";
 
 /** What {@linkcode CoreWatcher} needs. */
 export interface WatchOptions {
@@ -174,17 +175,4 @@ export class CoreWatcher {
       await this.options.onComplete(path);
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }

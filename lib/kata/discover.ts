@@ -9,7 +9,7 @@ import type { Config } from "../config/mod.ts";
 import type { Logger } from "../log.ts";
 import { mapLimit } from "../pool.ts";
 import { CriClient, type PodMetadata } from "./cri.ts";
-import { SandboxDirectory } from "./sandboxes.ts";
+import { type Sandbox, SandboxDirectory } from "./sandboxes.ts";
 import { fetchShimMetrics } from "./shim.ts";
 
 /** One sandbox as listed. Field names are part of the `/sandboxes` JSON contract. */
@@ -25,6 +25,24 @@ export interface SandboxView {
   lastScrape: string | null;
   /** Why the last scrape failed, or `null`. */
   lastError: string | null;
+}
+
+/** One sandbox as listed, from discovery, its pod (if known) and its last scrape. */
+export function sandboxView(
+  sandbox: Sandbox,
+  pod: PodMetadata | undefined,
+  scrape: { scrapedAt?: number; error?: string | null } = {},
+): SandboxView {
+  return {
+    id: sandbox.id,
+    uid: pod?.uid ?? "",
+    name: pod?.name ?? "",
+    namespace: pod?.namespace ?? "",
+    runtime: sandbox.runtime,
+    socket: sandbox.socket,
+    lastScrape: scrape.scrapedAt ? new Date(scrape.scrapedAt).toISOString() : null,
+    lastError: scrape.error ?? null,
+  };
 }
 
 /** Where the list came from, and what could not be read. */
@@ -115,17 +133,7 @@ export async function discoverSandboxes(
     } catch (error) {
       lastError = error instanceof Error ? error.message : String(error);
     }
-    const pod = pods.get(sandbox.id);
-    return {
-      id: sandbox.id,
-      uid: pod?.uid ?? "",
-      name: pod?.name ?? "",
-      namespace: pod?.namespace ?? "",
-      runtime: sandbox.runtime,
-      socket: sandbox.socket,
-      lastScrape: new Date().toISOString(),
-      lastError,
-    } satisfies SandboxView;
+    return sandboxView(sandbox, pods.get(sandbox.id), { scrapedAt: Date.now(), error: lastError });
   });
   return { source: "direct", sandboxes: views, warnings };
 }

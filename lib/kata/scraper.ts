@@ -28,6 +28,7 @@ import {
   ShimError,
   type ShimErrorReason,
 } from "./shim.ts";
+import { sleep } from "../pool.ts";
 
 /** The cached result of the last scrape of one sandbox. */
 export interface ShimScrape {
@@ -419,18 +420,5 @@ function abortPromise(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) resolve();
     else signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
   });
 }

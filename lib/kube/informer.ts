@@ -11,6 +11,7 @@
  */
 import type { Logger } from "../log.ts";
 import { KubeApiError, type KubeClient, type KubeObject } from "./client.ts";
+import { sleep } from "../pool.ts";
 
 /** What changed. */
 export type InformerEventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -245,15 +246,3 @@ export class Informer {
 
 /** The watch's resourceVersion is older than the server keeps: relist. */
 class Expired extends Error {}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}

@@ -11,3 +11,20 @@ export function freePort(): number {
   listener.close();
   return port;
 }
+
+/**
+ * Polls `test` (a throw counts as not yet) every 100 ms until it holds, failing after `ms`
+ * with "timed out waiting for WHAT".
+ */
+export async function waitFor(
+  test: () => Promise<boolean>,
+  what: string,
+  ms = 20_000,
+): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await test().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
