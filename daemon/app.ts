@@ -154,7 +154,8 @@ export function createApp(deps: AppDependencies): Hono {
     // The sandboxes' families first, then the agent's own: the first part is cached.
     if (!openMetrics && prefixes.length === 0) {
       if (!aggregate) return c.body(gzip ? new Uint8Array(gzipSync(own, { level: 1 })) : own);
-      return gzip ? c.body(aggregate.gzipWith(own)) : c.body(aggregate.render() + own);
+      if (gzip) return c.body(aggregate.gzipWith(own));
+      return c.body(new Blob([aggregate.bytes(), own]).stream());
     }
     const text = openMetrics
       ? (aggregate?.render({ families: prefixes, openMetrics }) ?? "") + openMetricsOf(own, keep) +

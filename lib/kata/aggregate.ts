@@ -89,6 +89,7 @@ export class MetricsAggregator {
   readonly #entries = new Map<string, SandboxEntry>();
   readonly #options: Required<AggregatorOptions>;
   #body: string | undefined;
+  #bodyBytes: Uint8Array<ArrayBuffer> | undefined;
   #deflated: { raw: Uint8Array; crc: number; bytes: number } | undefined;
   /** Lines the shims sent that could not be parsed, since the start. */
   skippedLines = 0;
@@ -135,6 +136,7 @@ export class MetricsAggregator {
     }
     if (changed) {
       this.#body = undefined;
+      this.#bodyBytes = undefined;
       this.#deflated = undefined;
     }
   }
@@ -253,6 +255,15 @@ export class MetricsAggregator {
   }
 
   /**
+   * {@linkcode render}'s unfiltered body as UTF-8 bytes, encoded once per change: handing
+   * the server a multi-megabyte string would make it flatten and encode it per request.
+   */
+  bytes(): Uint8Array<ArrayBuffer> {
+    this.#bodyBytes ??= encoder.encode(this.render());
+    return this.#bodyBytes;
+  }
+
+  /**
    * One gzip member holding {@linkcode render}'s unfiltered body followed by `tail` (the
    * agent's own metrics, different on every request). The body is deflated once, ending on
    * a full flush, and cached with its CRC; a request deflates only `tail` as the final block
@@ -260,7 +271,7 @@ export class MetricsAggregator {
    */
   gzipWith(tail: string): Uint8Array<ArrayBuffer> {
     if (this.#deflated === undefined) {
-      const body = encoder.encode(this.render());
+      const body = this.bytes();
       this.#deflated = {
         raw: deflateRawSync(body, { level: 1, finishFlush: constants.Z_FULL_FLUSH }),
         crc: crc32(body),
