@@ -3,8 +3,8 @@
  * and memory are not counted with the daemon's: each serves `renderShimMetrics()` (about 150
  * series, values changing on every request) on `ROOT/<id>/shim-monitor.sock`.
  *
- * Run: `deno run -q --allow-read --allow-write --allow-net bench/_fake_shims.ts ROOT COUNT [QUIET_MS]`.
- * Prints `ready COUNT` once every shim listens, then one line per burst of requests (a
+ * Run: `deno run -q --allow-read --allow-write --allow-net bench/_fake_shims.ts ROOT COUNT
+ * [QUIET_MS]`. Prints `ready COUNT` once every shim listens, then one line per burst of requests (a
  * scrape cycle): `burst REQUESTS FIRST LAST` once no request came for QUIET_MS (default
  * 750), FIRST and LAST being `Date.now()` when the first and the last request of the burst
  * arrived. Stops every shim and exits when stdin closes.

@@ -155,7 +155,16 @@ export function createApp(deps: AppDependencies): Hono {
     if (!openMetrics && prefixes.length === 0) {
       if (!aggregate) return c.body(gzip ? new Uint8Array(gzipSync(own, { level: 1 })) : own);
       if (gzip) return c.body(aggregate.gzipWith(own));
-      return c.body(new Blob([aggregate.bytes(), own]).stream());
+      // The cached bytes are enqueued as they are, never copied per request.
+      const parts = [aggregate.bytes(), new TextEncoder().encode(own)];
+      return c.body(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (const part of parts) controller.enqueue(part);
+            controller.close();
+          },
+        }),
+      );
     }
     const text = openMetrics
       ? (aggregate?.render({ families: prefixes, openMetrics }) ?? "") + openMetricsOf(own, keep) +

@@ -1,0 +1,653 @@
+/**
+ * Kata benchmark: `agent daemon` as kata-monitor over N fake shims (each serving about 150
+ * realistic series whose values change on every request) run by `bench/_fake_shims.ts` in a
+ * process of its own. For each N it measures one full scrape cycle's wall time, `GET
+ * /metrics` latency with `wrk` (plain and gzip), the response size, and the daemon's peak
+ * RSS (VmHWM); the same peak is measured once idle, with no sandbox.
+ *
+ * How a cycle is timed, from outside and without a log: `metricsInterval` is long enough
+ * that cycles are bursts of requests separated by quiet. The shims' process reports each
+ * burst (its request count and when its first request arrived); the benchmark then reads
+ * `/sandboxes` (JSON) from the daemon, whose `lastScrape` is when each sandbox's scrape
+ * finished. Both clocks are the machine's wall clock, so the cycle is the last `lastScrape`
+ * minus the first arrival: it misses only the first connect before it and the bookkeeping
+ * after the last scrape, well under a millisecond each. The first burst (the start-up
+ * scrapes of new sandboxes) is not counted.
+ *
+ * Memory is read after `--cycles` cycles nobody asked `/metrics` of, then after as many
+ * cycles each followed by one gzip `GET /metrics` (a Prometheus scraping once per cycle:
+ * that request is the first after new data, and its time is reported), then after the wrk
+ * rows, which run while cycles go on.
+ *
+ * Run: deno task bench:kata [N...] [--cycles 4] [--interval 5] [--duration 10]
+ *   [--connections 1,8] [--v8-flags FLAGS]
+ *
+ * @module
+ */
+// deno-lint-ignore-file no-console
+import { agentArgs, DENO_DIR } from "../tests/support/cli.ts";
+import { withSocketDir } from "../tests/support/fake_shim.ts";
+import { freePort } from "../tests/support/net.ts";
+
+interface Options {
+  sizes: number[];
+  cycles: number;
+  intervalS: number;
+  durationS: number;
+  connections: number[];
+  /** `--v8-flags` for the daemon's `deno run`, to try heap limits. */
+  v8Flags: string | undefined;
+}
+
+function parseOptions(args: string[]): Options {
+  const options: Options = {
+    sizes: [],
+    cycles: 4,
+    intervalS: 5,
+    durationS: 10,
+    connections: [1, 8],
+    v8Flags: undefined,
+  };
+  for (let i = 0; i < args.length; i++) {
+    // `--name=value` or `--name value`.
+    const [arg, inline] = args[i]!.startsWith("--") && args[i]!.includes("=")
+      ? [args[i]!.slice(0, args[i]!.indexOf("=")), args[i]!.slice(args[i]!.indexOf("=") + 1)]
+      : [args[i]!, undefined];
+    const value = () => {
+      const next = inline ?? args[++i];
+      if (next === undefined) throw new Error(`Missing value after "${arg}"`);
+      return next;
+    };
+    const positive = (text: string) => {
+      const n = Number(text);
+      if (!Number.isInteger(n) || n < 1) {
+        throw new Error(`Invalid value "${text}" for "${arg}": expected a positive integer`);
+      }
+      return n;
+    };
+    if (arg === "--cycles") options.cycles = positive(value());
+    else if (arg === "--interval") options.intervalS = positive(value());
+    else if (arg === "--duration") options.durationS = positive(value());
+    else if (arg === "--connections") options.connections = value().split(",").map(positive);
+    else if (arg === "--v8-flags") options.v8Flags = value();
+    else if (arg.startsWith("-")) throw new Error(`Unknown option "${arg}"`);
+    else options.sizes.push(positive(arg));
+  }
+  if (options.sizes.length === 0) options.sizes = [200, 1000];
+  return options;
+}
+
+/** Runs a command and returns its stdout; throws on a non-zero exit. */
+async function run(command: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
+    .output();
+  const decoder = new TextDecoder();
+  if (!out.success) {
+    throw new Error(`"${command} ${args.join(" ")}" failed: ${decoder.decode(out.stderr)}`);
+  }
+  return decoder.decode(out.stdout);
+}
+
+/** VmHWM and VmRSS of a process in MiB, from /proc (through `cat`: Deno wants --allow-all). */
+async function memory(pid: number): Promise<{ hwm: number; rss: number }> {
+  const status = await run("cat", [`/proc/${pid}/status`]);
+  const field = (name: string) => {
+    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status);
+    if (!match) throw new Error(`No ${name} in /proc/${pid}/status`);
+    return Number(match[1]) / 1024;
+  };
+  return { hwm: field("VmHWM"), rss: field("VmRSS") };
+}
+
+/** User plus system CPU time of a process, in milliseconds. */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await run("cat", [`/proc/${pid}/stat`]);
+  // Fields after the command name (which may hold spaces) start at field 3, "state".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks * 10; // CLK_TCK is 100 on Linux.
+}
+
+/** Reads lines from a child's stdout; each `next()` waits for the following one. */
+function lineReader(stream: ReadableStream<Uint8Array>) {
+  const lines: string[] = [];
+  const waiting: ((line: string | null) => void)[] = [];
+  let ended = false;
+  (async () => {
+    let pending = "";
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      pending += text;
+      for (let at = pending.indexOf("\n"); at >= 0; at = pending.indexOf("\n")) {
+        const line = pending.slice(0, at);
+        pending = pending.slice(at + 1);
+        const waiter = waiting.shift();
+        if (waiter) waiter(line);
+        else lines.push(line);
+      }
+    }
+  })().finally(() => {
+    ended = true;
+    for (const waiter of waiting.splice(0)) waiter(null);
+  });
+  return {
+    next(): Promise<string | null> {
+      const line = lines.shift();
+      if (line !== undefined) return Promise.resolve(line);
+      if (ended) return Promise.resolve(null);
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+    /** Drops the lines received and not read yet; returns them. */
+    drain(): string[] {
+      return lines.splice(0);
+    },
+  };
+}
+
+interface Burst {
+  requests: number;
+  first: number;
+  last: number;
+}
+
+/** The fake shims' process. */
+async function startShims(root: string, count: number) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-q",
+      "--allow-read",
+      "--allow-write",
+      "--allow-net",
+      new URL("./_fake_shims.ts", import.meta.url).pathname,
+      root,
+      String(count),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = lineReader(child.stdout);
+  const ready = await lines.next();
+  if (ready !== `ready ${count}`) throw new Error(`The fake shims did not start: ${ready}`);
+  return {
+    pid: child.pid,
+    async burst(): Promise<Burst> {
+      const line = await lines.next();
+      const match = /^burst (\d+) (\d+) (\d+)$/.exec(line ?? "");
+      if (!match) throw new Error(`Unexpected line from the fake shims: ${line}`);
+      return { requests: Number(match[1]), first: Number(match[2]), last: Number(match[3]) };
+    },
+    /** Bursts reported and not read yet. */
+    drain(): Burst[] {
+      return lines.drain().map((line) => {
+        const [, requests, first, last] = line.split(" ").map(Number);
+        return { requests: requests!, first: first!, last: last! };
+      });
+    },
+    async close() {
+      await child.stdin.close();
+      await child.status;
+    },
+  };
+}
+
+/** A running daemon. */
+interface Daemon {
+  pid: number;
+  base: string;
+  /** When it was spawned (`Date.now()`). */
+  spawnedAt: number;
+  stop(): Promise<void>;
+}
+
+/** `agentArgs()`, with `--v8-flags` when given. */
+function daemonArgs(args: string[], v8Flags: string | undefined): string[] {
+  const all = agentArgs(args);
+  if (v8Flags !== undefined) all.splice(1, 0, `--v8-flags=${v8Flags}`);
+  return all;
+}
+
+async function startDaemon(dir: string, root: string, options: Options): Promise<Daemon> {
+  const port = freePort();
+  await Deno.writeTextFile(
+    `${dir}/agent.yaml`,
+    `stateDir: ${dir}/state
+collector: {paths: []}
+kata:
+  sandboxRoots: [${root}]
+  runtimeEndpoint: ${dir}/no-runtime.sock
+  metricsInterval: ${options.intervalS}s
+server: {listenAddress: "127.0.0.1:${port}"}
+`,
+  );
+  const spawnedAt = Date.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: daemonArgs(["--config", `${dir}/agent.yaml`, "daemon"], options.v8Flags),
+    env: { NO_COLOR: "1", DENO_DIR, HOME: dir, KUBECONFIG: "" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // The log's last 8 KiB, for the error when the daemon dies.
+  let tail = "";
+  const logged = (async () => {
+    for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+      tail = (tail + text).slice(-8192);
+    }
+  })();
+  const base = `http://127.0.0.1:${port}`;
+  let exited = false;
+  child.status.then(() => (exited = true));
+  for (let i = 0;; i++) {
+    if (exited || i > 600) {
+      throw new Error(`The daemon did not become ready:\n${tail}`);
+    }
+    const ok = await fetch(`${base}/readyz`).then(
+      (r) => r.body?.cancel().then(() => r.ok),
+      () => false,
+    );
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    pid: child.pid,
+    base,
+    spawnedAt,
+    async stop() {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await logged;
+      if (status.code !== 0) throw new Error(`The daemon exited ${status.code}:\n${tail}`);
+    },
+  };
+}
+
+interface SandboxView {
+  lastScrape: string | null;
+  lastError: string | null;
+}
+
+async function sandboxes(base: string): Promise<SandboxView[]> {
+  const response = await fetch(`${base}/sandboxes`, { headers: { accept: "application/json" } });
+  return await response.json() as SandboxView[];
+}
+
+/** One cycle as seen from both sides. */
+interface Cycle {
+  /** First request arrival to the last scrape finished (the daemon's `lastScrape`). */
+  wallMs: number;
+  requests: number;
+  /** Sandboxes whose last scrape finished in this burst. */
+  scraped: number;
+  errors: number;
+}
+
+async function measureCycle(base: string, burst: Burst): Promise<Cycle> {
+  const list = await sandboxes(base);
+  const done = list.map((s) => s.lastScrape === null ? NaN : Date.parse(s.lastScrape))
+    .filter((t) => t >= burst.first);
+  return {
+    wallMs: Math.max(...done) - burst.first,
+    requests: burst.requests,
+    scraped: done.length,
+    errors: list.filter((s) => s.lastError !== null).length,
+  };
+}
+
+interface WrkResult {
+  connections: number;
+  gzip: boolean;
+  p50: number;
+  p99: number;
+  max: number;
+  requests: number;
+  rps: number;
+  errors: string;
+  /** The daemon's VmHWM right after this row. */
+  hwmAfter: number;
+}
+
+/** Milliseconds from wrk's `12.34ms`, `567.00us`, `1.20s`, `2.00m`. */
+function wrkMs(text: string): number {
+  const match = /^([\d.]+)(us|ms|s|m)$/.exec(text);
+  if (!match) throw new Error(`Cannot read wrk's time "${text}"`);
+  const scale = { us: 0.001, ms: 1, s: 1000, m: 60_000 }[match[2] as "us" | "ms" | "s" | "m"];
+  return Number(match[1]) * scale;
+}
+
+async function runWrk(
+  url: string,
+  connections: number,
+  gzip: boolean,
+  durationS: number,
+): Promise<Omit<WrkResult, "hwmAfter">> {
+  const out = await run("wrk", [
+    `-t${Math.min(2, connections)}`,
+    `-c${connections}`,
+    `-d${durationS}s`,
+    "--timeout",
+    "60s",
+    "--latency",
+    ...(gzip ? ["-H", "Accept-Encoding: gzip"] : []),
+    url,
+  ]);
+  const percentile = (p: string) => {
+    const match = new RegExp(`^\\s+${p}%\\s+(\\S+)`, "m").exec(out);
+    if (!match) throw new Error(`No ${p}% in wrk's output:\n${out}`);
+    return wrkMs(match[1]!);
+  };
+  const max = /^\s+Latency\s+\S+\s+\S+\s+(\S+)/m.exec(out)?.[1];
+  const requests = /^\s+(\d+) requests in/m.exec(out)?.[1];
+  const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(out)?.[1];
+  const errors = [
+    /Socket errors: (.*)/.exec(out)?.[1],
+    /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[0],
+  ].filter(Boolean).join("; ");
+  return {
+    connections,
+    gzip,
+    p50: percentile("50"),
+    p99: percentile("99"),
+    max: max ? wrkMs(max) : NaN,
+    requests: Number(requests),
+    rps: Number(rps),
+    errors: errors || "none",
+  };
+}
+
+/** One `GET /metrics` by curl: the whole exchange's time and the bytes of the body as sent. */
+async function getMetrics(url: string, gzip: boolean): Promise<{ ms: number; bytes: number }> {
+  const out = await run("curl", [
+    "-sS",
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{time_total} %{size_download}",
+    ...(gzip ? ["-H", "Accept-Encoding: gzip"] : []),
+    url,
+  ]);
+  const [seconds, bytes] = out.trim().split(" ").map(Number);
+  return { ms: seconds! * 1000, bytes: bytes! };
+}
+
+/** Samples in the plain `/metrics`, all and those of sandboxes. */
+async function seriesCount(url: string): Promise<{ series: number; sandboxSeries: number }> {
+  const text = await run("curl", ["-sS", url]);
+  let series = 0;
+  let sandboxSeries = 0;
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    series++;
+    if (line.includes('sandbox_id="')) sandboxSeries++;
+  }
+  return { series, sandboxSeries };
+}
+
+interface SizeResult {
+  sandboxes: number;
+  startupMs: number;
+  cycles: Cycle[];
+  /** How long the first `GET /metrics` (gzip) after each cycle took. */
+  firstScrapes: number[];
+  /** The bursts of requests the shims saw while wrk ran. */
+  loaded: Burst[];
+  /** Daemon CPU per interval, with no `/metrics` request, and with one after each cycle. */
+  daemonCpuPerCycleMs: { scrapeOnly: number[]; scraped: number[] };
+  /** Memory after the cycles nobody asked `/metrics` of. */
+  scrapeOnly: { hwm: number; rss: number };
+  shimsCpuPerCycleMs: number[];
+  /** Memory after the cycles each followed by one `/metrics` request. */
+  afterCycles: { hwm: number; rss: number };
+  afterWrk: { hwm: number; rss: number };
+  plainBytes: number;
+  gzipBytes: number;
+  series: number;
+  sandboxSeries: number;
+  wrk: WrkResult[];
+}
+
+async function measureSize(count: number, options: Options): Promise<SizeResult> {
+  return await withSocketDir(async (dir) => {
+    const root = `${dir}/v`;
+    await Deno.mkdir(root);
+    const shims = await startShims(root, count);
+    try {
+      const daemon = await startDaemon(dir, root, options);
+      try {
+        const startup = await shims.burst();
+        const first = await measureCycle(daemon.base, startup);
+        const startupMs = first.wallMs + startup.first - daemon.spawnedAt;
+        const cycles: Cycle[] = [];
+        const daemonCpu = { scrapeOnly: [] as number[], scraped: [] as number[] };
+        const shimsCpu: number[] = [];
+        let cpu = { daemon: await cpuMs(daemon.pid), shims: await cpuMs(shims.pid) };
+        const url = `${daemon.base}/metrics`;
+        const firstScrapes: number[] = [];
+        // First nobody asks for /metrics, then Prometheus asks once per cycle, in the quiet
+        // after it: each such request is the first after a cycle, the one that pays for it.
+        let scrapeOnly = { hwm: 0, rss: 0 };
+        for (let i = 0; i < 2 * options.cycles; i++) {
+          const scraped = i >= options.cycles;
+          const burst = await shims.burst();
+          cycles.push(await measureCycle(daemon.base, burst));
+          if (scraped) firstScrapes.push((await getMetrics(url, true)).ms);
+          const now = { daemon: await cpuMs(daemon.pid), shims: await cpuMs(shims.pid) };
+          daemonCpu[scraped ? "scraped" : "scrapeOnly"].push(now.daemon - cpu.daemon);
+          shimsCpu.push(now.shims - cpu.shims);
+          cpu = now;
+          if (i === options.cycles - 1) scrapeOnly = await memory(daemon.pid);
+        }
+        const afterCycles = await memory(daemon.pid);
+        const plainBytes = (await getMetrics(url, false)).bytes;
+        const gzipBytes = (await getMetrics(url, true)).bytes;
+        const { series, sandboxSeries } = await seriesCount(url);
+        const wrk: WrkResult[] = [];
+        shims.drain();
+        for (const connections of options.connections) {
+          for (const gzip of [false, true]) {
+            const result = await runWrk(url, connections, gzip, options.durationS);
+            wrk.push({ ...result, hwmAfter: (await memory(daemon.pid)).hwm });
+          }
+        }
+        const loaded = shims.drain();
+        const afterWrk = await memory(daemon.pid);
+        await daemon.stop();
+        return {
+          sandboxes: count,
+          startupMs,
+          cycles,
+          loaded,
+          firstScrapes,
+          daemonCpuPerCycleMs: daemonCpu,
+          scrapeOnly,
+          shimsCpuPerCycleMs: shimsCpu,
+          afterCycles,
+          afterWrk,
+          plainBytes,
+          gzipBytes,
+          series,
+          sandboxSeries,
+          wrk,
+        };
+      } catch (error) {
+        await daemon.stop().catch(() => {});
+        throw error;
+      }
+    } finally {
+      await shims.close();
+    }
+  });
+}
+
+/** The daemon with no sandbox at all, after a few intervals and one `/metrics`. */
+async function measureIdle(options: Options): Promise<{ hwm: number; rss: number }> {
+  return await withSocketDir(async (dir) => {
+    const root = `${dir}/v`;
+    await Deno.mkdir(root);
+    const daemon = await startDaemon(dir, root, options);
+    try {
+      await run("curl", ["-sS", "-o", "/dev/null", `${daemon.base}/metrics`]);
+      await new Promise((r) => setTimeout(r, 2 * options.intervalS * 1000));
+      return await memory(daemon.pid);
+    } finally {
+      await daemon.stop();
+    }
+  });
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const ms = (n: number) =>
+  n >= 1000 ? `${(n / 1000).toFixed(2)} s` : n >= 10 ? `${Math.round(n)} ms` : `${n.toFixed(1)} ms`;
+const mib = (n: number) => `${n.toFixed(1)} MiB`;
+const size = (bytes: number) =>
+  bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : `${(bytes / 1024).toFixed(0)} KiB`;
+const range = (values: number[]) =>
+  values.length === 0
+    ? "-"
+    : `${ms(median(values))} (${ms(Math.min(...values))}–${ms(Math.max(...values))})`;
+const verdict = (ok: boolean) => ok ? "met" : "**NOT met**";
+
+async function machine(): Promise<string> {
+  const meminfo = await run("cat", ["/proc/meminfo"]);
+  const totalKb = Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1]);
+  const cores = (await run("nproc", [])).trim();
+  const kernel = (await run("uname", ["-r"])).trim();
+  // `wrk -v` prints its version and exits 1.
+  const wrk = await new Deno.Command("wrk", { args: ["-v"], stdout: "piped", stderr: "piped" })
+    .output();
+  const wrkVersion = /wrk \S+/.exec(new TextDecoder().decode(wrk.stdout))?.[0] ?? "wrk";
+  const commit = (await run("git", ["rev-parse", "--short", "HEAD"]).catch(() => "?")).trim();
+  const changed = (await run("git", [
+    "status",
+    "--porcelain",
+    "--",
+    "main.ts",
+    "cli",
+    "daemon",
+    "lib",
+    "deno.json",
+    "deno.lock",
+  ]).catch(() => "")).trim();
+  const local = changed
+    ? `, local changes: ${changed.split("\n").map((l) => l.slice(3)).join(" ")}`
+    : "";
+  return `${new Date().toISOString().slice(0, 10)}, ${cores} cores, ${
+    Math.round(totalKb / 2 ** 20)
+  } GB, Linux ${kernel}, Deno ${Deno.version.deno}, ${wrkVersion}, commit ${commit}${local}`;
+}
+
+const options = parseOptions(Deno.args);
+const header = await machine();
+console.error(`Measuring the idle daemon…`);
+const idle = await measureIdle(options);
+const results: SizeResult[] = [];
+for (const count of options.sizes) {
+  console.error(`Measuring ${count} sandboxes…`);
+  results.push(await measureSize(count, options));
+}
+
+console.log(`\n${header}`);
+console.log(
+  `metricsInterval ${options.intervalS}s, scrapeConcurrency 8, scrapeTimeout 3s (defaults), ` +
+    `2 × ${options.cycles} cycles measured after the start-up one, wrk ${options.durationS}s per row` +
+    (options.v8Flags ? `, daemon run with --v8-flags=${options.v8Flags}` : "") + "\n",
+);
+console.log(
+  "| sandboxes | series served | /metrics size (plain / gzip) | scrape cycle | first GET /metrics (gzip) after a cycle | daemon CPU per interval: cycle only / cycle + that GET | fake shims' CPU per interval | first full scrape after spawn | VmHWM: cycles only / cycles + a GET each / after wrk | VmRSS at the end |",
+);
+console.log("| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |");
+console.log(`| 0 (idle) | - | - | - | - | - | - | - | ${mib(idle.hwm)} | ${mib(idle.rss)} |`);
+for (const r of results) {
+  const cells = [
+    String(r.sandboxes),
+    `${r.series} (${r.sandboxSeries} of sandboxes)`,
+    `${size(r.plainBytes)} / ${size(r.gzipBytes)}`,
+    range(r.cycles.map((c) => c.wallMs)),
+    range(r.firstScrapes),
+    `${ms(median(r.daemonCpuPerCycleMs.scrapeOnly))} / ${
+      ms(median(r.daemonCpuPerCycleMs.scraped))
+    }`,
+    range(r.shimsCpuPerCycleMs),
+    ms(r.startupMs),
+    `${mib(r.scrapeOnly.hwm)} / ${mib(r.afterCycles.hwm)} / ${mib(r.afterWrk.hwm)}`,
+    mib(r.afterWrk.rss),
+  ];
+  console.log(`| ${cells.join(" | ")} |`);
+}
+console.log(
+  "\nRanges are median (min–max) over the cycles measured; CPU figures are medians.",
+);
+console.log(
+  "\n| sandboxes | Accept-Encoding | wrk | p50 | p99 | max | requests | req/s | errors | VmHWM after |",
+);
+console.log("| --: | --- | --- | --: | --: | --: | --: | --: | --- | --: |");
+for (const r of results) {
+  for (const w of r.wrk) {
+    console.log(
+      `| ${r.sandboxes} | ${w.gzip ? "gzip" : "-"} | -t${
+        Math.min(2, w.connections)
+      } -c${w.connections} | ${ms(w.p50)} | ${ms(w.p99)} | ${ms(w.max)} | ${w.requests} | ${
+        w.rps.toFixed(1)
+      } | ${w.errors} | ${mib(w.hwmAfter)} |`,
+    );
+  }
+}
+
+const problems: string[] = [];
+for (const r of results) {
+  for (const c of r.cycles) {
+    if (c.requests !== r.sandboxes || c.scraped !== r.sandboxes || c.errors !== 0) {
+      problems.push(
+        `${r.sandboxes} sandboxes: a burst of ${c.requests} requests, ${c.scraped} scraped, ${c.errors} errors (expected ${r.sandboxes}, ${r.sandboxes}, 0; cycles may run back to back: raise --interval)`,
+      );
+    }
+  }
+  for (const w of r.wrk) {
+    if (w.errors !== "none" && !/^connect 0, read 0, write 0, timeout 0$/.test(w.errors)) {
+      problems.push(`${r.sandboxes} sandboxes: wrk reported ${w.errors}`);
+    }
+  }
+}
+console.log(
+  `\nBursts of shim requests while wrk ran (requests in first to last arrival; a cycle is one ` +
+    `request per sandbox): ${
+      results.map((r) =>
+        `${r.sandboxes}: ${
+          r.loaded.map((b) => `${b.requests} in ${ms(b.last - b.first)}`).join(", ") || "-"
+        }`
+      ).join("; ")
+    }`,
+);
+
+console.log("\nTargets:");
+console.log(`- idle VmHWM < 80 MiB: ${mib(idle.hwm)}, ${verdict(idle.hwm < 80)}`);
+for (const r of results) {
+  if (r.sandboxes === 1000) {
+    const cycle = median(r.cycles.map((c) => c.wallMs));
+    console.log(`- scrape cycle at 1000 < 2 s: ${ms(cycle)}, ${verdict(cycle < 2000)}`);
+  }
+  if (r.sandboxes === 200) {
+    console.log(
+      `- VmHWM at 200 after several cycles < 128 MiB: ${
+        mib(r.afterCycles.hwm)
+      } with one GET /metrics per cycle, ${verdict(r.afterCycles.hwm < 128)}; ${
+        mib(r.scrapeOnly.hwm)
+      } with none, ${verdict(r.scrapeOnly.hwm < 128)}; after wrk: ${mib(r.afterWrk.hwm)}, ${
+        verdict(r.afterWrk.hwm < 128)
+      }`,
+    );
+    for (const w of r.wrk) {
+      console.log(
+        `- /metrics p99 at 200 < 100 ms (${w.gzip ? "gzip" : "plain"}, -c${w.connections}): ${
+          ms(w.p99)
+        }, ${verdict(w.p99 < 100)}`,
+      );
+    }
+  }
+}
+if (problems.length > 0) console.log(`\nProblems:\n${problems.map((p) => `- ${p}`).join("\n")}`);
