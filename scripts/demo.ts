@@ -6,7 +6,8 @@
  * metrics) and a core directory into which it drops the core, so that `/sandboxes`,
  * `/metrics` and `/cores` show data within seconds. The daemon itself runs as in
  * production; only its surroundings are simulated. Ctrl-C stops everything and removes the
- * directory. `--for SECONDS` stops on its own (for scripted runs).
+ * directory. `--for SECONDS` stops on its own; without a terminal on stdin it stops after
+ * 20 s.
  *
  * @module
  */
@@ -17,7 +18,12 @@ import { type FakeShim, startFakeShim } from "../tests/support/fake_shim.ts";
 import { renderShimMetrics } from "../tests/support/kata_metrics.ts";
 
 const forIndex = Deno.args.indexOf("--for");
-const seconds = forIndex >= 0 ? Number(Deno.args[forIndex + 1]) : undefined;
+// Without a terminal (a script, CI) nobody can press Ctrl-C: stop after 20 s by default.
+const seconds = forIndex >= 0
+  ? Number(Deno.args[forIndex + 1])
+  : Deno.stdin.isTerminal()
+  ? undefined
+  : 20;
 
 function show(args: string[]): string {
   return args.map((a) => (/[\s'"$]/.test(a) ? JSON.stringify(a) : a)).join(" ");
