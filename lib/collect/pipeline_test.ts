@@ -6,7 +6,7 @@ import { CoreIndex } from "../store/core_index.ts";
 import { LocalStore } from "../store/local.ts";
 import { openState } from "../store/state.ts";
 import { readCoreNotes } from "../core/elf_core.ts";
-import { assert, assertEquals, withTempDir } from "../../tests/support/assert.ts";
+import { assert, assertEquals, withSmallDisk, withTempDir } from "../../tests/support/assert.ts";
 import { crash, haveCommand, haveGcc, sampleCores, skipNotice } from "../../tests/support/cores.ts";
 import { CorePipeline, type PipelineOptions } from "./pipeline.ts";
 
@@ -190,16 +190,7 @@ Deno.test({
   ignore: noGcc,
   fn: () =>
     withTempDir(async (dir) => {
-      await Deno.mkdir(`${dir}/store`);
-      const mounted = await new Deno.Command("mount", {
-        args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", `${dir}/store`],
-        stderr: "null",
-      }).output().catch(() => undefined);
-      if (!mounted?.success) {
-        skipNotice("mount (root, to make a small tmpfs)", false);
-        return;
-      }
-      try {
+      await withSmallDisk(`${dir}/store`, "64k", async () => {
         const big = await crash("bigmem", dir, ["24", "1"]);
         const { pipeline } = await setup(dir);
         await Deno.rename(big.core, `${dir}/in/core.99`);
@@ -212,9 +203,7 @@ Deno.test({
         assert(result!.record.retryAt !== null);
         assertEquals(files(`${dir}/in`), ["core.99"]);
         assertEquals(files(`${dir}/store`), []);
-      } finally {
-        await new Deno.Command("umount", { args: [`${dir}/store`] }).output();
-      }
+      });
     }),
 });
 

@@ -1,7 +1,7 @@
 /**
  * Kubernetes Events the agent records on the objects it judged: a `CoreDumped` Warning on
  * the pod whose core was analyzed, so `kubectl describe pod` tells what happened without
- * logging into the node.
+ * logging into the node, and `MilvusUninstalled` on an instance it removed.
  *
  * @module
  */
@@ -15,31 +15,39 @@ export interface EventSubject {
   uid: string | null;
 }
 
+/** Any object an event is about. */
+export interface EventObject extends EventSubject {
+  apiVersion: string;
+  kind: string;
+}
+
 /**
- * Records a Warning Event with `reason` and `message` (cut to 1 KiB, the API's limit is
- * larger but describe output is not) on a pod.
+ * Records a Warning Event with `reason` and `message` (cut to 1 KiB: the API allows more,
+ * describe output does not) on an object; `generateName` is `prefix.` (default its name).
  *
  * @throws {UnavailableError} when the API refuses it.
  */
-export async function recordPodEvent(
+export async function recordEvent(
   client: KubeClient,
-  pod: EventSubject,
+  object: EventObject,
   reason: string,
   message: string,
   reporter = "agent",
+  prefix = object.name,
 ): Promise<void> {
   const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  await client.json("POST", `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/events`, {
+  const namespace = object.namespace;
+  await client.json("POST", `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
     body: {
       apiVersion: "v1",
       kind: "Event",
-      metadata: { generateName: `${pod.name}.`, namespace: pod.namespace },
+      metadata: { generateName: `${prefix}.`, namespace },
       involvedObject: {
-        apiVersion: "v1",
-        kind: "Pod",
-        name: pod.name,
-        namespace: pod.namespace,
-        ...(pod.uid ? { uid: pod.uid } : {}),
+        apiVersion: object.apiVersion,
+        kind: object.kind,
+        name: object.name,
+        namespace,
+        ...(object.uid ? { uid: object.uid } : {}),
       },
       reason,
       message: message.length > 1024 ? `${message.slice(0, 1023)}…` : message,
@@ -51,4 +59,19 @@ export async function recordPodEvent(
       count: 1,
     },
   });
+}
+
+/**
+ * Records a Warning Event on a pod.
+ *
+ * @throws {UnavailableError} when the API refuses it.
+ */
+export function recordPodEvent(
+  client: KubeClient,
+  pod: EventSubject,
+  reason: string,
+  message: string,
+  reporter = "agent",
+): Promise<void> {
+  return recordEvent(client, { apiVersion: "v1", kind: "Pod", ...pod }, reason, message, reporter);
 }

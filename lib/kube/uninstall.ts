@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { recordEvent as postEvent } from "./events.ts";
 import { gunzipSync } from "node:zlib";
 import { InputError, UnavailableError } from "../errors.ts";
 import { KubeApiError, type KubeClient, type KubeObject } from "./client.ts";
@@ -399,30 +400,21 @@ async function recordEvent(
     ? plan.objects[0]!
     : plan.objects.filter((o) => o.kind === "Secret").at(-1)!;
   const deleted = results.filter((r) => r.outcome === "deleted").length;
-  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  await client.request("POST", `/api/v1/namespaces/${plan.namespace}/events`, {
-    body: {
-      apiVersion: "v1",
-      kind: "Event",
-      metadata: { generateName: `${plan.instance}.`, namespace: plan.namespace },
-      involvedObject: {
-        apiVersion: subject.apiVersion,
-        kind: subject.kind,
-        name: subject.name,
-        namespace: plan.namespace,
-      },
-      reason: "MilvusUninstalled",
-      message:
-        `${reporter} uninstalled ${
-          plan.type === "helm" ? "Helm release" : "Milvus"
-        } ${plan.instance} ` +
-        `(${deleted} objects deleted): ${reason}`,
-      type: "Warning",
-      source: { component: reporter },
-      reportingComponent: reporter,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
+  await postEvent(
+    client,
+    {
+      apiVersion: subject.apiVersion,
+      kind: subject.kind,
+      name: subject.name,
+      namespace: plan.namespace,
+      uid: null,
     },
-  });
+    "MilvusUninstalled",
+    `${reporter} uninstalled ${
+      plan.type === "helm" ? "Helm release" : "Milvus"
+    } ${plan.instance} ` +
+      `(${deleted} objects deleted): ${reason}`,
+    reporter,
+    plan.instance,
+  );
 }

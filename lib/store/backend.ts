@@ -89,6 +89,32 @@ export interface Store {
 }
 
 /**
+ * The metadata record of a core just stored under `key`: what `Store.put` writes beside the
+ * core (as `key.json`) and returns.
+ */
+export function storedObject(
+  key: string,
+  uri: string,
+  stored: { bytes: number; sha256: string },
+  options: Pick<PutOptions, "compression" | "metadata">,
+): StoredObject {
+  return {
+    key,
+    uri,
+    bytes: stored.bytes,
+    sha256: stored.sha256,
+    compression: options.compression,
+    storedAt: new Date().toISOString(),
+    metadata: options.metadata ?? {},
+  };
+}
+
+/** A stored object's metadata record as written: indented JSON and a final newline. */
+export function metadataText(object: StoredObject): string {
+  return JSON.stringify(object, null, 2) + "\n";
+}
+
+/**
  * Rejects keys that could leave the store: absolute, empty parts, `.` or `..`.
  *
  * @example Usage

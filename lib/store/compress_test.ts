@@ -1,5 +1,11 @@
 import { InputError, UnavailableError } from "../errors.ts";
-import { assert, assertEquals, assertRejects, withTempDir } from "../../tests/support/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  withSmallDisk,
+  withTempDir,
+} from "../../tests/support/assert.ts";
 import { haveGcc, sampleCores, skipNotice } from "../../tests/support/cores.ts";
 import { storeCompressed, verifyStored } from "./compress.ts";
 
@@ -74,16 +80,7 @@ Deno.test("storeCompressed() names a missing source as bad input and leaves noth
 
 Deno.test("storeCompressed() on a full disk removes the partial file and keeps the source", () =>
   withTempDir(async (dir) => {
-    await Deno.mkdir(`${dir}/small`);
-    const mounted = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=256k", "tmpfs", `${dir}/small`],
-      stderr: "null",
-    }).output().catch(() => undefined);
-    if (!mounted?.success) {
-      skipNotice("mount (root, to make a small tmpfs)", false);
-      return;
-    }
-    try {
+    await withSmallDisk(`${dir}/small`, "256k", async () => {
       const source = `${dir}/core`;
       const noise = new Uint8Array(4 << 20);
       for (let i = 0; i < noise.length; i += 65536) {
@@ -97,9 +94,7 @@ Deno.test("storeCompressed() on a full disk removes the partial file and keeps t
       );
       assertEquals([...Deno.readDirSync(`${dir}/small`)], []);
       assertEquals((await Deno.stat(source)).size, noise.length);
-    } finally {
-      await new Deno.Command("umount", { args: [`${dir}/small`] }).output();
-    }
+    });
   }));
 
 Deno.test({

@@ -11,10 +11,12 @@ import { InputError } from "../errors.ts";
 import { safeName } from "../collect/names.ts";
 import {
   isSafeKey,
+  metadataText,
   type PutOptions,
   type PutResult,
   type Store,
   type StoredObject,
+  storedObject,
 } from "./backend.ts";
 import {
   storeCompressed,
@@ -79,19 +81,11 @@ export class LocalStore implements Store {
       expectedSourceBytes: options.expectedSourceBytes,
       writer: this.writer,
     });
-    const object: StoredObject = {
-      key,
-      uri: this.uri(key),
-      bytes: stored.bytes,
-      sha256: stored.sha256,
-      compression: options.compression,
-      storedAt: new Date().toISOString(),
-      metadata: options.metadata ?? {},
-    };
+    const object = storedObject(key, this.uri(key), stored, options);
     try {
       await writeAtomically(
         `${this.root}/${key}.json`,
-        JSON.stringify(object, null, 2) + "\n",
+        metadataText(object),
         this.writer,
       );
     } catch (error) {

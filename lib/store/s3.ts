@@ -33,10 +33,12 @@ import type { Logger } from "../log.ts";
 import { safeName } from "../collect/names.ts";
 import {
   isSafeKey,
+  metadataText,
   type PutOptions,
   type PutResult,
   type Store,
   type StoredObject,
+  storedObject,
 } from "./backend.ts";
 import { type CompressedStream, compressedStream } from "./compress.ts";
 import { objectName } from "./local.ts";
@@ -330,22 +332,14 @@ export class S3Store implements Store {
       });
     }
     const stored = stream.stats();
-    const object: StoredObject = {
-      key,
-      uri: this.uri(key),
-      bytes: stored.bytes,
-      sha256: stored.sha256,
-      compression: options.compression,
-      storedAt: new Date().toISOString(),
-      metadata: options.metadata ?? {},
-    };
+    const object = storedObject(key, this.uri(key), stored, options);
     try {
       await this.#request({
         operation: "PutObject",
         method: "PUT",
         key: `${objectKey}.json`,
         headers: { "content-type": "application/json" },
-        body: JSON.stringify(object, null, 2) + "\n",
+        body: metadataText(object),
       });
     } catch (error) {
       await this.#deleteObject(objectKey).catch((cleanup) => this.#warn(cleanup));

@@ -16,6 +16,14 @@ import { MIN_PART_SIZE, type S3Config, S3Store, type S3StoreOptions } from "./s3
 
 const noGcc = skipNotice("gcc", haveGcc());
 const TIME = new Date("2026-11-22T01:02:03.456Z");
+/** The put options most tests use: instance prod, pod p, container c, gzip. */
+const PUT = {
+  instance: "prod",
+  pod: "p",
+  container: "c",
+  time: TIME,
+  compression: "gzip",
+} as const;
 /** Retries fast, so that tests of five failing attempts take milliseconds. */
 const FAST: S3StoreOptions = { retryDelayMs: 5 };
 
@@ -271,14 +279,7 @@ Deno.test({
     await withProxy(server, faults, async (proxy) => {
       const store = new S3Store(config(proxy.endpoint), "node-a", FAST);
       await assertRejects(
-        () =>
-          store.put(path, {
-            instance: "prod",
-            pod: "p",
-            container: "c",
-            time: TIME,
-            compression: "gzip",
-          }),
+        () => store.put(path, PUT),
         UnavailableError,
         `Cannot store the metadata of core "${path}" as ` +
           `"s3://cores/cores/prod/20261122T010203Z_p_c.core.gz.json": PutObject to ${proxy.endpoint} ` +
@@ -332,14 +333,7 @@ Deno.test({
         FAST,
       );
       const error = await assertRejects(
-        () =>
-          store.put(path, {
-            instance: "prod",
-            pod: "p",
-            container: "c",
-            time: TIME,
-            compression: "gzip",
-          }),
+        () => store.put(path, PUT),
         UnavailableError,
         `PutObject to ${proxy.endpoint} answered 403 InvalidAccessKeyId: ` +
           "The AWS Access Key Id you provided does not exist in our records",
@@ -367,14 +361,7 @@ Deno.test({
       const endpoint = `http://127.0.0.1:${freePort()}`;
       const store = new S3Store(config(endpoint), "node-a", FAST);
       await assertRejects(
-        () =>
-          store.put(path, {
-            instance: "prod",
-            pod: "p",
-            container: "c",
-            time: TIME,
-            compression: "gzip",
-          }),
+        () => store.put(path, PUT),
         UnavailableError,
         `Cannot store core "${path}" as "s3://cores/cores/prod/20261122T010203Z_p_c.core.gz": ` +
           `PutObject to ${endpoint} failed: `,
@@ -425,13 +412,7 @@ Deno.test({
   fn: withS3(async (server, dir) => {
     const path = await randomFile(`${dir}/core`, 1000);
     const store = new S3Store(config(server.endpoint), "node-a", FAST);
-    const object = await store.put(path, {
-      instance: "prod",
-      pod: "p",
-      container: "c",
-      time: TIME,
-      compression: "gzip",
-    });
+    const object = await store.put(path, PUT);
     const put = (key: string, body: string) =>
       fetch(`${server.endpoint}/cores/${key}`, { method: "PUT", body }).then((r) => r.text());
     await put("cores/prod/broken.json", "{");
@@ -544,13 +525,7 @@ Deno.test({
           "node-a",
           { ...FAST, fetch: (input, init) => fetch(input, { ...init, client }) },
         );
-        const object = await store.put(path, {
-          instance: "prod",
-          pod: "p",
-          container: "c",
-          time: TIME,
-          compression: "gzip",
-        });
+        const object = await store.put(path, PUT);
         assertEquals(await store.verify(object), true);
         assertEquals((await Array.fromAsync(store.list())).map((o) => o.key), [object.key]);
         assertEquals(
@@ -583,13 +558,7 @@ Deno.test({
     );
     assertEquals(store.endpoint, server.endpoint);
     assertEquals(store.location, "s3://cores/agent/");
-    const object = await store.put(path, {
-      instance: "prod",
-      pod: "p",
-      container: "c",
-      time: TIME,
-      compression: "gzip",
-    });
+    const object = await store.put(path, PUT);
     assertEquals(object.uri, "s3://cores/agent/prod/20261122T010203Z_p_c.core.gz");
     assertEquals(await server.keys(), [`agent/${object.key}`, `agent/${object.key}.json`]);
     const aws = new S3Store(config("", { region: "" }), "n", {

@@ -54,3 +54,29 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/**
+ * Runs `fn` with a small tmpfs mounted on `path` (created), unmounted afterwards: a disk
+ * that fills up. Needs root; without it, prints a SKIP line and runs nothing.
+ */
+export async function withSmallDisk(
+  path: string,
+  size: string,
+  fn: () => Promise<void>,
+): Promise<void> {
+  await Deno.mkdir(path, { recursive: true });
+  const mounted = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path],
+    stderr: "null",
+  }).output().catch(() => undefined);
+  if (!mounted?.success) {
+    // deno-lint-ignore no-console
+    console.warn("SKIP: mount (root, to make a small tmpfs) is not available; test ignored");
+    return;
+  }
+  try {
+    await fn();
+  } finally {
+    await new Deno.Command("umount", { args: [path] }).output();
+  }
+}
