@@ -40,6 +40,8 @@ interface RenderedFamily {
   name: string;
   header: string;
   family: MetricFamily;
+  /** The labels written first in every sample (kata-monitor's four, or none). */
+  labels: Labels;
   lines: string;
 }
 
@@ -48,8 +50,6 @@ interface SandboxEntry {
   podKey: string;
   scrapedAt: number | undefined;
   rendered: RenderedFamily[];
-  /** Parsed shim families (renamed), for re-rendering in OpenMetrics. */
-  families: { family: MetricFamily; name: string; labels: Labels }[];
   /** Skipped lines of the shim's text. */
   skipped: number;
 }
@@ -156,17 +156,16 @@ export class MetricsAggregator {
     this.skippedLines += stats.skipped;
     const labels = sandboxLabels(scrape.id, scrape.pod);
     const rendered: RenderedFamily[] = [];
-    const families: SandboxEntry["families"] = [];
     for (const family of parsed) {
       const name = servedName(family.name);
       try {
         rendered.push({
           name,
           family,
+          labels,
           header: serializeHeader(family, { name }),
           lines: serializeSamples(family, labels, { name }),
         });
-        families.push({ family, name, labels });
       } catch {
         // A name the format cannot carry: that family only is left out.
       }
@@ -189,10 +188,10 @@ export class MetricsAggregator {
           rendered.push({
             name: family.name,
             family,
+            labels: {},
             header: serializeHeader(family),
             lines: serializeSamples(family),
           });
-          families.push({ family, name: family.name, labels: {} });
         }
       } catch {
         // Inconsistent guest metrics: no cAdvisor series for this sandbox this time.
@@ -203,7 +202,6 @@ export class MetricsAggregator {
       podKey,
       scrapedAt: scrape.scrapedAt,
       rendered,
-      families,
       skipped: stats.skipped,
     };
   }
@@ -238,12 +236,8 @@ export class MetricsAggregator {
       const group = groups.get(name)!;
       if (options.openMetrics) {
         out += serializeHeader(group[0]!.family, { name, openMetrics: true });
-        for (const id of ids) {
-          for (const f of this.#entries.get(id)!.families) {
-            if (f.name === name) {
-              out += serializeSamples(f.family, f.labels, { name, openMetrics: true });
-            }
-          }
+        for (const f of group) {
+          out += serializeSamples(f.family, f.labels, { name, openMetrics: true });
         }
         continue;
       }
