@@ -94,7 +94,12 @@ Deno.test("the daemon watches restarts, uninstalls a crash loop, serves probes a
       assertEquals(emu.list("statefulsets", "milvus").map((s) => (s.metadata as Json).name), [
         "staging-milvus-querynode",
       ]);
-      const metrics = await get(`${base}/metrics`);
+      // The objects are gone before the cleaner's tick returns and counts the uninstall.
+      let metrics = { status: 0, text: "" };
+      await waitFor(async () => {
+        metrics = await get(`${base}/metrics`);
+        return metrics.text.includes('agent_cleanups_total{outcome="uninstalled"} 1');
+      }, "the uninstall to be counted");
       assertEquals(metrics.status, 200);
       assertStringIncludes(
         metrics.text,
