@@ -76,13 +76,41 @@ end
 /**
  * The message of a Go panic whose value is a string (or an error whose dynamic type is a
  * string kind, like the runtime's `errorString`). A file of its own so that a Go runtime
- * whose type layout differs loses only the message.
+ * whose type layout differs loses only the message. The kind byte is read by its offset
+ * (23: after size, ptrdata, hash, tflag, align and fieldAlign), which Go 1.19's
+ * `runtime._type.kind` and Go 1.21+'s `internal/abi.Type.Kind_` share while the field's
+ * name differs.
  */
 export const GO_PANIC_SCRIPT = `set language c
 echo \\n${sectionMarker("gopanic")}\\n
 set $agent_arg = (('runtime.g' *)(*(long *)($fs_base - 8)))->m->curg->_panic->arg
-if ($agent_arg._type->kind & 31) == 24
+if (*(unsigned char *)((char *)$agent_arg._type + 23) & 31) == 24
   p *(char *)((long *)$agent_arg.data)[0]@((long *)$agent_arg.data)[1]
+end
+`;
+
+/**
+ * Go 1.21+ no longer records a fault in C code called through cgo in `g0`: the runtime goes
+ * straight to its crash path. The signal is then still an argument of the handler's frame
+ * on the crashing thread: the outermost `runtime.sigtrampgo` whose `sig` is neither 0 nor
+ * SIGABRT (the runtime's own abort) holds it, with `info` (the siginfo: `si_code` at byte
+ * 8, `si_addr` at 16) and `ctx` (the ucontext: amd64's `rip` at byte 168). The loop ends
+ * with an error at the last frame, which ends this file only.
+ */
+export const GO_THREAD_SIGNAL_SCRIPT = `set language c
+echo \\n${sectionMarker("gosignal")}\\n
+set $agent_i = 0
+set $agent_found = 0
+while $agent_i < 256 && $agent_found == 0
+  select-frame level $agent_i
+  if $_caller_is("runtime.sigtrampgo", 0)
+    if sig != 0 && sig != 6
+      set $agent_found = 1
+      printf "thread sig=%d code=%d addr=0x%lx pc=0x%lx\\n", sig, ((int *)info)[2], ((long *)info)[2], ((long *)ctx)[21]
+      list *((long *)ctx)[21]
+    end
+  end
+  set $agent_i = $agent_i + 1
 end
 `;
 
@@ -134,9 +162,15 @@ export async function runGdb(exe: string, core: string, options: GdbOptions): Pr
   const started = performance.now();
   const scripts = await Deno.makeTempDir({ prefix: "agent-gdb-" });
   try {
-    const paths = [`${scripts}/goroutine.gdb`, `${scripts}/panic.gdb`];
-    await Deno.writeTextFile(paths[0]!, GO_GOROUTINE_SCRIPT, { mode: 0o600 });
-    await Deno.writeTextFile(paths[1]!, GO_PANIC_SCRIPT, { mode: 0o600 });
+    const files: [string, string][] = [
+      ["goroutine.gdb", GO_GOROUTINE_SCRIPT],
+      ["panic.gdb", GO_PANIC_SCRIPT],
+      ["signal.gdb", GO_THREAD_SIGNAL_SCRIPT],
+    ];
+    const paths = files.map(([name]) => `${scripts}/${name}`);
+    for (const [name, text] of files) {
+      await Deno.writeTextFile(`${scripts}/${name}`, text, { mode: 0o600 });
+    }
     return await spawnGdb(gdbArguments(exe, core, paths), options, started);
   } finally {
     await Deno.remove(scripts, { recursive: true }).catch(() => {});

@@ -48,6 +48,7 @@ export interface GoReport {
   address: string;
   /** `sigpc`: where the signal struck. */
   pc: string;
+
   /** Source location of `pc`. */
   fault?: Frame;
   /** The goroutine's frames from its saved frame pointer, innermost first. */
@@ -97,19 +98,33 @@ export function parseGdbOutput(text: string): GdbReport {
     sections.get("go") ?? "",
     sections.get("gostack") ?? "",
     sections.get("gopanic") ?? "",
+    sections.get("gosignal") ?? "",
   );
   if (go) report.go = go;
   return report;
 }
 
-/** Parses the sections printed by the Go goroutine and panic scripts. */
-export function parseGo(head: string, stack: string, panic: string): GoReport | undefined {
+/** Parses the sections printed by the Go goroutine, panic and thread-signal scripts. */
+export function parseGo(
+  head: string,
+  stack: string,
+  panic: string,
+  threadSignal = "",
+): GoReport | undefined {
   const signal = / sig=(\d+) code=(-?\d+) addr=(0x[0-9a-f]+) pc=(0x[0-9a-f]+)/;
   const current = new RegExp(`^goid=(\\d+)${signal.source}`, "m").exec(head);
   if (!current) return undefined;
-  // The goroutine's record, or the thread's g0 for a fault in C code called through cgo.
+  // The goroutine's record, else the thread's g0 or its handler frame for a fault in C code
+  // called through cgo.
   const g0 = new RegExp(`^g0${signal.source}`, "m").exec(head);
-  const state = current[2] === "0" && g0 && g0[1] !== "0" ? g0.slice(1) : current.slice(2);
+  const thread = new RegExp(`^thread${signal.source}`, "m").exec(threadSignal);
+  const [state, faultText] = current[2] !== "0"
+    ? [current.slice(2), head]
+    : g0 && g0[1] !== "0"
+    ? [g0.slice(1), head]
+    : thread
+    ? [thread.slice(1), threadSignal]
+    : [current.slice(2), ""];
   const report: GoReport = {
     goroutine: Number(current[1]),
     signal: Number(state[0]),
@@ -119,7 +134,7 @@ export function parseGo(head: string, stack: string, panic: string): GoReport | 
     stack: [],
   };
   if (report.signal !== 0) {
-    const fault = head.split("\n").map((line) => parseListHeader(line, 0)).find((f) =>
+    const fault = faultText.split("\n").map((line) => parseListHeader(line, 0)).find((f) =>
       f !== undefined
     );
     if (fault) report.fault = fault;

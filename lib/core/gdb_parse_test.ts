@@ -4,6 +4,7 @@ import {
   parseExamineString,
   parseFrame,
   parseGdbOutput,
+  parseGo,
   parseRegisters,
   parseSharedLibraries,
 } from "./gdb_parse.ts";
@@ -189,4 +190,17 @@ Deno.test("parseGdbOutput() never throws, whatever gdb prints", () => {
     }),
     { numRuns: 1000 },
   );
+});
+
+Deno.test("parseGo() takes a cgo fault from the handler frame when no g records it", () => {
+  const head = "goid=1 sig=0 code=0 addr=0x0 pc=0x0\ng0 sig=0 code=0 addr=0x0 pc=0x0\n";
+  const thread = "thread sig=11 code=1 addr=0xc pc=0x4a0276\n" +
+    "0x4a0276 is in segcore_search (/src/gocgo.go:7).\n";
+  const report = parseGo(head, "", "", thread)!;
+  assertEquals([report.signal, report.code, report.address, report.pc], [11, 1, "0xc", "0x4a0276"]);
+  assertEquals(report.fault?.function, "segcore_search");
+  // The goroutine's own record wins over the handler frame.
+  const own = parseGo("goid=1 sig=11 code=1 addr=0x8 pc=0x49e150\n", "", "", thread)!;
+  assertEquals([own.address, own.fault], ["0x8", undefined]);
+  assertEquals(parseGo(head, "", "", "")?.signal, 0);
 });
