@@ -52,6 +52,33 @@ export function haveGo(): boolean {
   return which("go");
 }
 
+/**
+ * The Go toolchains to build the Go samples with: `go` on PATH and every Debian `golang-1.N`
+ * beside it, one per version (their runtimes lay out what a core holds differently).
+ */
+export function goToolchains(): { go: string; version: string }[] {
+  const found = new Map<string, string>();
+  const candidates = ["go"];
+  try {
+    for (const entry of Deno.readDirSync("/usr/lib")) {
+      if (/^go-1\.\d+$/.test(entry.name)) candidates.push(`/usr/lib/${entry.name}/bin/go`);
+    }
+  } catch {
+    // No Debian toolchains.
+  }
+  for (const go of candidates) {
+    try {
+      const out = new Deno.Command(go, { args: ["env", "GOVERSION"], stderr: "null" })
+        .outputSync();
+      const version = new TextDecoder().decode(out.stdout).trim();
+      if (out.success && version && !found.has(version)) found.set(version, go);
+    } catch {
+      // Not installed.
+    }
+  }
+  return [...found].map(([version, go]) => ({ go, version }));
+}
+
 /** Whether `programs/<name>` is a Go program (`.go`) rather than C. */
 function isGo(name: string): boolean {
   try {
@@ -65,11 +92,11 @@ function isGo(name: string): boolean {
  * Compiles `programs/<name>.c` (gcc) or `programs/<name>.go` (go build, with its caches
  * inside `dir`) into `dir` and returns the executable path.
  */
-export async function compile(name: string, dir: string): Promise<string> {
+export async function compile(name: string, dir: string, goBinary = "go"): Promise<string> {
   const exe = `${dir}/${name}`;
   const go = isGo(name);
   const source = new URL(`${name}.${go ? "go" : "c"}`, PROGRAMS).pathname;
-  const out = await new Deno.Command(go ? "go" : "gcc", {
+  const out = await new Deno.Command(go ? goBinary : "gcc", {
     args: go
       ? ["build", "-o", exe, source]
       : ["-g", "-O0", "-fno-omit-frame-pointer", "-pthread", "-o", exe, source],
@@ -104,11 +131,17 @@ function corePattern(): string {
 /**
  * Compiles and crashes `programs/<name>.c` in a new directory under `parent`, returning
  * the core. The core file is named `core` (renamed from whatever `core_pattern` made).
+ * Go samples are built with `goBinary` (default `go` on PATH).
  */
-export async function crash(name: string, parent: string, args: string[] = []): Promise<Crash> {
+export async function crash(
+  name: string,
+  parent: string,
+  args: string[] = [],
+  goBinary?: string,
+): Promise<Crash> {
   const dir = `${parent}/${name}`;
   await Deno.mkdir(dir, { recursive: true });
-  const exe = await compile(name, dir);
+  const exe = await compile(name, dir, goBinary);
   const core = `${dir}/core`;
   const pattern = corePattern();
   if (!pattern.startsWith("|") && !pattern.includes("/")) {
