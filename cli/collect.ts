@@ -13,11 +13,13 @@ import {
   type CoreOutcome,
   installCorePattern,
   isFinished,
+  isUnnamable,
   looksLikeCore,
   openCollection,
   parsePipeArguments,
   restoreCorePattern,
   spoolCore,
+  unnamableMessage,
 } from "../lib/collect/mod.ts";
 import { AgentError, ExitCode, UsageError } from "../lib/errors.ts";
 import type { CliContext } from "./_context.ts";
@@ -54,18 +56,24 @@ function result(outcome: CoreOutcome): CollectResult {
 }
 
 /** The complete cores in the configured directories (not already finished). */
-async function coresIn(paths: readonly string[], patterns: readonly string[]): Promise<string[]> {
+async function coresIn(
+  paths: readonly string[],
+  patterns: readonly string[],
+): Promise<{ found: string[]; unnamable: string[] }> {
   const found: string[] = [];
+  const unnamable: string[] = [];
   for (const dir of paths) {
     try {
       for await (const entry of Deno.readDir(dir)) {
-        if (entry.isFile && looksLikeCore(entry.name, patterns)) found.push(`${dir}/${entry.name}`);
+        if (!entry.isFile || !looksLikeCore(entry.name, patterns)) continue;
+        if (await isUnnamable(dir, entry.name)) unnamable.push(unnamableMessage(dir, entry.name));
+        else found.push(`${dir}/${entry.name}`);
       }
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
   }
-  return found.sort();
+  return { found: found.sort(), unnamable };
 }
 
 /** Builds the `collect` command. */
@@ -149,14 +157,20 @@ export function collectCommand(context: CliContext): CommandUnknownOpts {
       const { db, index, pipeline } = await openCollection(config, log);
       try {
         const now = new Date();
-        const cores = args.length
-          ? args
-          : (await coresIn(config.collector.paths, config.collector.fileNamePatterns)).filter(
-            (path) => {
-              const info = Deno.lstatSync(path);
-              return !isFinished(index, config, info, now);
-            },
-          );
+        let cores = args;
+        if (!args.length) {
+          const listed = await coresIn(config.collector.paths, config.collector.fileNamePatterns);
+          for (const problem of listed.unnamable) {
+            log.error(problem);
+            context.exitCode = Math.max(context.exitCode, ExitCode.Usage);
+          }
+          cores = [];
+          for (const path of listed.found) {
+            // Another collector may have finished and removed it since the listing.
+            const info = await Deno.lstat(path).catch(() => undefined);
+            if (info && !isFinished(index, config, info, now)) cores.push(path);
+          }
+        }
         const results: CollectResult[] = [];
         for (const path of cores) {
           let outcome: CoreOutcome | undefined;
@@ -169,8 +183,12 @@ export function collectCommand(context: CliContext): CommandUnknownOpts {
             continue;
           }
           if (!outcome) {
-            log.error(`Cannot collect "${path}": no such file`);
-            context.exitCode = ExitCode.Usage;
+            if (await Deno.lstat(path).then(() => true, () => false)) {
+              log.info(`"${path}" is being collected by another process`);
+            } else if (args.length) {
+              log.error(`Cannot collect "${path}": no such file`);
+              context.exitCode = ExitCode.Usage;
+            }
             continue;
           }
           results.push(result(outcome));

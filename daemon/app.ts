@@ -9,22 +9,12 @@ import { gzipSync } from "node:zlib";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Registry } from "prom-client";
-import type { CoreRecord, CoreState } from "../lib/store/core_index.ts";
+import { CORE_STATES, type CoreRecord, type CoreState } from "../lib/store/core_index.ts";
 import { parsePrometheusText, serializeHeader, serializeSamples } from "../lib/kata/prom.ts";
 import type { KataApi } from "./kata.ts";
 
 const TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8";
 const OPENMETRICS_FORMAT = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-const STATES: readonly CoreState[] = [
-  "seen",
-  "analyzed",
-  "storing",
-  "stored",
-  "skipped",
-  "pruned",
-  "failed",
-];
 
 /** What the routes need. */
 export interface AppDependencies {
@@ -194,10 +184,10 @@ export function createApp(deps: AppDependencies): Hono {
       throw new HTTPException(400, { message: `invalid limit "${limit}": expected 1 to 999999` });
     }
     const states = (c.req.query("state") ?? "").split(",").filter(Boolean);
-    const unknown = states.find((s) => !STATES.includes(s as CoreState));
+    const unknown = states.find((s) => !CORE_STATES.includes(s as CoreState));
     if (unknown !== undefined) {
       throw new HTTPException(400, {
-        message: `invalid state "${unknown}": expected one of ${STATES.join(", ")}`,
+        message: `invalid state "${unknown}": expected one of ${CORE_STATES.join(", ")}`,
       });
     }
     return c.json(

@@ -92,7 +92,7 @@ Deno.test({
       ]);
       assertEquals(run.code, 2, run.stderr);
       const [bad] = json<CollectResult[]>(run);
-      assertEquals([bad?.outcome, bad?.state], ["failed", "failed"]);
+      assertEquals([bad?.outcome, bad?.state], ["failed", "quarantined"]);
       assertStringIncludes(bad!.error!, `"${dir}/in/core.1"`);
       assertStringIncludes(run.stderr, `Cannot collect "${dir}/in/core.2": no such file`);
       assertStringIncludes(run.stderr, `Not collecting "${dir}/in": not a regular file`);

@@ -177,7 +177,7 @@ analyzer:
           const bad = await fetch(`${base}/cores?state=bogus`);
           assertEquals([bad.status, await bad.text()], [
             400,
-            'invalid state "bogus": expected one of seen, analyzed, storing, stored, skipped, pruned, failed\n',
+            'invalid state "bogus": expected one of seen, analyzed, storing, stored, skipped, pruned, failed, quarantined\n',
           ]);
           await waitFor(
             () => Promise.resolve(!existsSync(`${dir}/store/${old.key}`)),

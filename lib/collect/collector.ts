@@ -47,6 +47,8 @@ export function isFinished(
     case "skipped":
     case "pruned":
       return record.originalDeleted || !config.storage.deleteOriginal;
+    case "quarantined":
+      return true;
     case "failed":
       return !record.retryAt || Date.parse(record.retryAt) > now.getTime();
     default:
@@ -104,13 +106,7 @@ export function runCollector(options: CollectorOptions): Collector {
         if (signal.aborted) break;
         const info = await Deno.lstat(record.path).catch(() => undefined);
         if (!info || fileIdentity(info) !== record.identity) {
-          if (record.state !== "failed") {
-            index.update(record.id, {
-              state: "failed",
-              error: "the core vanished or was replaced before it was finished",
-              retryAt: null,
-            });
-          }
+          await pipeline.abandon(record);
           continue;
         }
         await watcher.options.onComplete(record.path);

@@ -27,7 +27,7 @@ export {
   spoolCore,
   spoolDir,
 } from "./pipe.ts";
-export { CoreWatcher, looksLikeCore } from "./watch.ts";
+export { CoreWatcher, isUnnamable, looksLikeCore, unnamableMessage } from "./watch.ts";
 export { type CoreNameFacts, parseCoreName, safeName } from "./names.ts";
 
 /** The pieces of collection, open. */

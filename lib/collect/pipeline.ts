@@ -5,9 +5,15 @@
  * but never stored under two names, and its original is removed only after the stored copy
  * is verified.
  *
- * Failures keep the original core. A store that is unavailable (disk full, S3 down) is
- * retried with backoff; a core that is not a core, or that changed while being processed,
- * fails for good (a replaced file is a new core with its own identity).
+ * Failures keep the original core. Any other failure (a store that is unavailable: disk
+ * full, S3 down) is retried with backoff until the attempts run out; a core the agent cannot
+ * read (not a core, corrupt) is quarantined at once: indexed with the reason, left where it
+ * is, never touched again. A core that changed or vanished while being processed fails for
+ * good (a replaced file is a new core with its own identity).
+ *
+ * Several processes may run pipelines over the same index and directories (the daemon,
+ * `agent collect`, the core_pattern helper): each core is claimed in the index first, so
+ * only one of them works on it at a time, and every change is made under that claim.
  *
  * @module
  */
@@ -22,12 +28,14 @@ import {
 } from "../core/mod.ts";
 import type { Score } from "../core/score.ts";
 import { AgentError, InputError } from "../errors.ts";
+import { ClaimLostError } from "../store/core_index.ts";
 import type { RestartEvent } from "../kube/restarts.ts";
 import type { Logger } from "../log.ts";
 import type { Store } from "../store/backend.ts";
 import { type CoreIndex, type CoreRecord, fileIdentity } from "../store/core_index.ts";
 import { objectName } from "../store/local.ts";
 import { coredumpXattrs, processCgroup } from "./_host.ts";
+import { processStartTime } from "../process.ts";
 import {
   type CgroupIds,
   correlate,
@@ -69,10 +77,32 @@ export interface PipelineOptions {
   /** Told about every core processed. */
   onOutcome?: (outcome: CoreOutcome) => void | Promise<void>;
   now?: () => Date;
+  /** Who claims cores in the index; default this host, pid and process start time. */
+  owner?: string;
 }
 
 /** How often and how soon a core whose store was unavailable is tried again. */
 export const RETRY = { attempts: 8, firstDelayMs: 30_000, maxDelayMs: 3600_000 };
+
+/**
+ * How long a claim on a core lasts without renewal, and how often it is renewed while the
+ * work goes on: a collector that stops renewing (killed, frozen) loses its cores to the
+ * others after the lease, or at once when it was a process on this host that is gone.
+ */
+export const CLAIM = { leaseMs: 60_000, renewMs: 15_000 };
+
+/** `host/pid/start` of this process, the owner its claims carry. */
+async function ownerOfThisProcess(): Promise<string> {
+  return `${Deno.hostname()}/${Deno.pid}/${(await processStartTime(Deno.pid)) ?? "?"}`;
+}
+
+/** Whether a claim's owner is a process of this host that no longer runs. */
+async function ownerIsGone(owner: string): Promise<boolean> {
+  const [host, pid, start] = owner.split("/");
+  if (host !== Deno.hostname() || start === undefined || start === "?") return false;
+  const now = await processStartTime(Number(pid));
+  return now === null || (now !== undefined && now !== start);
+}
 
 function retryDelay(attempts: number): number {
   return Math.min(RETRY.maxDelayMs, RETRY.firstDelayMs * 2 ** Math.max(0, attempts - 1));
@@ -94,9 +124,32 @@ async function lstat(path: string): Promise<Deno.FileInfo | undefined> {
 /** Runs cores through the pipeline. Create one per process; it is safe to call concurrently. */
 export class CorePipeline {
   readonly #inFlight = new Set<string>();
+  #owner?: Promise<string>;
 
   /** Creates the pipeline. */
   constructor(readonly options: PipelineOptions) {}
+
+  /** Who this pipeline's claims belong to. */
+  owner(): Promise<string> {
+    return this.#owner ??= this.options.owner !== undefined
+      ? Promise.resolve(this.options.owner)
+      : ownerOfThisProcess();
+  }
+
+  /**
+   * Claims the core `id` in the index, taking it over from a holder whose lease expired or
+   * that is a process of this host that is gone. Returns the claimed record, or `undefined`
+   * when another collector works on it.
+   */
+  async claim(id: number): Promise<CoreRecord | undefined> {
+    const { index } = this.options;
+    const owner = await this.owner();
+    const claimed = index.claim(id, owner, CLAIM.leaseMs);
+    if (claimed) return claimed;
+    const holder = index.holder(id);
+    if (!holder || !(await ownerIsGone(holder))) return undefined;
+    return index.claim(id, owner, CLAIM.leaseMs, (h) => h === holder);
+  }
 
   #now(): Date {
     return this.options.now?.() ?? new Date();
@@ -138,40 +191,136 @@ export class CorePipeline {
     });
     if (isNew) log.debug("core found", { path, bytes: info.size });
     const durations: CoreOutcome["durations"] = {};
+    if (this.#settled(record)) return { record, outcome: "done", durations };
+    const claimed = await this.claim(record.id);
+    if (!claimed) {
+      log.debug("core claimed by another collector", { path });
+      return undefined;
+    }
+    const owner = await this.owner();
+    const renewal = setInterval(() => {
+      // A lost claim surfaces as ClaimLostError at the next change this run makes.
+      if (!index.renew(record.id, owner, CLAIM.leaseMs)) clearInterval(renewal);
+    }, CLAIM.renewMs);
+    try {
+      return await this.#claimed(claimed, identity, info, names, hints, durations);
+    } finally {
+      clearInterval(renewal);
+      index.release(record.id, owner);
+    }
+  }
+
+  /**
+   * Marks an unfinished core whose file vanished or was replaced as failed for good, unless
+   * another collector holds it (it may be finishing it right now).
+   */
+  async abandon(record: CoreRecord): Promise<void> {
+    const { index } = this.options;
+    const claimed = await this.claim(record.id);
+    if (!claimed) return;
+    const owner = await this.owner();
+    try {
+      const info = await lstat(claimed.path).catch(() => undefined);
+      const unfinished = ["seen", "analyzed", "storing"].includes(claimed.state) ||
+        (claimed.state === "failed" && claimed.retryAt !== null);
+      if (unfinished && (!info || fileIdentity(info) !== claimed.identity)) {
+        index.update(claimed.id, {
+          state: "failed",
+          error: "the core vanished or was replaced before it was finished",
+          retryAt: null,
+        }, owner);
+      }
+    } finally {
+      index.release(claimed.id, owner);
+    }
+  }
+
+  /** Whether the index says there is nothing to do for this core now. */
+  #settled(record: CoreRecord): boolean {
     switch (record.state) {
       case "stored":
       case "skipped":
       case "pruned":
-        return await this.#finish(record, identity, durations);
+        return record.originalDeleted || !this.options.config.storage.deleteOriginal;
+      case "quarantined":
+        return true;
       case "failed":
-        if (!record.retryAt || Date.parse(record.retryAt) > this.#now().getTime()) {
-          return { record, outcome: "done", durations };
-        }
+        return !record.retryAt || Date.parse(record.retryAt) > this.#now().getTime();
+      default:
+        return false;
     }
+  }
+
+  async #claimed(
+    record: CoreRecord,
+    identity: string,
+    info: Deno.FileInfo,
+    names: CoreNameFacts | undefined,
+    hints: CoreHints,
+    durations: CoreOutcome["durations"],
+  ): Promise<CoreOutcome | undefined> {
+    if (this.#settled(record)) return { record, outcome: "done", durations };
     try {
+      if (record.state === "stored" || record.state === "skipped" || record.state === "pruned") {
+        return await this.#finish(record, identity, durations);
+      }
       return await this.#run(record, identity, info, names, hints, durations);
     } catch (error) {
-      const retry = !(error instanceof InputError) && record.attempts + 1 < RETRY.attempts;
-      const failed = index.update(record.id, {
-        state: "failed",
-        error: message(error),
-        attempts: record.attempts + 1,
-        retryAt: retry
-          ? new Date(this.#now().getTime() + retryDelay(record.attempts + 1)).toISOString()
-          : null,
-      });
-      log.error("core failed", {
-        path,
-        error: message(error),
-        retry: failed.retryAt ?? "never",
-      });
-      if (!(error instanceof AgentError)) {
-        log.debug("cause", { stack: String((error as Error)?.stack) });
+      if (error instanceof ClaimLostError) {
+        this.options.log.warn("core taken over by another collector", { path: record.path });
+        return undefined;
       }
-      const outcome: CoreOutcome = { record: failed, outcome: "failed", durations };
-      await this.options.onOutcome?.(outcome);
-      return outcome;
+      return await this.#failed(record, identity, error, durations);
     }
+  }
+
+  /**
+   * Records a failure under the policy: a core that changed or vanished fails for good (what
+   * is there now is another core); one the agent cannot read is quarantined; anything else
+   * is retried with backoff, and quarantined when the attempts run out.
+   */
+  async #failed(
+    record: CoreRecord,
+    identity: string,
+    error: unknown,
+    durations: CoreOutcome["durations"],
+  ): Promise<CoreOutcome | undefined> {
+    const { index, log } = this.options;
+    const path = record.path;
+    const attempts = record.attempts + 1;
+    const now = await lstat(path).catch(() => undefined);
+    const unchanged = now !== undefined && fileIdentity(now) === identity;
+    const patch: Parameters<CoreIndex["update"]>[1] = unchanged
+      ? error instanceof InputError
+        ? { state: "quarantined", retryAt: null }
+        : attempts < RETRY.attempts
+        ? {
+          state: "failed",
+          retryAt: new Date(this.#now().getTime() + retryDelay(attempts)).toISOString(),
+        }
+        : { state: "quarantined", retryAt: null }
+      : { state: "failed", retryAt: null };
+    let failed: CoreRecord;
+    try {
+      failed = index.update(
+        record.id,
+        { ...patch, error: message(error), attempts },
+        await this.owner(),
+      );
+    } catch (lost) {
+      if (lost instanceof ClaimLostError) return undefined;
+      throw lost;
+    }
+    const fields = { path, error: message(error), attempts };
+    if (failed.state === "quarantined") {
+      log.error("core quarantined: it stays where it is and is not tried again", fields);
+    } else log.error("core failed", { ...fields, retry: failed.retryAt ?? "never" });
+    if (!(error instanceof AgentError)) {
+      log.debug("cause", { stack: String((error as Error)?.stack) });
+    }
+    const outcome: CoreOutcome = { record: failed, outcome: "failed", durations };
+    await this.options.onOutcome?.(outcome);
+    return outcome;
   }
 
   async #run(
@@ -183,6 +332,7 @@ export class CorePipeline {
     durations: CoreOutcome["durations"],
   ): Promise<CoreOutcome> {
     const { config, index, store, log } = this.options;
+    const owner = await this.owner();
     const path = record.path;
     const xattrs = names?.source === "systemd" || !names ? await coredumpXattrs(path) : {};
     const started = performance.now();
@@ -236,7 +386,7 @@ export class CorePipeline {
       fingerprint: fingerprint.id,
       score: score.score,
       error: null,
-    });
+    }, owner);
     log.info("core analyzed", {
       path,
       reason: analysis.crashReason,
@@ -256,7 +406,7 @@ export class CorePipeline {
       skip = `crash group ${fingerprint.id} keeps only its first core`;
     }
     if (skip) {
-      current = index.update(record.id, { state: "skipped", reason: skip });
+      current = index.update(record.id, { state: "skipped", reason: skip }, owner);
       log.info("core skipped", { path, reason: skip });
       return await this.#finish(current, identity, durations, base);
     }
@@ -271,7 +421,7 @@ export class CorePipeline {
         config.storage.compression,
       );
     const key = current.storedKey ??
-      index.reserveKey(record.id, safeName(instance), name, (k) => store.uri(k));
+      index.reserveKey(record.id, safeName(instance), name, (k) => store.uri(k), owner);
     current = index.byId(record.id)!;
     const now = await lstat(path);
     if (!now || fileIdentity(now) !== identity) {
@@ -308,7 +458,10 @@ export class CorePipeline {
     durations.store = (performance.now() - storeStarted) / 1000;
     const after = await lstat(path);
     if (!after || fileIdentity(after) !== identity) {
-      await store.delete(object.key).catch(() => {});
+      // Only while the claim holds: a collector that took the core over owns the object now.
+      if (index.renew(record.id, owner, CLAIM.leaseMs)) {
+        await store.delete(object.key).catch(() => {});
+      }
       throw new InputError(`Core "${path}" changed while being stored`);
     }
     current = index.update(record.id, {
@@ -318,7 +471,7 @@ export class CorePipeline {
       storedBytes: object.bytes,
       sha256: object.sha256,
       reason: null,
-    });
+    }, owner);
     log.info("core stored", { path, uri: object.uri, bytes: object.bytes });
     await this.#trimGroup(instance, fingerprint.id);
     return await this.#finish(current, identity, durations, base);
@@ -334,19 +487,24 @@ export class CorePipeline {
     if (max < 2) return;
     const stored = index.group(instance, fingerprint).filter((r) => r.state === "stored");
     const surplus = stored.slice(1, Math.max(1, stored.length - (max - 1)));
+    const owner = await this.owner();
     for (const record of surplus) {
+      // A core another collector is finishing is left to a later trim.
+      if (!(await this.claim(record.id))) continue;
       try {
         await store.delete(record.storedKey!);
         index.update(record.id, {
           state: "pruned",
           reason: `crash group ${fingerprint} over ${max} cores`,
-        });
+        }, owner);
         log.info("core pruned", { uri: record.storedUri, reason: "crash group full" });
       } catch (error) {
         log.warn("cannot prune a core of a full crash group", {
           uri: record.storedUri,
           error: message(error),
         });
+      } finally {
+        index.release(record.id, owner);
       }
     }
   }
@@ -385,12 +543,22 @@ export class CorePipeline {
         }
       }
       const info = await lstat(record.path);
+      const owner = await this.owner();
+      if (safe && !index.renew(record.id, owner, CLAIM.leaseMs)) {
+        throw new ClaimLostError(record.path);
+      }
       if (safe && info && fileIdentity(info) === identity) {
-        await Deno.remove(record.path);
-        current = index.update(record.id, { originalDeleted: true });
-        log.debug("original core removed", { path: record.path });
+        try {
+          await Deno.remove(record.path);
+          current = index.update(record.id, { originalDeleted: true }, owner);
+          log.debug("original core removed", { path: record.path });
+        } catch (error) {
+          if (error instanceof ClaimLostError) throw error;
+          // Stored all the same; the removal is tried again at the next scan.
+          log.warn("cannot remove the original core", { path: record.path, error: message(error) });
+        }
       } else if (safe && !info) {
-        current = index.update(record.id, { originalDeleted: true });
+        current = index.update(record.id, { originalDeleted: true }, owner);
       }
     }
     const result: CoreOutcome = { ...extra, record: current, outcome, durations };

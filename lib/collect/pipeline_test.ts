@@ -248,14 +248,10 @@ Deno.test({
         crashTime: info.mtime,
       });
       index.reserveKey(record.id, "unknown", "reserved.core.gz", (k) => `file:///${k}`);
-      await Deno.writeTextFile(`${dir}/store/unknown/.reserved.core.gz.test~0123abcd.part`, "x")
-        .catch(async () => {
-          await Deno.mkdir(`${dir}/store/unknown`, { recursive: true });
-          await Deno.writeTextFile(
-            `${dir}/store/unknown/.reserved.core.gz.test~0123abcd.part`,
-            "x",
-          );
-        });
+      // A leftover of this process's earlier, interrupted write of that name.
+      const leftover = `${dir}/store/unknown/.reserved.core.gz.test-${Deno.pid}~0123abcd.part`;
+      await Deno.mkdir(`${dir}/store/unknown`, { recursive: true });
+      await Deno.writeTextFile(leftover, "x");
       const result = await pipeline.process(path);
       assertEquals(result?.record.storedKey, "unknown/reserved.core.gz");
       assertEquals(await new LocalStore(`${dir}/store`, "local", "test").sweep(), 1);

@@ -40,6 +40,28 @@ export function looksLikeCore(name: string, patterns: readonly string[]): boolea
   return /(^|[._-])core([._-]|$)/.test(name);
 }
 
+/**
+ * Whether a directory entry cannot be opened by its name: the name is not valid UTF-8, so
+ * Deno hands it over with U+FFFD in place of the bytes it could not decode, and no file has
+ * that name.
+ */
+export async function isUnnamable(dir: string, name: string): Promise<boolean> {
+  if (!name.includes("\uFFFD")) return false;
+  try {
+    await Deno.lstat(`${dir}/${name}`);
+    return false;
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound;
+  }
+}
+
+/** The message for a core whose name is not valid UTF-8. */
+export function unnamableMessage(dir: string, name: string): string {
+  return `Cannot collect "${dir}/${
+    name.replaceAll("\uFFFD", "?")
+  }": its file name is not valid UTF-8; rename it to collect it`;
+}
+
 interface Candidate {
   size: number;
   mtime: number;
@@ -52,8 +74,10 @@ export class CoreWatcher {
   readonly #watchers = new Map<string, Deno.FsWatcher>();
   /** What was handed over, by path: size and mtime, so an unchanged file goes once. */
   readonly #handed = new Map<string, string>();
+  /** Names already reported as not valid UTF-8, so each is reported once. */
+  readonly #unnamable = new Set<string>();
   /** Counters for metrics. */
-  readonly stats = { scans: 0, events: 0, handedOver: 0 };
+  readonly stats = { scans: 0, events: 0, handedOver: 0, unnamable: 0 };
 
   /** Creates a watcher. */
   constructor(readonly options: WatchOptions) {}
@@ -104,9 +128,17 @@ export class CoreWatcher {
         if (path.startsWith(`${root}/`) && !present.has(path)) this.#handed.delete(path);
       }
       for (const entry of entries) {
-        if (entry.isFile && looksLikeCore(entry.name, this.options.patterns)) {
-          await this.#observe(`${root}/${entry.name}`);
+        if (!entry.isFile || !looksLikeCore(entry.name, this.options.patterns)) continue;
+        const path = `${root}/${entry.name}`;
+        if (await isUnnamable(root, entry.name)) {
+          if (!this.#unnamable.has(path)) {
+            this.#unnamable.add(path);
+            this.stats.unnamable++;
+            this.options.log.warn(unnamableMessage(root, entry.name));
+          }
+          continue;
         }
+        await this.#observe(path);
       }
     }
   }

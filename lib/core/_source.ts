@@ -7,16 +7,12 @@
  */
 import { createReadStream, createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import { createGunzip, createZstdDecompress } from "node:zlib";
-import type { Readable, Transform } from "node:stream";
+import type { Readable } from "node:stream";
 import { InputError } from "../errors.ts";
-import { createLz4Decompress } from "./lz4.ts";
+import { type Compressed, createDecompressor } from "./decompress.ts";
 
 /** How a core file is stored on disk, told by its first bytes. */
 export type Compression = "none" | "gzip" | "zstd" | "lz4";
-
-/** The compressions a core can be decompressed from. */
-export type Compressed = Exclude<Compression, "none">;
 
 /** Reads byte ranges of an (uncompressed) core. */
 export interface ByteSource {
@@ -191,18 +187,6 @@ class StreamSource implements ByteSource {
 
   close(): void {
     this.#stream.destroy();
-  }
-}
-
-/** A streaming decompressor for `compression`. */
-function createDecompressor(compression: Compressed): Transform {
-  switch (compression) {
-    case "gzip":
-      return createGunzip();
-    case "zstd":
-      return createZstdDecompress();
-    case "lz4":
-      return createLz4Decompress();
   }
 }
 

@@ -12,15 +12,9 @@ import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { PassThrough, pipeline, type Readable, Transform } from "node:stream";
 import { pipeline as pipe } from "node:stream/promises";
-import {
-  constants,
-  createGunzip,
-  createGzip,
-  createZstdCompress,
-  createZstdDecompress,
-} from "node:zlib";
+import { constants, createGzip, createZstdCompress } from "node:zlib";
 import { basename, dirname } from "node:path";
-import { createLz4Decompress } from "../core/lz4.ts";
+import { createDecompressor } from "../core/decompress.ts";
 import { InputError, UnavailableError } from "../errors.ts";
 
 /** What was stored. */
@@ -128,13 +122,9 @@ export function compressedStream(
     : source;
   // Corrupt compressed data is the source's fault, like a read error.
   const sourceKind = copied ? "none" : options.sourceCompression ?? "none";
-  const reading: Readable[] = sourceKind === "lz4"
-    ? [input, counting, createLz4Decompress()]
-    : sourceKind === "gzip"
-    ? [input, counting, createGunzip()]
-    : sourceKind === "zstd"
-    ? [input, counting, createZstdDecompress()]
-    : [input, counting];
+  const reading: Readable[] = sourceKind === "none"
+    ? [input, counting]
+    : [input, counting, createDecompressor(sourceKind)];
   const stages = [...reading, compressor, hashing];
   // The first stream to fail tells whose fault it is: the source's or the consumer's.
   stages.forEach((stream, index) =>

@@ -7,11 +7,19 @@
  * States: `seen` (found, not analyzed yet), `analyzed`, `storing` (a put is under way; its
  * object name is reserved), `stored`, `skipped` (analyzed but not kept: low score or a full
  * crash group), `pruned` (stored, then removed by retention), `failed` (retried with backoff
- * until the attempts run out).
+ * while `retryAt` is set; for good when the core vanished), `quarantined` (the agent cannot
+ * process it: not a core, corrupt, or still failing when the attempts ran out; its file is
+ * kept where it is and never touched again).
+ *
+ * Several processes may share the index (the daemon, `agent collect` runs, the core_pattern
+ * pipe helper). Whoever works on a core first claims it: a lease in the database, renewed
+ * while the work goes on, taken over only when it has expired or its holder, a process on
+ * this host, is gone. Every change a claimant makes is conditional on still holding it.
  *
  * @module
  */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import { AgentError, ExitCode } from "../errors.ts";
 
 /** Where a core is in the pipeline. */
 export type CoreState =
@@ -21,7 +29,31 @@ export type CoreState =
   | "stored"
   | "skipped"
   | "pruned"
-  | "failed";
+  | "failed"
+  | "quarantined";
+
+/** Every state, in pipeline order. */
+export const CORE_STATES: readonly CoreState[] = [
+  "seen",
+  "analyzed",
+  "storing",
+  "stored",
+  "skipped",
+  "pruned",
+  "failed",
+  "quarantined",
+];
+
+/**
+ * Thrown when a claimant's change is refused because its claim on the core has expired and
+ * another process holds it now: the other process carries the core on.
+ */
+export class ClaimLostError extends AgentError {
+  /** Creates the error for the core at `path`. */
+  constructor(path: string) {
+    super(`Core "${path}" was taken over by another collector`, ExitCode.Unavailable);
+  }
+}
 
 /** How a core was tied to a pod. */
 export interface CoreMatch {
@@ -140,6 +172,17 @@ export function fileIdentity(info: Deno.FileInfo): string {
   return `${info.dev}:${info.ino ?? 0}:${info.size}:${info.mtime?.getTime() ?? 0}`;
 }
 
+/** Columns added after the first release, created in older state databases on open. */
+const ADDED_COLUMNS: Record<string, string> = {
+  owner: "owner TEXT",
+  lease_until: "lease_until INTEGER",
+};
+
+/** Whether `error` is SQLite refusing a value a UNIQUE column already holds. */
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Error && /UNIQUE constraint failed/.test(error.message);
+}
+
 /** The index of cores in the state database. */
 export class CoreIndex {
   /** Opens the index in `db`, creating its table if needed. */
@@ -165,6 +208,18 @@ export class CoreIndex {
       CREATE INDEX IF NOT EXISTS cores_group ON cores (instance, fingerprint, state);
       CREATE INDEX IF NOT EXISTS cores_state ON cores (state);
     `);
+    const present = new Set(
+      (db.prepare("PRAGMA table_info(cores)").all() as { name: string }[]).map((c) => c.name),
+    );
+    for (const [column, definition] of Object.entries(ADDED_COLUMNS)) {
+      if (present.has(column)) continue;
+      try {
+        db.exec(`ALTER TABLE cores ADD COLUMN ${definition}`);
+      } catch (error) {
+        // Another process opening the same database added it first.
+        if (!/duplicate column/.test(String(error))) throw error;
+      }
+    }
   }
 
   /** The core with this identity, if seen before. */
@@ -185,45 +240,118 @@ export class CoreIndex {
     return row ? toRecord(row as Row) : undefined;
   }
 
-  /** Records a core found at `path` (or returns its record when already known). */
+  /**
+   * Records a core found at `path` (or returns its record when already known). Safe when
+   * several processes see the same core at once: one inserts, the others read its record.
+   */
   seen(core: { path: string; identity: string; size: number; crashTime: Date | null }): {
     record: CoreRecord;
     isNew: boolean;
   } {
-    const existing = this.get(core.identity);
-    if (existing) return { record: existing, isNew: false };
     const now = new Date().toISOString();
-    this.db.prepare(
+    const inserted = this.db.prepare(
       `INSERT INTO cores (path, identity, size, state, first_seen, updated_at, crash_time)
-       VALUES (?, ?, ?, 'seen', ?, ?, ?)`,
+       VALUES (?, ?, ?, 'seen', ?, ?, ?) ON CONFLICT (identity) DO NOTHING`,
     ).run(core.path, core.identity, core.size, now, now, core.crashTime?.toISOString() ?? null);
-    return { record: this.get(core.identity)!, isNew: true };
+    return { record: this.get(core.identity)!, isNew: Number(inserted.changes) === 1 };
   }
 
-  /** Changes fields of a record; returns the record as it is now. */
-  update(id: number, patch: CorePatch): CoreRecord {
+  /**
+   * Claims the core `id` for `owner` for `leaseMs`: succeeds when nobody holds it, `owner`
+   * already does, the holder's lease has expired, or `isGone(holder)` says the holder no
+   * longer runs. Returns the record as claimed, or `undefined` when another holder has it.
+   */
+  claim(
+    id: number,
+    owner: string,
+    leaseMs: number,
+    isGone: (holder: string) => boolean = () => false,
+    now = Date.now(),
+  ): CoreRecord | undefined {
+    const row = this.db.prepare("SELECT owner, lease_until FROM cores WHERE id = ?").get(id) as
+      | { owner: string | null; lease_until: number | null }
+      | undefined;
+    if (!row) return undefined;
+    const holder = row.owner;
+    const free = holder === null || holder === owner || Number(row.lease_until ?? 0) < now ||
+      isGone(holder);
+    if (!free) return undefined;
+    // Compare and swap: a process that claimed it in between wins.
+    const taken = this.db.prepare(
+      "UPDATE cores SET owner = ?, lease_until = ? WHERE id = ? AND owner IS ?",
+    ).run(owner, now + leaseMs, id, holder);
+    return Number(taken.changes) === 1 ? this.byId(id) : undefined;
+  }
+
+  /** Who holds a claim on `id` (expired or not), if anyone. */
+  holder(id: number): string | undefined {
+    const row = this.db.prepare("SELECT owner FROM cores WHERE id = ?").get(id) as
+      | { owner: string | null }
+      | undefined;
+    return row?.owner ?? undefined;
+  }
+
+  /** Extends `owner`'s claim on `id`; false when the claim has been lost. */
+  renew(id: number, owner: string, leaseMs: number, now = Date.now()): boolean {
+    const renewed = this.db.prepare(
+      "UPDATE cores SET lease_until = ? WHERE id = ? AND owner = ?",
+    ).run(now + leaseMs, id, owner);
+    return Number(renewed.changes) === 1;
+  }
+
+  /** Gives up `owner`'s claim on `id`, if it still holds it. */
+  release(id: number, owner: string): void {
+    this.db.prepare("UPDATE cores SET owner = NULL, lease_until = NULL WHERE id = ? AND owner = ?")
+      .run(id, owner);
+  }
+
+  /**
+   * Changes fields of a record; returns the record as it is now. With `owner`, the change
+   * is made only while `owner` holds the claim.
+   *
+   * @throws {ClaimLostError} when `owner` no longer holds the claim.
+   */
+  update(id: number, patch: CorePatch, owner?: string): CoreRecord {
     const entries = Object.entries({ updatedAt: new Date().toISOString(), ...patch })
       .filter(([key]) => key in COLUMNS) as [keyof CorePatch, unknown][];
-    this.db.prepare(
-      `UPDATE cores SET ${entries.map(([key]) => `${COLUMNS[key]} = ?`).join(", ")} WHERE id = ?`,
-    ).run(...entries.map(([key, value]) => toColumn(key, value)), id);
-    return this.byId(id)!;
+    const values = entries.map(([key, value]) => toColumn(key, value));
+    const changed = this.db.prepare(
+      `UPDATE cores SET ${entries.map(([key]) => `${COLUMNS[key]} = ?`).join(", ")} WHERE id = ?${
+        owner === undefined ? "" : " AND owner = ?"
+      }`,
+    ).run(...values, id, ...(owner === undefined ? [] : [owner]));
+    const record = this.byId(id)!;
+    if (owner !== undefined && Number(changed.changes) === 0) throw new ClaimLostError(record.path);
+    return record;
   }
 
   /**
    * Reserves a stored object name for a core (state `storing`): the name itself when free,
    * else with `-2`, `-3`… before the extension. The reservation makes a resumed agent reuse
-   * the same name, so it can never store one core twice.
+   * the same name, so it can never store one core twice; the UNIQUE column makes two
+   * processes reserving at once get different names.
+   *
+   * @throws {ClaimLostError} when `owner` is given and no longer holds the claim.
    */
-  reserveKey(id: number, folder: string, name: string, uri: (key: string) => string): string {
+  reserveKey(
+    id: number,
+    folder: string,
+    name: string,
+    uri: (key: string) => string,
+    owner?: string,
+  ): string {
     const dot = name.indexOf(".core.");
     const [stem, extension] = dot < 0 ? [name, ""] : [name.slice(0, dot), name.slice(dot)];
     for (let n = 1;; n++) {
       const key = `${folder}/${n === 1 ? stem : `${stem}-${n}`}${extension}`;
       const holder = this.byKey(key);
       if (holder && holder.id !== id) continue;
-      this.update(id, { state: "storing", storedKey: key, storedUri: uri(key) });
-      return key;
+      try {
+        this.update(id, { state: "storing", storedKey: key, storedUri: uri(key) }, owner);
+        return key;
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+      }
     }
   }
 
@@ -278,6 +406,7 @@ export class CoreIndex {
       skipped: 0,
       pruned: 0,
       failed: 0,
+      quarantined: 0,
     };
     for (
       const row of this.db.prepare("SELECT state, COUNT(*) AS n FROM cores GROUP BY state")

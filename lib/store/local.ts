@@ -25,6 +25,7 @@ import {
   temporaryWriter,
   verifyStored,
 } from "./compress.ts";
+import { isLeftover, writerTag } from "./_leftovers.ts";
 
 export type { PutOptions, StoredObject };
 
@@ -54,10 +55,14 @@ export function objectName(
 export class LocalStore implements Store {
   readonly location: string;
 
+  /** The tag of this process's temporary files: the writer and the pid. */
+  readonly #tag: string;
+
   /**
-   * Creates a store rooted at `root` (created on first write). `writer` names this agent in
-   * temporary files, so that {@linkcode sweep} removes only its own leftovers at once (and
-   * others' when they are an hour old, on a folder several nodes share).
+   * Creates a store rooted at `root` (created on first write). `writer` names this agent
+   * (its node) in temporary files, so that {@linkcode sweep} removes only leftovers of
+   * processes that are gone at once (and other nodes' when they are an hour old, on a
+   * folder several nodes share).
    */
   constructor(
     readonly root: string,
@@ -65,6 +70,7 @@ export class LocalStore implements Store {
     readonly writer = "agent",
   ) {
     this.location = root;
+    this.#tag = writerTag(writer);
   }
 
   /** Stores a core compressed, then its metadata. */
@@ -79,14 +85,14 @@ export class LocalStore implements Store {
       compression: options.compression,
       sourceCompression: options.sourceCompression,
       expectedSourceBytes: options.expectedSourceBytes,
-      writer: this.writer,
+      writer: this.#tag,
     });
     const object = storedObject(key, this.uri(key), stored, options);
     try {
       await writeAtomically(
         `${this.root}/${key}.json`,
         metadataText(object),
-        this.writer,
+        this.#tag,
       );
     } catch (error) {
       await Deno.remove(`${this.root}/${key}`).catch(() => {});
@@ -178,21 +184,19 @@ export class LocalStore implements Store {
   }
 
   /**
-   * Removes temporary files of interrupted writes: this writer's at once, other writers'
-   * once they are an hour old. Returns how many it removed.
+   * Removes temporary files of interrupted writes: this process's and those of processes
+   * of this node that are gone at once, other nodes' once they are an hour old; never those
+   * of a live process of this node. Returns how many it removed.
    */
   async sweep(): Promise<number> {
     let removed = 0;
-    const hourAgo = Date.now() - 3600_000;
     for (const folder of await this.#folders()) {
       for await (const entry of Deno.readDir(`${this.root}/${folder}`)) {
-        const writer = entry.isFile ? temporaryWriter(entry.name) : undefined;
-        if (writer === undefined) continue;
+        const tag = entry.isFile ? temporaryWriter(entry.name) : undefined;
+        if (tag === undefined) continue;
         const path = `${this.root}/${folder}/${entry.name}`;
-        if (writer !== this.writer) {
-          const mtime = (await Deno.stat(path).catch(() => undefined))?.mtime?.getTime();
-          if (mtime === undefined || mtime > hourAgo) continue;
-        }
+        const mtime = (await Deno.stat(path).catch(() => undefined))?.mtime?.getTime();
+        if (!(await isLeftover(tag, this.#tag, mtime))) continue;
         await Deno.remove(path).then(() => removed++, () => {});
       }
     }

@@ -72,7 +72,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "LocalStore.put() fails on a source of unexpected length, and sweep() removes leftovers",
+  name:
+    "LocalStore.put() fails on a source of unexpected length, and sweep() removes leftovers of gone writers",
   ignore: noGcc,
   fn: () =>
     withTempDir(async (dir) => {
@@ -93,14 +94,21 @@ Deno.test({
         `ended at ${size} of ${size + 1} bytes`,
       );
       assertEquals([...Deno.readDirSync(`${dir}/cores/prod`)], []);
-      const mine = `${dir}/cores/prod/.x.core.gz.node-a~0123abcd.part`;
-      const theirs = `${dir}/cores/prod/.x.core.gz.node-b~0123abcd.part`;
-      const old = `${dir}/cores/prod/.y.core.gz.node-b~0123abcd.part`;
-      for (const path of [mine, theirs, old]) await Deno.writeTextFile(path, "partial");
+      // A process of this node that has exited, and one that still runs (pid 1).
+      const exited = new Deno.Command("true").spawn();
+      await exited.status;
+      const part = (name: string, tag: string) => `${dir}/cores/prod/.${name}.${tag}~0123abcd.part`;
+      const mine = part("x.core.gz", `node-a-${Deno.pid}`);
+      const gone = part("z.core.gz", `node-a-${exited.pid}`);
+      const live = part("w.core.gz", "node-a-1");
+      const theirs = part("x.core.gz", "node-b-7");
+      const old = part("y.core.gz", "node-b-7");
+      for (const path of [mine, gone, live, theirs, old]) await Deno.writeTextFile(path, "partial");
       await Deno.utime(old, new Date(Date.now() - 7200_000), new Date(Date.now() - 7200_000));
-      assertEquals(await store.sweep(), 2);
-      assertEquals([...Deno.readDirSync(`${dir}/cores/prod`)].map((e) => e.name), [
-        ".x.core.gz.node-b~0123abcd.part",
+      assertEquals(await store.sweep(), 3);
+      assertEquals([...Deno.readDirSync(`${dir}/cores/prod`)].map((e) => e.name).sort(), [
+        ".w.core.gz.node-a-1~0123abcd.part",
+        ".x.core.gz.node-b-7~0123abcd.part",
       ]);
       const free = await store.freeBytes();
       assertEquals(typeof free === "number" && free > 0, true);

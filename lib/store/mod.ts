@@ -28,6 +28,8 @@ export {
   verifyStored,
 } from "./compress.ts";
 export {
+  ClaimLostError,
+  CORE_STATES,
   CoreIndex,
   type CoreMatch,
   type CorePatch,

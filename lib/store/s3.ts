@@ -31,6 +31,7 @@ import type { Config } from "../config/mod.ts";
 import { ConfigError, InputError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { safeName } from "../collect/names.ts";
+import { isLeftover, STALE_MS, writerTag } from "./_leftovers.ts";
 import {
   isSafeKey,
   metadataText,
@@ -81,7 +82,6 @@ export interface S3StoreOptions {
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
 const MAX_PARTS = 10_000;
-const STALE_MS = 3600_000;
 /** Listings and metadata objects are small; anything larger is not what we wrote. */
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 const MAX_ERROR_BYTES = 64 * 1024;
@@ -260,7 +260,7 @@ export class S3Store implements Store {
       );
     }
     this.#partSize = config.partSize;
-    this.#writer = safeName(writer);
+    this.#writer = writerTag(writer);
     this.#fetch = options.fetch ?? nodeFetch;
     this.#attempts = Math.max(1, options.attempts ?? 5);
     this.#retryDelayMs = options.retryDelayMs ?? 200;
@@ -637,23 +637,28 @@ export class S3Store implements Store {
   }
 
   /**
-   * Aborts incomplete multipart uploads under the prefix: this writer's at once (unless
-   * under way in this process), other writers' once they were started an hour ago.
-   * Returns how many it aborted.
+   * Aborts incomplete multipart uploads under the prefix: this process's (unless under way)
+   * and those of processes of this node that are gone at once, other nodes' once they were
+   * started an hour ago; never those of a live process of this node. Returns how many it
+   * aborted.
    *
    * @throws {UnavailableError} when the uploads cannot be listed.
    */
   async sweep(): Promise<number> {
-    const hourAgo = this.#now().getTime() - STALE_MS;
+    const now = this.#now().getTime();
+    const hourAgo = now - STALE_MS;
     const markers = `${this.prefix}.uploads/`;
     const mine = new Map<string, string>();
     const staleMarkers: string[] = [];
     for await (const entry of this.#objects(markers)) {
       const [writer, uploadId, ...rest] = entry.key.slice(markers.length).split("/");
       if (writer === undefined || uploadId === undefined || rest.length > 0) continue;
-      if (writer === this.#writer) {
-        if (!this.#active.has(uploadId)) mine.set(uploadId, entry.key);
-      } else if (entry.lastModified < hourAgo) staleMarkers.push(entry.key);
+      if (this.#active.has(uploadId)) continue;
+      if (writer !== this.#writer && entry.lastModified < hourAgo) {
+        staleMarkers.push(entry.key);
+      } else if (await isLeftover(writer, this.#writer, entry.lastModified, now)) {
+        mine.set(uploadId, entry.key);
+      }
     }
     let aborted = 0;
     for await (const upload of this.#uploads(this.prefix)) {

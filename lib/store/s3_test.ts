@@ -436,14 +436,17 @@ Deno.test({
 });
 
 Deno.test({
-  name: "S3Store.sweep() aborts this writer's leftovers at once and others' after an hour",
+  name: "S3Store.sweep() aborts gone writers' leftovers at once and other nodes' after an hour",
   fn: withS3(async (server) => {
     const put = (key: string) =>
       fetch(`${server.endpoint}/cores/${key}`, { method: "PUT", body: "" }).then((r) => r.text());
     const mine = await server.startUpload("cores/prod/a.core.gz");
-    await put(`cores/.uploads/node-a/${mine}`);
+    await put(`cores/.uploads/node-a-${Deno.pid}/${mine}`);
+    // Another collector of this node, still running (pid 1), keeps its upload.
+    const live = await server.startUpload("cores/prod/f.core.gz");
+    await put(`cores/.uploads/node-a-1/${live}`);
     const theirs = await server.startUpload("cores/prod/b.core.gz");
-    await put(`cores/.uploads/node-b/${theirs}`);
+    await put(`cores/.uploads/node-b-7/${theirs}`);
     const theirsOld = await server.startUpload("cores/prod/c.core.gz");
     await server.ageUpload(theirsOld, new Date(Date.now() - 2 * 3600_000));
     const unmarkedNew = await server.startUpload("cores/prod/d.core.gz");
@@ -454,19 +457,23 @@ Deno.test({
     assertEquals(
       (await server.uploads()).map((u) => u.uploadId).sort(),
       [
+        live,
         theirs,
         unmarkedNew,
         outside,
       ].sort(),
     );
-    assertEquals(await server.keys(), [`cores/.uploads/node-b/${theirs}`]);
+    assertEquals(await server.keys(), [
+      `cores/.uploads/node-a-1/${live}`,
+      `cores/.uploads/node-b-7/${theirs}`,
+    ]);
     assertEquals(await store.sweep(), 0);
     // An hour later, every leftover under the prefix goes.
     const later = new S3Store(config(server.endpoint), "node-c", {
       ...FAST,
       now: () => new Date(Date.now() + 2 * 3600_000),
     });
-    assertEquals(await later.sweep(), 2);
+    assertEquals(await later.sweep(), 3);
     assertEquals((await server.uploads()).map((u) => u.uploadId), [outside]);
     assertEquals(await server.keys(), []);
   }),

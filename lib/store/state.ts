@@ -30,6 +30,8 @@ export async function openState(dir: string): Promise<DatabaseSync> {
 }
 
 function configure(db: DatabaseSync): DatabaseSync {
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+  // The busy timeout first: switching to WAL takes a lock that another process opening the
+  // same file at that moment (the daemon beside `agent collect`) may hold.
+  db.exec("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
   return db;
 }

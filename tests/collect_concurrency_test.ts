@@ -1,0 +1,143 @@
+/**
+ * Several collectors over one core directory and one state database: `agent collect` runs
+ * started together, and the daemon with `agent collect` runs beside it. Each core is claimed
+ * in the index by one of them at a time, so every core is stored exactly once, none is lost
+ * and no collector fails on another's work.
+ */
+import { assert, assertEquals, withTempDir } from "./support/assert.ts";
+import { agentArgs, type CliRun, DENO_DIR, json, runAgent } from "./support/cli.ts";
+import { haveGcc, sampleCores, skipNotice } from "./support/cores.ts";
+import { freePort, waitFor } from "./support/net.ts";
+import type { CollectResult } from "../cli/collect.ts";
+import type { CoreRecord } from "../lib/store/core_index.ts";
+
+const noGcc = skipNotice("gcc", haveGcc());
+
+/** The number of cores each run races over. */
+const CORES = 150;
+
+async function setUp(dir: string): Promise<string> {
+  const { segv } = await sampleCores();
+  await Deno.mkdir(`${dir}/in`, { recursive: true });
+  for (let i = 0; i < CORES; i++) await Deno.copyFile(segv.core, `${dir}/in/core.${1000 + i}`);
+  const config = `${dir}/agent.yaml`;
+  // Every core is kept (maxPerGroup 0): identical crashes would otherwise be trimmed.
+  await Deno.writeTextFile(
+    config,
+    `stateDir: ${dir}/state
+collector:
+  paths: [${dir}/in]
+  settleInterval: 200ms
+  rescanInterval: 500ms
+storage:
+  local: {path: ${dir}/store}
+  maxPerGroup: 0
+  retention: {interval: 1h}
+kata:
+  enabled: false
+analyzer:
+  useGdb: false
+  valueThreshold: 5
+`,
+  );
+  return config;
+}
+
+function files(dir: string): string[] {
+  const out: string[] = [];
+  const visit = (d: string, prefix: string) => {
+    for (const e of Deno.readDirSync(d)) {
+      if (e.isDirectory) visit(`${d}/${e.name}`, `${prefix}${e.name}/`);
+      else out.push(`${prefix}${e.name}`);
+    }
+  };
+  visit(dir, "");
+  return out.sort();
+}
+
+/** Checks the store holds each of the cores once, with its metadata, and nothing else. */
+function assertStoredOnce(dir: string): void {
+  assertEquals(files(`${dir}/in`), [], "every original is removed after it is stored");
+  const stored = files(`${dir}/store`);
+  const cores = stored.filter((f) => f.endsWith(".core.gz"));
+  assertEquals(cores.length, CORES, `stored: ${stored.slice(0, 5).join(", ")}…`);
+  assertEquals(stored.length, 2 * CORES, "one .json beside each core, no temporary files");
+  for (const core of cores) assert(stored.includes(`${core}.json`), `${core} has no metadata`);
+}
+
+Deno.test({
+  name: "three agent collect runs over the same cores store every core exactly once",
+  ignore: noGcc,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const config = await setUp(dir);
+      const runs = await Promise.all(
+        [1, 2, 3].map(() =>
+          runAgent(["--config", config, "collect", "-o", "json"], { timeoutMs: 180_000 })
+        ),
+      );
+      for (const run of runs) {
+        assertEquals(run.code, 0, run.stderr);
+        assert(!run.stderr.includes("Internal error"), run.stderr);
+      }
+      const results = runs.flatMap((run) => json<CollectResult[]>(run));
+      const stored = results.filter((r) => r.outcome === "stored").map((r) => r.path);
+      assertEquals(stored.length, CORES, "each core is stored by exactly one run");
+      assertEquals(new Set(stored).size, CORES);
+      assertStoredOnce(dir);
+      const again = await runAgent(["--config", config, "collect", "-o", "json"]);
+      assertEquals(json<CollectResult[]>(again), []);
+    }),
+});
+
+Deno.test({
+  name: "the daemon and two agent collect runs over the same cores store every core once",
+  ignore: noGcc,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const config = await setUp(dir);
+      const port = freePort();
+      const daemon = new Deno.Command(Deno.execPath(), {
+        args: agentArgs([
+          "--config",
+          config,
+          "daemon",
+          "--listen-address",
+          `127.0.0.1:${port}`,
+        ]),
+        env: { NO_COLOR: "1", DENO_DIR, KUBECONFIG: `${dir}/none` },
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const log = new Response(daemon.stderr).text();
+      let runs: CliRun[] = [];
+      try {
+        runs = await Promise.all(
+          [1, 2].map(() =>
+            runAgent(["--config", config, "collect", "-o", "json"], { timeoutMs: 180_000 })
+          ),
+        );
+        let cores: CoreRecord[] = [];
+        await waitFor(
+          async () => {
+            const response = await fetch(`http://127.0.0.1:${port}/cores?limit=1000`).catch(
+              () => undefined,
+            );
+            cores = response?.ok ? await response.json() : [];
+            return cores.length === CORES &&
+              cores.every((c) => c.state === "stored" && c.originalDeleted);
+          },
+          `${CORES} stored cores on /cores`,
+          120_000,
+        );
+      } finally {
+        daemon.kill("SIGTERM");
+        await daemon.status;
+      }
+      for (const run of runs) assertEquals(run.code, 0, run.stderr);
+      const text = await log;
+      assert(!/Uncaught|Internal error|core failed/.test(text), text);
+      assertStoredOnce(dir);
+    }),
+});
