@@ -7,6 +7,7 @@
 import { CommanderError } from "@commander-js/extra-typings";
 import { buildCli } from "./cli/mod.ts";
 import { AgentError, causeChain, ExitCode } from "./lib/errors.ts";
+import { installUncaughtHandler } from "./lib/uncaught.ts";
 
 const encoder = new TextEncoder();
 
@@ -45,14 +46,15 @@ export async function main(args: string[]): Promise<number> {
       }
       return error.exitCode;
     }
-    const message = error instanceof Error ? error.message : String(error);
-    writeAll(
-      Deno.stderr,
-      `Internal error: ${message} (rerun with --log-level debug for details)\n`,
-    );
-    if (debug() && error instanceof Error && error.stack) writeAll(Deno.stderr, error.stack + "\n");
+    reportInternal(error, debug());
     return 70;
   }
+}
+
+function reportInternal(error: unknown, debug: boolean): void {
+  const message = error instanceof Error ? error.message : String(error);
+  writeAll(Deno.stderr, `Internal error: ${message} (rerun with --log-level debug for details)\n`);
+  if (debug && error instanceof Error && error.stack) writeAll(Deno.stderr, error.stack + "\n");
 }
 
 /** Whether `--log-level debug` was asked for, before (or without) a parsed configuration. */
@@ -67,5 +69,10 @@ function wantsDebug(args: string[]): boolean {
 }
 
 if (import.meta.main) {
+  // An error thrown where nothing can catch it ends a command like any internal error.
+  installUncaughtHandler((error) => {
+    reportInternal(error, wantsDebug(Deno.args));
+    Deno.exit(70);
+  });
   Deno.exit(await main(Deno.args));
 }

@@ -24,6 +24,7 @@ import { createApp } from "./app.ts";
 import { type Kata, startKata } from "./kata.ts";
 import { supervise, type SuperviseOptions } from "./supervise.ts";
 import { sleep } from "../lib/pool.ts";
+import { keepRunningOnUncaught } from "../lib/uncaught.ts";
 
 /**
  * How long a stopping daemon waits for the work in flight (a core being stored, a scrape)
@@ -53,9 +54,32 @@ export function parseListenAddress(address: string): { hostname: string; port: n
  * @throws {UnavailableError} when the state database or the listen address cannot be used.
  */
 export async function runDaemon(config: Config, options: DaemonOptions): Promise<void> {
-  const { log, signal } = options;
+  const { log } = options;
   const bearerToken = await readBearerToken(config.server.bearerTokenFile);
   const metrics = createMetrics();
+  // An error that escapes every stage (a defect, or a library throwing from a callback)
+  // must not take the node's agent down with it: it is logged and counted instead.
+  const release = keepRunningOnUncaught((error) => {
+    metrics.uncaughtErrors.inc();
+    log.error("uncaught error; the daemon goes on", {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    log.debug("cause", { stack: String((error as Error)?.stack) });
+  });
+  try {
+    await serve(config, options, bearerToken, metrics);
+  } finally {
+    release();
+  }
+}
+
+async function serve(
+  config: Config,
+  options: DaemonOptions,
+  bearerToken: string | undefined,
+  metrics: ReturnType<typeof createMetrics>,
+): Promise<void> {
+  const { log, signal } = options;
   const db = await openState(config.stateDir);
   const ready = { state: true, kubernetes: false, sandboxes: !config.kata.enabled };
   const supervision = {

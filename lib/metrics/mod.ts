@@ -25,6 +25,7 @@ export interface AgentMetrics {
   storedBytes: Counter;
   pruned: Counter<"outcome">;
   stageRestarts: Counter<"stage">;
+  uncaughtErrors: Counter;
 }
 
 /**
@@ -124,6 +125,12 @@ export function createMetrics(): AgentMetrics {
       name: "agent_stage_restarts_total",
       help: "Times a daemon stage failed and was started again, by stage.",
       labelNames: ["stage"] as const,
+      registers,
+    }),
+    uncaughtErrors: new Counter({
+      name: "agent_uncaught_errors_total",
+      help:
+        "Errors no stage caught (a defect: each is logged); the daemon keeps running instead of exiting.",
       registers,
     }),
     up: new Gauge({
