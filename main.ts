@@ -7,7 +7,7 @@
 import { CommanderError } from "@commander-js/extra-typings";
 import { buildCli } from "./cli/mod.ts";
 import { AgentError, causeChain, ExitCode } from "./lib/errors.ts";
-import { installUncaughtHandler } from "./lib/uncaught.ts";
+import { installProcessHandlers } from "./lib/lifecycle.ts";
 
 const encoder = new TextEncoder();
 
@@ -69,10 +69,14 @@ function wantsDebug(args: string[]): boolean {
 }
 
 if (import.meta.main) {
-  // An error thrown where nothing can catch it ends a command like any internal error.
-  installUncaughtHandler((error) => {
-    reportInternal(error, wantsDebug(Deno.args));
-    Deno.exit(70);
+  // An error thrown where nothing can catch it ends a command like any internal error; a
+  // signal ends it without leaving temporary files or child processes behind.
+  installProcessHandlers({
+    onFatal: (error) => {
+      reportInternal(error, wantsDebug(Deno.args));
+      Deno.exit(70);
+    },
+    onSignal: (code) => Deno.exit(code),
   });
   Deno.exit(await main(Deno.args));
 }

@@ -24,7 +24,7 @@ import { createApp } from "./app.ts";
 import { type Kata, startKata } from "./kata.ts";
 import { supervise, type SuperviseOptions } from "./supervise.ts";
 import { sleep } from "../lib/pool.ts";
-import { keepRunningOnUncaught } from "../lib/uncaught.ts";
+import { keepRunning, sweepTempDirs } from "../lib/lifecycle.ts";
 
 /**
  * How long a stopping daemon waits for the work in flight (a core being stored, a scrape)
@@ -59,7 +59,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   const metrics = createMetrics();
   // An error that escapes every stage (a defect, or a library throwing from a callback)
   // must not take the node's agent down with it: it is logged and counted instead.
-  const release = keepRunningOnUncaught((error) => {
+  const release = keepRunning((error) => {
     metrics.uncaughtErrors.inc();
     log.error("uncaught error; the daemon goes on", {
       error: error instanceof Error ? error.message : String(error),
@@ -67,6 +67,8 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
     log.debug("cause", { stack: String((error as Error)?.stack) });
   });
   try {
+    const swept = await sweepTempDirs(config.analyzer.tempDir || undefined);
+    if (swept > 0) log.info("removed temporary directories of stopped runs", { count: swept });
     await serve(config, options, bearerToken, metrics);
   } finally {
     release();

@@ -5,10 +5,9 @@
  *
  * @module
  */
-import { createReadStream, createWriteStream } from "node:fs";
-import { pipeline } from "node:stream/promises";
+import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
-import { InputError } from "../errors.ts";
+import { InputError, UnavailableError } from "../errors.ts";
 import { type Compressed, createDecompressor } from "./decompress.ts";
 
 /** How a core file is stored on disk, told by its first bytes. */
@@ -190,24 +189,71 @@ class StreamSource implements ByteSource {
   }
 }
 
+/** What {@linkcode decompressFile} wrote. */
+export interface Unpacked {
+  /** Bytes written to the destination. */
+  bytes: number;
+  /** Whether the data went on past `maxBytes` (the rest was not unpacked). */
+  more: boolean;
+}
+
 /**
- * Decompresses a gzip, zstd or lz4 core into `destination`, streaming with bounded memory.
+ * Decompresses a gzip, zstd or lz4 core into `destination`, streaming with bounded memory,
+ * writing at most `maxBytes` (the size the core's program headers declare: what a bomb
+ * unpacks to beyond it is never written).
  *
  * @throws {InputError} when the compressed data is corrupt.
+ * @throws {UnavailableError} when the destination cannot be written (no space left).
  */
 export async function decompressFile(
   path: string,
   compression: Compressed,
   destination: string,
-): Promise<void> {
+  maxBytes = Number.POSITIVE_INFINITY,
+): Promise<Unpacked> {
+  const input = createReadStream(path, { highWaterMark: 256 * 1024 });
+  const decompressor = createDecompressor(compression);
+  input.on("error", (error) => decompressor.destroy(error));
+  const output = await Deno.open(destination, { write: true, createNew: true, mode: 0o600 });
+  let bytes = 0;
+  let more = false;
   try {
-    await pipeline(
-      createReadStream(path, { highWaterMark: 256 * 1024 }),
-      createDecompressor(compression),
-      createWriteStream(destination, { mode: 0o600 }),
-    );
+    const chunks = input.pipe(decompressor)[Symbol.asyncIterator]();
+    for (;;) {
+      let step: IteratorResult<Uint8Array>;
+      try {
+        step = await chunks.next();
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new InputError(`Cannot decompress core "${path}": ${reason}`, { cause: error });
+      }
+      if (step.done) break;
+      const piece = step.value.subarray(0, Math.max(0, maxBytes - bytes));
+      await writeAll(output, piece, destination);
+      bytes += piece.length;
+      if (piece.length < step.value.length) {
+        more = true;
+        await chunks.return?.();
+        break;
+      }
+    }
+  } finally {
+    output.close();
+    input.destroy();
+    decompressor.destroy();
+  }
+  return { bytes, more };
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array, path: string): Promise<void> {
+  try {
+    for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new InputError(`Cannot decompress core "${path}": ${reason}`, { cause: error });
+    const reason = /No space left|ENOSPC/i.test(String(error))
+      ? "no space left on the device"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    throw new UnavailableError(`Cannot unpack a core into "${path}": ${reason}`, { cause: error });
   }
 }

@@ -9,6 +9,8 @@
 import { basename, join } from "node:path";
 import type { Config } from "../config/mod.ts";
 import { InputError } from "../errors.ts";
+import { freeBytes } from "../disk.ts";
+import { makeTempDir, removeTempDir } from "../lifecycle.ts";
 import { decompressFile, describeFsError } from "./_source.ts";
 import { type CoreNotes, type MappedFile, readCoreNotes } from "./elf_core.ts";
 import { type GdbOptions, runGdb } from "./gdb.ts";
@@ -197,19 +199,32 @@ async function runGdbOnCore(
   let scratch: string | undefined;
   try {
     if (notes.compression !== "none") {
-      scratch = await Deno.makeTempDir({ dir: tempDir, prefix: "agent-core-" });
+      // Checked first: a compressed core unpacks to what its headers declare, and a full
+      // disk would only fail gdb's run after filling it.
+      const free = await freeBytes(tempDir ?? (Deno.env.get("TMPDIR") || "/tmp"));
+      if (free !== undefined && free < notes.coreSize) {
+        warnings.push(
+          `not enough space to unpack the core for gdb (${notes.coreSize} bytes, ${free} free in the temporary directory): notes only`,
+        );
+        return undefined;
+      }
+      scratch = await makeTempDir("core", tempDir);
       corePath = join(scratch, "core");
-      await decompressFile(path, notes.compression, corePath);
+      const unpacked = await decompressFile(path, notes.compression, corePath, notes.coreSize);
       // Unpacked in full for gdb, the core can now be checked for completeness.
-      const size = (await Deno.stat(corePath)).size;
-      if (size < notes.coreSize) {
+      if (unpacked.bytes < notes.coreSize) {
         throw new InputError(
-          `Cannot read core "${path}": truncated inside the data: ${size} of ${notes.coreSize} bytes present`,
+          `Cannot read core "${path}": truncated inside the data: ${unpacked.bytes} of ${notes.coreSize} bytes present`,
+        );
+      }
+      if (unpacked.more) {
+        warnings.push(
+          `the compressed data goes on past the ${notes.coreSize} bytes the program headers declare: the rest was not unpacked`,
         );
       }
       notes.complete = true;
     }
-    const run = await runGdb(exe, corePath, options);
+    const run = await runGdb(exe, corePath, { ...options, tempDir });
     gdb.used = true;
     gdb.durationMs = run.durationMs;
     gdb.timedOut = run.timedOut;
@@ -234,7 +249,7 @@ async function runGdbOnCore(
     }
     throw error;
   } finally {
-    if (scratch) await Deno.remove(scratch, { recursive: true }).catch(() => {});
+    if (scratch) await removeTempDir(scratch);
   }
 }
 

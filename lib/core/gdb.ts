@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { makeTempDir, removeTempDir, trackChild } from "../lifecycle.ts";
 import { sectionMarker } from "./gdb_parse.ts";
 
 /** How to run gdb. */
@@ -16,6 +17,8 @@ export interface GdbOptions {
   timeoutMs: number;
   /** Keep at most this many bytes of gdb's stdout; the rest is read and dropped. */
   maxOutputBytes: number;
+  /** Where gdb's scripts are written for the run; default the system's temporary directory. */
+  tempDir?: string;
 }
 
 /** What one gdb run produced. */
@@ -160,7 +163,7 @@ export function gdbArguments(exe: string, core: string, scripts: string[] = []):
  */
 export async function runGdb(exe: string, core: string, options: GdbOptions): Promise<GdbRun> {
   const started = performance.now();
-  const scripts = await Deno.makeTempDir({ prefix: "agent-gdb-" });
+  const scripts = await makeTempDir("gdb", options.tempDir);
   try {
     const files: [string, string][] = [
       ["goroutine.gdb", GO_GOROUTINE_SCRIPT],
@@ -173,7 +176,7 @@ export async function runGdb(exe: string, core: string, options: GdbOptions): Pr
     }
     return await spawnGdb(gdbArguments(exe, core, paths), options, started);
   } finally {
-    await Deno.remove(scripts, { recursive: true }).catch(() => {});
+    await removeTempDir(scripts);
   }
 }
 
@@ -191,6 +194,7 @@ async function spawnGdb(args: string[], options: GdbOptions, started: number): P
       HOME: "/nonexistent",
     },
   }).spawn();
+  const untrack = trackChild(child);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -220,6 +224,7 @@ async function spawnGdb(args: string[], options: GdbOptions, started: number): P
     };
   } finally {
     clearTimeout(timer);
+    untrack();
   }
 }
 

@@ -26,6 +26,7 @@ import {
   verifyStored,
 } from "./compress.ts";
 import { isLeftover, writerTag } from "./_leftovers.ts";
+import { freeBytes as freeBytesAt } from "../disk.ts";
 
 export type { PutOptions, StoredObject };
 
@@ -162,25 +163,9 @@ export class LocalStore implements Store {
   }
 
   /** Free bytes on the filesystem holding the store (from `df`), `undefined` if unknown. */
-  async freeBytes(): Promise<number | undefined> {
-    let dir = this.root;
-    // The root may not exist yet: ask about the nearest folder that does.
-    while (dir !== "/" && !(await Deno.stat(dir).then(() => true, () => false))) {
-      dir = dir.replace(/\/[^/]*$/, "") || "/";
-    }
-    try {
-      const { success, stdout } = await new Deno.Command("df", {
-        args: ["-P", "-B1", "--", dir],
-        stdout: "piped",
-        stderr: "null",
-      }).output();
-      if (!success) return undefined;
-      const fields = new TextDecoder().decode(stdout).trim().split("\n").at(-1)?.split(/\s+/);
-      const available = Number(fields?.[3]);
-      return Number.isFinite(available) ? available : undefined;
-    } catch {
-      return undefined;
-    }
+  freeBytes(): Promise<number | undefined> {
+    // The root may not exist yet: the nearest folder that does answers for it.
+    return freeBytesAt(this.root);
   }
 
   /**

@@ -1,0 +1,112 @@
+/**
+ * Temporary files never outlive the agent: a SIGTERM (or Ctrl-C) during `analyze core`
+ * removes the unpacked core and gdb's scripts and kills gdb; what a SIGKILL leaves, the next
+ * daemon sweeps from `analyzer.tempDir` at its start.
+ */
+import { assert, assertEquals, withTempDir } from "./support/assert.ts";
+import { agentArgs, DENO_DIR } from "./support/cli.ts";
+import { haveCommand, haveGcc, sampleCores, skipNotice } from "./support/cores.ts";
+import { freePort, waitFor } from "./support/net.ts";
+
+const skip = skipNotice("gcc", haveGcc()) || skipNotice("zstd", haveCommand("zstd"));
+
+/** Names in `dir` the agent made. */
+function leftovers(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.startsWith("agent-"));
+}
+
+/**
+ * Starts `analyze core` on a zstd core with a "gdb" that only sleeps (its pid in a file), so
+ * that the run is caught with both temporary directories present.
+ */
+async function startAnalysis(dir: string) {
+  const { segv } = await sampleCores();
+  await Deno.mkdir(`${dir}/tmp`, { recursive: true });
+  const core = `${dir}/core.1.zst`;
+  await new Deno.Command("zstd", { args: ["-q", "-f", segv.core, "-o", core] }).output();
+  const gdb = `${dir}/slow-gdb`;
+  await Deno.writeTextFile(gdb, `#!/bin/sh\necho $$ > ${dir}/gdb.pid\nexec sleep 300\n`);
+  await Deno.chmod(gdb, 0o755);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: agentArgs(["analyze", "core", core, "--exe", segv.exe]),
+    env: {
+      NO_COLOR: "1",
+      DENO_DIR,
+      AGENT_ANALYZER_GDB_PATH: gdb,
+      AGENT_ANALYZER_TEMP_DIR: `${dir}/tmp`,
+    },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  await waitFor(
+    () => Promise.resolve(leftovers(`${dir}/tmp`).length === 2),
+    "the unpacked core and gdb's scripts",
+  );
+  await waitFor(() => Deno.stat(`${dir}/gdb.pid`).then(() => true), "gdb started");
+  return { child, stderr, gdbPid: Number(await Deno.readTextFile(`${dir}/gdb.pid`)) };
+}
+
+function alive(pid: number): boolean {
+  return new Deno.Command("kill", { args: ["-0", String(pid)], stderr: "null" }).outputSync()
+    .success;
+}
+
+Deno.test({
+  name: "a SIGTERM during analyze core kills gdb and leaves no temporary file",
+  ignore: skip,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const { child, stderr, gdbPid } = await startAnalysis(dir);
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await stderr;
+      assertEquals(status.code, 143);
+      assertEquals(leftovers(`${dir}/tmp`), []);
+      await waitFor(() => Promise.resolve(!alive(gdbPid)), "gdb gone");
+    }),
+});
+
+Deno.test({
+  name: "the daemon sweeps what a SIGKILLed analyze core left in analyzer.tempDir",
+  ignore: skip,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const { child, stderr, gdbPid } = await startAnalysis(dir);
+      child.kill("SIGKILL");
+      await child.status;
+      await stderr;
+      // gdb was orphaned by the SIGKILL: stop it like a node's reaper would.
+      if (alive(gdbPid)) Deno.kill(gdbPid, "SIGKILL");
+      assertEquals(leftovers(`${dir}/tmp`).length, 2);
+      // A live process's directory is never swept.
+      const live = await Deno.makeTempDir({ dir: `${dir}/tmp`, prefix: "agent-core-1-" });
+      const port = freePort();
+      const daemon = new Deno.Command(Deno.execPath(), {
+        args: agentArgs(["daemon", "--listen-address", `127.0.0.1:${port}`]),
+        env: {
+          NO_COLOR: "1",
+          DENO_DIR,
+          KUBECONFIG: `${dir}/none`,
+          AGENT_STATE_DIR: `${dir}/state`,
+          AGENT_KATA_ENABLED: "false",
+          AGENT_COLLECTOR_PATHS: `${dir}/in`,
+          AGENT_STORAGE_LOCAL_PATH: `${dir}/store`,
+          AGENT_ANALYZER_TEMP_DIR: `${dir}/tmp`,
+        },
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const log = new Response(daemon.stderr).text();
+      try {
+        await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, "daemon");
+        assertEquals(leftovers(`${dir}/tmp`), [live.slice(live.lastIndexOf("/") + 1)]);
+      } finally {
+        daemon.kill("SIGTERM");
+        await daemon.status;
+      }
+      assert((await log).includes("removed temporary directories of stopped runs"), await log);
+    }),
+});
