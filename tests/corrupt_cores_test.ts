@@ -4,7 +4,13 @@
  * no temporary file left), and the daemon quarantines each one and goes on serving and
  * collecting, then and after a restart.
  */
-import { assert, assertEquals, assertStringIncludes, withTempDir } from "./support/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+  withSmallDisk,
+  withTempDir,
+} from "./support/assert.ts";
 import { agentArgs, DENO_DIR, runAgent } from "./support/cli.ts";
 import { haveCommand, haveGcc, haveGdb, sampleCores, skipNotice } from "./support/cores.ts";
 import { freePort, waitFor } from "./support/net.ts";
@@ -172,5 +178,57 @@ analyzer:
       }
       const left = [...Deno.readDirSync(`${dir}/in`)].map((e) => e.name).sort();
       assertEquals(left, corrupt.map((c) => c.slice(c.lastIndexOf("/") + 1)).sort());
+    }),
+});
+
+Deno.test({
+  name: "a zstd bomb (a core followed by 3 GB of zeros) is unpacked no further than its headers",
+  ignore: skip || skipNotice("gdb", haveGdb()),
+  fn: () =>
+    withTempDir(async (dir) => {
+      const { segv } = await sampleCores();
+      const bomb = `${dir}/core.9.zst`;
+      const made = await new Deno.Command("bash", {
+        args: ["-c", 'cat "$1"; head -c 3G /dev/zero', "bash", segv.core],
+        stdout: "piped",
+      }).spawn();
+      const zstd = new Deno.Command("zstd", { args: ["-q", "-1", "-o", bomb], stdin: "piped" })
+        .spawn();
+      await made.stdout.pipeTo(zstd.stdin);
+      assert((await zstd.status).success);
+      assert((await Deno.stat(bomb)).size < 1 << 20, "the bomb is small");
+      // Unpacked into a 64 MiB disk: the 3 GB would not fit.
+      await withSmallDisk(`${dir}/tmp`, "64m", async () => {
+        const run = await runAgent(["analyze", "core", bomb, "--exe", segv.exe, "-o", "json"], {
+          env: { AGENT_ANALYZER_TEMP_DIR: `${dir}/tmp` },
+        });
+        assertEquals(run.code, 0, run.stderr);
+        const analysis = JSON.parse(run.stdout);
+        assertEquals(analysis.gdb.used, true);
+        assertStringIncludes(analysis.crashReason, "in deref() at segv.c:5");
+        assert(
+          analysis.warnings.some((w: string) => w.includes("goes on past")),
+          analysis.warnings.join("\n"),
+        );
+        assertEquals(agentTemporaries(`${dir}/tmp`), []);
+      });
+      // Stored as gzip, it would be unpacked to be compressed again: refused, kept, quarantined.
+      await Deno.mkdir(`${dir}/in`);
+      await Deno.rename(bomb, `${dir}/in/core.9.zst`);
+      const config = `${dir}/agent.yaml`;
+      await Deno.writeTextFile(
+        config,
+        `stateDir: ${dir}/state
+collector: {paths: [${dir}/in]}
+storage: {local: {path: ${dir}/store}, compression: gzip}
+analyzer: {useGdb: false, valueThreshold: 1}
+`,
+      );
+      const collect = await runAgent(["--config", config, "collect", "-o", "json"]);
+      assertEquals(collect.code, 2, collect.stderr);
+      const [result] = JSON.parse(collect.stdout);
+      assertEquals(result.state, "quarantined");
+      assertStringIncludes(result.error, "unpacks to more than");
+      assertEquals([...Deno.readDirSync(`${dir}/in`)].map((e) => e.name), ["core.9.zst"]);
     }),
 });

@@ -81,6 +81,9 @@ export interface PipelineOptions {
   owner?: string;
 }
 
+/** How far past its declared size a compressed core may unpack before it is refused. */
+const UNPACK_SLACK_BYTES = 1 << 20;
+
 /** How often and how soon a core whose store was unavailable is tried again. */
 export const RETRY = { attempts: 8, firstDelayMs: 30_000, maxDelayMs: 3600_000 };
 
@@ -437,6 +440,8 @@ export class CorePipeline {
       sourceCompression: analysis.compression,
       name: key.slice(key.indexOf("/") + 1),
       expectedSourceBytes: info.size,
+      // What a core unpacks to beyond its declared size is not the core: a bomb is refused.
+      maxUnpackedBytes: analysis.coreBytes + UNPACK_SLACK_BYTES,
       metadata: {
         crashTime: crashTime.toISOString(),
         node: config.nodeName || null,

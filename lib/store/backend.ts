@@ -50,6 +50,11 @@ export interface PutOptions {
   name?: string;
   /** Bytes the source must have; a source that ends shorter or longer fails the put. */
   expectedSourceBytes?: number;
+  /**
+   * Most bytes a compressed source may unpack to when it is recompressed (the size the
+   * core's program headers declare): one that unpacks to more fails the put.
+   */
+  maxUnpackedBytes?: number;
 }
 
 /** A put's result: the object plus how many source bytes were read. */

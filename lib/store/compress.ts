@@ -41,6 +41,8 @@ export interface StoreOptions {
   level?: number;
   /** Bytes the source must have: a source that is shorter or longer fails (it changed). */
   expectedSourceBytes?: number;
+  /** Most bytes a compressed source may unpack to; one that unpacks to more fails. */
+  maxUnpackedBytes?: number;
   /** Who writes, in the temporary file's name, so a sweep can tell its own leftovers. */
   writer?: string;
 }
@@ -122,9 +124,20 @@ export function compressedStream(
     : source;
   // Corrupt compressed data is the source's fault, like a read error.
   const sourceKind = copied ? "none" : options.sourceCompression ?? "none";
+  const limit = options.maxUnpackedBytes;
+  let unpacked = 0;
+  const capping = new Transform({
+    highWaterMark: CHUNK,
+    transform(chunk: Uint8Array, _encoding, done) {
+      unpacked += chunk.length;
+      if (limit !== undefined && unpacked > limit) {
+        done(new Error(`it unpacks to more than the ${limit} bytes its headers declare`));
+      } else done(null, chunk);
+    },
+  });
   const reading: Readable[] = sourceKind === "none"
     ? [input, counting]
-    : [input, counting, createDecompressor(sourceKind)];
+    : [input, counting, createDecompressor(sourceKind), capping];
   const stages = [...reading, compressor, hashing];
   // The first stream to fail tells whose fault it is: the source's or the consumer's.
   stages.forEach((stream, index) =>

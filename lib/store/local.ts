@@ -86,6 +86,7 @@ export class LocalStore implements Store {
       compression: options.compression,
       sourceCompression: options.sourceCompression,
       expectedSourceBytes: options.expectedSourceBytes,
+      maxUnpackedBytes: options.maxUnpackedBytes,
       writer: this.#tag,
     });
     const object = storedObject(key, this.uri(key), stored, options);

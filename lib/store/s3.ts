@@ -314,6 +314,7 @@ export class S3Store implements Store {
       compression: options.compression,
       sourceCompression: options.sourceCompression,
       expectedSourceBytes: options.expectedSourceBytes,
+      maxUnpackedBytes: options.maxUnpackedBytes,
       writer: this.#writer,
     });
     try {
