@@ -266,3 +266,26 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name: "collect keeps the .core.gz suffix and the metadata name of a core with a very long name",
+  ignore: noGcc,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const config = await configIn(dir);
+      const { segv } = await sampleCores();
+      const pod = `prod-milvus-${"querynode".repeat(23)}-0`;
+      await Deno.copyFile(segv.core, `${dir}/in/core.segv.4242.11.1763773323.${pod}`);
+      const run = await runAgent(["--config", config, "collect", "-o", "json"]);
+      assertEquals(run.code, 0, run.stderr);
+      const [result] = json<CollectResult[]>(run);
+      assertEquals(result?.pod, pod);
+      const stored = walk(`${dir}/store`);
+      assertEquals(stored.length, 2, stored.join("\n"));
+      const [core, metadata] = stored;
+      assert(core!.endsWith(".core.gz"), core);
+      assertEquals(metadata, `${core}.json`);
+      assert(core!.split("/")[1]!.length <= 160, core);
+      assertEquals(result?.storedUri, `file://${dir}/store/${core}`);
+    }),
+});

@@ -82,7 +82,7 @@ export async function openSource(path: string): Promise<ByteSource> {
         `Cannot read core "${path}": legacy lz4 format (lz4 -l) is not supported (use the lz4 frame format)`,
       );
     }
-    return new FileSource(file, info.size);
+    return new FileSource(path, file, info.size);
   } catch (error) {
     file.close();
     throw error;
@@ -98,6 +98,7 @@ export function describeFsError(error: unknown): string {
 }
 
 async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
+  if (length <= 0) return new Uint8Array(0);
   const buffer = new Uint8Array(length);
   await file.seek(offset, Deno.SeekMode.Start);
   let filled = 0;
@@ -112,10 +113,21 @@ async function readAt(file: Deno.FsFile, offset: number, length: number): Promis
 class FileSource implements ByteSource {
   readonly compression = "none";
   readonly seekable = true;
-  constructor(private readonly file: Deno.FsFile, readonly fileSize: number) {}
+  constructor(
+    private readonly path: string,
+    private readonly file: Deno.FsFile,
+    readonly fileSize: number,
+  ) {}
 
-  read(offset: number, length: number): Promise<Uint8Array> {
-    return readAt(this.file, offset, Math.max(0, Math.min(length, this.fileSize - offset)));
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    // Past the end nothing is read (a seek to an absurd offset fails with EINVAL).
+    try {
+      return await readAt(this.file, offset, Math.max(0, Math.min(length, this.fileSize - offset)));
+    } catch (error) {
+      throw new InputError(`Cannot read core "${this.path}": ${describeFsError(error)}`, {
+        cause: error,
+      });
+    }
   }
 
   close(): void {
@@ -123,10 +135,15 @@ class FileSource implements ByteSource {
   }
 }
 
+/**
+ * A compressed core, decompressed forward as far as asked. A read before the position
+ * reached (program headers placed after the notes, which readelf accepts) starts the
+ * decompression again from the beginning: rare, and cheaper than keeping what was passed.
+ */
 class StreamSource implements ByteSource {
   readonly seekable = false;
-  #stream: Readable;
-  #chunks: AsyncIterator<Uint8Array>;
+  #stream!: Readable;
+  #chunks!: AsyncIterator<Uint8Array>;
   /** Uncompressed offset of the first byte of `#pending`. */
   #position = 0;
   #pending: Uint8Array = new Uint8Array(0);
@@ -137,11 +154,18 @@ class StreamSource implements ByteSource {
     readonly fileSize: number,
     readonly compression: Compressed,
   ) {
-    const input = createReadStream(path, { highWaterMark: 256 * 1024 });
-    const decompressor = createDecompressor(compression);
+    this.#open();
+  }
+
+  #open(): void {
+    const input = createReadStream(this.path, { highWaterMark: 256 * 1024 });
+    const decompressor = createDecompressor(this.compression);
     input.on("error", (error) => decompressor.destroy(error));
     this.#stream = input.pipe(decompressor);
     this.#chunks = this.#stream[Symbol.asyncIterator]();
+    this.#position = 0;
+    this.#pending = new Uint8Array(0);
+    this.#ended = false;
   }
 
   async #next(): Promise<boolean> {
@@ -167,14 +191,23 @@ class StreamSource implements ByteSource {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     if (offset < this.#position) {
-      throw new Error(`Streaming core source cannot go back from ${this.#position} to ${offset}`);
+      this.#stream.destroy();
+      this.#open();
     }
-    const out = new Uint8Array(length);
+    // Grown as data arrives: a length from a hostile header allocates only what exists.
+    let out = new Uint8Array(Math.min(length, 1 << 20));
     let filled = 0;
     while (filled < length) {
       const start = offset + filled - this.#position;
       if (start < this.#pending.length) {
         const piece = this.#pending.subarray(start, start + length - filled);
+        if (filled + piece.length > out.length) {
+          const grown = new Uint8Array(
+            Math.min(length, Math.max(out.length * 2, filled + piece.length)),
+          );
+          grown.set(out.subarray(0, filled));
+          out = grown;
+        }
         out.set(piece, filled);
         filled += piece.length;
         continue;

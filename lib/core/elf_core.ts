@@ -104,7 +104,8 @@ const PT_LOAD = 1;
 const PT_NOTE = 4;
 const PN_XNUM = 0xffff;
 const PHDR_SIZE = 56;
-const MAX_PHNUM = 1 << 22;
+/** Far above any real process (vm.max_map_count defaults to 65530): 56 MiB of headers. */
+const MAX_PHNUM = 1 << 20;
 
 const NT_PRSTATUS = 1;
 const NT_PRPSINFO = 3;

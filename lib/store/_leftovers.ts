@@ -14,7 +14,7 @@ export const STALE_MS = 3600_000;
 
 /**
  * The tag of this process writing for `writer` (the node): characters outside
- * `[A-Za-z0-9_-]` become `_`, then `-PID`.
+ * `[A-Za-z0-9_-]` become `_`, at most 48 of them, then `-PID`.
  *
  * @example Usage
  * ```ts
@@ -22,7 +22,8 @@ export const STALE_MS = 3600_000;
  * ```
  */
 export function writerTag(writer: string, pid: number = Deno.pid): string {
-  return `${writer.replace(/[^A-Za-z0-9_-]/g, "_")}-${pid}`;
+  // Cut so that a temporary name keeps inside a file name's 255 bytes.
+  return `${writer.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 48)}-${pid}`;
 }
 
 /**

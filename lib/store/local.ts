@@ -47,10 +47,31 @@ export function objectName(
   compression: "gzip" | "zstd",
 ): string {
   const stamp = time.toISOString().replace(/\.\d+Z$/, "Z").replace(/[-:]/g, "");
-  return `${stamp}_${safeName(pod)}_${safeName(container)}.core.${
+  // Parts are cut so that the name, its `.json` and their temporary names stay well inside a
+  // file name's 255 bytes; the metadata keeps the whole pod and container names.
+  return `${stamp}_${safeName(pod).slice(0, 80)}_${safeName(container).slice(0, 40)}.core.${
     compression === "gzip" ? "gz" : "zst"
   }`;
 }
+
+/**
+ * Makes an object name safe as one path component, as {@linkcode safeName} does, but cuts
+ * a long one before its `.core.…` extension rather than through it.
+ *
+ * @example Usage
+ * ```ts
+ * safeObjectName("x".repeat(300) + ".core.gz").endsWith("x.core.gz"); // true
+ * ```
+ */
+export function safeObjectName(name: string): string {
+  const dot = name.indexOf(".core.");
+  if (dot < 0) return safeName(name).slice(0, MAX_OBJECT_NAME);
+  const extension = safeName(name.slice(dot));
+  return safeName(name.slice(0, dot)).slice(0, MAX_OBJECT_NAME - extension.length) + extension;
+}
+
+/** The longest object name: with `.json` and a temporary name's decorations, under 255. */
+const MAX_OBJECT_NAME = 160;
 
 /** A store in a directory: `local`, or `nfs` for a mounted network filesystem. */
 export class LocalStore implements Store {
@@ -79,7 +100,7 @@ export class LocalStore implements Store {
     const folder = safeName(options.instance);
     await Deno.mkdir(`${this.root}/${folder}`, { recursive: true, mode: 0o700 });
     const name = options.name !== undefined
-      ? safeName(options.name)
+      ? safeObjectName(options.name)
       : objectName(options.time, options.pod, options.container, options.compression);
     const key = `${folder}/${name}`;
     const stored: StoredFile = await storeCompressed(source, `${this.root}/${key}`, {

@@ -14,7 +14,7 @@ export {
   type StoreCompression,
   type StoredObject,
 } from "./backend.ts";
-export { LocalStore, objectName } from "./local.ts";
+export { LocalStore, objectName, safeObjectName } from "./local.ts";
 export { MIN_PART_SIZE, type S3Config, S3Store, type S3StoreOptions } from "./s3.ts";
 export { openStore } from "./open.ts";
 export {

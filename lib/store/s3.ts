@@ -42,7 +42,7 @@ import {
   storedObject,
 } from "./backend.ts";
 import { type CompressedStream, compressedStream } from "./compress.ts";
-import { objectName } from "./local.ts";
+import { objectName, safeObjectName } from "./local.ts";
 
 /** The `storage.s3` configuration section. */
 export type S3Config = Config["storage"]["s3"];
@@ -304,7 +304,7 @@ export class S3Store implements Store {
    */
   async put(source: string | Readable, options: PutOptions): Promise<PutResult> {
     const name = options.name !== undefined
-      ? safeName(options.name)
+      ? safeObjectName(options.name)
       : objectName(options.time, options.pod, options.container, options.compression);
     const key = `${safeName(options.instance)}/${name}`;
     const objectKey = this.prefix + key;
