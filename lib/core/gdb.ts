@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { after } from "../pool.ts";
 import { sectionMarker } from "./gdb_parse.ts";
 
 /** How to run gdb. */
@@ -158,14 +159,14 @@ async function spawnGdb(args: string[], options: GdbOptions, started: number): P
     },
   }).spawn();
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const cancelTimeout = after(options.timeoutMs, () => {
     timedOut = true;
     try {
       child.kill("SIGKILL");
     } catch {
       // Already exited.
     }
-  }, options.timeoutMs);
+  });
   const stop = new AbortController();
   try {
     const output = Promise.all([
@@ -185,7 +186,7 @@ async function spawnGdb(args: string[], options: GdbOptions, started: number): P
       durationMs: Math.round(performance.now() - started),
     };
   } finally {
-    clearTimeout(timer);
+    cancelTimeout();
   }
 }
 

@@ -16,6 +16,7 @@ import type * as Grpc from "@grpc/grpc-js";
 import { z } from "zod";
 import { ConfigError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { after } from "../pool.ts";
 
 /**
  * The part of CRI `runtime.v1` (kubernetes/cri-api `pkg/apis/runtime/v1/api.proto`) this
@@ -797,14 +798,12 @@ export class CriMetadataCache {
   #sleep(due: number | undefined, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        cancel?.();
         signal.removeEventListener("abort", done);
         this.#wake = undefined;
         resolve();
       };
-      const timer = due === undefined
-        ? undefined
-        : setTimeout(done, Math.max(0, due - performance.now()));
+      const cancel = due === undefined ? undefined : after(due - performance.now(), done);
       this.#wake = done;
       signal.addEventListener("abort", done, { once: true });
     });

@@ -30,6 +30,7 @@ import { Readable } from "node:stream";
 import type { Config } from "../config/mod.ts";
 import { ConfigError, InputError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { after } from "../pool.ts";
 import { safeName } from "../collect/names.ts";
 import {
   isSafeKey,
@@ -795,7 +796,7 @@ export class S3Store implements Store {
         throw this.#failure(request.operation, request.key, status, code, `${message}${tries}`);
       }
       const delay = this.#retryDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await new Promise<void>((resolve) => after(delay, resolve));
     }
   }
 
