@@ -2,6 +2,7 @@ import { parse } from "yaml";
 import { ConfigError } from "../errors.ts";
 import { assertEquals, assertRejects } from "../../tests/support/assert.ts";
 import { configKeys, DEFAULTS, envName, loadConfig } from "./mod.ts";
+import { MAX_DURATION_MS } from "./schema.ts";
 
 async function withYaml<T>(text: string, fn: (path: string) => Promise<T>): Promise<T> {
   const path = await Deno.makeTempFile({ suffix: ".yaml" });
@@ -86,6 +87,55 @@ Deno.test("loadConfig() names the environment variable a bad value came from", a
       loadConfig({ env: (n) => (n === "AGENT_STORAGE_RETENTION_MAX_BYTES" ? "lots" : undefined) }),
     ConfigError,
     'storage.retention.maxBytes (from AGENT_STORAGE_RETENTION_MAX_BYTES): expected a size like "50GB", got "lots"',
+  );
+});
+
+Deno.test("loadConfig() accepts 30d timers and rejects durations past 100 years", async () => {
+  const load = (vars: Record<string, string>) => loadConfig({ env: (name) => vars[name] });
+  const config = await load({
+    AGENT_ANALYZER_GDB_TIMEOUT: "30d",
+    AGENT_STORAGE_RETENTION_INTERVAL: "36525d",
+  });
+  assertEquals(config.analyzer.gdbTimeout, 30 * 86_400_000);
+  assertEquals(config.storage.retention.interval, MAX_DURATION_MS);
+  await assertRejects(
+    () => load({ AGENT_STORAGE_RETENTION_MAX_AGE: "36526d" }),
+    ConfigError,
+    'storage.retention.maxAge (from AGENT_STORAGE_RETENTION_MAX_AGE): must be at most 100 years ("36525d"), got "36526d"',
+  );
+  // Digits enough to be Infinity as a number.
+  await assertRejects(
+    () => load({ AGENT_ANALYZER_GDB_TIMEOUT: "9".repeat(400) }),
+    ConfigError,
+    "analyzer.gdbTimeout (from AGENT_ANALYZER_GDB_TIMEOUT): must be at most 100 years",
+  );
+  await assertRejects(
+    () => load({ AGENT_STORAGE_RETENTION_MAX_BYTES: "9".repeat(400) }),
+    ConfigError,
+    "storage.retention.maxBytes (from AGENT_STORAGE_RETENTION_MAX_BYTES): must be at most 8PiB",
+  );
+});
+
+Deno.test("loadConfig() rejects a zero interval for the loops it would spin", async () => {
+  const error = await assertRejects(
+    () =>
+      loadConfig({
+        env: (name) =>
+          ({
+            AGENT_STORAGE_RETENTION_INTERVAL: "0",
+            AGENT_KATA_CRI_SYNC_INTERVAL: "0s",
+            AGENT_COLLECTOR_RESCAN_INTERVAL: "0ms",
+            KATA_PULSE_METRICS_INTERVAL: "0.5",
+          })[name],
+      }),
+    ConfigError,
+  );
+  assertEquals(
+    error.message,
+    'Invalid configuration: collector.rescanInterval (from AGENT_COLLECTOR_RESCAN_INTERVAL): must be at least 1ms, got "0ms"; ' +
+      'storage.retention.interval (from AGENT_STORAGE_RETENTION_INTERVAL): must be at least 1ms, got "0"; ' +
+      'kata.metricsInterval (from KATA_PULSE_METRICS_INTERVAL): must be at least 1s, got "0.5"; ' +
+      'kata.criSyncInterval (from AGENT_KATA_CRI_SYNC_INTERVAL): must be at least 1ms, got "0s"',
   );
 });
 

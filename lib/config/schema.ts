@@ -18,24 +18,57 @@ export function show(value: unknown): string {
   return String(value);
 }
 
+/** Bounds of a parsed value, each with how it is written in the error message. */
+interface Limits {
+  min?: [number, string];
+  max?: [number, string];
+}
+
 /** A string or number read by `parse`; `example` shows the expected form in errors. */
-function parsed(parse: (text: string) => number | undefined, example: string) {
+function parsed(parse: (text: string) => number | undefined, example: string, limits: Limits) {
   const expected = `expected ${example}`;
   return z.union([z.string(), z.number()], { error: expected }).transform((value, ctx) => {
     const result = parse(String(value));
-    if (result === undefined) {
-      ctx.addIssue({ code: "custom", message: `${expected}, got ${show(value)}` });
+    const problem = result === undefined
+      ? expected
+      : limits.min && !(result >= limits.min[0])
+      ? `must be at least ${limits.min[1]}`
+      : limits.max && !(result <= limits.max[0])
+      ? `must be at most ${limits.max[1]}`
+      : undefined;
+    if (problem !== undefined) {
+      ctx.addIssue({ code: "custom", message: `${problem}, got ${show(value)}` });
       return z.NEVER;
     }
-    return result;
+    return result!;
   });
 }
 
-/** A duration ("30d", "1h30m", "500ms"; a bare number is seconds), parsed to milliseconds. */
-const duration = () => parsed(parseDuration, 'a duration like "30d"');
+/**
+ * The longest duration accepted. Beyond it a value is a typo or an attempt at "never", and
+ * it would overflow date arithmetic (`now - maxAge`) long before it overflowed a number.
+ */
+export const MAX_DURATION_MS = 36_525 * 86_400_000;
+
+/**
+ * A duration ("30d", "1h30m", "500ms"; a bare number is seconds), parsed to milliseconds,
+ * at most 100 years; `min` for the loops a zero would spin.
+ */
+const duration = (min?: [number, string]) =>
+  parsed(parseDuration, 'a duration like "30d"', {
+    ...(min ? { min } : {}),
+    max: [MAX_DURATION_MS, '100 years ("36525d")'],
+  });
 
 /** A byte size ("50GB", "100MiB", or a number of bytes), parsed to bytes. */
-const bytes = () => parsed(parseBytes, 'a size like "50GB"');
+const bytes = () =>
+  parsed(parseBytes, 'a size like "50GB"', {
+    // Past this, byte counts are no longer exact integers.
+    max: [Number.MAX_SAFE_INTEGER, "8PiB"],
+  });
+
+/** More than nothing: a loop waiting 0 ms would run without pause. */
+const NONZERO: [number, string] = [1, "1ms"];
 
 const score = () => z.number().min(0).max(10);
 const weight = () => z.number().min(0).max(10);
@@ -82,7 +115,7 @@ export const configSchema = z.strictObject({
     paths: z.array(z.string().min(1)),
     fileNamePatterns: z.array(z.string().min(1)),
     settleInterval: duration(),
-    rescanInterval: duration(),
+    rescanInterval: duration(NONZERO),
     correlationWindow: duration(),
     concurrency: z.number().int().min(1).max(64),
   }),
@@ -128,7 +161,7 @@ export const configSchema = z.strictObject({
       maxAge: duration(),
       maxBytes: bytes(),
       minFreeBytes: bytes(),
-      interval: duration(),
+      interval: duration(NONZERO),
     }),
   }),
   cleaner: z.strictObject({
@@ -146,11 +179,12 @@ export const configSchema = z.strictObject({
     enabled: z.boolean(),
     runtimeEndpoint: z.string().min(1),
     sandboxRoots: z.array(z.string().min(1)),
-    metricsInterval: duration(),
+    // At least a second, as KataPulse's KATA_PULSE_METRICS_INTERVAL (whole seconds) allowed.
+    metricsInterval: duration([1000, "1s"]),
     scrapeTimeout: duration(),
     scrapeConcurrency: z.number().int().min(1).max(256),
     maxResponseBytes: bytes(),
-    criSyncInterval: duration(),
+    criSyncInterval: duration(NONZERO),
   }),
   server: z.strictObject({
     listenAddress: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, "expected HOST:PORT"),
