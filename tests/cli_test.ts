@@ -83,3 +83,20 @@ Deno.test("an invalid configuration file is exit code 2 naming the key", async (
     assertEquals(env.stderr, `Cannot read configuration "${dir}/missing.yaml": no such file\n`);
   });
 });
+
+Deno.test("a YAML alias bomb in the configuration is exit code 2 with one line", async () => {
+  await withTempDir(async (dir) => {
+    const levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"];
+    for (const name of "bcdefghi") {
+      const previous = String.fromCharCode(name.charCodeAt(0) - 1);
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(", ")}]`);
+    }
+    await Deno.writeTextFile(`${dir}/bomb.yaml`, levels.join("\n") + "\n");
+    const run = await runAgent(["score", "core"], { env: { AGENT_CONFIG: `${dir}/bomb.yaml` } });
+    assertEquals([run.code, run.stdout], [2, ""]);
+    assertEquals(
+      run.stderr,
+      `Invalid configuration "${dir}/bomb.yaml": YAML error: Excessive alias count indicates a resource exhaustion attack\n`,
+    );
+  });
+});

@@ -67,6 +67,18 @@ export function envName(key: string): string {
  * ```
  */
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<Config> {
+  try {
+    return await load(options);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    // Whatever else a reader or parser throws (a library's own limits included) is still a
+    // bad configuration, not a bug of the agent: exit code 2 with the file named.
+    const where = options.file === undefined ? "" : ` "${options.file}"`;
+    throw new ConfigError(`Invalid configuration${where}: ${firstLine(error)}`, { cause: error });
+  }
+}
+
+async function load(options: LoadConfigOptions): Promise<Config> {
   const sources = new Map<string, string>();
   const fileTree = options.file === undefined ? {} : await readYaml(options.file);
   const tree = merge(structuredClone(DEFAULTS) as Tree, fileTree);
@@ -92,20 +104,63 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Confi
   throw new ConfigError(`Invalid configuration${where}: ${problems.join("; ")}`);
 }
 
-async function readYaml(file: string): Promise<Tree> {
-  let text: string;
+/**
+ * The most a configuration file may hold. Far above any real one; it keeps a mistaken path
+ * (`/dev/zero`, a core, a log) from being read whole into memory.
+ */
+const MAX_CONFIG_BYTES = 1 << 20;
+
+/** A file refused before it was parsed; the message is the reason. */
+class Refused extends Error {}
+
+async function readText(file: string): Promise<string> {
+  let handle: Deno.FsFile | undefined;
   try {
-    text = await Deno.readTextFile(file);
+    handle = await Deno.open(file);
+    if ((await handle.stat()).isDirectory) throw new Refused("is a directory");
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    // A pipe (`--config <(...)`) has no size to check first: read up to one byte past the cap.
+    for await (const chunk of handle.readable) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > MAX_CONFIG_BYTES) throw new Refused("larger than 1MiB");
+    }
+    handle = undefined;
+    return new TextDecoder().decode(concat(chunks, size));
   } catch (error) {
-    const reason = error instanceof Deno.errors.NotFound
+    const reason = error instanceof Refused
+      ? error.message
+      : error instanceof Deno.errors.NotFound
       ? "no such file"
       : error instanceof Deno.errors.PermissionDenied
       ? "permission denied"
-      : error instanceof Error
-      ? error.message
-      : String(error);
+      : error instanceof Deno.errors.IsADirectory
+      ? "is a directory"
+      : firstLine(error);
     throw new ConfigError(`Cannot read configuration "${file}": ${reason}`, { cause: error });
+  } finally {
+    // `readable` closes the file when it ends; only an early exit leaves it open.
+    try {
+      handle?.close();
+    } catch {
+      // Already closed by the stream.
+    }
   }
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
+}
+
+async function readYaml(file: string): Promise<Tree> {
+  const text = await readText(file);
   // Loaded only when a file is given: it is a tenth of the start-up time of every command.
   const { parseDocument } = await import("yaml");
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
@@ -116,7 +171,15 @@ async function readYaml(file: string): Promise<Tree> {
     const reason = error.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
     throw new ConfigError(`Invalid configuration "${file}": YAML error${position}: ${reason}`);
   }
-  const value: unknown = document.toJS();
+  let value: unknown;
+  try {
+    value = document.toJS();
+  } catch (cause) {
+    // `yaml` refuses documents whose aliases expand past its limit ("billion laughs").
+    throw new ConfigError(`Invalid configuration "${file}": YAML error: ${firstLine(cause)}`, {
+      cause,
+    });
+  }
   if (value === null || value === undefined) return {};
   if (!isTree(value)) {
     throw new ConfigError(
@@ -124,6 +187,10 @@ async function readYaml(file: string): Promise<Tree> {
     );
   }
   return value;
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0]!.trim();
 }
 
 function merge(base: Tree, over: Tree): Tree {

@@ -163,6 +163,58 @@ Deno.test("loadConfig() reports YAML syntax errors with their position", async (
   });
 });
 
+Deno.test("loadConfig() refuses a YAML alias bomb with one line naming the file", async () => {
+  const levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"];
+  for (const name of "bcdefghi") {
+    const previous = String.fromCharCode(name.charCodeAt(0) - 1);
+    levels.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(", ")}]`);
+  }
+  await withYaml(levels.join("\n") + "\n", async (file) => {
+    const error = await assertRejects(() => loadConfig({ file, env: noEnv }), ConfigError);
+    assertEquals(
+      error.message,
+      `Invalid configuration "${file}": YAML error: Excessive alias count indicates a resource exhaustion attack`,
+    );
+  });
+});
+
+Deno.test("loadConfig() refuses directories and files past 1MiB without reading them whole", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await assertRejects(
+      () => loadConfig({ file: dir, env: noEnv }),
+      ConfigError,
+      `Cannot read configuration "${dir}": is a directory`,
+    );
+  } finally {
+    await Deno.remove(dir);
+  }
+  await assertRejects(
+    () => loadConfig({ file: "/dev/zero", env: noEnv }),
+    ConfigError,
+    'Cannot read configuration "/dev/zero": larger than 1MiB',
+  );
+});
+
+Deno.test("loadConfig() turns any other failure into a ConfigError", async () => {
+  await withYaml("logLevel: debug\n", async (file) => {
+    const error = await assertRejects(
+      () =>
+        loadConfig({
+          file,
+          env: () => {
+            throw new Deno.errors.NotCapable('Requires env access to "AGENT_LOG_LEVEL"');
+          },
+        }),
+      ConfigError,
+    );
+    assertEquals(
+      error.message,
+      `Invalid configuration "${file}": Requires env access to "AGENT_LOG_LEVEL"`,
+    );
+  });
+});
+
 Deno.test("loadConfig() accepts an empty file and rejects a missing one", async () => {
   await withYaml(
     "",
