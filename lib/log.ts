@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { redactUrls } from "./redact.ts";
 
 /** Log levels, least to most severe. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -57,11 +58,16 @@ export function createLogger(options: LoggerOptions): Logger {
   const log = (level: LogLevel) => (message: string, fields: LogFields = {}) => {
     if (!enabled(level)) return;
     if (options.format === "json") {
-      write(JSON.stringify({ time: now().toISOString(), level, msg: message, ...fields }));
+      write(
+        JSON.stringify(
+          { time: now().toISOString(), level, msg: message, ...fields },
+          (_key, value) => typeof value === "string" ? redactUrls(value) : value,
+        ),
+      );
       return;
     }
     const extra = Object.entries(fields).map(([k, v]) => ` ${k}=${formatValue(v)}`).join("");
-    write(`${level}: ${message}${extra}`);
+    write(redactUrls(`${level}: ${message}${extra}`));
   };
   return {
     debug: log("debug"),

@@ -100,3 +100,38 @@ Deno.test("a YAML alias bomb in the configuration is exit code 2 with one line",
     );
   });
 });
+
+Deno.test("configuration errors show no secret, no URL credentials, no lines of a foreign file", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(
+      `${dir}/shadow`,
+      "root:$6$salt$hunter2hash:20228:0:99999:7:::\ndaemon:*:20228:0:99999:7:::\n",
+    );
+    const shadow = await runAgent(["score", "core"], { env: { AGENT_CONFIG: `${dir}/shadow` } });
+    assertEquals([shadow.code, shadow.stderr], [
+      2,
+      `Invalid configuration "${dir}/shadow": (top level): 2 unknown keys not shown (not key names)\n`,
+    ]);
+    await Deno.writeTextFile(
+      `${dir}/secret.yaml`,
+      "storage:\n  s3:\n    secretAccessKey: 987654321123\n",
+    );
+    const secret = await runAgent(["--config", `${dir}/secret.yaml`, "prune"]);
+    assertEquals([secret.code, secret.stderr], [
+      2,
+      `Invalid configuration "${dir}/secret.yaml": storage.s3.secretAccessKey: expected a string, got a number (not shown: a secret)\n`,
+    ]);
+    const endpoint = await runAgent(["prune"], {
+      env: {
+        AGENT_STORAGE_BACKEND: "s3",
+        AGENT_STORAGE_S3_BUCKET: "cores",
+        AGENT_STORAGE_S3_ENDPOINT: "https://agent:hunter2@minio.example:9000",
+      },
+    });
+    assertEquals(endpoint.code, 2);
+    assertEquals(
+      endpoint.stderr,
+      'Invalid storage.s3.endpoint "https://***@minio.example:9000": credentials do not go in the URL (set storage.s3.accessKeyId and storage.s3.secretAccessKey)\n',
+    );
+  });
+});

@@ -7,7 +7,7 @@
  */
 import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
-import { type Config, configSchema, DEFAULTS, ENV_ALIASES, show } from "./schema.ts";
+import { type Config, configSchema, DEFAULTS, ENV_ALIASES, isSecretKey, show } from "./schema.ts";
 
 /** Options of {@linkcode loadConfig}. */
 export interface LoadConfigOptions {
@@ -227,32 +227,68 @@ function fromEnv(raw: string, fallback: unknown): unknown {
   return raw;
 }
 
+/**
+ * Unknown keys are named only when they look like a key someone meant to write: a file that
+ * is not a configuration (`--config /etc/shadow` parses as a mapping whose keys are its
+ * lines) must not be echoed back, while a misspelt `gdbPth` is worth naming.
+ */
+const KEY_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+
+/** Unknown key names listed at most; the rest are counted. */
+const MAX_UNKNOWN_SHOWN = 10;
+
 function describeIssue(issue: z.core.$ZodIssue, sources: Map<string, string>): string {
   const key = issue.path.map(String).join(".");
   const source = sources.get(key);
   const where = `${key || "(top level)"}${source ? ` (from ${source})` : ""}`;
+  const got = (input: unknown) =>
+    isSecretKey(key) ? `got ${kind(input)} (not shown: a secret)` : `got ${show(input)}`;
   switch (issue.code) {
     case "unrecognized_keys":
-      return issue.keys.map((k) => `${key ? `${key}.` : ""}${k}: unknown key`).join("; ");
+      return unknownKeys(key, issue.keys);
     case "invalid_type":
-      return `${where}: expected ${article(issue.expected)}, got ${show(issue.input)}`;
+      return `${where}: expected ${article(issue.expected)}, ${got(issue.input)}`;
     case "invalid_value":
-      return `${where}: expected one of ${issue.values.map((v) => show(v)).join(", ")}, got ${
-        show(issue.input)
+      return `${where}: expected one of ${issue.values.map((v) => show(v)).join(", ")}, ${
+        got(issue.input)
       }`;
-    case "invalid_union":
-      return `${where}: ${issue.message}, got ${show(issue.input)}`;
     case "too_small":
       return `${where}: must be at least ${issue.minimum}${
         typeof issue.input === "string" ? " characters" : ""
-      }, got ${show(issue.input)}`;
+      }, ${got(issue.input)}`;
     case "too_big":
-      return `${where}: must be at most ${issue.maximum}, got ${show(issue.input)}`;
+      return `${where}: must be at most ${issue.maximum}, ${got(issue.input)}`;
+    case "invalid_union":
     case "invalid_format":
-      return `${where}: ${issue.message}, got ${show(issue.input)}`;
+    case "custom":
+      return `${where}: ${issue.message}, ${got(issue.input)}`;
     default:
       return `${where}: ${issue.message}`;
   }
+}
+
+function unknownKeys(parent: string, keys: string[]): string {
+  const prefix = parent ? `${parent}.` : "";
+  const at = parent || "(top level)";
+  const named = keys.filter((k) => KEY_NAME.test(k));
+  const problems = named.slice(0, MAX_UNKNOWN_SHOWN).map((k) => `${prefix}${k}: unknown key`);
+  const more = named.length - problems.length;
+  if (more > 0) problems.push(`${at}: ${more} more unknown ${more === 1 ? "key" : "keys"}`);
+  const hidden = keys.length - named.length;
+  if (hidden > 0) {
+    problems.push(
+      `${at}: ${hidden} unknown ${hidden === 1 ? "key" : "keys"} not shown (not key names)`,
+    );
+  }
+  return problems.join("; ");
+}
+
+/** What a hidden value is, without any of it. */
+function kind(value: unknown): string {
+  if (typeof value === "string") return "a string";
+  if (typeof value === "number") return "a number";
+  if (typeof value === "boolean") return "true or false";
+  return show(value);
 }
 
 function article(type: string): string {

@@ -2,7 +2,7 @@ import { parse } from "yaml";
 import { ConfigError } from "../errors.ts";
 import { assertEquals, assertRejects } from "../../tests/support/assert.ts";
 import { configKeys, DEFAULTS, envName, loadConfig } from "./mod.ts";
-import { MAX_DURATION_MS } from "./schema.ts";
+import { isSecretKey, MAX_DURATION_MS } from "./schema.ts";
 
 async function withYaml<T>(text: string, fn: (path: string) => Promise<T>): Promise<T> {
   const path = await Deno.makeTempFile({ suffix: ".yaml" });
@@ -79,6 +79,74 @@ Deno.test("loadConfig() names the key path and the problem", async () => {
       );
     },
   );
+});
+
+Deno.test("loadConfig() never shows the value of a secret key", async () => {
+  await withYaml(
+    "storage:\n  s3:\n    secretAccessKey: 987654321123\n    accessKeyId: [AKIA1234]\n",
+    async (file) => {
+      const error = await assertRejects(() => loadConfig({ file, env: noEnv }), ConfigError);
+      assertEquals(
+        error.message,
+        `Invalid configuration "${file}": ` +
+          "storage.s3.accessKeyId: expected a string, got a list (not shown: a secret); " +
+          "storage.s3.secretAccessKey: expected a string, got a number (not shown: a secret)",
+      );
+    },
+  );
+});
+
+Deno.test("isSecretKey() marks the credentials among the configuration keys", () => {
+  assertEquals(configKeys().map(([key]) => key).filter(isSecretKey), [
+    "storage.s3.accessKeyId",
+    "storage.s3.secretAccessKey",
+  ]);
+  for (const key of ["ai.apiKey", "x.password", "x.sessionToken", "x.privateKey"]) {
+    assertEquals(isSecretKey(key), true, key);
+  }
+});
+
+Deno.test("loadConfig() hides URL credentials and cuts long values in messages", async () => {
+  await withYaml(
+    `logFormat: "https://agent:hunter2@example.com/x"\nlogLevel: "${"x".repeat(200)}"\n`,
+    async (file) => {
+      const error = await assertRejects(() => loadConfig({ file, env: noEnv }), ConfigError);
+      assertEquals(
+        error.message,
+        `Invalid configuration "${file}": ` +
+          `logLevel: expected one of "debug", "info", "warn", "error", got "${
+            "x".repeat(80)
+          }"… (200 characters); ` +
+          'logFormat: expected one of "text", "json", got "https://***@example.com/x"',
+      );
+    },
+  );
+});
+
+Deno.test("loadConfig() does not echo a file that is not a configuration", async () => {
+  const shadow = [
+    "root:$6$salt$hashhashhash:20228:0:99999:7:::",
+    "daemon:*:20228:0:99999:7:::",
+    "agent:$y$j9T$more$hash:20228:0:99999:7:::",
+  ].join("\n");
+  await withYaml(shadow + "\n", async (file) => {
+    const error = await assertRejects(() => loadConfig({ file, env: noEnv }), ConfigError);
+    assertEquals(
+      error.message,
+      `Invalid configuration "${file}": (top level): 3 unknown keys not shown (not key names)`,
+    );
+  });
+  const many = Array.from({ length: 12 }, (_, i) => `key${i}: 1`).join("\n");
+  await withYaml(`${many}\nanalyzer:\n  gdbPth: gdb\n  "a b": 1\n`, async (file) => {
+    const error = await assertRejects(() => loadConfig({ file, env: noEnv }), ConfigError);
+    assertEquals(
+      error.message,
+      `Invalid configuration "${file}": ` +
+        "analyzer.gdbPth: unknown key; analyzer: 1 unknown key not shown (not key names); " +
+        Array.from({ length: 10 }, (_, i) => `key${i}: unknown key; `).join("") +
+        "(top level): 2 more unknown keys",
+    );
+  });
 });
 
 Deno.test("loadConfig() names the environment variable a bad value came from", async () => {

@@ -6,16 +6,57 @@
  * @module
  */
 import { z } from "zod";
+import { redactUrls } from "../redact.ts";
 import { parseBytes, parseDuration } from "./units.ts";
 
-/** Renders a rejected value for an error message. */
+/** Shown strings are cut here: a message is one line, not a copy of the input. */
+const SHOW_MAX_CHARS = 80;
+
+/**
+ * Renders a rejected value for an error message: strings quoted, cut at 80 characters, with
+ * the credentials of any URL in them hidden; other values by their kind.
+ *
+ * @example Usage
+ * ```ts
+ * show("https://agent:s3cret@minio:9000"); // '"https://***@minio:9000"'
+ * show([1, 2]); // "a list"
+ * ```
+ */
 export function show(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "string") {
+    const text = redactUrls(value);
+    return text.length > SHOW_MAX_CHARS
+      ? `${JSON.stringify(text.slice(0, SHOW_MAX_CHARS))}… (${text.length} characters)`
+      : JSON.stringify(text);
+  }
   if (value === undefined) return "nothing";
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
   return String(value);
+}
+
+/** Names of keys whose values are credentials: a secret, a password, a token, an API key. */
+const SECRET_NAME = /secret|passw(or)?d|token|api_?key|access_?key|credential|private_?key/i;
+
+/** Names of keys that say where a secret is (a file, a variable), not the secret itself. */
+const SECRET_POINTER = /(File|Env|Path)$/;
+
+/**
+ * Whether the value of `key` is a credential that no message may show. Decided by the key's
+ * name, so that a key added later is covered without a list to keep; of today's keys:
+ * `storage.s3.accessKeyId` and `storage.s3.secretAccessKey` (not `server.bearerTokenFile`
+ * or `ai.apiKeyEnv`, which name where the secret is).
+ *
+ * @example Usage
+ * ```ts
+ * isSecretKey("storage.s3.secretAccessKey"); // true
+ * isSecretKey("server.bearerTokenFile"); // false
+ * ```
+ */
+export function isSecretKey(key: string): boolean {
+  const name = key.split(".").at(-1) ?? "";
+  return SECRET_NAME.test(name) && !SECRET_POINTER.test(name);
 }
 
 /** Bounds of a parsed value, each with how it is written in the error message. */
@@ -37,7 +78,8 @@ function parsed(parse: (text: string) => number | undefined, example: string, li
       ? `must be at most ${limits.max[1]}`
       : undefined;
     if (problem !== undefined) {
-      ctx.addIssue({ code: "custom", message: `${problem}, got ${show(value)}` });
+      // The loader adds the value (or hides it, for a secret): it knows the key.
+      ctx.addIssue({ code: "custom", message: problem, input: value });
       return z.NEVER;
     }
     return result!;

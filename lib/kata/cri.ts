@@ -17,6 +17,7 @@ import { z } from "zod";
 import { ConfigError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { after } from "../pool.ts";
+import { redactUrls } from "../redact.ts";
 
 /**
  * The part of CRI `runtime.v1` (kubernetes/cri-api `pkg/apis/runtime/v1/api.proto`) this
@@ -268,7 +269,9 @@ export function criSocketPath(endpoint: string): string {
   const path = endpoint.startsWith("unix://") ? endpoint.slice("unix://".length) : endpoint;
   if (!path.startsWith("/")) {
     throw new ConfigError(
-      `Invalid CRI runtime endpoint "${endpoint}": expected a socket path or unix:///path`,
+      `Invalid CRI runtime endpoint "${
+        redactUrls(endpoint)
+      }": expected a socket path or unix:///path`,
     );
   }
   return path;
