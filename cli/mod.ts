@@ -5,6 +5,7 @@
  * @module
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
+import { escapeControl } from "../lib/escape.ts";
 import { VERSION } from "../lib/version.ts";
 import { type CliContext, createContext } from "./_context.ts";
 import { analyzeCommand } from "./analyze.ts";
@@ -78,9 +79,12 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   return { program, context };
 }
 
-/** Turns commander's `error: unknown option '--x'` into one line in the house style. */
+/**
+ * Turns commander's `error: unknown option '--x'` (and its "Did you mean" line) into one line
+ * in the house style; what the user typed is escaped, as any other text from outside.
+ */
 function usageLine(text: string, command: CommandUnknownOpts): string {
-  const message = text.trim().replace(/^error: /, "");
+  const message = escapeControl(text.trim().replace(/^error: /, "").replace(/\n+/g, " "));
   const path: string[] = [];
   for (let c: CommandUnknownOpts | null = command; c; c = c.parent) path.unshift(c.name());
   return `${message[0]!.toUpperCase()}${message.slice(1)} (see "${path.join(" ")} --help")\n`;

@@ -17,6 +17,7 @@ import {
 import type { RestartEvent } from "../lib/kube/restarts.ts";
 import { applyRetention, planRetention } from "../lib/store/retention.ts";
 import { AgentError, ConfigError, InputError, UnavailableError } from "../lib/errors.ts";
+import { escapeControl } from "../lib/escape.ts";
 import type { Logger } from "../lib/log.ts";
 import { createMetrics } from "../lib/metrics/mod.ts";
 import { openState } from "../lib/store/state.ts";
@@ -360,15 +361,20 @@ interface ClusterView {
   onCore?: (outcome: CoreOutcome) => Promise<void>;
 }
 
-/** The `CoreDumped` Event's message: what crashed, the score, and where the core went. */
+/**
+ * The `CoreDumped` Event's message: what crashed, the score, and where the core went. The
+ * crash reason comes from the core, and `kubectl describe` prints the message raw: escaped.
+ */
 export function coreEventMessage(outcome: CoreOutcome): string {
   const r = outcome.record;
   const where = r.state === "stored" && r.storedUri
     ? `stored as ${r.storedUri}`
     : `not stored: ${r.reason ?? r.state}`;
-  return `${r.crashReason ?? "crashed"}, score ${r.score ?? "?"}, ${where} (node ${
-    r.node ?? "?"
-  }, matched by ${r.match?.method ?? "none"})`;
+  return escapeControl(
+    `${r.crashReason ?? "crashed"}, score ${r.score ?? "?"}, ${where} (node ${
+      r.node ?? "?"
+    }, matched by ${r.match?.method ?? "none"})`,
+  );
 }
 
 function recordOutcome(metrics: ReturnType<typeof createMetrics>, outcome: CoreOutcome): void {

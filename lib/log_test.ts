@@ -31,3 +31,15 @@ Deno.test("createLogger() hides URL credentials in text and JSON lines", () => {
     n: 1,
   });
 });
+
+Deno.test("createLogger() writes one line whatever the message and fields hold", () => {
+  const text = capture("text");
+  text.log.error("cannot store \x1b[2J\nFAKE", { file: "/tmp/a\nb", reason: "\u009b2J" });
+  assertEquals(text.lines, [
+    'error: cannot store \\x1b[2J\\nFAKE file="/tmp/a\\nb" reason=\\x9b2J',
+  ]);
+  const json = capture("json");
+  json.log.error("\x1b[2J\u009b", { file: "a\nb\x7f" });
+  assertEquals(json.lines[0]!.includes("\u009b") || json.lines[0]!.includes("\x7f"), false);
+  assertEquals(JSON.parse(json.lines[0]!).file, "a\nb\x7f");
+});
