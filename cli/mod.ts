@@ -40,17 +40,15 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
     )
     .version(VERSION, "-V, --version", "print the version")
     .addOption(new Option("--config <file>", "YAML configuration file").env("AGENT_CONFIG"))
-    .addOption(
-      new Option("--log-level <level>", "log level (default: info)").choices(
-        ["debug", "info", "warn", "error"] as const,
-      )
-        .env("AGENT_LOG_LEVEL"),
+    // Settings: the configuration loader reads their environment variables and checks their
+    // values (logLevel, logFormat), as for every other key.
+    .option(
+      "--log-level <level>",
+      "debug, info, warn or error (default: logLevel, info; env AGENT_LOG_LEVEL)",
     )
-    .addOption(
-      new Option("--log-format <format>", "log format (default: text)").choices(
-        ["text", "json"] as const,
-      )
-        .env("AGENT_LOG_FORMAT"),
+    .option(
+      "--log-format <format>",
+      "text or json (default: logFormat, text; env AGENT_LOG_FORMAT)",
     )
     .showSuggestionAfterError(true)
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })

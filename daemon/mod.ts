@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Config } from "../lib/config/mod.ts";
+import { type Config, formatListenAddress } from "../lib/config/mod.ts";
 import {
   type CoreOutcome,
   openCollection,
@@ -16,7 +16,7 @@ import {
 } from "../lib/collect/mod.ts";
 import type { RestartEvent } from "../lib/kube/restarts.ts";
 import { applyRetention, planRetention } from "../lib/store/retention.ts";
-import { AgentError, ConfigError, InputError, UnavailableError } from "../lib/errors.ts";
+import { ConfigError, InputError, UnavailableError } from "../lib/errors.ts";
 import { escapeControl } from "../lib/escape.ts";
 import type { Logger } from "../lib/log.ts";
 import { createMetrics } from "../lib/metrics/mod.ts";
@@ -39,13 +39,6 @@ export interface DaemonOptions {
   signal: AbortSignal;
   /** Told the address once the server listens. */
   onListen?(address: { hostname: string; port: number }): void;
-}
-
-/** Splits `HOST:PORT` (IPv6 in brackets). */
-export function parseListenAddress(address: string): { hostname: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address);
-  if (!match) throw new AgentError(`Invalid listen address "${address}": expected HOST:PORT`, 2);
-  return { hostname: match[1] ?? (match[2] || "0.0.0.0"), port: Number(match[3]) };
 }
 
 /**
@@ -82,7 +75,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
     }
   }
   const scrapeHooks: (() => void)[] = [];
-  const address = parseListenAddress(config.server.listenAddress);
+  const address = config.server.listenAddress;
   let server: Deno.HttpServer;
   try {
     server = Deno.serve(
@@ -106,7 +99,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
   } catch (error) {
     db.close();
     throw new UnavailableError(
-      `Cannot listen on ${config.server.listenAddress}: ${
+      `Cannot listen on ${formatListenAddress(address)}: ${
         error instanceof Error ? error.message : error
       }`,
       { cause: error },

@@ -135,3 +135,47 @@ Deno.test("configuration errors show no secret, no URL credentials, no lines of 
     );
   });
 });
+
+Deno.test("every command reads a setting the same way from its flag, its variable and the file", async () => {
+  // The daemon stops at the bad listen address, after every other setting was accepted.
+  const daemon = (env: Record<string, string>, ...args: string[]) =>
+    runAgent(["daemon", "--listen-address", "nowhere", ...args], { env });
+  const badListen =
+    'Invalid configuration: server.listenAddress (from --listen-address): expected HOST:PORT, got "nowhere"\n';
+  for (const interval of ["5s", "5", "1m30s"]) {
+    const viaEnv = await daemon({ KATA_PULSE_METRICS_INTERVAL: interval });
+    assertEquals([viaEnv.code, viaEnv.stderr], [2, badListen], `env ${interval}`);
+    const viaFlag = await daemon({}, "--metrics-interval-secs", interval);
+    assertEquals([viaFlag.code, viaFlag.stderr], [2, badListen], `flag ${interval}`);
+  }
+  const endpoint = await daemon({ RUNTIME_ENDPOINT: "unix:///run/k3s/containerd.sock" });
+  assertEquals([endpoint.code, endpoint.stderr], [2, badListen]);
+  // And a value one command rejects, every command rejects, with the same line.
+  for (
+    const [env, line] of [
+      [
+        { KATA_PULSE_METRICS_INTERVAL: "soon" },
+        'kata.metricsInterval (from KATA_PULSE_METRICS_INTERVAL): expected a duration like "30d", got "soon"',
+      ],
+      [
+        { KATA_PULSE_LISTEN: "nowhere" },
+        'server.listenAddress (from KATA_PULSE_LISTEN): expected HOST:PORT, got "nowhere"',
+      ],
+      [
+        { RUNTIME_ENDPOINT: "containerd.sock" },
+        'kata.runtimeEndpoint (from RUNTIME_ENDPOINT): expected a socket path or unix:///path, got "containerd.sock"',
+      ],
+    ] as const
+  ) {
+    for (const args of [["daemon"], ["discover", "sandboxes"], ["score", "core"]]) {
+      const run = await runAgent(args, { env });
+      assertEquals([run.code, run.stderr], [2, `Invalid configuration: ${line}\n`], args[0]);
+    }
+  }
+  const flag = await daemon({}, "--metrics-interval-secs", "soon");
+  assertEquals(
+    flag.stderr,
+    'Invalid configuration: kata.metricsInterval (from --metrics-interval-secs): expected a duration like "30d", got "soon"; ' +
+      'server.listenAddress (from --listen-address): expected HOST:PORT, got "nowhere"\n',
+  );
+});

@@ -195,7 +195,7 @@ Deno.test("the daemon rejects a bad listen address and an unusable state directo
   const bad = await runAgent(["daemon", "--listen-address", "nowhere"]);
   assertEquals([bad.code, bad.stderr], [
     2,
-    `Invalid configuration: server.listenAddress (from flag for server.listenAddress): expected HOST:PORT, got "nowhere"\n`,
+    `Invalid configuration: server.listenAddress (from --listen-address): expected HOST:PORT, got "nowhere"\n`,
   ]);
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/file`, "");

@@ -15,8 +15,22 @@ export interface LoadConfigOptions {
   file?: string;
   /** Reads an environment variable; default `Deno.env.get`. */
   env?: (name: string) => string | undefined;
-  /** Values from command-line flags, by dotted key path (`analyzer.gdbPath`). */
+  /**
+   * Values from command-line flags, by dotted key path (`analyzer.gdbPath`), as typed: they
+   * are read like environment values and validated by the schema, never parsed before.
+   */
+  args?: Record<string, FlagValue | undefined>;
+  /** Values set by code (tests, embedding), by dotted key path, in the schema's input types. */
   flags?: Record<string, unknown>;
+}
+
+/**
+ * A setting given on the command line: the text as typed (or `true`/`false` for a switch) and
+ * the flag, which messages name.
+ */
+export interface FlagValue {
+  flag: string;
+  value: string | boolean;
 }
 
 type Tree = Record<string, unknown>;
@@ -96,6 +110,13 @@ async function load(options: LoadConfigOptions): Promise<Config> {
     if (value === undefined) continue;
     setPath(tree, key, value);
     sources.set(key, `flag for ${key}`);
+  }
+  const defaults = new Map(configKeys());
+  for (const [key, given] of Object.entries(options.args ?? {})) {
+    if (given === undefined) continue;
+    const { value } = given;
+    setPath(tree, key, typeof value === "string" ? fromEnv(value, defaults.get(key)) : value);
+    sources.set(key, given.flag);
   }
   const result = configSchema.safeParse(tree, { reportInput: true });
   if (result.success) return result.data;
@@ -211,7 +232,7 @@ function setPath(tree: Tree, key: string, value: unknown): void {
   node[parts.at(-1)!] = value;
 }
 
-/** Converts an environment string to the type of the key's default. */
+/** Converts an environment or flag string to the type of the key's default. */
 function fromEnv(raw: string, fallback: unknown): unknown {
   if (Array.isArray(fallback)) {
     return raw.split(",").map((s) => s.trim()).filter(Boolean).map((s) =>

@@ -23,7 +23,7 @@ Deno.test("loadConfig() returns the defaults with durations and sizes parsed", a
   assertEquals(config.storage.retention.maxAge, 30 * 86_400_000);
   assertEquals(config.storage.retention.maxBytes, 50e9);
   assertEquals(config.cleaner.maxRestartCount, 5);
-  assertEquals(config.server.listenAddress, "127.0.0.1:8090");
+  assertEquals(config.server.listenAddress, { hostname: "127.0.0.1", port: 8090 });
 });
 
 Deno.test("loadConfig() applies flag > env > file > default", async () => {
@@ -32,12 +32,43 @@ Deno.test("loadConfig() applies flag > env > file > default", async () => {
     async (file) => {
       const env = (name: string) =>
         ({ AGENT_ANALYZER_GDB_PATH: "/from/env", AGENT_ANALYZER_VALUE_THRESHOLD: "6" })[name];
-      const config = await loadConfig({ file, env, flags: { "analyzer.gdbPath": "/from/flag" } });
+      const config = await loadConfig({
+        file,
+        env,
+        args: { "analyzer.gdbPath": { flag: "--gdb-path", value: "/from/flag" } },
+      });
       assertEquals(config.analyzer.gdbPath, "/from/flag");
       assertEquals(config.analyzer.valueThreshold, 6);
       assertEquals(config.storage.compression, "zstd");
       assertEquals(config.storage.backend, "local");
     },
+  );
+});
+
+Deno.test("loadConfig() reads flag text as it reads environment text and names the flag", async () => {
+  const config = await loadConfig({
+    env: noEnv,
+    args: {
+      "kata.metricsInterval": { flag: "--metrics-interval-secs", value: "5s" },
+      "analyzer.valueThreshold": { flag: "--threshold", value: "8.5" },
+      "analyzer.useGdb": { flag: "--no-gdb", value: false },
+      "server.listenAddress": { flag: "--listen-address", value: "[::1]:9000" },
+      "kata.runtimeEndpoint": { flag: "--runtime-endpoint", value: "unix:///run/crio/crio.sock" },
+    },
+  });
+  assertEquals(config.kata.metricsInterval, 5000);
+  assertEquals(config.analyzer.valueThreshold, 8.5);
+  assertEquals(config.analyzer.useGdb, false);
+  assertEquals(config.server.listenAddress, { hostname: "::1", port: 9000 });
+  assertEquals(config.kata.runtimeEndpoint, "/run/crio/crio.sock");
+  await assertRejects(
+    () =>
+      loadConfig({
+        env: (name) => (name === "KATA_PULSE_METRICS_INTERVAL" ? "5s" : undefined),
+        args: { "kata.metricsInterval": { flag: "--metrics-interval-secs", value: "0" } },
+      }),
+    ConfigError,
+    'kata.metricsInterval (from --metrics-interval-secs): must be at least 1s, got "0"',
   );
 });
 
@@ -52,7 +83,7 @@ Deno.test("loadConfig() reads kata-monitor and Kubernetes environment names", as
       AGENT_CLEANER_ENABLED: "yes",
     })[name];
   const config = await loadConfig({ env });
-  assertEquals(config.server.listenAddress, "0.0.0.0:9000");
+  assertEquals(config.server.listenAddress, { hostname: "0.0.0.0", port: 9000 });
   assertEquals(config.kata.runtimeEndpoint, "/run/k3s/containerd/containerd.sock");
   assertEquals(config.kata.metricsInterval, 30_000);
   assertEquals(config.nodeName, "node-1");

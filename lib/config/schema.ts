@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { redactUrls } from "../redact.ts";
+import { parseListenAddress, parseSocketEndpoint } from "./address.ts";
 import { parseBytes, parseDuration } from "./units.ts";
 
 /** Shown strings are cut here: a message is one line, not a copy of the input. */
@@ -108,6 +109,18 @@ const bytes = () =>
     // Past this, byte counts are no longer exact integers.
     max: [Number.MAX_SAFE_INTEGER, "8PiB"],
   });
+
+/** A string read by `parse` into what the agent uses; `expected` says what it takes. */
+function parsedText<T>(parse: (text: string) => T | undefined, expected: string) {
+  return z.string().transform((value, ctx) => {
+    const result = parse(value);
+    if (result === undefined) {
+      ctx.addIssue({ code: "custom", message: expected, input: value });
+      return z.NEVER;
+    }
+    return result;
+  });
+}
 
 /** More than nothing: a loop waiting 0 ms would run without pause. */
 const NONZERO: [number, string] = [1, "1ms"];
@@ -219,7 +232,7 @@ export const configSchema = z.strictObject({
   }),
   kata: z.strictObject({
     enabled: z.boolean(),
-    runtimeEndpoint: z.string().min(1),
+    runtimeEndpoint: parsedText(parseSocketEndpoint, "expected a socket path or unix:///path"),
     sandboxRoots: z.array(z.string().min(1)),
     // At least a second, as KataPulse's KATA_PULSE_METRICS_INTERVAL (whole seconds) allowed.
     metricsInterval: duration([1000, "1s"]),
@@ -229,12 +242,15 @@ export const configSchema = z.strictObject({
     criSyncInterval: duration(NONZERO),
   }),
   server: z.strictObject({
-    listenAddress: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, "expected HOST:PORT"),
+    listenAddress: parsedText(parseListenAddress, "expected HOST:PORT"),
     bearerTokenFile: z.string(),
   }),
 });
 
-/** The validated configuration: durations in milliseconds, sizes in bytes. */
+/**
+ * The validated configuration: durations in milliseconds, sizes in bytes, the listen address
+ * as `{ hostname, port }`, the runtime endpoint as a socket path.
+ */
 export type Config = z.output<typeof configSchema>;
 
 /** The configuration as written in YAML. */

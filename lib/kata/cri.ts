@@ -14,6 +14,7 @@
  */
 import type * as Grpc from "@grpc/grpc-js";
 import { z } from "zod";
+import { parseSocketEndpoint } from "../config/address.ts";
 import { ConfigError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { after } from "../pool.ts";
@@ -266,8 +267,9 @@ function loadGrpc(): Promise<Loaded> {
  * @throws {ConfigError} for anything but an absolute unix socket path.
  */
 export function criSocketPath(endpoint: string): string {
-  const path = endpoint.startsWith("unix://") ? endpoint.slice("unix://".length) : endpoint;
-  if (!path.startsWith("/")) {
+  // The configuration parses kata.runtimeEndpoint with the same function: one reading of it.
+  const path = parseSocketEndpoint(endpoint);
+  if (path === undefined) {
     throw new ConfigError(
       `Invalid CRI runtime endpoint "${
         redactUrls(endpoint)
