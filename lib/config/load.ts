@@ -189,8 +189,9 @@ async function readYaml(file: string): Promise<Tree> {
   if (error) {
     const at = error.linePos?.[0];
     const position = at ? ` at line ${at.line}, column ${at.col}` : "";
-    const reason = error.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
-    throw new ConfigError(`Invalid configuration "${file}": YAML error${position}: ${reason}`);
+    throw new ConfigError(
+      `Invalid configuration "${file}": YAML error${position}: ${yamlReason(error.message)}`,
+    );
   }
   let value: unknown;
   try {
@@ -208,6 +209,17 @@ async function readYaml(file: string): Promise<Tree> {
     );
   }
   return value;
+}
+
+/**
+ * The reason of a YAML error without the text it quotes: `yaml` adds the offending source
+ * after a colon (`Unexpected scalar token in YAML stream: "SendEnv LANG LC_*"`), and the file
+ * may be anything but a configuration (`--config /etc/ssh/ssh_config`): the position is
+ * enough to find it.
+ */
+function yamlReason(message: string): string {
+  return message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "").split(/: |"/)[0]!
+    .trim();
 }
 
 function firstLine(error: unknown): string {

@@ -167,6 +167,15 @@ Deno.test("loadConfig() does not echo a file that is not a configuration", async
       `Invalid configuration "${file}": (top level): 3 unknown keys not shown (not key names)`,
     );
   });
+  const sshConfig =
+    "Host *\n#   ProxyCommand ssh -q -W %h:%p gw\n    SendEnv LANG LC_*\n    HashKnownHosts yes\n";
+  await withYaml(sshConfig, async (file) => {
+    const error = await assertRejects(() => loadConfig({ file, env: noEnv }), ConfigError);
+    assertEquals(
+      error.message,
+      `Invalid configuration "${file}": YAML error at line 3, column 5: Unexpected scalar token in YAML stream`,
+    );
+  });
   const many = Array.from({ length: 12 }, (_, i) => `key${i}: 1`).join("\n");
   await withYaml(`${many}\nanalyzer:\n  gdbPth: gdb\n  "a b": 1\n`, async (file) => {
     const error = await assertRejects(() => loadConfig({ file, env: noEnv }), ConfigError);
