@@ -7,7 +7,9 @@
 import { CommanderError } from "@commander-js/extra-typings";
 import { buildCli } from "./cli/mod.ts";
 import { AgentError, causeChain, ExitCode } from "./lib/errors.ts";
+import { escapeControl } from "./lib/escape.ts";
 import { installProcessHandlers } from "./lib/lifecycle.ts";
+import { redactUrls } from "./lib/redact.ts";
 
 const encoder = new TextEncoder();
 
@@ -38,10 +40,10 @@ export async function main(args: string[]): Promise<number> {
       return error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
     }
     if (error instanceof AgentError) {
-      writeAll(Deno.stderr, error.message + "\n");
+      writeAll(Deno.stderr, oneLine(error.message) + "\n");
       if (debug()) {
         for (const cause of causeChain(error).slice(1)) {
-          writeAll(Deno.stderr, `  caused by: ${cause}\n`);
+          writeAll(Deno.stderr, `  caused by: ${oneLine(cause)}\n`);
         }
       }
       return error.exitCode;
@@ -52,9 +54,17 @@ export async function main(args: string[]): Promise<number> {
 }
 
 function reportInternal(error: unknown, debug: boolean): void {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = oneLine(error instanceof Error ? error.message : String(error));
   writeAll(Deno.stderr, `Internal error: ${message} (rerun with --log-level debug for details)\n`);
   if (debug && error instanceof Error && error.stack) writeAll(Deno.stderr, error.stack + "\n");
+}
+
+/**
+ * A message as one safe line: errors name files and values that may come from a core or a
+ * foreign file, so control characters are escaped and URL credentials hidden.
+ */
+function oneLine(message: string): string {
+  return escapeControl(redactUrls(message));
 }
 
 /** Whether `--log-level debug` was asked for, before (or without) a parsed configuration. */

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console
 /**
  * Long fuzz run of `analyze core` over mutated real cores: plain ones, and compressed ones
  * (gzip, zstd, lz4 of a mutated core, or a valid compression with its own bytes damaged),
@@ -53,7 +54,7 @@ async function lz4(bytes: Uint8Array): Promise<Uint8Array> {
   }).spawn();
   // Written while the output is read: a pipe holds only 64 KiB.
   const [, output] = await Promise.all([
-    new Response(bytes).body!.pipeTo(child.stdin),
+    ReadableStream.from([bytes]).pipeTo(child.stdin),
     child.output(),
   ]);
   return output.stdout;

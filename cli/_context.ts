@@ -5,7 +5,7 @@
  * @module
  */
 import { Option } from "@commander-js/extra-typings";
-import { type Config, loadConfig } from "../lib/config/mod.ts";
+import { type Config, type FlagValue, loadConfig } from "../lib/config/mod.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import type { KubeClient } from "../lib/kube/mod.ts";
 
@@ -13,8 +13,11 @@ import type { KubeClient } from "../lib/kube/mod.ts";
 export interface CliContext {
   /** Exit code the command chose; `main.ts` exits with it. */
   exitCode: number;
-  /** Loads the configuration once, with the root command's global options and `flags`. */
-  config(flags?: Record<string, unknown>): Promise<Config>;
+  /**
+   * Loads the configuration with the root command's global options and `flags` (by key path,
+   * see {@linkcode flag}), which the configuration schema parses like every other source.
+   */
+  config(flags?: Record<string, FlagValue | undefined>): Promise<Config>;
   /** The logger, configured once the configuration is loaded. */
   log(): Logger;
   /**
@@ -42,15 +45,19 @@ export function createContext(globals: () => GlobalOptions): CliContext {
       const { config: file, logLevel, logFormat } = globals();
       const config = await loadConfig({
         file,
-        flags: { logLevel, logFormat, ...flags },
+        args: {
+          logLevel: flag("--log-level", logLevel),
+          logFormat: flag("--log-format", logFormat),
+          ...flags,
+        },
       });
       logger = createLogger({ level: config.logLevel, format: config.logFormat });
       return config;
     },
     async kube(flags) {
       const config = await context.config({
-        "discovery.kubeconfig": flags.kubeconfig,
-        "discovery.context": flags.context,
+        "discovery.kubeconfig": flag("--kubeconfig", flags.kubeconfig),
+        "discovery.context": flag("--context", flags.context),
       });
       const { KubeClient, loadKubeTarget } = await import("../lib/kube/mod.ts");
       const target = await loadKubeTarget({
@@ -69,6 +76,20 @@ export function createContext(globals: () => GlobalOptions): CliContext {
     },
   };
   return context;
+}
+
+/**
+ * A flag that sets a configuration key, for {@linkcode CliContext.config}: its text goes to
+ * the configuration loader as typed (commander parses nothing of it), so that the flag, the
+ * environment variable and the file accept the same values and report them the same way.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await context.config({ "server.listenAddress": flag("--listen-address", options.listenAddress) });
+ * ```
+ */
+export function flag(name: string, value: string | boolean | undefined): FlagValue | undefined {
+  return value === undefined ? undefined : { flag: name, value };
 }
 
 /** `--kubeconfig`, as every command that reaches the cluster offers it. */

@@ -6,6 +6,7 @@
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { basename } from "node:path";
 import { formatBytes } from "../lib/config/mod.ts";
+import { escapeControl } from "../lib/escape.ts";
 import { analyzeCore, analyzeOptions, type CoreAnalysis, type Frame } from "../lib/core/mod.ts";
 import type { CliContext } from "./_context.ts";
 import { print, renderJson } from "./output.ts";
@@ -53,10 +54,15 @@ function renderFrame(frame: Frame): string {
   return text;
 }
 
-/** Renders the human report of `analyze core`. */
+/**
+ * Renders the human report of `analyze core`. Every line is escaped: nearly every value in
+ * it (process name, command line, paths, gdb's frames, messages) was written by the crashed
+ * process or read from its memory, and must not reach the terminal as control characters.
+ */
 export function renderAnalysis(a: CoreAnalysis): string {
   const lines: string[] = [];
-  const row = (label: string, value: string) => lines.push(`${label.padEnd(10)}${value}`);
+  const push = (...more: string[]) => lines.push(...more.map(escapeControl));
+  const row = (label: string, value: string) => push(`${label.padEnd(10)}${value}`);
   const compression = a.compression === "none" ? "" : `, ${a.compression}`;
   row(
     "Core",
@@ -82,29 +88,29 @@ export function renderAnalysis(a: CoreAnalysis): string {
   if (a.abortMessage) row("Abort", a.abortMessage);
   row("Crash", a.crashReason);
   row("Threads", `${a.threadCount} (crashing: LWP ${a.crashingThread.tid})`);
-  lines.push(
+  push(
     "",
     a.go && a.stackTraceOf === "goroutine"
       ? `Stack trace of goroutine ${a.go.goroutine}, running on the crashing thread (LWP ${a.crashingThread.tid}):`
       : `Stack trace of the crashing thread (LWP ${a.crashingThread.tid}):`,
   );
-  for (const frame of a.stackTrace) lines.push(`  ${renderFrame(frame)}`);
+  for (const frame of a.stackTrace) push(`  ${renderFrame(frame)}`);
   const others = a.threads.filter((t) => !t.crashing);
   if (others.length > 0) {
-    lines.push("", "Other threads (innermost frames):");
+    push("", "Other threads (innermost frames):");
     for (const thread of others) {
       const top = thread.frames.slice(0, 3).map((f) =>
         f.function ?? `${f.address} in ${basename(f.library ?? "??")}`
       );
-      lines.push(
+      push(
         `  LWP ${thread.tid}${thread.name ? ` "${thread.name}"` : ""}: ${top.join(" < ")}`,
       );
     }
   }
-  lines.push("", a.gdb.used ? `gdb: ${a.gdb.durationMs} ms` : "gdb: not used (notes only)");
+  push("", a.gdb.used ? `gdb: ${a.gdb.durationMs} ms` : "gdb: not used (notes only)");
   if (a.warnings.length > 0) {
-    lines.push("", "Warnings:");
-    for (const warning of a.warnings) lines.push(`  - ${warning}`);
+    push("", "Warnings:");
+    for (const warning of a.warnings) push(`  - ${warning}`);
   }
   return lines.join("\n");
 }

@@ -4,13 +4,8 @@
  *
  * @module
  */
-import {
-  Command,
-  type CommandUnknownOpts,
-  InvalidArgumentError,
-  Option,
-} from "@commander-js/extra-typings";
-import { type CliContext, contextOption, kubeconfigOption } from "./_context.ts";
+import { Command, type CommandUnknownOpts } from "@commander-js/extra-typings";
+import { type CliContext, contextOption, flag, kubeconfigOption } from "./_context.ts";
 
 /** Builds the `daemon` command. */
 export function daemonCommand(context: CliContext): CommandUnknownOpts {
@@ -28,30 +23,21 @@ export function daemonCommand(context: CliContext): CommandUnknownOpts {
         "the CRI runtime. Serves /, /metrics, /sandboxes, /cores, /healthz and /readyz on\n" +
         "server.listenAddress. Stops on SIGTERM or SIGINT.",
     )
-    .addOption(
-      new Option(
-        "--listen-address <host:port>",
-        "where to serve HTTP (default: server.listenAddress, 127.0.0.1:8090)",
-      ).env("KATA_PULSE_LISTEN"),
+    // Settings: the configuration loader reads their kata-monitor environment variables
+    // and parses their values, so that every source of a key accepts the same text.
+    .option(
+      "--listen-address <host:port>",
+      "where to serve HTTP (default: server.listenAddress, 127.0.0.1:8090; env KATA_PULSE_LISTEN)",
     )
-    .addOption(
-      new Option(
-        "--runtime-endpoint <path>",
-        "CRI runtime socket (default: kata.runtimeEndpoint, /run/containerd/containerd.sock)",
-      ).env("RUNTIME_ENDPOINT"),
+    .option(
+      "--runtime-endpoint <path>",
+      "CRI runtime socket (default: kata.runtimeEndpoint, /run/containerd/containerd.sock; env RUNTIME_ENDPOINT)",
     )
-    .addOption(
-      new Option(
-        "--metrics-interval-secs <n>",
-        "seconds between shim scrapes (default: kata.metricsInterval, 60)",
-      ).env("KATA_PULSE_METRICS_INTERVAL").argParser((text) => {
-        if (!/^\d+$/.test(text) || Number(text) < 1) {
-          throw new InvalidArgumentError("expected a whole number of seconds, at least 1");
-        }
-        return Number(text);
-      }),
+    .option(
+      "--metrics-interval-secs <n>",
+      "seconds between shim scrapes, or a duration like 30s (default: kata.metricsInterval, 60; env KATA_PULSE_METRICS_INTERVAL)",
     )
-    .option("--node-name <name>", "this node (default: nodeName, NODE_NAME)")
+    .option("--node-name <name>", "this node (default: nodeName; env NODE_NAME)")
     .option("--state-dir <dir>", "state database directory (default: stateDir, /var/lib/agent)")
     .addOption(kubeconfigOption())
     .addOption(contextOption())
@@ -61,13 +47,13 @@ export function daemonCommand(context: CliContext): CommandUnknownOpts {
     )
     .action(async (options) => {
       const config = await context.config({
-        "server.listenAddress": options.listenAddress,
-        nodeName: options.nodeName,
-        stateDir: options.stateDir,
-        "kata.runtimeEndpoint": options.runtimeEndpoint,
-        "kata.metricsInterval": options.metricsIntervalSecs,
-        "discovery.kubeconfig": options.kubeconfig,
-        "discovery.context": options.context,
+        "server.listenAddress": flag("--listen-address", options.listenAddress),
+        nodeName: flag("--node-name", options.nodeName),
+        stateDir: flag("--state-dir", options.stateDir),
+        "kata.runtimeEndpoint": flag("--runtime-endpoint", options.runtimeEndpoint),
+        "kata.metricsInterval": flag("--metrics-interval-secs", options.metricsIntervalSecs),
+        "discovery.kubeconfig": flag("--kubeconfig", options.kubeconfig),
+        "discovery.context": flag("--context", options.context),
       });
       const { runDaemon } = await import("../daemon/mod.ts");
       const stop = new AbortController();

@@ -5,6 +5,7 @@
  * @module
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
+import { escapeControl } from "../lib/escape.ts";
 import { VERSION } from "../lib/version.ts";
 import { type CliContext, createContext } from "./_context.ts";
 import { analyzeCommand } from "./analyze.ts";
@@ -39,17 +40,15 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
     )
     .version(VERSION, "-V, --version", "print the version")
     .addOption(new Option("--config <file>", "YAML configuration file").env("AGENT_CONFIG"))
-    .addOption(
-      new Option("--log-level <level>", "log level (default: info)").choices(
-        ["debug", "info", "warn", "error"] as const,
-      )
-        .env("AGENT_LOG_LEVEL"),
+    // Settings: the configuration loader reads their environment variables and checks their
+    // values (logLevel, logFormat), as for every other key.
+    .option(
+      "--log-level <level>",
+      "debug, info, warn or error (default: logLevel, info; env AGENT_LOG_LEVEL)",
     )
-    .addOption(
-      new Option("--log-format <format>", "log format (default: text)").choices(
-        ["text", "json"] as const,
-      )
-        .env("AGENT_LOG_FORMAT"),
+    .option(
+      "--log-format <format>",
+      "text or json (default: logFormat, text; env AGENT_LOG_FORMAT)",
     )
     .showSuggestionAfterError(true)
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
@@ -78,9 +77,12 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   return { program, context };
 }
 
-/** Turns commander's `error: unknown option '--x'` into one line in the house style. */
+/**
+ * Turns commander's `error: unknown option '--x'` (and its "Did you mean" line) into one line
+ * in the house style; what the user typed is escaped, as any other text from outside.
+ */
 function usageLine(text: string, command: CommandUnknownOpts): string {
-  const message = text.trim().replace(/^error: /, "");
+  const message = escapeControl(text.trim().replace(/^error: /, "").replace(/\n+/g, " "));
   const path: string[] = [];
   for (let c: CommandUnknownOpts | null = command; c; c = c.parent) path.unshift(c.name());
   return `${message[0]!.toUpperCase()}${message.slice(1)} (see "${path.join(" ")} --help")\n`;

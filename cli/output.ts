@@ -3,6 +3,8 @@
  *
  * @module
  */
+import { escapeControl, escapeJsonControl } from "../lib/escape.ts";
+
 const encoder = new TextEncoder();
 
 /**
@@ -19,21 +21,31 @@ export async function print(text: string): Promise<void> {
   }
 }
 
-/** Renders a value as indented JSON. */
+/**
+ * Renders a value as indented JSON, with the control characters `JSON.stringify` leaves raw
+ * (DEL, C1) escaped too: a core's strings must not reach a terminal that shows the output.
+ *
+ * @example Usage
+ * ```ts
+ * renderJson({ path: "a\u009bb" }); // '{\n  "path": "a\\u009bb"\n}'
+ * ```
+ */
 export function renderJson(value: unknown): string {
-  return JSON.stringify(value, null, 2);
+  return escapeJsonControl(JSON.stringify(value, null, 2));
 }
 
 /**
  * Renders rows as a table with a header row, columns separated by three spaces like
- * kubectl's; the last column is never padded.
+ * kubectl's; the last column is never padded. Cells are escaped (see `escapeControl`): a
+ * newline or an escape sequence in one would break the table or take over the terminal.
  *
  * @example Usage
  * ```ts
  * renderTable(["NAME", "SCORE"], [["core.1", "8.5"]]);
  * ```
  */
-export function renderTable(headers: string[], rows: string[][]): string {
+export function renderTable(headers: string[], cells: string[][]): string {
+  const rows = cells.map((row) => row.map(escapeControl));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!))).join("   ")

@@ -4,13 +4,8 @@
  *
  * @module
  */
-import {
-  Command,
-  type CommandUnknownOpts,
-  InvalidArgumentError,
-  Option,
-} from "@commander-js/extra-typings";
-import { formatBytes, parseBytes, parseDuration } from "../lib/config/mod.ts";
+import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
+import { formatBytes } from "../lib/config/mod.ts";
 import { AgentError, ExitCode, UnavailableError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Store, StoredObject } from "../lib/store/backend.ts";
@@ -23,7 +18,7 @@ import {
   type RetentionPolicy,
   type RetentionTotals,
 } from "../lib/store/retention.ts";
-import type { CliContext } from "./_context.ts";
+import { type CliContext, flag } from "./_context.ts";
 import { print, renderJson, renderTable } from "./output.ts";
 
 /** Deletions from which a progress bar is drawn (on a terminal). */
@@ -31,26 +26,6 @@ const PROGRESS_FROM = 20;
 
 /** Exit code after Ctrl-C stopped the deletions, as a shell reports SIGINT. */
 const INTERRUPTED = 130;
-
-function duration(text: string): number {
-  const value = parseDuration(text);
-  if (value === undefined) throw new InvalidArgumentError('expected a duration like "30d"');
-  return value;
-}
-
-function size(text: string): number {
-  const value = parseBytes(text);
-  if (value === undefined) throw new InvalidArgumentError('expected a size like "50GB"');
-  return value;
-}
-
-function count(text: string): number {
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidArgumentError("expected a whole number, 0 or more");
-  }
-  return value;
-}
 
 /** Builds the `prune` command. */
 export function pruneCommand(context: CliContext): CommandUnknownOpts {
@@ -68,25 +43,15 @@ export function pruneCommand(context: CliContext): CommandUnknownOpts {
         "is given; --dry-run never deletes. Deleted cores are marked pruned in the\n" +
         "core index.",
     )
-    .option(
-      "--max-age <duration>",
-      "delete cores older than this (storage.retention.maxAge)",
-      duration,
-    )
+    .option("--max-age <duration>", "delete cores older than this (storage.retention.maxAge)")
     .option(
       "--max-bytes <size>",
       "keep the stored cores under this size (storage.retention.maxBytes)",
-      size,
     )
-    .option(
-      "--max-per-group <n>",
-      "cores kept per crash group (storage.maxPerGroup)",
-      count,
-    )
+    .option("--max-per-group <n>", "cores kept per crash group (storage.maxPerGroup)")
     .option(
       "--min-free <size>",
       "free space to leave on the store's filesystem (storage.retention.minFreeBytes)",
-      size,
     )
     .option("--yes", "delete the planned cores")
     .option("--dry-run", "print the plan only, even with --yes")
@@ -99,12 +64,17 @@ export function pruneCommand(context: CliContext): CommandUnknownOpts {
       "\nExamples:\n  agent prune\n  agent prune --max-age 7d --yes\n  agent prune --max-bytes 20GB --max-per-group 3 --dry-run -o json",
     )
     .action(async (options) => {
-      const config = await context.config();
+      const config = await context.config({
+        "storage.retention.maxAge": flag("--max-age", options.maxAge),
+        "storage.retention.maxBytes": flag("--max-bytes", options.maxBytes),
+        "storage.maxPerGroup": flag("--max-per-group", options.maxPerGroup),
+        "storage.retention.minFreeBytes": flag("--min-free", options.minFree),
+      });
       const policy: RetentionPolicy = {
-        maxAge: options.maxAge ?? config.storage.retention.maxAge,
-        maxBytes: options.maxBytes ?? config.storage.retention.maxBytes,
-        maxPerGroup: options.maxPerGroup ?? config.storage.maxPerGroup,
-        minFreeBytes: options.minFree ?? config.storage.retention.minFreeBytes,
+        maxAge: config.storage.retention.maxAge,
+        maxBytes: config.storage.retention.maxBytes,
+        maxPerGroup: config.storage.maxPerGroup,
+        minFreeBytes: config.storage.retention.minFreeBytes,
       };
       // Loaded here: the S3 backend is not needed to print help or to run other commands.
       const { openStore } = await import("../lib/store/open.ts");

@@ -12,7 +12,7 @@ import {
 import { AgentError, ExitCode } from "../lib/errors.ts";
 import { analyzeCore, analyzeOptions, scoreCore, type ScoreItem } from "../lib/core/mod.ts";
 import { mapLimit } from "../lib/pool.ts";
-import type { CliContext } from "./_context.ts";
+import { type CliContext, flag } from "./_context.ts";
 import { print, renderJson, renderTable } from "./output.ts";
 
 /** One line of `agent score -o json`. Field names are part of the JSON contract. */
@@ -35,14 +35,6 @@ function scoreValue(text: string): number {
   return value;
 }
 
-function positiveInt(text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1 || value > 64) {
-    throw new InvalidArgumentError("expected a whole number from 1 to 64");
-  }
-  return value;
-}
-
 /** Builds the `score` command. */
 export function scoreCommand(context: CliContext): CommandUnknownOpts {
   return new Command("score")
@@ -57,7 +49,6 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
     .option(
       "--threshold <n>",
       "score a core needs to be stored (default: analyzer.valueThreshold, 7)",
-      scoreValue,
     )
     .option("--fail-under <n>", "exit with code 1 when any core scores below N", scoreValue)
     .option("--pod <name>", "pod the cores came from (counts as pod association)")
@@ -66,7 +57,7 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
       "executable that crashed, for every core (default: the path in each core)",
     )
     .option("--no-gdb", "notes only: do not run gdb")
-    .option("-j, --jobs <n>", "cores analyzed at once (default: analyzer.concurrency)", positiveInt)
+    .option("-j, --jobs <n>", "cores analyzed at once (default: analyzer.concurrency, 2)")
     .addOption(
       new Option("-o, --output <format>", "output format").choices(["table", "json"] as const)
         .default("table"),
@@ -76,13 +67,16 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
       "\nExamples:\n  agent score core.*\n  agent score cores/*.core --fail-under 7 -o json",
     )
     .action(async (cores, options) => {
-      const config = await context.config();
-      const threshold = options.threshold ?? config.analyzer.valueThreshold;
+      const config = await context.config({
+        "analyzer.valueThreshold": flag("--threshold", options.threshold),
+        "analyzer.concurrency": flag("--jobs", options.jobs),
+      });
+      const threshold = config.analyzer.valueThreshold;
       const analyze = analyzeOptions(config, options);
       const now = new Date();
       const results = await mapLimit(
         cores,
-        options.jobs ?? config.analyzer.concurrency,
+        config.analyzer.concurrency,
         async (file) => {
           try {
             const analysis = await analyzeCore(file, analyze);

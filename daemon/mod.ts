@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Config } from "../lib/config/mod.ts";
+import { type Config, formatListenAddress } from "../lib/config/mod.ts";
 import {
   type CoreOutcome,
   openCollection,
@@ -16,7 +16,8 @@ import {
 } from "../lib/collect/mod.ts";
 import type { RestartEvent } from "../lib/kube/restarts.ts";
 import { applyRetention, planRetention } from "../lib/store/retention.ts";
-import { AgentError, ConfigError, InputError, UnavailableError } from "../lib/errors.ts";
+import { ConfigError, InputError, UnavailableError } from "../lib/errors.ts";
+import { escapeControl } from "../lib/escape.ts";
 import type { Logger } from "../lib/log.ts";
 import { createMetrics } from "../lib/metrics/mod.ts";
 import { openState } from "../lib/store/state.ts";
@@ -39,13 +40,6 @@ export interface DaemonOptions {
   signal: AbortSignal;
   /** Told the address once the server listens. */
   onListen?(address: { hostname: string; port: number }): void;
-}
-
-/** Splits `HOST:PORT` (IPv6 in brackets). */
-export function parseListenAddress(address: string): { hostname: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address);
-  if (!match) throw new AgentError(`Invalid listen address "${address}": expected HOST:PORT`, 2);
-  return { hostname: match[1] ?? (match[2] || "0.0.0.0"), port: Number(match[3]) };
 }
 
 /**
@@ -107,7 +101,7 @@ async function serve(
     }
   }
   const scrapeHooks: (() => void)[] = [];
-  const address = parseListenAddress(config.server.listenAddress);
+  const address = config.server.listenAddress;
   let server: Deno.HttpServer;
   try {
     server = Deno.serve(
@@ -131,7 +125,7 @@ async function serve(
   } catch (error) {
     db.close();
     throw new UnavailableError(
-      `Cannot listen on ${config.server.listenAddress}: ${
+      `Cannot listen on ${formatListenAddress(address)}: ${
         error instanceof Error ? error.message : error
       }`,
       { cause: error },
@@ -386,15 +380,20 @@ interface ClusterView {
   onCore?: (outcome: CoreOutcome) => Promise<void>;
 }
 
-/** The `CoreDumped` Event's message: what crashed, the score, and where the core went. */
+/**
+ * The `CoreDumped` Event's message: what crashed, the score, and where the core went. The
+ * crash reason comes from the core, and `kubectl describe` prints the message raw: escaped.
+ */
 export function coreEventMessage(outcome: CoreOutcome): string {
   const r = outcome.record;
   const where = r.state === "stored" && r.storedUri
     ? `stored as ${r.storedUri}`
     : `not stored: ${r.reason ?? r.state}`;
-  return `${r.crashReason ?? "crashed"}, score ${r.score ?? "?"}, ${where} (node ${
-    r.node ?? "?"
-  }, matched by ${r.match?.method ?? "none"})`;
+  return escapeControl(
+    `${r.crashReason ?? "crashed"}, score ${r.score ?? "?"}, ${where} (node ${
+      r.node ?? "?"
+    }, matched by ${r.match?.method ?? "none"})`,
+  );
 }
 
 function recordOutcome(metrics: ReturnType<typeof createMetrics>, outcome: CoreOutcome): void {

@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { escapeControl, escapeJsonControl } from "./escape.ts";
+import { redactUrls } from "./redact.ts";
 
 /** Log levels, least to most severe. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -57,11 +59,15 @@ export function createLogger(options: LoggerOptions): Logger {
   const log = (level: LogLevel) => (message: string, fields: LogFields = {}) => {
     if (!enabled(level)) return;
     if (options.format === "json") {
-      write(JSON.stringify({ time: now().toISOString(), level, msg: message, ...fields }));
+      write(escapeJsonControl(JSON.stringify(
+        { time: now().toISOString(), level, msg: message, ...fields },
+        (_key, value) => typeof value === "string" ? redactUrls(value) : value,
+      )));
       return;
     }
     const extra = Object.entries(fields).map(([k, v]) => ` ${k}=${formatValue(v)}`).join("");
-    write(`${level}: ${message}${extra}`);
+    // One line whatever the values hold: file names and crash reasons come from cores.
+    write(escapeControl(redactUrls(`${level}: ${message}${extra}`)));
   };
   return {
     debug: log("debug"),

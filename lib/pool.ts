@@ -1,12 +1,64 @@
 /**
- * Bounded concurrency for independent tasks, and waiting that an abort cuts short.
+ * Bounded concurrency for independent tasks, timers for any duration, and waiting that an
+ * abort cuts short.
  *
  * @module
  */
 
+/** The longest delay `setTimeout` keeps (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The timer functions {@linkcode after} uses; tests pass fakes. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  /** Takes what `setTimeout` returned. */
+  clearTimeout(id: unknown): void;
+}
+
+const GLOBAL_TIMERS: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+};
+
 /**
- * Waits `ms` milliseconds, or less when `signal` aborts (it resolves either way, so a loop
- * checks `signal.aborted` after it).
+ * Calls `fn` once after `ms` milliseconds, for any duration. Every timer whose delay can come
+ * from the configuration goes through here: `setTimeout` turns a delay over
+ * {@linkcode MAX_TIMER_MS} into 1 ms, so a `30d` timeout would fire at once and a `30d` loop
+ * would spin; longer delays are waited in chunks instead. A delay that is not a positive
+ * number fires on the next turn; `Infinity` never fires. Returns a function that cancels the
+ * call (harmless after it ran).
+ *
+ * @example Usage
+ * ```ts
+ * const cancel = after(30 * 86_400_000, () => console.log("a month later"));
+ * cancel();
+ * ```
+ */
+export function after(ms: number, fn: () => void, timers: Timers = GLOBAL_TIMERS): () => void {
+  // Counted down rather than compared with a clock, so that fake timers need no fake clock.
+  let remaining = ms > 0 ? ms : 0;
+  let id: unknown;
+  const arm = () => {
+    const chunk = Math.min(remaining, MAX_TIMER_MS);
+    id = timers.setTimeout(() => {
+      remaining -= chunk;
+      if (remaining > 0) arm();
+      else {
+        id = undefined;
+        fn();
+      }
+    }, chunk);
+  };
+  arm();
+  return () => {
+    if (id !== undefined) timers.clearTimeout(id);
+    id = undefined;
+  };
+}
+
+/**
+ * Waits `ms` milliseconds (any duration, see {@linkcode after}), or less when `signal`
+ * aborts (it resolves either way, so a loop checks `signal.aborted` after it).
  *
  * @example Usage
  * ```ts
@@ -16,10 +68,10 @@
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
+    const cancel = after(ms, done);
     signal.addEventListener("abort", done, { once: true });
     function done() {
-      clearTimeout(timer);
+      cancel();
       signal.removeEventListener("abort", done);
       resolve();
     }

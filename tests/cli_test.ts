@@ -83,3 +83,99 @@ Deno.test("an invalid configuration file is exit code 2 naming the key", async (
     assertEquals(env.stderr, `Cannot read configuration "${dir}/missing.yaml": no such file\n`);
   });
 });
+
+Deno.test("a YAML alias bomb in the configuration is exit code 2 with one line", async () => {
+  await withTempDir(async (dir) => {
+    const levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"];
+    for (const name of "bcdefghi") {
+      const previous = String.fromCharCode(name.charCodeAt(0) - 1);
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(", ")}]`);
+    }
+    await Deno.writeTextFile(`${dir}/bomb.yaml`, levels.join("\n") + "\n");
+    const run = await runAgent(["score", "core"], { env: { AGENT_CONFIG: `${dir}/bomb.yaml` } });
+    assertEquals([run.code, run.stdout], [2, ""]);
+    assertEquals(
+      run.stderr,
+      `Invalid configuration "${dir}/bomb.yaml": YAML error: Excessive alias count indicates a resource exhaustion attack\n`,
+    );
+  });
+});
+
+Deno.test("configuration errors show no secret, no URL credentials, no lines of a foreign file", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(
+      `${dir}/shadow`,
+      "root:$6$salt$hunter2hash:20228:0:99999:7:::\ndaemon:*:20228:0:99999:7:::\n",
+    );
+    const shadow = await runAgent(["score", "core"], { env: { AGENT_CONFIG: `${dir}/shadow` } });
+    assertEquals([shadow.code, shadow.stderr], [
+      2,
+      `Invalid configuration "${dir}/shadow": (top level): 2 unknown keys not shown (not key names)\n`,
+    ]);
+    await Deno.writeTextFile(
+      `${dir}/secret.yaml`,
+      "storage:\n  s3:\n    secretAccessKey: 987654321123\n",
+    );
+    const secret = await runAgent(["--config", `${dir}/secret.yaml`, "prune"]);
+    assertEquals([secret.code, secret.stderr], [
+      2,
+      `Invalid configuration "${dir}/secret.yaml": storage.s3.secretAccessKey: expected a string, got a number (not shown: a secret)\n`,
+    ]);
+    const endpoint = await runAgent(["prune"], {
+      env: {
+        AGENT_STORAGE_BACKEND: "s3",
+        AGENT_STORAGE_S3_BUCKET: "cores",
+        AGENT_STORAGE_S3_ENDPOINT: "https://agent:hunter2@minio.example:9000",
+      },
+    });
+    assertEquals(endpoint.code, 2);
+    assertEquals(
+      endpoint.stderr,
+      'Invalid storage.s3.endpoint "https://***@minio.example:9000": credentials do not go in the URL (set storage.s3.accessKeyId and storage.s3.secretAccessKey)\n',
+    );
+  });
+});
+
+Deno.test("every command reads a setting the same way from its flag, its variable and the file", async () => {
+  // The daemon stops at the bad listen address, after every other setting was accepted.
+  const daemon = (env: Record<string, string>, ...args: string[]) =>
+    runAgent(["daemon", "--listen-address", "nowhere", ...args], { env });
+  const badListen =
+    'Invalid configuration: server.listenAddress (from --listen-address): expected HOST:PORT, got "nowhere"\n';
+  for (const interval of ["5s", "5", "1m30s"]) {
+    const viaEnv = await daemon({ KATA_PULSE_METRICS_INTERVAL: interval });
+    assertEquals([viaEnv.code, viaEnv.stderr], [2, badListen], `env ${interval}`);
+    const viaFlag = await daemon({}, "--metrics-interval-secs", interval);
+    assertEquals([viaFlag.code, viaFlag.stderr], [2, badListen], `flag ${interval}`);
+  }
+  const endpoint = await daemon({ RUNTIME_ENDPOINT: "unix:///run/k3s/containerd.sock" });
+  assertEquals([endpoint.code, endpoint.stderr], [2, badListen]);
+  // And a value one command rejects, every command rejects, with the same line.
+  for (
+    const [env, line] of [
+      [
+        { KATA_PULSE_METRICS_INTERVAL: "soon" },
+        'kata.metricsInterval (from KATA_PULSE_METRICS_INTERVAL): expected a duration like "30d", got "soon"',
+      ],
+      [
+        { KATA_PULSE_LISTEN: "nowhere" },
+        'server.listenAddress (from KATA_PULSE_LISTEN): expected HOST:PORT, got "nowhere"',
+      ],
+      [
+        { RUNTIME_ENDPOINT: "containerd.sock" },
+        'kata.runtimeEndpoint (from RUNTIME_ENDPOINT): expected a socket path or unix:///path, got "containerd.sock"',
+      ],
+    ] as const
+  ) {
+    for (const args of [["daemon"], ["discover", "sandboxes"], ["score", "core"]]) {
+      const run = await runAgent(args, { env });
+      assertEquals([run.code, run.stderr], [2, `Invalid configuration: ${line}\n`], args[0]);
+    }
+  }
+  const flag = await daemon({}, "--metrics-interval-secs", "soon");
+  assertEquals(
+    flag.stderr,
+    'Invalid configuration: kata.metricsInterval (from --metrics-interval-secs): expected a duration like "30d", got "soon"; ' +
+      'server.listenAddress (from --listen-address): expected HOST:PORT, got "nowhere"\n',
+  );
+});

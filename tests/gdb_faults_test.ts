@@ -5,10 +5,11 @@
  */
 import { assertEquals, assertStringIncludes, withTempDir } from "./support/assert.ts";
 import { json, runAgent } from "./support/cli.ts";
-import { haveGcc, sampleCores, skipNotice } from "./support/cores.ts";
+import { haveGcc, haveGdb, sampleCores, skipNotice } from "./support/cores.ts";
 import type { CoreAnalysis } from "../lib/core/mod.ts";
 
 const noGcc = skipNotice("gcc", haveGcc());
+const noGdb = skipNotice("gdb", haveGdb());
 
 async function analyzeWithGdb(
   script: string,
@@ -42,6 +43,21 @@ Deno.test({
     ]);
     assertEquals(a.signal?.name, "SIGSEGV");
     assertEquals(a.gdb.durationMs! < 10_000, true, `took ${a.gdb.durationMs} ms`);
+  },
+});
+
+Deno.test({
+  name: "an analyzer.gdbTimeout of 30d lets gdb finish (setTimeout would fire it at once)",
+  ignore: noGcc || noGdb,
+  fn: async () => {
+    const { segv } = await sampleCores();
+    const run = await runAgent(["analyze", "core", segv.core, "-o", "json"], {
+      env: { AGENT_ANALYZER_GDB_TIMEOUT: "30d" },
+    });
+    assertEquals(run.code, 0, run.stderr);
+    const a = json<CoreAnalysis>(run);
+    assertEquals([a.gdb.used, a.gdb.timedOut, a.warnings], [true, false, []]);
+    assertEquals(a.stackTrace[0]?.function, "deref");
   },
 });
 

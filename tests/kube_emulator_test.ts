@@ -127,6 +127,52 @@ Deno.test({
     }),
 });
 
+/**
+ * The complete lines of `stream` as they arrive, and a wait for the lines to satisfy a test.
+ * kubectl writes a table row in several writes (one per cell), so a read can end inside a
+ * line: only whole lines are kept, and a wait ends at the line that satisfies it, not after
+ * a fixed number of polls.
+ */
+function lineReader(stream: ReadableStream<Uint8Array>) {
+  const lines: string[] = [];
+  let ended = false;
+  let changed = () => {};
+  const done = (async () => {
+    let partial = "";
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      const parts = (partial + text).split("\n");
+      partial = parts.pop()!;
+      lines.push(...parts.filter(Boolean));
+      changed();
+    }
+    if (partial) lines.push(partial);
+    ended = true;
+    changed();
+  })();
+  /** Waits until `test(lines)` holds; fails if the stream ends first or after `ms` (a bound). */
+  async function until(test: (lines: string[]) => boolean, what: string, ms = 60_000) {
+    const deadline = Date.now() + ms;
+    while (!test(lines)) {
+      const left = deadline - Date.now();
+      if (ended || left <= 0) {
+        throw new Error(
+          `${ended ? "kubectl ended" : "timed out"} waiting for ${what}; it printed:\n${
+            lines.join("\n")
+          }`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        changed = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+  return { lines, until, done };
+}
+
 Deno.test({
   name: "kubectl get -w shows a restart and a deletion as they happen",
   ignore: noKubectl,
@@ -141,29 +187,26 @@ Deno.test({
         stdout: "piped",
         stderr: "piped",
       }).spawn();
-      const lines: string[] = [];
-      const reading = (async () => {
-        const decoder = new TextDecoder();
-        for await (const chunk of watch.stdout) {
-          lines.push(...decoder.decode(chunk).split("\n").filter(Boolean));
-        }
-      })();
-      const waitFor = async (test: () => boolean) => {
-        for (let i = 0; i < 100 && !test(); i++) await new Promise((r) => setTimeout(r, 50));
-        assert(test(), `kubectl printed:\n${lines.join("\n")}`);
-      };
+      const output = lineReader(watch.stdout);
+      const rows = (restarts: number) => (lines: string[]) =>
+        lines.filter((l) => new RegExp(`^milvus-querynode-0 +1/1 +Running +${restarts} `).test(l))
+          .length;
       try {
-        await waitFor(() => lines.some((l) => /milvus-querynode-0 +1\/1 +Running +0/.test(l)));
-        const restarted = pod("milvus-querynode-0", {}, 1);
-        emu.put(restarted);
-        await waitFor(() => lines.some((l) => /milvus-querynode-0 +1\/1 +Running +1/.test(l)));
+        await output.until((l) => rows(0)(l) === 1, "the listed pod");
+        assertMatch(output.lines[0]!, /^NAME +READY +STATUS +RESTARTS +AGE$/);
+        // Put after kubectl listed: its watch starts from the list's resourceVersion, so the
+        // restart reaches it whether the watch is open yet or not.
+        emu.put(pod("milvus-querynode-0", {}, 1));
+        await output.until((l) => rows(1)(l) === 1, "the restart");
         const deleted = await kubectl("delete", "pod", "milvus-querynode-0");
         assertEquals(deleted.stdout, 'pod "milvus-querynode-0" deleted\n');
-        await waitFor(() => lines.length >= 4);
         assertEquals(emu.get("pods", "milvus", "milvus-querynode-0"), undefined);
+        // kubectl prints the pod once more for its DELETED event.
+        await output.until((l) => rows(1)(l) === 2, "the deletion");
+        assertEquals(output.lines.length, 4, output.lines.join("\n"));
       } finally {
         watch.kill();
-        await reading;
+        await output.done;
         await watch.status;
         await watch.stderr.cancel();
         await Deno.remove(home, { recursive: true });

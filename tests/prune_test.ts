@@ -345,7 +345,7 @@ Deno.test("prune rejects bad flag values with one line and exit code 2", async (
       ["--max-age", "soon", 'expected a duration like "30d"'],
       ["--max-bytes", "lots", 'expected a size like "50GB"'],
       ["--min-free", "-1GB", 'expected a size like "50GB"'],
-      ["--max-per-group", "1.5", "expected a whole number, 0 or more"],
+      ["--max-per-group", "1.5", "storage.maxPerGroup (from --max-per-group): expected an integer"],
       ["-o", "xml", "Allowed choices are table, json"],
     ]
   ) {
@@ -353,7 +353,8 @@ Deno.test("prune rejects bad flag values with one line and exit code 2", async (
     assertEquals(run.code, 2, `${flag} ${value}: ${run.stderr}`);
     assertEquals(run.stderr.split("\n").filter(Boolean).length, 1, run.stderr);
     assertStringIncludes(run.stderr, expected!);
-    assertStringIncludes(run.stderr, '(see "agent prune --help")');
+    if (flag === "-o") assertStringIncludes(run.stderr, '(see "agent prune --help")');
+    else assertStringIncludes(run.stderr, `(from ${flag}): `);
     assertEquals(run.stdout, "");
   }
 });

@@ -177,11 +177,11 @@ Deno.test({
   },
 });
 
-Deno.test("score rejects a threshold outside 0-10 as a usage error", async () => {
+Deno.test("score rejects a threshold outside 0-10 as analyzer.valueThreshold does", async () => {
   const run = await runAgent(["score", "core", "--threshold", "12"]);
   assertEquals(run.code, 2);
   assertEquals(
     run.stderr,
-    `Option '--threshold <n>' argument '12' is invalid. expected a number from 0 to 10 (see "agent score --help")\n`,
+    "Invalid configuration: analyzer.valueThreshold (from --threshold): must be at most 10, got 12\n",
   );
 });

@@ -8,6 +8,7 @@
  */
 import type { Config } from "../config/mod.ts";
 import type { Logger } from "../log.ts";
+import { sleep } from "../pool.ts";
 import { type CoreIndex, fileIdentity } from "../store/core_index.ts";
 import type { CorePipeline } from "./pipeline.ts";
 import { CoreWatcher } from "./watch.ts";
@@ -111,13 +112,7 @@ export function runCollector(options: CollectorOptions): Collector {
         }
         await watcher.options.onComplete(record.path);
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(config.collector.rescanInterval, 30_000));
-        signal.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-      });
+      await sleep(Math.min(config.collector.rescanInterval, 30_000), signal);
     }
   };
   const workers = Array.from({ length: config.collector.concurrency }, worker);

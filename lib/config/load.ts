@@ -7,7 +7,7 @@
  */
 import type { z } from "zod";
 import { ConfigError } from "../errors.ts";
-import { type Config, configSchema, DEFAULTS, ENV_ALIASES, show } from "./schema.ts";
+import { type Config, configSchema, DEFAULTS, ENV_ALIASES, isSecretKey, show } from "./schema.ts";
 
 /** Options of {@linkcode loadConfig}. */
 export interface LoadConfigOptions {
@@ -15,8 +15,22 @@ export interface LoadConfigOptions {
   file?: string;
   /** Reads an environment variable; default `Deno.env.get`. */
   env?: (name: string) => string | undefined;
-  /** Values from command-line flags, by dotted key path (`analyzer.gdbPath`). */
+  /**
+   * Values from command-line flags, by dotted key path (`analyzer.gdbPath`), as typed: they
+   * are read like environment values and validated by the schema, never parsed before.
+   */
+  args?: Record<string, FlagValue | undefined>;
+  /** Values set by code (tests, embedding), by dotted key path, in the schema's input types. */
   flags?: Record<string, unknown>;
+}
+
+/**
+ * A setting given on the command line: the text as typed (or `true`/`false` for a switch) and
+ * the flag, which messages name.
+ */
+export interface FlagValue {
+  flag: string;
+  value: string | boolean;
 }
 
 type Tree = Record<string, unknown>;
@@ -67,6 +81,18 @@ export function envName(key: string): string {
  * ```
  */
 export async function loadConfig(options: LoadConfigOptions = {}): Promise<Config> {
+  try {
+    return await load(options);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    // Whatever else a reader or parser throws (a library's own limits included) is still a
+    // bad configuration, not a bug of the agent: exit code 2 with the file named.
+    const where = options.file === undefined ? "" : ` "${options.file}"`;
+    throw new ConfigError(`Invalid configuration${where}: ${firstLine(error)}`, { cause: error });
+  }
+}
+
+async function load(options: LoadConfigOptions): Promise<Config> {
   const sources = new Map<string, string>();
   const fileTree = options.file === undefined ? {} : await readYaml(options.file);
   const tree = merge(structuredClone(DEFAULTS) as Tree, fileTree);
@@ -85,6 +111,13 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Confi
     setPath(tree, key, value);
     sources.set(key, `flag for ${key}`);
   }
+  const defaults = new Map(configKeys());
+  for (const [key, given] of Object.entries(options.args ?? {})) {
+    if (given === undefined) continue;
+    const { value } = given;
+    setPath(tree, key, typeof value === "string" ? fromEnv(value, defaults.get(key)) : value);
+    sources.set(key, given.flag);
+  }
   const result = configSchema.safeParse(tree, { reportInput: true });
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => describeIssue(issue, sources));
@@ -92,20 +125,63 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Confi
   throw new ConfigError(`Invalid configuration${where}: ${problems.join("; ")}`);
 }
 
-async function readYaml(file: string): Promise<Tree> {
-  let text: string;
+/**
+ * The most a configuration file may hold. Far above any real one; it keeps a mistaken path
+ * (`/dev/zero`, a core, a log) from being read whole into memory.
+ */
+const MAX_CONFIG_BYTES = 1 << 20;
+
+/** A file refused before it was parsed; the message is the reason. */
+class Refused extends Error {}
+
+async function readText(file: string): Promise<string> {
+  let handle: Deno.FsFile | undefined;
   try {
-    text = await Deno.readTextFile(file);
+    handle = await Deno.open(file);
+    if ((await handle.stat()).isDirectory) throw new Refused("is a directory");
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    // A pipe (`--config <(...)`) has no size to check first: read up to one byte past the cap.
+    for await (const chunk of handle.readable) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > MAX_CONFIG_BYTES) throw new Refused("larger than 1MiB");
+    }
+    handle = undefined;
+    return new TextDecoder().decode(concat(chunks, size));
   } catch (error) {
-    const reason = error instanceof Deno.errors.NotFound
+    const reason = error instanceof Refused
+      ? error.message
+      : error instanceof Deno.errors.NotFound
       ? "no such file"
       : error instanceof Deno.errors.PermissionDenied
       ? "permission denied"
-      : error instanceof Error
-      ? error.message
-      : String(error);
+      : error instanceof Deno.errors.IsADirectory
+      ? "is a directory"
+      : firstLine(error);
     throw new ConfigError(`Cannot read configuration "${file}": ${reason}`, { cause: error });
+  } finally {
+    // `readable` closes the file when it ends; only an early exit leaves it open.
+    try {
+      handle?.close();
+    } catch {
+      // Already closed by the stream.
+    }
   }
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
+}
+
+async function readYaml(file: string): Promise<Tree> {
+  const text = await readText(file);
   // Loaded only when a file is given: it is a tenth of the start-up time of every command.
   const { parseDocument } = await import("yaml");
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
@@ -113,10 +189,19 @@ async function readYaml(file: string): Promise<Tree> {
   if (error) {
     const at = error.linePos?.[0];
     const position = at ? ` at line ${at.line}, column ${at.col}` : "";
-    const reason = error.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
-    throw new ConfigError(`Invalid configuration "${file}": YAML error${position}: ${reason}`);
+    throw new ConfigError(
+      `Invalid configuration "${file}": YAML error${position}: ${yamlReason(error.message)}`,
+    );
   }
-  const value: unknown = document.toJS();
+  let value: unknown;
+  try {
+    value = document.toJS();
+  } catch (cause) {
+    // `yaml` refuses documents whose aliases expand past its limit ("billion laughs").
+    throw new ConfigError(`Invalid configuration "${file}": YAML error: ${firstLine(cause)}`, {
+      cause,
+    });
+  }
   if (value === null || value === undefined) return {};
   if (!isTree(value)) {
     throw new ConfigError(
@@ -124,6 +209,21 @@ async function readYaml(file: string): Promise<Tree> {
     );
   }
   return value;
+}
+
+/**
+ * The reason of a YAML error without the text it quotes: `yaml` adds the offending source
+ * after a colon (`Unexpected scalar token in YAML stream: "SendEnv LANG LC_*"`), and the file
+ * may be anything but a configuration (`--config /etc/ssh/ssh_config`): the position is
+ * enough to find it.
+ */
+function yamlReason(message: string): string {
+  return message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "").split(/: |"/)[0]!
+    .trim();
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0]!.trim();
 }
 
 function merge(base: Tree, over: Tree): Tree {
@@ -144,7 +244,7 @@ function setPath(tree: Tree, key: string, value: unknown): void {
   node[parts.at(-1)!] = value;
 }
 
-/** Converts an environment string to the type of the key's default. */
+/** Converts an environment or flag string to the type of the key's default. */
 function fromEnv(raw: string, fallback: unknown): unknown {
   if (Array.isArray(fallback)) {
     return raw.split(",").map((s) => s.trim()).filter(Boolean).map((s) =>
@@ -160,32 +260,68 @@ function fromEnv(raw: string, fallback: unknown): unknown {
   return raw;
 }
 
+/**
+ * Unknown keys are named only when they look like a key someone meant to write: a file that
+ * is not a configuration (`--config /etc/shadow` parses as a mapping whose keys are its
+ * lines) must not be echoed back, while a misspelt `gdbPth` is worth naming.
+ */
+const KEY_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+
+/** Unknown key names listed at most; the rest are counted. */
+const MAX_UNKNOWN_SHOWN = 10;
+
 function describeIssue(issue: z.core.$ZodIssue, sources: Map<string, string>): string {
   const key = issue.path.map(String).join(".");
   const source = sources.get(key);
   const where = `${key || "(top level)"}${source ? ` (from ${source})` : ""}`;
+  const got = (input: unknown) =>
+    isSecretKey(key) ? `got ${kind(input)} (not shown: a secret)` : `got ${show(input)}`;
   switch (issue.code) {
     case "unrecognized_keys":
-      return issue.keys.map((k) => `${key ? `${key}.` : ""}${k}: unknown key`).join("; ");
+      return unknownKeys(key, issue.keys);
     case "invalid_type":
-      return `${where}: expected ${article(issue.expected)}, got ${show(issue.input)}`;
+      return `${where}: expected ${article(issue.expected)}, ${got(issue.input)}`;
     case "invalid_value":
-      return `${where}: expected one of ${issue.values.map((v) => show(v)).join(", ")}, got ${
-        show(issue.input)
+      return `${where}: expected one of ${issue.values.map((v) => show(v)).join(", ")}, ${
+        got(issue.input)
       }`;
-    case "invalid_union":
-      return `${where}: ${issue.message}, got ${show(issue.input)}`;
     case "too_small":
       return `${where}: must be at least ${issue.minimum}${
         typeof issue.input === "string" ? " characters" : ""
-      }, got ${show(issue.input)}`;
+      }, ${got(issue.input)}`;
     case "too_big":
-      return `${where}: must be at most ${issue.maximum}, got ${show(issue.input)}`;
+      return `${where}: must be at most ${issue.maximum}, ${got(issue.input)}`;
+    case "invalid_union":
     case "invalid_format":
-      return `${where}: ${issue.message}, got ${show(issue.input)}`;
+    case "custom":
+      return `${where}: ${issue.message}, ${got(issue.input)}`;
     default:
       return `${where}: ${issue.message}`;
   }
+}
+
+function unknownKeys(parent: string, keys: string[]): string {
+  const prefix = parent ? `${parent}.` : "";
+  const at = parent || "(top level)";
+  const named = keys.filter((k) => KEY_NAME.test(k));
+  const problems = named.slice(0, MAX_UNKNOWN_SHOWN).map((k) => `${prefix}${k}: unknown key`);
+  const more = named.length - problems.length;
+  if (more > 0) problems.push(`${at}: ${more} more unknown ${more === 1 ? "key" : "keys"}`);
+  const hidden = keys.length - named.length;
+  if (hidden > 0) {
+    problems.push(
+      `${at}: ${hidden} unknown ${hidden === 1 ? "key" : "keys"} not shown (not key names)`,
+    );
+  }
+  return problems.join("; ");
+}
+
+/** What a hidden value is, without any of it. */
+function kind(value: unknown): string {
+  if (typeof value === "string") return "a string";
+  if (typeof value === "number") return "a number";
+  if (typeof value === "boolean") return "true or false";
+  return show(value);
 }
 
 function article(type: string): string {

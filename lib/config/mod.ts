@@ -6,5 +6,11 @@
  * @module
  */
 export { type Config, type ConfigInput, configSchema, DEFAULTS, ENV_ALIASES } from "./schema.ts";
-export { configKeys, envName, loadConfig, type LoadConfigOptions } from "./load.ts";
+export { configKeys, envName, type FlagValue, loadConfig, type LoadConfigOptions } from "./load.ts";
 export { formatBytes, parseBytes, parseDuration } from "./units.ts";
+export {
+  formatListenAddress,
+  type ListenAddress,
+  parseListenAddress,
+  parseSocketEndpoint,
+} from "./address.ts";

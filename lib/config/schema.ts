@@ -6,11 +6,30 @@
  * @module
  */
 import { z } from "zod";
+import { redactUrls } from "../redact.ts";
+import { parseListenAddress, parseSocketEndpoint } from "./address.ts";
 import { parseBytes, parseDuration } from "./units.ts";
 
-/** Renders a rejected value for an error message. */
+/** Shown strings are cut here: a message is one line, not a copy of the input. */
+const SHOW_MAX_CHARS = 80;
+
+/**
+ * Renders a rejected value for an error message: strings quoted, cut at 80 characters, with
+ * the credentials of any URL in them hidden; other values by their kind.
+ *
+ * @example Usage
+ * ```ts
+ * show("https://agent:s3cret@minio:9000"); // '"https://***@minio:9000"'
+ * show([1, 2]); // "a list"
+ * ```
+ */
 export function show(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "string") {
+    const text = redactUrls(value);
+    return text.length > SHOW_MAX_CHARS
+      ? `${JSON.stringify(text.slice(0, SHOW_MAX_CHARS))}… (${text.length} characters)`
+      : JSON.stringify(text);
+  }
   if (value === undefined) return "nothing";
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
@@ -18,24 +37,93 @@ export function show(value: unknown): string {
   return String(value);
 }
 
+/** Names of keys whose values are credentials: a secret, a password, a token, an API key. */
+const SECRET_NAME = /secret|passw(or)?d|token|api_?key|access_?key|credential|private_?key/i;
+
+/** Names of keys that say where a secret is (a file, a variable), not the secret itself. */
+const SECRET_POINTER = /(File|Env|Path)$/;
+
+/**
+ * Whether the value of `key` is a credential that no message may show. Decided by the key's
+ * name, so that a key added later is covered without a list to keep; of today's keys:
+ * `storage.s3.accessKeyId` and `storage.s3.secretAccessKey` (not `server.bearerTokenFile`
+ * or `ai.apiKeyEnv`, which name where the secret is).
+ *
+ * @example Usage
+ * ```ts
+ * isSecretKey("storage.s3.secretAccessKey"); // true
+ * isSecretKey("server.bearerTokenFile"); // false
+ * ```
+ */
+export function isSecretKey(key: string): boolean {
+  const name = key.split(".").at(-1) ?? "";
+  return SECRET_NAME.test(name) && !SECRET_POINTER.test(name);
+}
+
+/** Bounds of a parsed value, each with how it is written in the error message. */
+interface Limits {
+  min?: [number, string];
+  max?: [number, string];
+}
+
 /** A string or number read by `parse`; `example` shows the expected form in errors. */
-function parsed(parse: (text: string) => number | undefined, example: string) {
+function parsed(parse: (text: string) => number | undefined, example: string, limits: Limits) {
   const expected = `expected ${example}`;
   return z.union([z.string(), z.number()], { error: expected }).transform((value, ctx) => {
     const result = parse(String(value));
+    const problem = result === undefined
+      ? expected
+      : limits.min && !(result >= limits.min[0])
+      ? `must be at least ${limits.min[1]}`
+      : limits.max && !(result <= limits.max[0])
+      ? `must be at most ${limits.max[1]}`
+      : undefined;
+    if (problem !== undefined) {
+      // The loader adds the value (or hides it, for a secret): it knows the key.
+      ctx.addIssue({ code: "custom", message: problem, input: value });
+      return z.NEVER;
+    }
+    return result!;
+  });
+}
+
+/**
+ * The longest duration accepted. Beyond it a value is a typo or an attempt at "never", and
+ * it would overflow date arithmetic (`now - maxAge`) long before it overflowed a number.
+ */
+export const MAX_DURATION_MS = 36_525 * 86_400_000;
+
+/**
+ * A duration ("30d", "1h30m", "500ms"; a bare number is seconds), parsed to milliseconds,
+ * at most 100 years; `min` for the loops a zero would spin.
+ */
+const duration = (min?: [number, string]) =>
+  parsed(parseDuration, 'a duration like "30d"', {
+    ...(min ? { min } : {}),
+    max: [MAX_DURATION_MS, '100 years ("36525d")'],
+  });
+
+/** A byte size ("50GB", "100MiB", or a number of bytes), parsed to bytes. */
+const bytes = () =>
+  parsed(parseBytes, 'a size like "50GB"', {
+    // Past this, byte counts are no longer exact integers.
+    max: [Number.MAX_SAFE_INTEGER, "8PiB"],
+  });
+
+/** A string read by `parse` into what the agent uses; `expected` says what it takes. */
+function parsedText<T>(parse: (text: string) => T | undefined, expected: string) {
+  return z.string().transform((value, ctx) => {
+    const result = parse(value);
     if (result === undefined) {
-      ctx.addIssue({ code: "custom", message: `${expected}, got ${show(value)}` });
+      ctx.addIssue({ code: "custom", message: expected, input: value });
       return z.NEVER;
     }
     return result;
   });
 }
 
-/** A duration ("30d", "1h30m", "500ms"; a bare number is seconds), parsed to milliseconds. */
-const duration = () => parsed(parseDuration, 'a duration like "30d"');
-
-/** A byte size ("50GB", "100MiB", or a number of bytes), parsed to bytes. */
-const bytes = () => parsed(parseBytes, 'a size like "50GB"');
+/** More than nothing: a loop waiting 0 ms would run without pause. */
+const NONZERO: [number, string] = [1, "1ms"];
 
 const score = () => z.number().min(0).max(10);
 const weight = () => z.number().min(0).max(10);
@@ -82,7 +170,7 @@ export const configSchema = z.strictObject({
     paths: z.array(z.string().min(1)),
     fileNamePatterns: z.array(z.string().min(1)),
     settleInterval: duration(),
-    rescanInterval: duration(),
+    rescanInterval: duration(NONZERO),
     correlationWindow: duration(),
     concurrency: z.number().int().min(1).max(64),
   }),
@@ -128,7 +216,7 @@ export const configSchema = z.strictObject({
       maxAge: duration(),
       maxBytes: bytes(),
       minFreeBytes: bytes(),
-      interval: duration(),
+      interval: duration(NONZERO),
     }),
   }),
   cleaner: z.strictObject({
@@ -144,21 +232,25 @@ export const configSchema = z.strictObject({
   }),
   kata: z.strictObject({
     enabled: z.boolean(),
-    runtimeEndpoint: z.string().min(1),
+    runtimeEndpoint: parsedText(parseSocketEndpoint, "expected a socket path or unix:///path"),
     sandboxRoots: z.array(z.string().min(1)),
-    metricsInterval: duration(),
+    // At least a second, as KataPulse's KATA_PULSE_METRICS_INTERVAL (whole seconds) allowed.
+    metricsInterval: duration([1000, "1s"]),
     scrapeTimeout: duration(),
     scrapeConcurrency: z.number().int().min(1).max(256),
     maxResponseBytes: bytes(),
-    criSyncInterval: duration(),
+    criSyncInterval: duration(NONZERO),
   }),
   server: z.strictObject({
-    listenAddress: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/, "expected HOST:PORT"),
+    listenAddress: parsedText(parseListenAddress, "expected HOST:PORT"),
     bearerTokenFile: z.string(),
   }),
 });
 
-/** The validated configuration: durations in milliseconds, sizes in bytes. */
+/**
+ * The validated configuration: durations in milliseconds, sizes in bytes, the listen address
+ * as `{ hostname, port }`, the runtime endpoint as a socket path.
+ */
 export type Config = z.output<typeof configSchema>;
 
 /** The configuration as written in YAML. */

@@ -7,6 +7,7 @@
  * @module
  */
 import { makeTempDir, removeTempDir, trackChild } from "../lifecycle.ts";
+import { after } from "../pool.ts";
 import { sectionMarker } from "./gdb_parse.ts";
 
 /** How to run gdb. */
@@ -196,14 +197,14 @@ async function spawnGdb(args: string[], options: GdbOptions, started: number): P
   }).spawn();
   const untrack = trackChild(child);
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const cancelTimeout = after(options.timeoutMs, () => {
     timedOut = true;
     try {
       child.kill("SIGKILL");
     } catch {
       // Already exited.
     }
-  }, options.timeoutMs);
+  });
   const stop = new AbortController();
   try {
     const output = Promise.all([
@@ -223,7 +224,7 @@ async function spawnGdb(args: string[], options: GdbOptions, started: number): P
       durationMs: Math.round(performance.now() - started),
     };
   } finally {
-    clearTimeout(timer);
+    cancelTimeout();
     untrack();
   }
 }

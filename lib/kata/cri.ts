@@ -14,8 +14,11 @@
  */
 import type * as Grpc from "@grpc/grpc-js";
 import { z } from "zod";
+import { parseSocketEndpoint } from "../config/address.ts";
 import { ConfigError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { after } from "../pool.ts";
+import { redactUrls } from "../redact.ts";
 
 /**
  * The part of CRI `runtime.v1` (kubernetes/cri-api `pkg/apis/runtime/v1/api.proto`) this
@@ -264,10 +267,13 @@ function loadGrpc(): Promise<Loaded> {
  * @throws {ConfigError} for anything but an absolute unix socket path.
  */
 export function criSocketPath(endpoint: string): string {
-  const path = endpoint.startsWith("unix://") ? endpoint.slice("unix://".length) : endpoint;
-  if (!path.startsWith("/")) {
+  // The configuration parses kata.runtimeEndpoint with the same function: one reading of it.
+  const path = parseSocketEndpoint(endpoint);
+  if (path === undefined) {
     throw new ConfigError(
-      `Invalid CRI runtime endpoint "${endpoint}": expected a socket path or unix:///path`,
+      `Invalid CRI runtime endpoint "${
+        redactUrls(endpoint)
+      }": expected a socket path or unix:///path`,
     );
   }
   return path;
@@ -797,14 +803,12 @@ export class CriMetadataCache {
   #sleep(due: number | undefined, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
+        cancel?.();
         signal.removeEventListener("abort", done);
         this.#wake = undefined;
         resolve();
       };
-      const timer = due === undefined
-        ? undefined
-        : setTimeout(done, Math.max(0, due - performance.now()));
+      const cancel = due === undefined ? undefined : after(due - performance.now(), done);
       this.#wake = done;
       signal.addEventListener("abort", done, { once: true });
     });

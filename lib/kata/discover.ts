@@ -6,6 +6,7 @@
  * @module
  */
 import type { Config } from "../config/mod.ts";
+import { formatListenAddress } from "../config/address.ts";
 import type { Logger } from "../log.ts";
 import { mapLimit } from "../pool.ts";
 import { CriClient, type PodMetadata } from "./cri.ts";
@@ -55,8 +56,10 @@ export interface SandboxDiscovery {
 
 /** Asks the daemon on `server.listenAddress` for its `/sandboxes`; `undefined` if none answers. */
 async function fromDaemon(config: Config): Promise<SandboxView[] | undefined> {
-  const address = config.server.listenAddress.replace(/^0\.0\.0\.0:/, "127.0.0.1:")
-    .replace(/^:/, "127.0.0.1:");
+  const { hostname, port } = config.server.listenAddress;
+  // A daemon listening on every interface answers on loopback.
+  const loopback = hostname === "0.0.0.0" ? "127.0.0.1" : hostname === "::" ? "::1" : hostname;
+  const address = formatListenAddress({ hostname: loopback, port });
   const headers: Record<string, string> = { accept: "application/json" };
   if (config.server.bearerTokenFile) {
     try {

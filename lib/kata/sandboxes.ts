@@ -12,6 +12,7 @@
  * @module
  */
 import type { Logger } from "../log.ts";
+import { after } from "../pool.ts";
 
 /** The Kata runtime a sandbox runs under, from its root. */
 export type ShimRuntime = "go" | "rust";
@@ -160,12 +161,12 @@ export class SandboxDirectory implements SandboxSource {
         if (signal.aborted) break;
         await new Promise<void>((resolve) => {
           const done = () => {
-            clearTimeout(timer);
+            cancel();
             signal.removeEventListener("abort", done);
             this.#wake = undefined;
             resolve();
           };
-          const timer = setTimeout(done, rescanMs);
+          const cancel = after(rescanMs, done);
           signal.addEventListener("abort", done, { once: true });
           this.#wake = done;
           if (this.#again) done();

@@ -16,6 +16,7 @@
 import { basename, dirname } from "node:path";
 import { formatBytes } from "../config/units.ts";
 import { UnavailableError } from "../errors.ts";
+import { after } from "../pool.ts";
 
 /** Why a shim request failed, for callers that count or retry by kind. */
 export type ShimErrorReason =
@@ -134,9 +135,9 @@ export async function fetchShimMetrics(
       // Already closed.
     }
   };
-  const timer = setTimeout(
-    () => stop(fail("timeout", `timed out after ${formatMs(options.timeoutMs)}`)),
+  const cancelTimeout = after(
     options.timeoutMs,
+    () => stop(fail("timeout", `timed out after ${formatMs(options.timeoutMs)}`)),
   );
   const onAbort = () => stop(fail("aborted", "request aborted"));
   options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -177,7 +178,7 @@ export async function fetchShimMetrics(
     if (error instanceof ShimError) throw error;
     throw classify(error, fail);
   } finally {
-    clearTimeout(timer);
+    cancelTimeout();
     options.signal?.removeEventListener("abort", onAbort);
     try {
       conn?.close();

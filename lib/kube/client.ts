@@ -5,6 +5,7 @@
  * @module
  */
 import { AgentError, ExitCode, UnavailableError } from "../errors.ts";
+import { redactUrls } from "../redact.ts";
 import type { KubeTarget } from "./kubeconfig.ts";
 
 /** A JSON object from the API. */
@@ -102,8 +103,9 @@ export class KubeClient {
       const reason = error instanceof DOMException && error.name === "TimeoutError"
         ? `no answer within ${timeout / 1000} s`
         : describeNetworkError(error);
+      // Both the server and the network error's own message can hold a URL with credentials.
       throw new UnavailableError(
-        `Cannot reach the Kubernetes API at ${this.target.server}: ${reason}`,
+        redactUrls(`Cannot reach the Kubernetes API at ${this.target.server}: ${reason}`),
         { cause: error },
       );
     }

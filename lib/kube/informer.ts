@@ -11,7 +11,7 @@
  */
 import type { Logger } from "../log.ts";
 import { KubeApiError, type KubeClient, type KubeObject } from "./client.ts";
-import { sleep } from "../pool.ts";
+import { after, sleep } from "../pool.ts";
 
 /** What changed. */
 export type InformerEventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -168,14 +168,14 @@ export class Informer {
   async #watch(signal: AbortSignal): Promise<boolean> {
     const o = this.options;
     const idle = new AbortController();
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancelIdle: (() => void) | undefined;
     let silent = false;
     const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
+      cancelIdle?.();
+      cancelIdle = after(o.idleTimeoutMs ?? 90_000, () => {
         silent = true;
         idle.abort();
-      }, o.idleTimeoutMs ?? 90_000);
+      });
     };
     let delivered = false;
     this.stats.watches++;
@@ -221,7 +221,7 @@ export class Informer {
       if (error instanceof KubeApiError && error.status === 410) throw new Expired();
       throw error;
     } finally {
-      clearTimeout(timer);
+      cancelIdle?.();
     }
   }
 

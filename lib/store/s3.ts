@@ -30,6 +30,8 @@ import { Readable } from "node:stream";
 import type { Config } from "../config/mod.ts";
 import { ConfigError, InputError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { after } from "../pool.ts";
+import { redactUrls } from "../redact.ts";
 import { safeName } from "../collect/names.ts";
 import { isLeftover, STALE_MS, writerTag } from "./_leftovers.ts";
 import {
@@ -214,12 +216,18 @@ export class S3Store implements Store {
     } catch {
       // Reported below.
     }
+    const shown = redactUrls(endpoint);
+    if (base !== undefined && (base.username !== "" || base.password !== "")) {
+      throw new ConfigError(
+        `Invalid storage.s3.endpoint "${shown}": credentials do not go in the URL ` +
+          "(set storage.s3.accessKeyId and storage.s3.secretAccessKey)",
+      );
+    }
     if (
-      base === undefined || !["http:", "https:"].includes(base.protocol) || base.search !== "" ||
-      base.username !== ""
+      base === undefined || !["http:", "https:"].includes(base.protocol) || base.search !== ""
     ) {
       throw new ConfigError(
-        `Invalid storage.s3.endpoint "${endpoint}": expected a URL like "https://s3.example.com:9000"`,
+        `Invalid storage.s3.endpoint "${shown}": expected a URL like "https://s3.example.com:9000"`,
       );
     }
     this.#base = base;
@@ -801,7 +809,7 @@ export class S3Store implements Store {
         throw this.#failure(request.operation, request.key, status, code, `${message}${tries}`);
       }
       const delay = this.#retryDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await new Promise<void>((resolve) => after(delay, resolve));
     }
   }
 

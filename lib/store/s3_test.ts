@@ -582,6 +582,11 @@ Deno.test("S3Store rejects a configuration it cannot use with a one-line ConfigE
     [{ bucket: "a/b" }, 'Invalid storage.s3.bucket "a/b"'],
     [{ endpoint: "minio:9000" }, 'Invalid storage.s3.endpoint "minio:9000"'],
     [{ endpoint: "ftp://x" }, 'Invalid storage.s3.endpoint "ftp://x"'],
+    [
+      { endpoint: "https://agent:hunter2@minio:9000" },
+      'Invalid storage.s3.endpoint "https://***@minio:9000": credentials do not go in the URL',
+    ],
+    [{ endpoint: "https://:hunter2@minio" }, 'Invalid storage.s3.endpoint "https://***@minio"'],
     [{ prefix: "a/../b" }, 'Invalid storage.s3.prefix "a/../b"'],
     [{ partSize: 1024 }, "Invalid storage.s3.partSize 1024: S3 parts are 5MiB to 5GiB"],
     [{ accessKeyId: "", secretAccessKey: "" }, "Missing S3 credentials"],
@@ -596,5 +601,6 @@ Deno.test("S3Store rejects a configuration it cannot use with a one-line ConfigE
     }
     assert(error instanceof ConfigError, `${JSON.stringify(overrides)}: ${error}`);
     assertStringIncludes(error.message, message);
+    assert(!error.message.includes("hunter2"), error.message);
   }
 });

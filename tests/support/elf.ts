@@ -93,3 +93,69 @@ export function minimalCore(notes: NoteSpec[], machine = 62): Uint8Array {
   out.set(body, 120);
   return out;
 }
+
+/** An x86_64 NT_PRPSINFO descriptor: `name` (up to 15 bytes) and the command line `args`. */
+export function prpsinfo(pid: number, name: string, args: string): Uint8Array {
+  const desc = new Uint8Array(136);
+  new DataView(desc.buffer).setInt32(24, pid, true);
+  const encoder = new TextEncoder();
+  desc.set(encoder.encode(name).subarray(0, 15), 40);
+  desc.set(encoder.encode(args).subarray(0, 79), 56);
+  return desc;
+}
+
+/** An NT_SIGINFO descriptor: a fault (`code` > 0) at `address`. */
+export function siginfo(signal: number, code: number, address: bigint): Uint8Array {
+  const desc = new Uint8Array(128);
+  const view = new DataView(desc.buffer);
+  view.setInt32(0, signal, true);
+  view.setInt32(8, code, true);
+  view.setBigUint64(16, address, true);
+  return desc;
+}
+
+/** An NT_AUXV descriptor from `[key, value]` pairs, ended by AT_NULL. */
+export function auxv(entries: [number, bigint][]): Uint8Array {
+  const desc = new Uint8Array((entries.length + 1) * 16);
+  const view = new DataView(desc.buffer);
+  entries.forEach(([key, value], i) => {
+    view.setBigUint64(i * 16, BigInt(key), true);
+    view.setBigUint64(i * 16 + 8, value, true);
+  });
+  return desc;
+}
+
+/** A file mapped into the dumped process, for {@linkcode fileNote}. */
+export interface MappedFileSpec {
+  start: bigint;
+  end: bigint;
+  path: string;
+}
+
+/** An NT_FILE descriptor listing `files` (page size 4096, offset 0). */
+export function fileNote(files: MappedFileSpec[]): Uint8Array {
+  const names = files.map((f) => new TextEncoder().encode(f.path + "\0"));
+  const desc = new Uint8Array(16 + files.length * 24 + names.reduce((n, b) => n + b.length, 0));
+  const view = new DataView(desc.buffer);
+  view.setBigUint64(0, BigInt(files.length), true);
+  view.setBigUint64(8, 4096n, true);
+  files.forEach((f, i) => {
+    view.setBigUint64(16 + i * 24, f.start, true);
+    view.setBigUint64(16 + i * 24 + 8, f.end, true);
+  });
+  let at = 16 + files.length * 24;
+  for (const name of names) {
+    desc.set(name, at);
+    at += name.length;
+  }
+  return desc;
+}
+
+/** Note types of {@linkcode minimalCore}'s notes. */
+export const NT = {
+  PRSTATUS: 1,
+  PRPSINFO: 3,
+  AUXV: 6,
+  SIGINFO: 0x53494749,
+  FILE: 0x46494c45,
+} as const;
