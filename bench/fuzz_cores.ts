@@ -12,9 +12,14 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { gzipSync, zstdCompressSync } from "node:zlib";
 import { crash } from "../tests/support/cores.ts";
-import { exitCodeOf, layoutOf, mutate, random } from "../tests/support/mutate.ts";
+import {
+  compressedCase,
+  exitCodeOf,
+  fuzzSource,
+  plainCase,
+  random,
+} from "../tests/support/mutate.ts";
 import type { AnalyzeOptions } from "../lib/core/mod.ts";
 
 const { values } = parseArgs({
@@ -34,10 +39,7 @@ await Deno.mkdir(keep, { recursive: true });
 const samples = await Promise.all(
   ["segv", "threads", "abort"].map((name) => crash(name, `${work}/src`)),
 );
-const cores = await Promise.all(samples.map(async (s) => {
-  const bytes = await Deno.readFile(s.core);
-  return { ...s, bytes, layout: layoutOf(bytes) };
-}));
+const sources = await Promise.all(samples.map((s) => fuzzSource(s.core, s.exe)));
 
 const noGdb: AnalyzeOptions = { gdb: false };
 const withGdb = (exe: string): AnalyzeOptions => ({
@@ -46,32 +48,18 @@ const withGdb = (exe: string): AnalyzeOptions => ({
   tempDir: work,
 });
 
-async function lz4(bytes: Uint8Array): Promise<Uint8Array> {
-  const child = new Deno.Command("lz4", {
-    args: ["-q", "-c"],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  // Written while the output is read: a pipe holds only 64 KiB.
-  const [, output] = await Promise.all([
-    ReadableStream.from([bytes]).pipeTo(child.stdin),
-    child.output(),
-  ]);
-  return output.stdout;
-}
-
 const counts = new Map<string, number>();
 const failures: string[] = [];
 async function run(
   label: string,
   n: number,
-  make: (next: () => number, i: number) => Promise<{ bytes: Uint8Array; exe: string }>,
+  make: (next: () => number) => Promise<{ bytes: Uint8Array; exe: string }>,
   options: (exe: string) => AnalyzeOptions,
 ): Promise<void> {
   const started = performance.now();
   for (let i = 0; i < n; i++) {
     const caseSeed = seed * 1_000_003 + i;
-    const { bytes, exe } = await make(random(caseSeed), i);
+    const { bytes, exe } = await make(random(caseSeed));
     const path = `${work}/case`;
     await Deno.writeFile(path, bytes);
     const { code, message } = await exitCodeOf(path, options(exe));
@@ -87,37 +75,13 @@ async function run(
   console.log(`${label}: ${n} cases in ${seconds.toFixed(1)} s`);
 }
 
-const plainCase = (next: () => number) => {
-  const core = cores[Math.floor(next() * cores.length)]!;
-  return Promise.resolve({ bytes: mutate(core.bytes, core.layout, next), exe: core.exe });
-};
+const plain = (next: () => number) => Promise.resolve(plainCase(sources, next));
+const compressed = (next: () => number) => compressedCase(sources, next);
 
-const compressedCase = async (next: () => number) => {
-  const core = cores[Math.floor(next() * cores.length)]!;
-  const damagedAfter = next() < 0.4;
-  const source = damagedAfter ? core.bytes : mutate(core.bytes, core.layout, next);
-  const kind = Math.floor(next() * 3);
-  let bytes = kind === 0
-    ? new Uint8Array(gzipSync(source, { level: 1 }))
-    : kind === 1
-    ? new Uint8Array(zstdCompressSync(source))
-    : await lz4(source);
-  if (damagedAfter) {
-    bytes = bytes.slice();
-    const hits = 1 + Math.floor(next() * 4);
-    for (let h = 0; h < hits; h++) {
-      const at = Math.floor(next() * bytes.length);
-      if (next() < 0.2) bytes = bytes.subarray(0, at);
-      else bytes[at] = Math.floor(next() * 256);
-    }
-  }
-  return { bytes, exe: core.exe };
-};
-
-await run("plain", Number(values.plain), plainCase, () => noGdb);
-await run("compressed", Number(values.compressed), compressedCase, () => noGdb);
-await run("plain+gdb", Number(values.gdb), plainCase, withGdb);
-await run("compressed+gdb", Math.ceil(Number(values.gdb) / 3), compressedCase, withGdb);
+await run("plain", Number(values.plain), plain, () => noGdb);
+await run("compressed", Number(values.compressed), compressed, () => noGdb);
+await run("plain+gdb", Number(values.gdb), plain, withGdb);
+await run("compressed+gdb", Math.ceil(Number(values.gdb) / 3), compressed, withGdb);
 
 for (const [key, count] of [...counts].sort()) console.log(`  ${key}: ${count}`);
 console.log(`seed ${seed}; ${failures.length} cases ended in something other than 0 or 2`);

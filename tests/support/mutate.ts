@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { gzipSync, zstdCompressSync } from "node:zlib";
 import { AgentError } from "../../lib/errors.ts";
 import { analyzeCore, type AnalyzeOptions } from "../../lib/core/mod.ts";
 
@@ -148,4 +149,70 @@ export async function exitCodeOf(path: string, options: AnalyzeOptions): Promise
       message: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
     };
   }
+}
+
+/** A real core to mutate, with its executable and where its parts lie. */
+export interface FuzzSource {
+  bytes: Uint8Array;
+  exe: string;
+  layout: CoreLayout;
+}
+
+/** Reads a core to mutate. */
+export async function fuzzSource(core: string, exe: string): Promise<FuzzSource> {
+  const bytes = await Deno.readFile(core);
+  return { bytes, exe, layout: layoutOf(bytes) };
+}
+
+/** A mutated plain core of one of `sources`. */
+export function plainCase(
+  sources: FuzzSource[],
+  next: () => number,
+): { bytes: Uint8Array; exe: string } {
+  const source = sources[Math.floor(next() * sources.length)]!;
+  return { bytes: mutate(source.bytes, source.layout, next), exe: source.exe };
+}
+
+/**
+ * A compressed core: gzip, zstd or lz4 of a mutated core, or a valid compression of a real
+ * core with its compressed bytes damaged or cut.
+ */
+export async function compressedCase(
+  sources: FuzzSource[],
+  next: () => number,
+): Promise<{ bytes: Uint8Array; exe: string }> {
+  const source = sources[Math.floor(next() * sources.length)]!;
+  const damagedAfter = next() < 0.4;
+  const plain = damagedAfter ? source.bytes : mutate(source.bytes, source.layout, next);
+  const kind = Math.floor(next() * 3);
+  let bytes = kind === 0
+    ? new Uint8Array(gzipSync(plain, { level: 1 }))
+    : kind === 1
+    ? new Uint8Array(zstdCompressSync(plain))
+    : await lz4(plain);
+  if (damagedAfter) {
+    bytes = bytes.slice();
+    const hits = 1 + Math.floor(next() * 4);
+    for (let h = 0; h < hits; h++) {
+      const at = Math.floor(next() * bytes.length);
+      if (next() < 0.2) bytes = bytes.subarray(0, at);
+      else bytes[at] = Math.floor(next() * 256);
+    }
+  }
+  return { bytes, exe: source.exe };
+}
+
+/** Compresses with the `lz4` command (no lz4 compressor runs in-process). */
+async function lz4(bytes: Uint8Array): Promise<Uint8Array> {
+  const child = new Deno.Command("lz4", {
+    args: ["-q", "-c"],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  // Written while the output is read: a pipe holds only 64 KiB.
+  const [, output] = await Promise.all([
+    ReadableStream.from([bytes]).pipeTo(child.stdin),
+    child.output(),
+  ]);
+  return output.stdout;
 }
