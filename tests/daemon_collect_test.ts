@@ -111,13 +111,21 @@ analyzer:
             restarts: 1,
             terminated: { reason: "Error", exitCode: 134, finishedAt: new Date().toISOString() },
           }));
-          await new Promise((r) => setTimeout(r, 500));
+          // Dropped once the daemon has seen the restart, as a crash's core follows it.
+          await waitFor(
+            async () =>
+              /agent_restart_events_total\{[^}]*\} 1/.test(
+                await (await fetch(`${base}/metrics`)).text(),
+              ),
+            "the daemon to see the restart",
+          );
           await Deno.copyFile(abort.core, `${dir}/in/core.777`);
           let cores: CoreRecord[] = [];
+          // Stored, then the original removed: the last step for each core.
           await waitFor(async () => {
             cores = await (await fetch(`${base}/cores?state=stored`)).json();
-            return cores.length === 2;
-          }, "two stored cores");
+            return cores.length === 2 && cores.every((c) => c.originalDeleted);
+          }, "two stored cores with their originals removed");
           const byPod = Object.fromEntries(cores.map((c) => [c.pod, c]));
           const q = byPod["prod-milvus-querynode-0"]!;
           assertEquals(
@@ -138,7 +146,12 @@ analyzer:
             "medium",
           ]);
           assertEquals([...Deno.readDirSync(`${dir}/in`)], []);
-          const events = emu.list("events", "milvus").filter((e) => e.reason === "CoreDumped");
+          // The Event is recorded after the core is finished.
+          let events: Json[] = [];
+          await waitFor(() => {
+            events = emu.list("events", "milvus").filter((e) => e.reason === "CoreDumped");
+            return Promise.resolve(events.length === 2);
+          }, "two CoreDumped Events");
           assertEquals(
             events.map((e) => (e.involvedObject as Json).name).sort(),
             ["prod-milvus-datanode-0", "prod-milvus-querynode-0"],
@@ -184,15 +197,21 @@ analyzer:
             "retention to remove the old core",
           );
           assertEquals(await (await fetch(`${base}/sandboxes`)).text(), `${"f".repeat(64)}\n`);
+          const expected = [
+            `kata_guest_meminfo{sandbox_id="${"f".repeat(64)}"`,
+            'agent_pruned_cores_total{outcome="deleted"} 1',
+            'agent_cores_total{outcome="stored"} 2',
+            'agent_cores_indexed{state="stored"} 2',
+            'agent_feature_up{feature="collector"} 1',
+          ];
           let metrics = "";
           await waitFor(async () => {
             metrics = await (await fetch(`${base}/metrics`)).text();
-            return metrics.includes(`kata_guest_meminfo{sandbox_id="${"f".repeat(64)}"`);
-          }, "the sandbox's metrics");
-          assertStringIncludes(metrics, 'agent_pruned_cores_total{outcome="deleted"} 1');
-          assertStringIncludes(metrics, 'agent_cores_total{outcome="stored"} 2');
-          assertStringIncludes(metrics, 'agent_cores_indexed{state="stored"} 2');
-          assertStringIncludes(metrics, 'agent_feature_up{feature="collector"} 1');
+            return expected.every((line) => metrics.includes(line));
+          }, "the sandbox's metrics and the cores counted").catch((error) => {
+            for (const line of expected) assertStringIncludes(metrics, line);
+            throw error;
+          });
         } finally {
           const stopping = Date.now();
           daemon.kill("SIGTERM");
