@@ -16,10 +16,10 @@ const noGcc = skipNotice("gcc", haveGcc());
 /** The number of cores each run races over. */
 const CORES = 150;
 
-async function setUp(dir: string): Promise<string> {
+async function setUp(dir: string, cores = CORES): Promise<string> {
   const { segv } = await sampleCores();
   await Deno.mkdir(`${dir}/in`, { recursive: true });
-  for (let i = 0; i < CORES; i++) await Deno.copyFile(segv.core, `${dir}/in/core.${1000 + i}`);
+  for (let i = 0; i < cores; i++) await Deno.copyFile(segv.core, `${dir}/in/core.${1000 + i}`);
   const config = `${dir}/agent.yaml`;
   // Every core is kept (maxPerGroup 0): identical crashes would otherwise be trimmed.
   await Deno.writeTextFile(
@@ -90,54 +90,101 @@ Deno.test({
     }),
 });
 
+/** Starts the daemon on `config`; `stop()` ends it and returns its log. */
+function startDaemon(dir: string, config: string) {
+  const port = freePort();
+  const daemon = new Deno.Command(Deno.execPath(), {
+    args: agentArgs(["--config", config, "daemon", "--listen-address", `127.0.0.1:${port}`]),
+    env: { NO_COLOR: "1", DENO_DIR, KUBECONFIG: `${dir}/none` },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log = new Response(daemon.stderr).text();
+  return {
+    /** Waits until `/cores` lists `count` cores, all stored with their originals removed. */
+    async storedAll(count: number): Promise<void> {
+      await waitFor(
+        async () => {
+          const response = await fetch(`http://127.0.0.1:${port}/cores?limit=1000`).catch(
+            () => undefined,
+          );
+          const cores: CoreRecord[] = response?.ok ? await response.json() : [];
+          return cores.length === count &&
+            cores.every((c) => c.state === "stored" && c.originalDeleted);
+        },
+        `${count} stored cores on /cores`,
+        120_000,
+      );
+    },
+    async stop(): Promise<string> {
+      daemon.kill("SIGTERM");
+      await daemon.status;
+      return await log;
+    },
+  };
+}
+
 Deno.test({
   name: "the daemon and two agent collect runs over the same cores store every core once",
   ignore: noGcc,
   fn: () =>
     withTempDir(async (dir) => {
       const config = await setUp(dir);
-      const port = freePort();
-      const daemon = new Deno.Command(Deno.execPath(), {
-        args: agentArgs([
-          "--config",
-          config,
-          "daemon",
-          "--listen-address",
-          `127.0.0.1:${port}`,
-        ]),
-        env: { NO_COLOR: "1", DENO_DIR, KUBECONFIG: `${dir}/none` },
-        stdin: "null",
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      const log = new Response(daemon.stderr).text();
+      const daemon = startDaemon(dir, config);
       let runs: CliRun[] = [];
+      let log = "";
       try {
         runs = await Promise.all(
           [1, 2].map(() =>
             runAgent(["--config", config, "collect", "-o", "json"], { timeoutMs: 180_000 })
           ),
         );
-        let cores: CoreRecord[] = [];
-        await waitFor(
-          async () => {
-            const response = await fetch(`http://127.0.0.1:${port}/cores?limit=1000`).catch(
-              () => undefined,
-            );
-            cores = response?.ok ? await response.json() : [];
-            return cores.length === CORES &&
-              cores.every((c) => c.state === "stored" && c.originalDeleted);
-          },
-          `${CORES} stored cores on /cores`,
-          120_000,
-        );
+        await daemon.storedAll(CORES);
       } finally {
-        daemon.kill("SIGTERM");
-        await daemon.status;
+        log = await daemon.stop();
       }
       for (const run of runs) assertEquals(run.code, 0, run.stderr);
-      const text = await log;
-      assert(!/Uncaught|Internal error|core failed/.test(text), text);
+      assert(!/Uncaught|Internal error|core failed/.test(log), log);
       assertStoredOnce(dir);
+    }),
+});
+
+Deno.test({
+  name: "the daemon and 20 core_pattern pipe helpers at once store every piped core once",
+  ignore: noGcc,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const config = await setUp(dir, 0);
+      const { segv } = await sampleCores();
+      const daemon = startDaemon(dir, config);
+      let runs: CliRun[] = [];
+      let log = "";
+      try {
+        // What the kernel runs for 20 crashes at once: %P %s %t %e %h, the core on stdin.
+        runs = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            runAgent([
+              "--config",
+              config,
+              "collect",
+              "--from-stdin",
+              `${5000 + i}`,
+              "11",
+              "1763773400",
+              "segv",
+              `q-${i}`,
+            ], { stdinFile: segv.core, timeoutMs: 180_000 })),
+        );
+        await daemon.storedAll(20);
+      } finally {
+        log = await daemon.stop();
+      }
+      for (const run of runs) assertEquals(run.code, 0, run.stderr);
+      assert(!/Uncaught|Internal error|core failed/.test(log), log);
+      assertEquals(files(`${dir}/state/spool`), [], "the spool is empty, no partial file left");
+      const stored = files(`${dir}/store`);
+      assertEquals(stored.filter((f) => f.endsWith(".core.gz")).length, 20, stored.join("\n"));
+      assertEquals(stored.length, 40);
     }),
 });
