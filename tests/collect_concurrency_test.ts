@@ -5,9 +5,11 @@
  * and no collector fails on another's work.
  */
 import { assert, assertEquals, withTempDir } from "./support/assert.ts";
-import { agentArgs, type CliRun, DENO_DIR, json, runAgent } from "./support/cli.ts";
+import { type CliRun, json, runAgent } from "./support/cli.ts";
 import { haveGcc, sampleCores, skipNotice } from "./support/cores.ts";
-import { freePort, waitFor } from "./support/net.ts";
+import { startDaemon, type TestDaemon } from "./support/daemon.ts";
+import { filesUnder } from "./support/files.ts";
+import { waitFor } from "./support/net.ts";
 import type { CollectResult } from "../cli/collect.ts";
 import type { CoreRecord } from "../lib/store/core_index.ts";
 
@@ -43,22 +45,10 @@ analyzer:
   return config;
 }
 
-function files(dir: string): string[] {
-  const out: string[] = [];
-  const visit = (d: string, prefix: string) => {
-    for (const e of Deno.readDirSync(d)) {
-      if (e.isDirectory) visit(`${d}/${e.name}`, `${prefix}${e.name}/`);
-      else out.push(`${prefix}${e.name}`);
-    }
-  };
-  visit(dir, "");
-  return out.sort();
-}
-
 /** Checks the store holds each of the cores once, with its metadata, and nothing else. */
 function assertStoredOnce(dir: string): void {
-  assertEquals(files(`${dir}/in`), [], "every original is removed after it is stored");
-  const stored = files(`${dir}/store`);
+  assertEquals(filesUnder(`${dir}/in`), [], "every original is removed after it is stored");
+  const stored = filesUnder(`${dir}/store`);
   const cores = stored.filter((f) => f.endsWith(".core.gz"));
   assertEquals(cores.length, CORES, `stored: ${stored.slice(0, 5).join(", ")}…`);
   assertEquals(stored.length, 2 * CORES, "one .json beside each core, no temporary files");
@@ -90,39 +80,18 @@ Deno.test({
     }),
 });
 
-/** Starts the daemon on `config`; `stop()` ends it and returns its log. */
-function startDaemon(dir: string, config: string) {
-  const port = freePort();
-  const daemon = new Deno.Command(Deno.execPath(), {
-    args: agentArgs(["--config", config, "daemon", "--listen-address", `127.0.0.1:${port}`]),
-    env: { NO_COLOR: "1", DENO_DIR, KUBECONFIG: `${dir}/none` },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log = new Response(daemon.stderr).text();
-  return {
-    /** Waits until `/cores` lists `count` cores, all stored with their originals removed. */
-    async storedAll(count: number): Promise<void> {
-      await waitFor(
-        async () => {
-          const response = await fetch(`http://127.0.0.1:${port}/cores?limit=1000`).catch(
-            () => undefined,
-          );
-          const cores: CoreRecord[] = response?.ok ? await response.json() : [];
-          return cores.length === count &&
-            cores.every((c) => c.state === "stored" && c.originalDeleted);
-        },
-        `${count} stored cores on /cores`,
-        120_000,
-      );
+/** Waits until the daemon's `/cores` lists `count` cores, all stored, originals removed. */
+async function storedAll(daemon: TestDaemon, count: number): Promise<void> {
+  await waitFor(
+    async () => {
+      const response = await fetch(`${daemon.base}/cores?limit=1000`).catch(() => undefined);
+      const cores: CoreRecord[] = response?.ok ? await response.json() : [];
+      return cores.length === count &&
+        cores.every((c) => c.state === "stored" && c.originalDeleted);
     },
-    async stop(): Promise<string> {
-      daemon.kill("SIGTERM");
-      await daemon.status;
-      return await log;
-    },
-  };
+    `${count} stored cores on /cores`,
+    120_000,
+  );
 }
 
 Deno.test({
@@ -131,7 +100,7 @@ Deno.test({
   fn: () =>
     withTempDir(async (dir) => {
       const config = await setUp(dir);
-      const daemon = startDaemon(dir, config);
+      const daemon = startDaemon({ config });
       let runs: CliRun[] = [];
       let log = "";
       try {
@@ -140,9 +109,9 @@ Deno.test({
             runAgent(["--config", config, "collect", "-o", "json"], { timeoutMs: 180_000 })
           ),
         );
-        await daemon.storedAll(CORES);
+        await storedAll(daemon, CORES);
       } finally {
-        log = await daemon.stop();
+        log = (await daemon.stop()).log;
       }
       for (const run of runs) assertEquals(run.code, 0, run.stderr);
       assert(!/Uncaught|Internal error|core failed/.test(log), log);
@@ -157,7 +126,7 @@ Deno.test({
     withTempDir(async (dir) => {
       const config = await setUp(dir, 0);
       const { segv } = await sampleCores();
-      const daemon = startDaemon(dir, config);
+      const daemon = startDaemon({ config });
       let runs: CliRun[] = [];
       let log = "";
       try {
@@ -176,14 +145,18 @@ Deno.test({
               `q-${i}`,
             ], { stdinFile: segv.core, timeoutMs: 180_000 })),
         );
-        await daemon.storedAll(20);
+        await storedAll(daemon, 20);
       } finally {
-        log = await daemon.stop();
+        log = (await daemon.stop()).log;
       }
       for (const run of runs) assertEquals(run.code, 0, run.stderr);
       assert(!/Uncaught|Internal error|core failed/.test(log), log);
-      assertEquals(files(`${dir}/state/spool`), [], "the spool is empty, no partial file left");
-      const stored = files(`${dir}/store`);
+      assertEquals(
+        filesUnder(`${dir}/state/spool`),
+        [],
+        "the spool is empty, no partial file left",
+      );
+      const stored = filesUnder(`${dir}/store`);
       assertEquals(stored.filter((f) => f.endsWith(".core.gz")).length, 20, stored.join("\n"));
       assertEquals(stored.length, 40);
     }),

@@ -3,6 +3,7 @@ import { agentArgs, json, runAgent } from "./support/cli.ts";
 import { haveGcc, sampleCores, skipNotice } from "./support/cores.ts";
 import type { CollectResult } from "../cli/collect.ts";
 import { FaultProxy, S3RVER_KEY, S3Server } from "./support/s3.ts";
+import { filesUnder } from "./support/files.ts";
 import { freePort } from "./support/net.ts";
 
 const noGcc = skipNotice("gcc", haveGcc());
@@ -26,24 +27,6 @@ ${storage.map((line) => `  ${line}\n`).join("")}analyzer:
   return file;
 }
 
-function walk(dir: string): string[] {
-  const out: string[] = [];
-  const visit = (d: string, prefix: string) => {
-    let entries: Deno.DirEntry[];
-    try {
-      entries = [...Deno.readDirSync(d)];
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (e.isDirectory) visit(`${d}/${e.name}`, `${prefix}${e.name}/`);
-      else out.push(`${prefix}${e.name}`);
-    }
-  };
-  visit(dir, "");
-  return out.sort();
-}
-
 Deno.test({
   name: "collect stores the cores of the core directories once, then finds nothing to do",
   ignore: noGcc,
@@ -64,8 +47,8 @@ Deno.test({
         ["stored", null, "none/none"],
         ["stored", "prod-milvus-querynode-0", "hostname/low"],
       ]);
-      assertEquals(walk(`${dir}/in`), ["readme.txt"]);
-      assertEquals(walk(`${dir}/store`).length, 4);
+      assertEquals(filesUnder(`${dir}/in`), ["readme.txt"]);
+      assertEquals(filesUnder(`${dir}/store`).length, 4);
       const second = await runAgent(["--config", config, "collect", "-o", "json"]);
       assertEquals(json<CollectResult[]>(second), []);
       const text = await runAgent(["--config", config, "collect"]);
@@ -96,7 +79,7 @@ Deno.test({
       assertStringIncludes(bad!.error!, `"${dir}/in/core.1"`);
       assertStringIncludes(run.stderr, `Cannot collect "${dir}/in/core.2": no such file`);
       assertStringIncludes(run.stderr, `Not collecting "${dir}/in": not a regular file`);
-      assertEquals(walk(`${dir}/in`), ["core.1"]);
+      assertEquals(filesUnder(`${dir}/in`), ["core.1"]);
     }),
 });
 
@@ -112,8 +95,8 @@ Deno.test({
         { stdinFile: segv.core },
       );
       assertEquals(run.code, 0, run.stderr);
-      assertEquals(walk(`${dir}/state/spool`), []);
-      assertEquals(walk(`${dir}/store`), [
+      assertEquals(filesUnder(`${dir}/state/spool`), []);
+      assertEquals(filesUnder(`${dir}/store`), [
         "unknown/20251122T010320Z_q-1_unknown.core.zst",
         "unknown/20251122T010320Z_q-1_unknown.core.zst.json",
       ]);
@@ -200,7 +183,7 @@ Deno.test({
       }
       const final = await runAgent(["--config", config, "collect", "-o", "json"]);
       assertEquals(final.code, 0, final.stderr);
-      const stored = walk(`${dir}/store`);
+      const stored = filesUnder(`${dir}/store`);
       assertEquals(stored.filter((f) => f.includes("/.")), [], "orphan temporary files");
       const objects = stored.filter((f) => f.endsWith(".core.gz"));
       assertEquals(objects.length, names.length, objects.join("\n"));
@@ -211,7 +194,7 @@ Deno.test({
         assertEquals(meta.metadata.original.bytes, sizes.get(original), original);
         assert(object.includes(`_pod-${original.split(".").at(-1)!.slice(4)}_`), object);
       }
-      assertEquals(walk(`${dir}/in`), []);
+      assertEquals(filesUnder(`${dir}/in`), []);
     }),
 });
 
@@ -248,7 +231,7 @@ Deno.test({
           "cores/unknown/20251122T010203Z_q-0_unknown.core.gz",
           "cores/unknown/20251122T010203Z_q-0_unknown.core.gz.json",
         ]);
-        assertEquals(walk(`${dir}/in`), []);
+        assertEquals(filesUnder(`${dir}/in`), []);
         assert(proxy.seen.filter((r) => r.fault === "error").length >= 2, "no 500 was injected");
 
         const down = await configIn(dir, s3Config(`http://127.0.0.1:${freePort()}`));
@@ -258,7 +241,7 @@ Deno.test({
         const [result] = json<CollectResult[]>(failed);
         assertEquals(result?.state, "failed");
         assertStringIncludes(result!.error!, "127.0.0.1");
-        assertEquals(walk(`${dir}/in`), ["core.2"]);
+        assertEquals(filesUnder(`${dir}/in`), ["core.2"]);
         assertEquals(await s3.uploads(), []);
       } finally {
         await proxy.stop();
@@ -280,7 +263,7 @@ Deno.test({
       assertEquals(run.code, 0, run.stderr);
       const [result] = json<CollectResult[]>(run);
       assertEquals(result?.pod, pod);
-      const stored = walk(`${dir}/store`);
+      const stored = filesUnder(`${dir}/store`);
       assertEquals(stored.length, 2, stored.join("\n"));
       const [core, metadata] = stored;
       assert(core!.endsWith(".core.gz"), core);

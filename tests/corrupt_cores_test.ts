@@ -11,9 +11,10 @@ import {
   withSmallDisk,
   withTempDir,
 } from "./support/assert.ts";
-import { agentArgs, DENO_DIR, runAgent } from "./support/cli.ts";
+import { runAgent } from "./support/cli.ts";
 import { haveCommand, haveGcc, haveGdb, sampleCores, skipNotice } from "./support/cores.ts";
-import { freePort, waitFor } from "./support/net.ts";
+import { startDaemon } from "./support/daemon.ts";
+import { waitFor } from "./support/net.ts";
 import type { CoreRecord } from "../lib/store/core_index.ts";
 
 const skip = skipNotice("gcc", haveGcc()) || skipNotice("zstd", haveCommand("zstd")) ||
@@ -108,25 +109,7 @@ analyzer:
       for (const core of corrupt) {
         await Deno.copyFile(core, `${dir}/in/${core.slice(core.lastIndexOf("/") + 1)}`);
       }
-      const start = () => {
-        const port = freePort();
-        const child = new Deno.Command(Deno.execPath(), {
-          args: agentArgs([
-            "--config",
-            config,
-            "--log-format",
-            "json",
-            "daemon",
-            "--listen-address",
-            `127.0.0.1:${port}`,
-          ]),
-          env: { NO_COLOR: "1", DENO_DIR, KUBECONFIG: `${dir}/none` },
-          stdin: "null",
-          stdout: "null",
-          stderr: "piped",
-        }).spawn();
-        return { child, log: new Response(child.stderr).text(), base: `http://127.0.0.1:${port}` };
-      };
+      const start = () => startDaemon({ config, json: true });
       const cores = async (base: string): Promise<CoreRecord[]> =>
         await (await fetch(`${base}/cores`)).json();
 
@@ -154,10 +137,10 @@ analyzer:
           60_000,
         );
       } finally {
-        first.child.kill("SIGTERM");
-        assertEquals((await first.child.status).code, 0, await first.log);
+        const { code, log } = await first.stop();
+        assertEquals(code, 0, log);
+        assert(!log.includes("Uncaught"), log);
       }
-      assert(!(await first.log).includes("Uncaught"), await first.log);
 
       // A restart leaves the quarantined cores alone: same attempts, files kept.
       const second = start();
@@ -173,8 +156,7 @@ analyzer:
           corrupt.map(() => 1),
         );
       } finally {
-        second.child.kill("SIGTERM");
-        await second.child.status;
+        await second.stop();
       }
       const left = [...Deno.readDirSync(`${dir}/in`)].map((e) => e.name).sort();
       assertEquals(left, corrupt.map((c) => c.slice(c.lastIndexOf("/") + 1)).sort());

@@ -6,7 +6,8 @@
 import { assert, assertEquals, withTempDir } from "./support/assert.ts";
 import { agentArgs, DENO_DIR } from "./support/cli.ts";
 import { haveCommand, haveGcc, sampleCores, skipNotice } from "./support/cores.ts";
-import { freePort, waitFor } from "./support/net.ts";
+import { startDaemon } from "./support/daemon.ts";
+import { waitFor } from "./support/net.ts";
 
 const skip = skipNotice("gcc", haveGcc()) || skipNotice("zstd", haveCommand("zstd"));
 
@@ -82,31 +83,22 @@ Deno.test({
       assertEquals(leftovers(`${dir}/tmp`).length, 2);
       // A live process's directory is never swept.
       const live = await Deno.makeTempDir({ dir: `${dir}/tmp`, prefix: "agent-core-1-" });
-      const port = freePort();
-      const daemon = new Deno.Command(Deno.execPath(), {
-        args: agentArgs(["daemon", "--listen-address", `127.0.0.1:${port}`]),
+      const daemon = startDaemon({
         env: {
-          NO_COLOR: "1",
-          DENO_DIR,
-          KUBECONFIG: `${dir}/none`,
           AGENT_STATE_DIR: `${dir}/state`,
           AGENT_KATA_ENABLED: "false",
           AGENT_COLLECTOR_PATHS: `${dir}/in`,
           AGENT_STORAGE_LOCAL_PATH: `${dir}/store`,
           AGENT_ANALYZER_TEMP_DIR: `${dir}/tmp`,
         },
-        stdin: "null",
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      const log = new Response(daemon.stderr).text();
+      });
+      let log = "";
       try {
-        await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, "daemon");
+        await waitFor(async () => (await fetch(`${daemon.base}/healthz`)).ok, "daemon");
         assertEquals(leftovers(`${dir}/tmp`), [live.slice(live.lastIndexOf("/") + 1)]);
       } finally {
-        daemon.kill("SIGTERM");
-        await daemon.status;
+        log = (await daemon.stop()).log;
       }
-      assert((await log).includes("removed temporary directories of stopped runs"), await log);
+      assert(log.includes("removed temporary directories of stopped runs"), log);
     }),
 });

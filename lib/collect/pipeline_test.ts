@@ -6,6 +6,7 @@ import { CoreIndex } from "../store/core_index.ts";
 import { LocalStore } from "../store/local.ts";
 import { openState } from "../store/state.ts";
 import { readCoreNotes } from "../core/elf_core.ts";
+import { filesUnder } from "../../tests/support/files.ts";
 import { assert, assertEquals, withSmallDisk, withTempDir } from "../../tests/support/assert.ts";
 import { crash, haveCommand, haveGcc, sampleCores, skipNotice } from "../../tests/support/cores.ts";
 import { CorePipeline, type PipelineOptions } from "./pipeline.ts";
@@ -42,22 +43,6 @@ async function place(dir: string, name: string, sample: "segv" | "abort" = "segv
   return `${dir}/in/${name}`;
 }
 
-function files(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string, prefix: string) => {
-    for (const e of Deno.readDirSync(d)) {
-      if (e.isDirectory) walk(`${d}/${e.name}`, `${prefix}${e.name}/`);
-      else out.push(`${prefix}${e.name}`);
-    }
-  };
-  try {
-    walk(dir, "");
-  } catch {
-    // No such directory: no files.
-  }
-  return out.sort();
-}
-
 Deno.test({
   name: "CorePipeline stores a core with its metadata, removes the original, and is idempotent",
   ignore: noGcc,
@@ -79,13 +64,13 @@ Deno.test({
         record.storedKey,
         "unknown/20251122T010203Z_prod-milvus-querynode-0_unknown.core.gz",
       );
-      assertEquals(files(`${dir}/store`), [record.storedKey!, `${record.storedKey}.json`]);
+      assertEquals(filesUnder(`${dir}/store`), [record.storedKey!, `${record.storedKey}.json`]);
       const metadata = JSON.parse(await Deno.readTextFile(`${dir}/store/${record.storedKey}.json`));
       assertEquals(metadata.metadata.fingerprint, record.fingerprint);
       assertEquals(metadata.metadata.original.bytes, size);
       assertEquals(metadata.sha256, record.sha256);
       assertEquals((await readCoreNotes(`${dir}/store/${record.storedKey}`)).signal?.number, 11);
-      assertEquals(files(`${dir}/in`), []);
+      assertEquals(filesUnder(`${dir}/in`), []);
       // The same core again (a copy with the same identity cannot exist; re-run on the record).
       assertEquals(await pipeline.process(path), undefined);
       assertEquals(index.counts().stored, 1);
@@ -107,8 +92,8 @@ Deno.test({
       assert(result!.record.reason!.startsWith("score "), result!.record.reason!);
       assert(result!.record.reason!.endsWith(" below the threshold 10"));
       assertEquals(result!.record.crashReason !== null, true);
-      assertEquals(files(`${dir}/in`), ["core.1234"]);
-      assertEquals(files(`${dir}/store`), []);
+      assertEquals(filesUnder(`${dir}/in`), ["core.1234"]);
+      assertEquals(filesUnder(`${dir}/store`), []);
       // A second pass finds it finished and leaves it alone.
       assertEquals((await pipeline.process(path))?.outcome, "done");
       assertEquals(index.counts().skipped, 1);
@@ -128,7 +113,10 @@ Deno.test({
       const records = index.list().reverse();
       assertEquals(records.map((r) => r.state), ["stored", "pruned", "pruned", "stored", "stored"]);
       assertEquals(new Set(records.map((r) => r.fingerprint)).size, 1);
-      assertEquals(files(`${dir}/store/unknown`).filter((f) => !f.endsWith(".json")).length, 3);
+      assertEquals(
+        filesUnder(`${dir}/store/unknown`).filter((f) => !f.endsWith(".json")).length,
+        3,
+      );
       assertEquals(index.groupCount("unknown", records[0]!.fingerprint!), 5);
     }),
 });
@@ -174,13 +162,13 @@ Deno.test({
       assertEquals(failed?.outcome, "failed");
       assertEquals(failed?.record.attempts, 1);
       assert(failed?.record.retryAt !== null);
-      assertEquals(files(`${dir}/in`), ["core.7"]);
+      assertEquals(filesUnder(`${dir}/in`), ["core.7"]);
       // Not yet due: nothing happens.
       assertEquals((await pipeline.process(path))?.outcome, "done");
       broken = false;
       now = new Date(now.getTime() + 3600_000);
       assertEquals((await pipeline.process(path))?.outcome, "stored");
-      assertEquals(files(`${dir}/in`), []);
+      assertEquals(filesUnder(`${dir}/in`), []);
       assertEquals(index.counts(), { ...index.counts(), stored: 1, failed: 0 });
     }),
 });
@@ -201,8 +189,8 @@ Deno.test({
           result!.record.error!,
         );
         assert(result!.record.retryAt !== null);
-        assertEquals(files(`${dir}/in`), ["core.99"]);
-        assertEquals(files(`${dir}/store`), []);
+        assertEquals(filesUnder(`${dir}/in`), ["core.99"]);
+        assertEquals(filesUnder(`${dir}/store`), []);
       });
     }),
 });
@@ -226,8 +214,8 @@ Deno.test({
       assertEquals(result?.outcome, "failed");
       assertEquals(result?.record.retryAt, null);
       assert(result!.record.error!.includes("the file changed"), result!.record.error!);
-      assertEquals(files(`${dir}/in`), ["core.8"]);
-      assertEquals(files(`${dir}/store`).filter((f) => !f.startsWith("unknown/.")), []);
+      assertEquals(filesUnder(`${dir}/in`), ["core.8"]);
+      assertEquals(filesUnder(`${dir}/store`).filter((f) => !f.startsWith("unknown/.")), []);
       assertEquals(await pipeline.process(`${dir}/in/vanished`), undefined);
     }),
 });
@@ -255,7 +243,7 @@ Deno.test({
       const result = await pipeline.process(path);
       assertEquals(result?.record.storedKey, "unknown/reserved.core.gz");
       assertEquals(await new LocalStore(`${dir}/store`, "local", "test").sweep(), 1);
-      assertEquals(files(`${dir}/store`), [
+      assertEquals(filesUnder(`${dir}/store`), [
         "unknown/reserved.core.gz",
         "unknown/reserved.core.gz.json",
       ]);
@@ -273,8 +261,8 @@ Deno.test({
       assertEquals(result?.outcome, "stored");
       assert(!result!.record.storedKey!.includes("/../"));
       assertEquals(result!.record.storedKey!.split("/").length, 2);
-      assert(files(`${dir}/store`).every((f) => f.startsWith("unknown/")));
-      assertEquals(files(dir).some((f) => f.includes("pwned")), false);
+      assert(filesUnder(`${dir}/store`).every((f) => f.startsWith("unknown/")));
+      assertEquals(filesUnder(dir).some((f) => f.includes("pwned")), false);
     }),
 });
 
@@ -339,11 +327,11 @@ Deno.test({
       const first = await pipeline.process(path);
       assertEquals(first?.outcome, "failed");
       assert(first!.record.error!.includes("changed while being stored"), first!.record.error!);
-      assertEquals(files(`${dir}/store`).filter((f) => !f.includes("/.")), []);
+      assertEquals(filesUnder(`${dir}/store`).filter((f) => !f.includes("/.")), []);
       const second = await pipeline.process(path);
       assertEquals(second?.outcome, "stored");
       assertEquals(second?.record.signal, "SIGABRT");
       assertEquals(index.counts().stored, 1);
-      assertEquals(files(`${dir}/in`), []);
+      assertEquals(filesUnder(`${dir}/in`), []);
     }),
 });
