@@ -4,33 +4,20 @@
  * multipart upload of `partSize` parts, at most two of them in memory (one filling, one
  * uploading); a core smaller than a part is one PutObject. The object becomes visible only
  * when the upload completes, and any failure aborts the upload, so nothing is half-stored.
- * Every request is signed (SigV4, `aws4fetch`), has a timeout, and is retried with jittered
- * exponential backoff on network errors, 5xx and 429/SlowDown; other answers fail at once
- * with the S3 error code and message.
- *
- * Requests go through `node:http(s)` rather than `fetch`: Deno's `fetch` copies a request
- * body twice (once into a JS buffer left to the garbage collector), which measured at four
- * to seven parts' worth of memory per upload, where `node:http` streams the part from its
- * buffer. `HTTP_PROXY`/`HTTPS_PROXY` are not honoured on that path.
+ * Requests are signed, timed out and retried by {@linkcode S3Client} (`_s3_client.ts`).
  *
  * An interrupted agent leaves incomplete uploads behind (invisible, but billed). Each upload
  * is tagged by a small marker object `{prefix}.uploads/{writer}/{uploadId}` (S3 keeps no
  * metadata on an incomplete upload that a listing shows), so that {@linkcode S3Store.sweep}
- * can abort this writer's leftovers at once and other writers' once they are an hour old.
+ * can abort those of gone processes of this node at once and other nodes' once they are an
+ * hour old.
  *
  * @module
  */
-import { AwsV4Signer } from "aws4fetch";
-import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
-import { once } from "node:events";
-import http from "node:http";
-import https from "node:https";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import type { Config } from "../config/mod.ts";
 import { ConfigError, InputError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { after } from "../pool.ts";
 import { redactUrls } from "../redact.ts";
 import { safeName } from "../collect/names.ts";
 import { isLeftover, STALE_MS, writerTag } from "./_leftovers.ts";
@@ -45,20 +32,13 @@ import {
 } from "./backend.ts";
 import { type CompressedStream, compressedStream } from "./compress.ts";
 import { objectName, safeObjectName } from "./local.ts";
+import { nodeFetch, S3Client, S3Error, type S3Fetch } from "./_s3_client.ts";
+import { escapeXml, xmlBlocks, xmlText } from "./_xml.ts";
+
+export type { S3Fetch, S3FetchInit } from "./_s3_client.ts";
 
 /** The `storage.s3` configuration section. */
 export type S3Config = Config["storage"]["s3"];
-
-/** What {@linkcode S3Fetch} is asked to send: a signed request. */
-export interface S3FetchInit {
-  method: string;
-  headers: Headers;
-  body?: Uint8Array<ArrayBuffer>;
-  signal: AbortSignal;
-}
-
-/** Sends one request; the global `fetch` fits. */
-export type S3Fetch = (url: URL, init: S3FetchInit) => Promise<Response>;
 
 /** Options of {@linkcode S3Store} beyond its configuration, mostly for tests. */
 export interface S3StoreOptions {
@@ -84,60 +64,6 @@ export interface S3StoreOptions {
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
 const MAX_PARTS = 10_000;
-/** Listings and metadata objects are small; anything larger is not what we wrote. */
-const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
-const MAX_ERROR_BYTES = 64 * 1024;
-const RETRYABLE_CODES = new Set([
-  "SlowDown",
-  "InternalError",
-  "ServiceUnavailable",
-  "RequestTimeout",
-  "RequestTimeTooSkewed",
-  "Throttling",
-  "ThrottlingException",
-]);
-
-/** One S3 request, before signing. */
-interface S3Request {
-  /** The S3 operation, for messages: `UploadPart`, `ListObjectsV2`… */
-  operation: string;
-  method: "GET" | "HEAD" | "PUT" | "POST" | "DELETE";
-  /** The full object key (prefix included); none for a bucket request. */
-  key?: string;
-  query?: Record<string, string>;
-  headers?: Record<string, string>;
-  body?: Uint8Array<ArrayBuffer> | string;
-  /** Statuses that are answers rather than failures, e.g. 404 for a delete. */
-  accept?: number[];
-}
-
-/** What S3 answered. */
-interface S3Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-}
-
-/**
- * An S3 request that failed for good: a one-line message naming the operation, the object,
- * the endpoint and S3's error code and message.
- */
-class S3Error extends UnavailableError {
-  constructor(
-    /** `UploadPart to http://minio:9000 answered 500 InternalError: …`, without the object. */
-    readonly detail: string,
-    readonly object: string,
-    readonly status: number,
-    readonly code: string,
-    options?: ErrorOptions,
-  ) {
-    super(`S3 request for "${object}" failed: ${detail}`, options);
-  }
-}
-
-/** An answer too large to be one of ours: not worth retrying. */
-class AnswerTooLarge extends Error {}
-
 /** A store in an S3-compatible bucket. */
 export class S3Store implements Store {
   readonly kind = "s3" as const;
@@ -147,21 +73,12 @@ export class S3Store implements Store {
   readonly prefix: string;
   /** The endpoint, for messages. */
   readonly endpoint: string;
-  readonly #base: URL;
-  readonly #pathStyle: boolean;
-  readonly #region: string;
-  readonly #credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  readonly #client: S3Client;
   readonly #partSize: number;
   readonly #writer: string;
-  readonly #fetch: S3Fetch;
-  readonly #attempts: number;
-  readonly #retryDelayMs: number;
-  readonly #timeoutMs: number;
   readonly #pageSize: number | undefined;
   readonly #log: Logger | undefined;
   readonly #now: () => Date;
-  /** Signing keys by day, so that a request costs one HMAC rather than five. */
-  readonly #signingKeys = new Map<string, ArrayBuffer>();
   /** Uploads under way in this process, which a sweep must not abort. */
   readonly #active = new Set<string>();
 
@@ -206,10 +123,10 @@ export class S3Store implements Store {
       );
     }
     this.prefix = prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`;
-    this.#region = config.region || env("AWS_REGION") || env("AWS_DEFAULT_REGION") ||
+    const region = config.region || env("AWS_REGION") || env("AWS_DEFAULT_REGION") ||
       "us-east-1";
     const endpoint = config.endpoint || env("AWS_ENDPOINT_URL_S3") || env("AWS_ENDPOINT_URL") ||
-      `https://s3.${this.#region}.amazonaws.com`;
+      `https://s3.${region}.amazonaws.com`;
     let base: URL | undefined;
     try {
       base = new URL(endpoint);
@@ -230,16 +147,14 @@ export class S3Store implements Store {
         `Invalid storage.s3.endpoint "${shown}": expected a URL like "https://s3.example.com:9000"`,
       );
     }
-    this.#base = base;
-    this.endpoint = `${base.origin}${base.pathname.replace(/\/+$/, "")}`;
-    this.#pathStyle = config.forcePathStyle;
+    let credentials: S3Client["options"]["credentials"];
     if (config.accessKeyId !== "" || config.secretAccessKey !== "") {
       if (config.accessKeyId === "" || config.secretAccessKey === "") {
         throw new ConfigError(
           "Incomplete S3 credentials: set both storage.s3.accessKeyId and storage.s3.secretAccessKey",
         );
       }
-      this.#credentials = {
+      credentials = {
         accessKeyId: config.accessKeyId,
         secretAccessKey: config.secretAccessKey,
       };
@@ -253,7 +168,7 @@ export class S3Store implements Store {
         );
       }
       const sessionToken = env("AWS_SESSION_TOKEN");
-      this.#credentials = {
+      credentials = {
         accessKeyId,
         secretAccessKey,
         ...(sessionToken ? { sessionToken } : {}),
@@ -269,10 +184,18 @@ export class S3Store implements Store {
     }
     this.#partSize = config.partSize;
     this.#writer = writerTag(writer);
-    this.#fetch = options.fetch ?? nodeFetch;
-    this.#attempts = Math.max(1, options.attempts ?? 5);
-    this.#retryDelayMs = options.retryDelayMs ?? 200;
-    this.#timeoutMs = options.requestTimeoutMs ?? 120_000;
+    this.#client = new S3Client({
+      base,
+      bucket: this.bucket,
+      pathStyle: config.forcePathStyle,
+      region,
+      credentials,
+      fetch: options.fetch ?? nodeFetch,
+      attempts: Math.max(1, options.attempts ?? 5),
+      retryDelayMs: options.retryDelayMs ?? 200,
+      timeoutMs: options.requestTimeoutMs ?? 120_000,
+    });
+    this.endpoint = this.#client.endpoint;
     this.#pageSize = options.pageSize;
     this.#log = options.log;
     this.#now = options.now ?? (() => new Date());
@@ -293,13 +216,7 @@ export class S3Store implements Store {
    * ```
    */
   url(key?: string, query: Record<string, string> = {}): string {
-    const path = key === undefined ? "" : "/" + key.split("/").map(encodeRfc3986).join("/");
-    const basePath = this.#base.pathname.replace(/\/+$/, "");
-    const url = this.#pathStyle
-      ? `${this.#base.origin}${basePath}/${encodeRfc3986(this.bucket)}${path}`
-      : `${this.#base.protocol}//${this.bucket}.${this.#base.host}${basePath}${path || "/"}`;
-    const search = new URLSearchParams(query).toString();
-    return search === "" ? url : `${url}?${search}`;
+    return this.#client.url(key, query);
   }
 
   /**
@@ -343,7 +260,7 @@ export class S3Store implements Store {
     const stored = stream.stats();
     const object = storedObject(key, this.uri(key), stored, options);
     try {
-      await this.#request({
+      await this.#client.request({
         operation: "PutObject",
         method: "PUT",
         key: `${objectKey}.json`,
@@ -410,7 +327,7 @@ export class S3Store implements Store {
       }
       const last = part.subarray(0, filled);
       if (uploadId === undefined) {
-        await this.#request({
+        await this.#client.request({
           operation: "PutObject",
           method: "PUT",
           key: objectKey,
@@ -435,7 +352,7 @@ export class S3Store implements Store {
   }
 
   async #createUpload(objectKey: string, contentType: string): Promise<string> {
-    const answer = await this.#request({
+    const answer = await this.#client.request({
       operation: "CreateMultipartUpload",
       method: "POST",
       key: objectKey,
@@ -444,7 +361,7 @@ export class S3Store implements Store {
     });
     const uploadId = xmlText(answer.text, "UploadId");
     if (!uploadId) {
-      throw this.#failure(
+      throw this.#client.failure(
         "CreateMultipartUpload",
         objectKey,
         200,
@@ -453,7 +370,7 @@ export class S3Store implements Store {
       );
     }
     this.#active.add(uploadId);
-    await this.#request({
+    await this.#client.request({
       operation: "PutObject",
       method: "PUT",
       key: this.#marker(uploadId),
@@ -470,7 +387,7 @@ export class S3Store implements Store {
   ): Promise<void> {
     const number = etags.length + 1;
     if (number > MAX_PARTS) {
-      throw this.#failure(
+      throw this.#client.failure(
         "UploadPart",
         objectKey,
         0,
@@ -479,7 +396,7 @@ export class S3Store implements Store {
       );
     }
     etags.push("");
-    const answer = await this.#request({
+    const answer = await this.#client.request({
       operation: "UploadPart",
       method: "PUT",
       key: objectKey,
@@ -488,7 +405,13 @@ export class S3Store implements Store {
     });
     const etag = answer.headers.get("etag");
     if (!etag) {
-      throw this.#failure("UploadPart", objectKey, answer.status, "", "the answer has no ETag");
+      throw this.#client.failure(
+        "UploadPart",
+        objectKey,
+        answer.status,
+        "",
+        "the answer has no ETag",
+      );
     }
     etags[number - 1] = etag;
   }
@@ -505,7 +428,7 @@ export class S3Store implements Store {
       ).join("") +
       "</CompleteMultipartUpload>";
     try {
-      await this.#request({
+      await this.#client.request({
         operation: "CompleteMultipartUpload",
         method: "POST",
         key: objectKey,
@@ -516,7 +439,7 @@ export class S3Store implements Store {
     } catch (error) {
       // A retry after a lost answer finds the upload gone because it did complete.
       if (!(error instanceof S3Error && error.code === "NoSuchUpload")) throw error;
-      const head = await this.#request({
+      const head = await this.#client.request({
         operation: "HeadObject",
         method: "HEAD",
         key: objectKey,
@@ -529,7 +452,7 @@ export class S3Store implements Store {
   }
 
   async #abortUpload(objectKey: string, uploadId: string): Promise<void> {
-    await this.#request({
+    await this.#client.request({
       operation: "AbortMultipartUpload",
       method: "DELETE",
       key: objectKey,
@@ -566,7 +489,7 @@ export class S3Store implements Store {
       if (!/^[^/]+\/[^/]+\.json$/.test(relative) || relative.startsWith(".uploads/")) continue;
       let object: StoredObject;
       try {
-        const answer = await this.#request({
+        const answer = await this.#client.request({
           operation: "GetObject",
           method: "GET",
           key: entry.key,
@@ -612,7 +535,7 @@ export class S3Store implements Store {
   }
 
   async #deleteObject(objectKey: string): Promise<void> {
-    await this.#request({
+    await this.#client.request({
       operation: "DeleteObject",
       method: "DELETE",
       key: objectKey,
@@ -627,7 +550,7 @@ export class S3Store implements Store {
   async verify(object: StoredObject): Promise<boolean> {
     if (!isSafeKey(object.key)) return false;
     try {
-      const answer = await this.#request({
+      const answer = await this.#client.request({
         operation: "HeadObject",
         method: "HEAD",
         key: this.prefix + object.key,
@@ -693,7 +616,7 @@ export class S3Store implements Store {
   ): AsyncGenerator<{ key: string; size: number; lastModified: number }> {
     let token: string | undefined;
     do {
-      const answer = await this.#request({
+      const answer = await this.#client.request({
         operation: "ListObjectsV2",
         method: "GET",
         query: {
@@ -724,7 +647,7 @@ export class S3Store implements Store {
   ): AsyncGenerator<{ key: string; uploadId: string; initiated: number }> {
     let markers: Record<string, string> = {};
     for (;;) {
-      const answer = await this.#request({
+      const answer = await this.#client.request({
         operation: "ListMultipartUploads",
         method: "GET",
         query: {
@@ -749,151 +672,11 @@ export class S3Store implements Store {
     }
   }
 
-  /** Signs and sends a request, retrying what may succeed on another attempt. */
-  async #request(request: S3Request): Promise<S3Answer> {
-    const url = this.url(request.key, request.query);
-    const body = request.body === undefined
-      ? undefined
-      : typeof request.body === "string"
-      ? new TextEncoder().encode(request.body)
-      : request.body;
-    const payloadHash = createHash("sha256").update(body ?? new Uint8Array()).digest("hex");
-    for (let attempt = 1;; attempt++) {
-      let status = 0;
-      let code = "";
-      let message: string;
-      let retryable = true;
-      // One key a day: drop the old ones rather than keep them for the daemon's lifetime.
-      if (this.#signingKeys.size > 2) this.#signingKeys.clear();
-      try {
-        const signed = await new AwsV4Signer({
-          url,
-          method: request.method,
-          headers: { ...request.headers, "x-amz-content-sha256": payloadHash },
-          body,
-          ...this.#credentials,
-          service: "s3",
-          region: this.#region,
-          cache: this.#signingKeys,
-        }).sign();
-        const response = await this.#fetch(signed.url, {
-          method: request.method,
-          headers: signed.headers,
-          body,
-          signal: AbortSignal.timeout(this.#timeoutMs),
-        });
-        status = response.status;
-        const failed = !response.ok && !request.accept?.includes(status);
-        const text = request.method === "HEAD"
-          ? ""
-          : await readText(response, failed ? MAX_ERROR_BYTES : MAX_ANSWER_BYTES, failed);
-        // CompleteMultipartUpload may answer 200 and fail in the body.
-        const error = failed || (request.operation === "CompleteMultipartUpload" &&
-            /<Error>/.test(text))
-          ? text
-          : undefined;
-        if (error === undefined) return { status, headers: response.headers, text };
-        code = xmlText(error, "Code") ?? "";
-        message = xmlText(error, "Message") ?? (response.statusText || "no message");
-        retryable = status >= 500 || status === 429 || RETRYABLE_CODES.has(code);
-      } catch (error) {
-        if (error instanceof AnswerTooLarge) retryable = false;
-        message = error instanceof DOMException && error.name === "TimeoutError"
-          ? `no answer within ${this.#timeoutMs} ms`
-          : error instanceof Error
-          ? error.message
-          : String(error);
-      }
-      if (!retryable || attempt >= this.#attempts) {
-        const tries = attempt > 1 ? ` (${attempt} attempts)` : "";
-        throw this.#failure(request.operation, request.key, status, code, `${message}${tries}`);
-      }
-      const delay = this.#retryDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
-      await new Promise<void>((resolve) => after(delay, resolve));
-    }
-  }
-
-  #failure(
-    operation: string,
-    key: string | undefined,
-    status: number,
-    code: string,
-    message: string,
-  ): S3Error {
-    const answer = status === 0 ? "failed" : `answered ${status}${code ? ` ${code}` : ""}`;
-    const detail = `${operation} to ${this.endpoint} ${answer}: ${oneLine(message)}`;
-    return new S3Error(detail, `s3://${this.bucket}/${key ?? ""}`, status, code);
-  }
-
   #warn(error: unknown): void {
     this.#log?.warn(error instanceof Error ? error.message : String(error), {
       store: this.location,
     });
   }
-}
-
-const WRITE_CHUNK = 1 << 20;
-
-/**
- * Sends a request with `node:http(s)`, writing the body in slices of its buffer (with
- * backpressure, `Content-Length` set), and returns the answer as a `Response` whose body
- * streams. The signal aborts the request and the reading of its answer.
- *
- * @example Usage
- * ```ts
- * const response = await nodeFetch(new URL("http://127.0.0.1:9000/bucket/key"), {
- *   method: "PUT",
- *   headers: new Headers(),
- *   body: new TextEncoder().encode("hello"),
- *   signal: AbortSignal.timeout(10_000),
- * });
- * ```
- */
-export function nodeFetch(url: URL, init: S3FetchInit): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = Object.fromEntries(init.headers);
-    if (init.body !== undefined) headers["content-length"] = String(init.body.length);
-    const request = (url.protocol === "https:" ? https : http).request({
-      protocol: url.protocol,
-      hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
-      port: url.port,
-      path: url.pathname + url.search,
-      method: init.method,
-      headers,
-    }, (response) => {
-      const status = response.statusCode ?? 0;
-      const empty = init.method === "HEAD" || status === 204 || status === 304;
-      if (empty) response.resume();
-      const answerHeaders = new Headers();
-      for (const [name, value] of Object.entries(response.headers)) {
-        for (const one of [value ?? []].flat()) answerHeaders.append(name, one);
-      }
-      try {
-        resolve(
-          new Response(empty ? null : Readable.toWeb(response) as ReadableStream<Uint8Array>, {
-            status,
-            statusText: response.statusMessage ?? "",
-            headers: answerHeaders,
-          }),
-        );
-      } catch (error) {
-        request.destroy(error instanceof Error ? error : new Error(String(error)));
-      }
-    });
-    const abort = () => request.destroy(init.signal.reason);
-    init.signal.addEventListener("abort", abort, { once: true });
-    request.on("close", () => init.signal.removeEventListener("abort", abort));
-    request.on("error", reject);
-    (async () => {
-      const body = init.body;
-      for (let offset = 0; body !== undefined && offset < body.length; offset += WRITE_CHUNK) {
-        if (!request.write(body.subarray(offset, offset + WRITE_CHUNK))) {
-          await once(request, "drain");
-        }
-      }
-      request.end();
-    })().catch((error) => request.destroy(error));
-  });
 }
 
 function readEnv(name: string): string | undefined {
@@ -902,70 +685,4 @@ function readEnv(name: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Reads a response body up to `limit` bytes; past it, cuts (`truncate`) or fails. */
-async function readText(response: Response, limit: number, truncate: boolean): Promise<string> {
-  if (response.body === null) return "";
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (size + value.length > limit) {
-        await reader.cancel();
-        if (!truncate) throw new AnswerTooLarge(`the answer is larger than ${limit} bytes`);
-        chunks.push(value.subarray(0, limit - size));
-        break;
-      }
-      chunks.push(value);
-      size += value.length;
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  return new TextDecoder().decode(Buffer.concat(chunks));
-}
-
-function oneLine(text: string): string {
-  const line = text.replace(/\s+/g, " ").trim();
-  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
-}
-
-function encodeRfc3986(text: string): string {
-  return encodeURIComponent(text).replace(
-    /[!'()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-}
-
-function escapeXml(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
-}
-
-const ENTITIES: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
-
-function unescapeXml(text: string): string {
-  return text.replace(
-    /&(#x[0-9a-fA-F]+|#\d+|lt|gt|amp|quot|apos);/g,
-    (_, entity: string) =>
-      entity.startsWith("#x")
-        ? String.fromCodePoint(parseInt(entity.slice(2), 16))
-        : entity.startsWith("#")
-        ? String.fromCodePoint(Number(entity.slice(1)))
-        : ENTITIES[entity]!,
-  );
-}
-
-/** The raw contents of every `<tag>…</tag>` (S3's answers never nest a tag in itself). */
-function xmlBlocks(xml: string, tag: string): string[] {
-  return [...xml.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, "g"))].map((m) => m[1]!);
-}
-
-/** The text of the first `<tag>…</tag>`, unescaped. */
-function xmlText(xml: string, tag: string): string | undefined {
-  const block = xmlBlocks(xml, tag)[0];
-  return block === undefined ? undefined : unescapeXml(block);
 }
