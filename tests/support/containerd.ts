@@ -12,6 +12,7 @@
  * @module
  */
 import type * as Grpc from "@grpc/grpc-js";
+import { CRI_MESSAGES, CRI_PROTO_HEADER } from "../../lib/kata/_cri_proto.ts";
 import { haveCommand } from "./cores.ts";
 
 /** The name the pause image is imported under. */
@@ -19,25 +20,15 @@ export const PAUSE_IMAGE = "localhost/agent-test/pause:1";
 
 /**
  * The CRI calls that make fixtures (field numbers from kubernetes/cri-api
- * `pkg/apis/runtime/v1/api.proto`), apart from the agent's own proto.
+ * `pkg/apis/runtime/v1/api.proto`), with the agent's own messages (PodSandboxMetadata…).
  */
-export const CRI_FIXTURE_PROTO = `
-syntax = "proto3";
-package runtime.v1;
-
+export const CRI_FIXTURE_PROTO = `${CRI_PROTO_HEADER}
 service RuntimeService {
   rpc RunPodSandbox(RunPodSandboxRequest) returns (RunPodSandboxResponse) {}
   rpc StopPodSandbox(StopPodSandboxRequest) returns (StopPodSandboxResponse) {}
   rpc RemovePodSandbox(RemovePodSandboxRequest) returns (RemovePodSandboxResponse) {}
 }
-
-message PodSandboxMetadata {
-  string name = 1;
-  string uid = 2;
-  string namespace = 3;
-  uint32 attempt = 4;
-}
-
+${CRI_MESSAGES}
 enum NamespaceMode {
   POD = 0;
   CONTAINER = 1;
