@@ -18,7 +18,7 @@ import {
   type ParseStats,
   serializePrometheusText,
   serializeSamples,
-} from "../lib/kata/prom.ts";
+} from "../lib/prom/mod.ts";
 import { renderShimMetrics } from "../tests/support/kata_metrics.ts";
 
 function flag(name: string, fallback: number): number {

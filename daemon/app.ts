@@ -10,7 +10,7 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Registry } from "prom-client";
 import { CORE_STATES, type CoreRecord, type CoreState } from "../lib/store/core_index.ts";
-import { parsePrometheusText, serializeHeader, serializeSamples } from "../lib/kata/prom.ts";
+import { parsePrometheusText, serializeHeader, serializeSamples } from "../lib/prom/mod.ts";
 import type { KataApi } from "./kata.ts";
 
 const TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8";

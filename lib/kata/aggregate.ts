@@ -15,8 +15,13 @@
  */
 import { constants, crc32, deflateRawSync } from "node:zlib";
 import { type CadvisorPod, deriveCadvisor } from "./cadvisor.ts";
-import type { Labels, MetricFamily } from "./model.ts";
-import { parsePrometheusText, type ParseStats, serializeHeader, serializeSamples } from "./prom.ts";
+import type { Labels, MetricFamily } from "../prom/mod.ts";
+import {
+  parsePrometheusText,
+  type ParseStats,
+  serializeHeader,
+  serializeSamples,
+} from "../prom/mod.ts";
 
 /** A sandbox's pod, from the CRI runtime. */
 export interface SandboxPod {

@@ -1,7 +1,7 @@
 import { gunzipSync } from "node:zlib";
 import { assert, assertEquals, assertStringIncludes } from "../../tests/support/assert.ts";
 import { MetricsAggregator, servedName } from "./aggregate.ts";
-import { parsePrometheusText } from "./prom.ts";
+import { parsePrometheusText } from "../prom/mod.ts";
 
 const A = "a".repeat(64);
 const B = "b".repeat(64);

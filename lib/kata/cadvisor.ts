@@ -95,7 +95,7 @@
  * @module
  */
 import { ConfigError, InputError } from "../errors.ts";
-import type { Labels, MetricFamily, MetricType, Sample } from "./model.ts";
+import type { Labels, MetricFamily, MetricType, Sample } from "../prom/mod.ts";
 
 /**
  * The guest families and `item` values read, in one place to adjust if an agent names them

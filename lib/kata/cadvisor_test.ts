@@ -7,8 +7,8 @@ import {
   GUEST_INPUTS,
   SANDBOX_CONTAINER,
 } from "./cadvisor.ts";
-import type { Labels, MetricFamily, MetricType } from "./model.ts";
-import { parsePrometheusText, serializePrometheusText } from "./prom.ts";
+import type { Labels, MetricFamily, MetricType } from "../prom/mod.ts";
+import { parsePrometheusText, serializePrometheusText } from "../prom/mod.ts";
 import { renderShimMetrics } from "../../tests/support/kata_metrics.ts";
 
 const POD: CadvisorPod = {

@@ -14,7 +14,7 @@ import {
 } from "../../tests/support/fake_shim.ts";
 import { renderShimMetrics } from "../../tests/support/kata_metrics.ts";
 import { createLogger } from "../log.ts";
-import { parsePrometheusText } from "./prom.ts";
+import { parsePrometheusText } from "../prom/mod.ts";
 import { SandboxDirectory } from "./sandboxes.ts";
 import {
   type CycleStats,

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Labels, MetricType } from "../../lib/kata/model.ts";
+import type { Labels, MetricType } from "../../lib/prom/mod.ts";
 
 /** Options of {@linkcode renderShimMetrics}. */
 export interface ShimMetricsOptions {

@@ -1,33 +1,33 @@
 /**
- * The Prometheus text exposition formats, read and written over the model of `model.ts`: the
- * text format 0.0.4 (what the Kata shims and kata-monitor serve) and OpenMetrics 1.0 text.
+ * The parser of the Prometheus text exposition formats (0.0.4 and OpenMetrics 1.0 text).
  *
- * This is the hot path of the daemon's `/metrics`, so the parser scans the text with
+ * This is the hot path of the daemon's `/metrics`, so it scans the text with
  * `indexOf`/`charCodeAt` (no regular expression, no substring per line), reuses the previous
  * line's metric name, label names and label values when the text repeats them (no string is
- * made for them then), and stays linear in the input whatever it holds. The serializer is split
- * so that the aggregator renders each sandbox's sample lines once per scrape
- * ({@linkcode serializeSamples}, with the sandbox's labels prepended) and a request only
- * concatenates them under one {@linkcode serializeHeader} per family.
- *
- * @example Aggregating shims the kata-monitor way
- * ```ts
- * const lines = new Map<string, string[]>(); // family name → one rendered part per shim
- * const first = new Map<string, MetricFamily>();
- * for (const shim of shims) {
- *   for (const family of parsePrometheusText(shim.text, { lenient: true })) {
- *     if (!first.has(family.name)) first.set(family.name, family);
- *     const parts = lines.get(family.name) ?? lines.set(family.name, []).get(family.name)!;
- *     parts.push(serializeSamples(family, { sandbox_id: shim.id, cri_uid: shim.uid }));
- *   }
- * }
- * let body = "";
- * for (const [name, parts] of lines) body += serializeHeader(first.get(name)!) + parts.join("");
- * ```
+ * made for them then), and stays linear in the input whatever it holds.
  *
  * @module
  */
 import { InputError } from "../errors.ts";
+import {
+  BACKSLASH,
+  BLANK,
+  CHARS,
+  COMMA,
+  EQUALS,
+  HASH,
+  LABEL_CHAR,
+  LABEL_START,
+  LBRACE,
+  LOWER_N,
+  METRIC_CHAR,
+  METRIC_START,
+  NEWLINE,
+  QUOTE,
+  quote,
+  RBRACE,
+} from "./_chars.ts";
+import { NumberReader } from "./_number.ts";
 import type { Labels, MetricFamily, MetricType, Sample } from "./model.ts";
 
 /** Options of {@linkcode parsePrometheusText}. */
@@ -64,65 +64,6 @@ export interface ParseStats {
 
 /** How many skip messages {@linkcode ParseStats.errors} keeps at most. */
 export const MAX_RECORDED_ERRORS = 10;
-
-/** Options of the serializers. */
-export interface SerializeOptions {
-  /**
-   * Write OpenMetrics 1.0 text: counters' family names without `_total` and their samples
-   * with it, `# UNIT` lines, `unknown` for `untyped`, timestamps in seconds, and (for
-   * {@linkcode serializePrometheusText}) the final `# EOF`. Default `false`: text format
-   * 0.0.4, where the OpenMetrics-only types are written as `untyped`.
-   */
-  openMetrics?: boolean;
-}
-
-/** Options of {@linkcode serializeHeader} and {@linkcode serializeSamples}. */
-export interface FamilyOptions extends SerializeOptions {
-  /**
-   * Write the family under this name instead of its own: a sample named after the family
-   * keeps its suffix (`go_threads` → `kata_shim_go_threads`, `x_bucket` → `y_bucket`).
-   */
-  name?: string;
-  /**
-   * In OpenMetrics, keep a counter's `_total` in its family name, and its samples' names as
-   * they are: for a counter whose name without `_total` is another family's (the Go client's
-   * `go_memstats_alloc_bytes_total` and `go_memstats_alloc_bytes`).
-   * {@linkcode serializePrometheusText} sets it where that happens. Default `false`.
-   */
-  keepTotal?: boolean;
-}
-
-// Character classes, one bit each, for every UTF-16 code unit.
-const METRIC_START = 1;
-const METRIC_CHAR = 2;
-const LABEL_START = 4;
-const LABEL_CHAR = 8;
-const BLANK = 16;
-const DIGIT = 32;
-
-const CHARS = new Uint8Array(65536);
-for (let c = 0; c < 128; c++) {
-  const letter = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
-  const digit = c >= 48 && c <= 57;
-  if (letter || c === 58) CHARS[c]! |= METRIC_START | METRIC_CHAR;
-  if (digit) CHARS[c]! |= METRIC_CHAR | LABEL_CHAR | DIGIT;
-  if (letter) CHARS[c]! |= LABEL_START | LABEL_CHAR;
-}
-// A carriage return counts as a blank between tokens, so CRLF text parses.
-CHARS[32] = CHARS[9] = CHARS[13] = BLANK;
-
-const NEWLINE = 10;
-const QUOTE = 34;
-const HASH = 35;
-const PLUS = 43;
-const COMMA = 44;
-const MINUS = 45;
-const DOT = 46;
-const EQUALS = 61;
-const BACKSLASH = 92;
-const LOWER_N = 110;
-const LBRACE = 123;
-const RBRACE = 125;
 
 const TYPES: readonly MetricType[] = [
   "counter",
@@ -165,22 +106,9 @@ const ALL_SUFFIXES = [
   "_info",
 ];
 
-const SPECIAL_VALUES = new Map<string, number>([
-  ["nan", NaN],
-  ["inf", Infinity],
-  ["+inf", Infinity],
-  ["-inf", -Infinity],
-  ["infinity", Infinity],
-  ["+infinity", Infinity],
-  ["-infinity", -Infinity],
-]);
-
 /** Slots of a parse's table of shared strings (a power of two), and their longest string. */
 const INTERNED_SLOTS = 4096;
 const MAX_INTERNED = 200;
-
-/** Exact powers of ten, for the fast path of decimal conversion. */
-const POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
 
 /** A family being read, with what the text has said about it so far. */
 interface Entry {
@@ -206,13 +134,7 @@ function isWord(text: string, p: number, end: number, word: string): boolean {
     (after >= end || (CHARS[text.charCodeAt(after)]! & BLANK) !== 0);
 }
 
-/** Quotes a piece of the input for an error message, cut to a readable length. */
-function quote(text: string): string {
-  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
-}
-
-class Parser {
-  readonly text: string;
+class Parser extends NumberReader {
   readonly openMetrics: boolean;
   readonly lenient: boolean;
   readonly maxSamples: number;
@@ -228,8 +150,6 @@ class Parser {
   reason = "";
   /** Where the last sub-scanner stopped. */
   pos = 0;
-  /** Whether the last number scanned was valid. */
-  ok = false;
   // The previous sample's name and family, reused when the next line starts with the name.
   prevName = "";
   prevEntry: Entry | undefined = undefined;
@@ -247,7 +167,7 @@ class Parser {
   distinctKeys = 0;
 
   constructor(text: string, options: ParseOptions) {
-    this.text = text;
+    super(text);
     this.openMetrics = options.openMetrics === true;
     this.lenient = options.lenient === true;
     this.maxSamples = options.maxSamples ?? Infinity;
@@ -782,149 +702,6 @@ class Parser {
     return from === start ? text.slice(start, end) : out + text.slice(from, end);
   }
 
-  /**
-   * A float in `[a, b)`: decimal with optional fraction and exponent, or NaN and [+-]Inf(inity)
-   * in any case, as Go's ParseFloat reads them, but no hex, no underscores, no blanks.
-   */
-  number(a: number, b: number): number {
-    const text = this.text;
-    let p = a;
-    let c = text.charCodeAt(p);
-    const negative = c === MINUS;
-    if (negative || c === PLUS) p++;
-    // The common case, an integer of at most 15 digits, is read here exactly.
-    let n = 0;
-    let q = p;
-    while (q < b && (c = text.charCodeAt(q)) >= 48 && c <= 57) {
-      n = n * 10 + (c - 48);
-      q++;
-    }
-    if (q === b && q > p && q - p <= 15) {
-      this.ok = true;
-      return negative ? -n : n;
-    }
-    const exact = this.exactDecimal(q, b, n, q - p);
-    if (exact === exact) {
-      this.ok = true;
-      return negative ? -exact : exact;
-    }
-    if (this.decimal(a, b) !== -1) return Number(text.slice(a, b));
-    const special = b - a <= 9 ? SPECIAL_VALUES.get(text.slice(a, b).toLowerCase()) : undefined;
-    this.ok = special !== undefined;
-    return special ?? 0;
-  }
-
-  /**
-   * The rest of a decimal after its integer digits (`n`, `digits` of them, ending at `q`):
-   * `.fraction` and `e±exponent`, when the value is exactly one IEEE operation away (digits
-   * making an exact integer, and a power of ten up to 22: Clinger's fast path), else NaN for
-   * the general path to take over.
-   */
-  exactDecimal(q: number, b: number, n: number, digits: number): number {
-    const text = this.text;
-    let c = 0;
-    let scale = 0;
-    if (q < b && text.charCodeAt(q) === DOT) {
-      q++;
-      while (q < b && (c = text.charCodeAt(q)) >= 48 && c <= 57) {
-        n = n * 10 + (c - 48);
-        scale--;
-        digits++;
-        q++;
-      }
-    }
-    // Every step of `n` was exact while it stays an exact integer.
-    if (digits === 0 || n > Number.MAX_SAFE_INTEGER) return NaN;
-    if (q < b) {
-      c = text.charCodeAt(q);
-      if (c !== 101 && c !== 69) return NaN;
-      q++;
-      c = text.charCodeAt(q);
-      const negative = c === MINUS;
-      if (negative || c === PLUS) q++;
-      const from = q;
-      let exponent = 0;
-      while (q < b && (c = text.charCodeAt(q)) >= 48 && c <= 57 && exponent < 1000) {
-        exponent = exponent * 10 + (c - 48);
-        q++;
-      }
-      if (q !== b || q === from) return NaN;
-      scale += negative ? -exponent : exponent;
-    }
-    if (scale < -22 || scale > 22) return NaN;
-    return scale < 0 ? n / POWERS_OF_TEN[-scale]! : n * POWERS_OF_TEN[scale]!;
-  }
-
-  /**
-   * Checks the shape `[+-](digits[.digits] | .digits)[(e|E)[+-]digits]` of `[a, b)`: sets
-   * `ok` and returns where the exponent starts (`b` without one), or -1 when not a decimal.
-   */
-  decimal(a: number, b: number): number {
-    const text = this.text;
-    this.ok = false;
-    let p = a;
-    let c = text.charCodeAt(p);
-    if (c === PLUS || c === MINUS) p++;
-    const whole = p;
-    while (p < b && CHARS[text.charCodeAt(p)]! & DIGIT) p++;
-    let digits = p - whole;
-    if (p < b && text.charCodeAt(p) === DOT) {
-      const fraction = ++p;
-      while (p < b && CHARS[text.charCodeAt(p)]! & DIGIT) p++;
-      digits += p - fraction;
-    }
-    if (digits === 0) return -1;
-    const exponent = p;
-    if (p < b && ((c = text.charCodeAt(p)) === 101 || c === 69)) {
-      p++;
-      c = text.charCodeAt(p);
-      if (p < b && (c === PLUS || c === MINUS)) p++;
-      const from = p;
-      while (p < b && CHARS[text.charCodeAt(p)]! & DIGIT) p++;
-      if (p === from) return -1;
-    }
-    if (p !== b) return -1;
-    this.ok = true;
-    return exponent;
-  }
-
-  /** A 0.0.4 timestamp: integer milliseconds. */
-  integer(a: number, b: number): number {
-    const text = this.text;
-    let p = a;
-    const sign = text.charCodeAt(p);
-    if (sign === PLUS || sign === MINUS) p++;
-    let n = 0;
-    let q = p;
-    let c = 0;
-    while (q < b && (c = text.charCodeAt(q)) >= 48 && c <= 57) {
-      n = n * 10 + (c - 48);
-      q++;
-    }
-    this.ok = q === b && q > p;
-    if (q - p > 15) return Number(text.slice(a, b));
-    return sign === MINUS ? -n : n;
-  }
-
-  /**
-   * An OpenMetrics timestamp, in seconds, as milliseconds: the decimal point is moved in the
-   * text, so that `1520879607.789` gives exactly 1520879607789.
-   */
-  seconds(a: number, b: number): number {
-    const text = this.text;
-    const exponent = this.decimal(a, b);
-    if (exponent === -1) return 0;
-    if (exponent !== b) return Number(text.slice(a, b)) * 1000;
-    const token = text.slice(a, b);
-    const dot = token.indexOf(".");
-    if (dot === -1) return Number(token) * 1000;
-    const fraction = token.slice(dot + 1);
-    return Number(
-      token.slice(0, dot) + fraction.slice(0, 3).padEnd(3, "0") +
-        (fraction.length > 3 ? `.${fraction.slice(3)}` : ""),
-    );
-  }
-
   /** Checks an OpenMetrics exemplar, ` {labels} value [timestamp]`, and drops it. */
   exemplar(p: number, end: number): boolean {
     const text = this.text;
@@ -1002,245 +779,4 @@ function belongs(entry: Entry, name: string): boolean {
  */
 export function parsePrometheusText(text: string, options: ParseOptions = {}): MetricFamily[] {
   return new Parser(text, options).run();
-}
-
-// Names already checked by the serializers: a few hundred in practice; emptied if they grow.
-const checkedNames = new Set<string>();
-const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
-function checkName(name: string, label: boolean): void {
-  if (checkedNames.has(label ? name : `:${name}`)) return;
-  if (!(label ? LABEL_NAME : METRIC_NAME).test(name)) {
-    throw new TypeError(`Invalid ${label ? "label" : "metric"} name ${quote(name)}`);
-  }
-  if (checkedNames.size >= 10_000) checkedNames.clear();
-  checkedNames.add(label ? name : `:${name}`);
-}
-
-function escapeLabelValue(value: string): string {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === BACKSLASH || c === QUOTE || c === NEWLINE) return escapeFrom(value, i, true);
-  }
-  return value;
-}
-
-function escapeHelp(help: string, openMetrics: boolean): string {
-  for (let i = 0; i < help.length; i++) {
-    const c = help.charCodeAt(i);
-    if (c === BACKSLASH || c === NEWLINE || (c === QUOTE && openMetrics)) {
-      return escapeFrom(help, i, openMetrics);
-    }
-  }
-  return help;
-}
-
-/** Escapes `\`, newline and (with `quotes`) `"` from index `start` on. */
-function escapeFrom(text: string, start: number, quotes: boolean): string {
-  let out = text.slice(0, start);
-  let from = start;
-  for (let i = start; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    const replacement = c === BACKSLASH
-      ? "\\\\"
-      : c === NEWLINE
-      ? "\\n"
-      : c === QUOTE && quotes
-      ? '\\"'
-      : undefined;
-    if (replacement === undefined) continue;
-    out += text.slice(from, i) + replacement;
-    from = i + 1;
-  }
-  return out + text.slice(from);
-}
-
-/**
- * A sample value as the text formats write it: `NaN`, `+Inf`, `-Inf`, `-0`, integers in
- * plain digits (however large), other numbers in JavaScript's shortest exact form.
- */
-function formatValue(value: number): string {
-  if (value !== value) return "NaN";
-  if (value === Infinity) return "+Inf";
-  if (value === -Infinity) return "-Inf";
-  if (value === 0) return 1 / value < 0 ? "-0" : "0";
-  if ((value >= 1e21 || value <= -1e21) && Number.isInteger(value)) {
-    return BigInt(value).toString();
-  }
-  return String(value);
-}
-
-/** Milliseconds as 0.0.4 wants them (integer) or as OpenMetrics seconds, exactly. */
-function formatTimestamp(ms: number, openMetrics: boolean): string {
-  if (!openMetrics) return formatValue(Number.isInteger(ms) ? ms : Math.round(ms));
-  if (!Number.isInteger(ms) || Math.abs(ms) >= 1e21) return String(ms / 1000);
-  const digits = String(Math.abs(ms)).padStart(4, "0");
-  const whole = digits.slice(0, -3);
-  const fraction = digits.slice(-3).replace(/0+$/, "");
-  return (ms < 0 ? "-" : "") + whole + (fraction === "" ? "" : `.${fraction}`);
-}
-
-function typeName(type: MetricType, openMetrics: boolean): string {
-  if (openMetrics) return type === "untyped" ? "unknown" : type;
-  switch (type) {
-    case "counter":
-    case "gauge":
-    case "histogram":
-    case "summary":
-    case "untyped":
-      return type;
-    default:
-      return "untyped";
-  }
-}
-
-/**
- * The name a family's HELP and TYPE lines carry: its own (or `options.name`), except for
- * counters, whose OpenMetrics family name has no `_total`, and whose 0.0.4 family name is the
- * name of their `_total` samples.
- */
-function headerName(family: MetricFamily, options: FamilyOptions): string {
-  const name = options.name ?? family.name;
-  if (family.type !== "counter") return name;
-  if (options.openMetrics === true) {
-    return name.endsWith("_total") && name.length > 6 && options.keepTotal !== true
-      ? name.slice(0, -6)
-      : name;
-  }
-  if (name.endsWith("_total")) return name;
-  const total = `${family.name}_total`;
-  return family.samples.some((sample) => sample.name === total) ? `${name}_total` : name;
-}
-
-/**
- * Renders the `# HELP` (when there is help text), `# TYPE` and, in OpenMetrics, `# UNIT` lines
- * of one family.
- *
- * @throws {TypeError} When the name is not a valid metric name.
- *
- * @example Usage
- * ```ts
- * serializeHeader({ name: "kata_shim_fds", help: "Open FDs.", type: "gauge", samples: [] });
- * // "# HELP kata_shim_fds Open FDs.\n# TYPE kata_shim_fds gauge\n"
- * ```
- */
-export function serializeHeader(family: MetricFamily, options: FamilyOptions = {}): string {
-  const openMetrics = options.openMetrics === true;
-  const name = headerName(family, options);
-  checkName(name, false);
-  let out = family.help === "" ? "" : `# HELP ${name} ${escapeHelp(family.help, openMetrics)}\n`;
-  out += `# TYPE ${name} ${typeName(family.type, openMetrics)}\n`;
-  if (openMetrics && family.unit !== undefined && family.unit !== "") {
-    out += `# UNIT ${name} ${family.unit}\n`;
-  }
-  return out;
-}
-
-/**
- * Renders the sample lines of one family, with `extraLabels` written first in every sample
- * (a sample's own label of the same name is dropped), so that the aggregator renders each
- * sandbox's samples once per scrape and a request only concatenates them under one
- * {@linkcode serializeHeader} per family.
- *
- * @throws {TypeError} When a metric or label name is not valid.
- *
- * @example Usage
- * ```ts
- * serializeSamples(
- *   { name: "kata_guest_load", help: "", type: "gauge", samples: [
- *     { name: "kata_guest_load", labels: { item: "load1" }, value: 0.5 },
- *   ] },
- *   { sandbox_id: "abc" },
- * );
- * // 'kata_guest_load{sandbox_id="abc",item="load1"} 0.5\n'
- * ```
- */
-export function serializeSamples(
-  family: MetricFamily,
-  extraLabels?: Labels,
-  options: FamilyOptions = {},
-): string {
-  const openMetrics = options.openMetrics === true;
-  let prefix = "";
-  const extraNames: string[] = [];
-  if (extraLabels !== undefined) {
-    for (const key in extraLabels) {
-      checkName(key, true);
-      prefix += `${prefix === "" ? "" : ","}${key}="${escapeLabelValue(extraLabels[key]!)}"`;
-      extraNames.push(key);
-    }
-  }
-  const own = family.name;
-  const rename = options.name;
-  // In OpenMetrics a counter's samples named after its family get `_total`.
-  let bareTotal = openMetrics && family.type === "counter" ? headerName(family, options) : "";
-  if (bareTotal.endsWith("_total")) bareTotal = "";
-  let lastName: string | undefined;
-  let written = "";
-  let out = "";
-  for (const sample of family.samples) {
-    if (sample.name !== lastName) {
-      lastName = sample.name;
-      written = rename !== undefined && lastName.startsWith(own)
-        ? rename + lastName.slice(own.length)
-        : lastName;
-      if (written === bareTotal) written += "_total";
-      checkName(written, false);
-    }
-    let labels = prefix;
-    const sampleLabels = sample.labels;
-    for (const key in sampleLabels) {
-      if (extraNames.length !== 0 && extraNames.includes(key)) continue;
-      checkName(key, true);
-      labels += `${labels === "" ? "" : ","}${key}="${escapeLabelValue(sampleLabels[key]!)}"`;
-    }
-    out += labels === "" ? written : `${written}{${labels}}`;
-    out += sample.timestamp === undefined
-      ? ` ${formatValue(sample.value)}\n`
-      : ` ${formatValue(sample.value)} ${formatTimestamp(sample.timestamp, openMetrics)}\n`;
-  }
-  return out;
-}
-
-/**
- * Renders families as Prometheus text format 0.0.4, or OpenMetrics 1.0 text (ending with
- * `# EOF`) with `openMetrics`. Families of the same name are written as one, under the first
- * one's HELP and TYPE, so every family has one HELP and one TYPE line. In OpenMetrics a counter
- * keeps `_total` in its family name when the name without it is another family's (see
- * {@linkcode FamilyOptions.keepTotal}).
- *
- * @throws {TypeError} When a metric or label name is not valid.
- *
- * @example Usage
- * ```ts
- * serializePrometheusText([{
- *   name: "kata_shim_threads", help: "Shim threads.", type: "gauge",
- *   samples: [{ name: "kata_shim_threads", labels: {}, value: 12 }],
- * }]);
- * // "# HELP kata_shim_threads Shim threads.\n# TYPE kata_shim_threads gauge\nkata_shim_threads 12\n"
- * ```
- */
-export function serializePrometheusText(
-  families: Iterable<MetricFamily>,
-  options: SerializeOptions = {},
-): string {
-  const groups = new Map<string, MetricFamily[]>();
-  for (const family of families) {
-    const group = groups.get(family.name);
-    if (group === undefined) groups.set(family.name, [family]);
-    else group.push(family);
-  }
-  const parts: string[] = [];
-  for (const [name, group] of groups) {
-    const first = group[0]!;
-    const keepTotal = options.openMetrics === true && first.type === "counter" &&
-      name.endsWith("_total") && groups.has(name.slice(0, -6));
-    const familyOptions = keepTotal ? { ...options, keepTotal } : options;
-    parts.push(serializeHeader(first, familyOptions));
-    for (const family of group) parts.push(serializeSamples(family, undefined, familyOptions));
-  }
-  if (options.openMetrics === true) parts.push("# EOF\n");
-  // One flat string: cheaper to encode, and to keep, than a rope of a million pieces.
-  return parts.join("");
 }

@@ -17,7 +17,7 @@ import {
   serializeHeader,
   serializePrometheusText,
   serializeSamples,
-} from "./prom.ts";
+} from "./mod.ts";
 
 const noPromtool = skipNotice("promtool (Debian package prometheus)", haveCommand("promtool"));
 
