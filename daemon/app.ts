@@ -123,7 +123,7 @@ export function createApp(deps: AppDependencies): Hono {
     const kata = deps.kata;
     const id = c.req.query("sandbox");
     if (id !== undefined) {
-      // kata-monitor's per-sandbox view: that shim's text, fetched now, unchanged.
+      // kata-monitor's per-sandbox view: that shim's answer, fetched now, byte for byte.
       if (!kata) {
         throw new HTTPException(404, { message: "no Kata sandboxes: kata.enabled is false" });
       }

@@ -11,7 +11,7 @@ import { MetricsAggregator, type SandboxScrape } from "../lib/kata/aggregate.ts"
 import { CriClient, CriMetadataCache } from "../lib/kata/cri.ts";
 import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../lib/kata/sandboxes.ts";
 import { ShimScraper } from "../lib/kata/scraper.ts";
-import { fetchShimMetrics } from "../lib/kata/shim.ts";
+import { fetchShimBytes } from "../lib/kata/shim.ts";
 import { supervise, type SuperviseOptions } from "./supervise.ts";
 import { type SandboxView, sandboxView } from "../lib/kata/discover.ts";
 
@@ -24,8 +24,8 @@ export interface KataApi {
   sandboxes(): SandboxView[];
   /** Whether the id is known: `invalid`, `unknown`, or the sandbox. */
   lookup(id: string): Sandbox | "invalid" | "unknown";
-  /** One shim's text, fetched now, unchanged. */
-  fetchOne(sandbox: Sandbox): Promise<string>;
+  /** One shim's answer, fetched now: its bytes as sent, whatever they are. */
+  fetchOne(sandbox: Sandbox): Promise<Uint8Array<ArrayBuffer>>;
 }
 
 /** The running Kata side. */
@@ -89,7 +89,7 @@ export function startKata(
       return directory.get(id) ?? "unknown";
     },
     fetchOne(sandbox) {
-      return fetchShimMetrics(sandbox.socket, {
+      return fetchShimBytes(sandbox.socket, {
         timeoutMs: kata.scrapeTimeout,
         maxBytes: kata.maxResponseBytes,
         sandboxId: sandbox.id,

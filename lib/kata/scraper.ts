@@ -6,11 +6,12 @@
  * out to every shim per request as kata-monitor does. Parsing and aggregation happen in the
  * aggregator.
  *
- * A failed scrape drops that sandbox's text (kata-monitor leaves a failing shim out of the
- * aggregate rather than serving stale samples) but keeps the error and the time for
- * `/sandboxes`. A sandbox that appears is scraped at once, not at the next cycle; one that
- * disappears loses its entry. A hanging, slow or garbage-sending shim costs only its own
- * slot for at most the timeout.
+ * A failed scrape (no answer in time, an error status, or an answer that is not Prometheus
+ * text: see {@linkcode notPrometheusText}) drops that sandbox's text (kata-monitor leaves a
+ * failing shim out of the aggregate rather than serving stale samples) but keeps the error
+ * and the time for `/sandboxes`. A sandbox that appears is scraped at once, not at the next
+ * cycle; one that disappears loses its entry. A hanging, slow or garbage-sending shim costs
+ * only its own slot for at most the timeout.
  *
  * kata-monitor's own metrics are kept with its exact names, types and buckets, in the
  * registry passed in. Their meaning follows the cache: `kata_monitor_scrape_count` and
@@ -29,6 +30,8 @@ import {
   type ShimErrorReason,
 } from "./shim.ts";
 import { sleep } from "../pool.ts";
+import { InputError } from "../errors.ts";
+import { parsePrometheusText, type ParseStats } from "./prom.ts";
 
 /** The cached result of the last scrape of one sandbox. */
 export interface ShimScrape {
@@ -300,8 +303,16 @@ export class ShimScraper {
         signal,
         sandboxId: sandbox.id,
       });
+      const problem = notPrometheusText(text);
+      if (problem !== undefined) {
+        throw new ShimError(
+          `shim-monitor.sock of sandbox ${JSON.stringify(sandbox.id)}: ${problem}`,
+          "protocol",
+        );
+      }
     } catch (caught) {
       error = caught;
+      text = undefined;
     }
     const durationMs = performance.now() - started;
     // Gone, or replaced under another root, while the request ran: nothing to record.
@@ -391,6 +402,32 @@ export class ShimScraper {
     this.#background.add(work);
     work.finally(() => this.#background.delete(work));
   }
+}
+
+/**
+ * Why a shim's answer is not Prometheus text, or `undefined` when it is. Not text is an
+ * answer in which no line reads as a sample and some line does not read at all: an HTML
+ * error page, JSON, binary. One that has samples keeps them and loses only its bad lines
+ * (the aggregator parses leniently), and an empty one is a shim with nothing to say. Parsing
+ * stops at the second sample, so a healthy answer costs its first few lines.
+ *
+ * @example Usage
+ * ```ts
+ * notPrometheusText("<html>Bad Gateway</html>\n"); // 'answered no Prometheus text (Line 1: …)'
+ * notPrometheusText("kata_shim_fds 12\n"); // undefined
+ * ```
+ */
+export function notPrometheusText(text: string): string | undefined {
+  const stats: ParseStats = { samples: 0, skipped: 0, errors: [] };
+  try {
+    parsePrometheusText(text, { lenient: true, maxSamples: 1, stats });
+  } catch (error) {
+    // Lenient, the parser throws only past maxSamples: a second sample was read.
+    if (error instanceof InputError) return undefined;
+    throw error;
+  }
+  if (stats.samples > 0 || stats.skipped === 0) return undefined;
+  return `answered no Prometheus text (${stats.errors[0]})`;
 }
 
 /** At most `limit` tasks at a time, first come first served. */
