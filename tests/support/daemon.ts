@@ -21,6 +21,8 @@ export interface StartDaemonOptions {
   server?: Record<string, string>;
   /** Runs the daemon under `ulimit -n N`. */
   fileLimit?: number;
+  /** `PATH` of the daemon itself (with `fileLimit`: bash needs the usual one to start). */
+  path?: string;
   env?: Record<string, string>;
 }
 
@@ -53,7 +55,9 @@ export async function startDaemon(options: StartDaemonOptions): Promise<TestDaem
     : new Deno.Command("bash", {
       args: [
         "-c",
-        `ulimit -n ${options.fileLimit} && exec "$0" "$@"`,
+        `ulimit -n ${options.fileLimit} && ${
+          options.path === undefined ? "" : `PATH='${options.path}' `
+        }exec "$0" "$@"`,
         Deno.execPath(),
         ...args,
       ],
