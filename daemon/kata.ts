@@ -19,7 +19,7 @@ export type { SandboxView };
 
 /** What the HTTP routes need of the Kata side. */
 export interface KataApi {
-  /** Brings the aggregate up to date and returns it. */
+  /** Brings the aggregate up to date with the last scrape cycle and returns it. */
   aggregate(): MetricsAggregator;
   sandboxes(): SandboxView[];
   /** Whether the id is known: `invalid`, `unknown`, or the sandbox. */
@@ -65,13 +65,20 @@ export function startKata(
   directory.subscribe(report);
   directory.scanned.then(report);
   const aggregator = new MetricsAggregator();
+  // What the aggregate was last brought up to date with: both maps are replaced, never
+  // changed, so a request finding the same two skips the walk over every sandbox.
+  let from: { scrapes?: ReadonlyMap<string, unknown>; pods?: ReadonlyMap<string, unknown> } = {};
   const api: KataApi = {
     aggregate() {
+      const published = scraper.published();
+      const pods = metadata.entries();
+      if (published === from.scrapes && pods === from.pods) return aggregator;
       const scrapes: SandboxScrape[] = [];
-      for (const [id, entry] of scraper.snapshot()) {
-        scrapes.push({ id, text: entry.text, scrapedAt: entry.scrapedAt, pod: metadata.get(id) });
+      for (const [id, entry] of published) {
+        scrapes.push({ id, text: entry.text, scrapedAt: entry.scrapedAt, pod: pods.get(id) });
       }
       aggregator.update(scrapes);
+      from = { scrapes: published, pods };
       return aggregator;
     },
     sandboxes() {

@@ -114,6 +114,7 @@ export async function runDaemon(config: Config, options: DaemonOptions): Promise
         beforeScrape: () => scrapeHooks.forEach((hook) => hook()),
         bearerToken,
         kata: kata?.api,
+        ownMetricsMaxAgeMs: 1000,
       }).fetch,
     );
   } catch (error) {

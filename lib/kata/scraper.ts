@@ -4,7 +4,7 @@
  * `kata.scrapeTimeout` and `kata.maxResponseBytes`), and the raw text is kept in memory, so
  * the daemon's `GET /metrics` answers from the cache as KataPulse does instead of fanning
  * out to every shim per request as kata-monitor does. Parsing and aggregation happen in the
- * aggregator.
+ * aggregator, from what a cycle publishes when it ends.
  *
  * A failed scrape (no answer in time, an error status, or an answer that is not Prometheus
  * text: see {@linkcode notPrometheusText}) drops that sandbox's text (kata-monitor leaves a
@@ -184,6 +184,10 @@ export class ShimScraper {
   #stopping = new AbortController();
   #lastCycle: CycleStats | undefined;
   #markCycled!: () => void;
+  /** What {@linkcode published} returns: the entries as of the last publication. */
+  #published: ReadonlyMap<string, ShimScrape> = new Map();
+  /** Cycles running now: while one runs, scrapes are published when it ends. */
+  #cycling = 0;
   /** kata-monitor's own metrics. */
   readonly metrics: KataMonitorMetrics;
   /** Settles when the first cycle is done (for readiness). */
@@ -226,8 +230,31 @@ export class ShimScraper {
     return out;
   }
 
+  /**
+   * The scrapes as of the end of the last cycle, or of the last scrape or removal outside a
+   * cycle (a new sandbox's first scrape), by id: what the aggregate is built from. Held back
+   * while a cycle runs, so that the aggregate, rendered again whenever one sandbox changes,
+   * changes once per cycle instead of once per shim. The same map until the next change.
+   */
+  published(): ReadonlyMap<string, ShimScrape> {
+    return this.#published;
+  }
+
+  #publish(): void {
+    this.#published = new Map(this.#entries);
+  }
+
   /** Scrapes every known sandbox once (at most `concurrency` at a time) and returns figures. */
   async scrapeOnce(signal?: AbortSignal): Promise<CycleStats> {
+    this.#cycling++;
+    try {
+      return await this.#cycle(signal);
+    } finally {
+      if (--this.#cycling === 0) this.#publish();
+    }
+  }
+
+  async #cycle(signal?: AbortSignal): Promise<CycleStats> {
     const startedAt = this.#now();
     const started = performance.now();
     // Shims that failed last time go last: when several hang, they hold the slots after the
@@ -288,6 +315,7 @@ export class ShimScraper {
       return await done;
     } finally {
       this.#inFlight.delete(id);
+      if (this.#cycling === 0) this.#publish();
     }
   }
 
@@ -363,6 +391,7 @@ export class ShimScraper {
       if (event.type === "removed") {
         this.#entries.delete(event.sandbox.id);
         this.#inFlight.get(event.sandbox.id)?.abort.abort();
+        if (this.#cycling === 0) this.#publish();
       } else if (!signal.aborted) {
         this.#track(this.#first(event.sandbox.id, signal));
       }

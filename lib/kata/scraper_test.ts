@@ -193,6 +193,26 @@ Deno.test("notPrometheusText() accepts text with samples or nothing, refuses tex
   assertMatch(notPrometheusText("# TYPE x gauge\nnot a sample\n")!, /\(Line 2: /);
 });
 
+Deno.test("ShimScraper.published() changes once per cycle, when it ends", async () => {
+  await withHarness({ concurrency: 1 }, async (h) => {
+    await h.start("a", { mode: "ok" });
+    await h.start("b", { mode: "slow", delayMs: 150 });
+    await h.directory.scan();
+    const before = h.scraper.published();
+    const cycle = h.scraper.scrapeOnce();
+    await until(() => h.scraper.snapshot().get("a")?.text !== undefined);
+    assert(h.scraper.published() === before, "held back while the cycle runs");
+    await cycle;
+    const after = h.scraper.published();
+    assertEquals([...after.keys()].sort(), ["a", "b"]);
+    assert(after.get("b")!.text !== undefined);
+    // A scrape outside a cycle (a new sandbox's first) is published at once.
+    await h.scraper.scrapeSandbox("a");
+    assert(h.scraper.published() !== after);
+    assert(h.scraper.published().get("a") === h.scraper.snapshot().get("a"));
+  });
+});
+
 Deno.test("ShimScraper: hanging shims hold only their own slots", async () => {
   await withHarness({ concurrency: 2 }, async (h) => {
     await h.start("hang-1", { mode: "hang" });

@@ -83,7 +83,12 @@ export interface FetchShimOptions {
 const MAX_HEAD_BYTES = 64 * 1024;
 /** Bytes of a non-200 answer's body quoted in the error. */
 const MAX_ERROR_BODY = 200;
-const READ_CHUNK = 64 * 1024;
+/**
+ * One read's buffer, one per scrape: a typical shim's answer (13.5 KB) fits, and at 64 KiB
+ * the buffers of a 200-sandbox cycle took about 20 MB more RSS (bench/README.md, "Where the
+ * time and the memory go", 5).
+ */
+const READ_CHUNK = 16 * 1024;
 
 /** Bytes backed by a plain ArrayBuffer, as the web streams want them. */
 type Bytes = Uint8Array<ArrayBuffer>;
