@@ -11,15 +11,17 @@
  *
  * - the accept loop never ends on an error: out of descriptors (EMFILE, ENFILE) it closes the
  *   connections that wait for a request, backs off (10 ms doubling to 1 s) and accepts again;
- * - at most `maxConnections` are open: a new one beyond that replaces the connection that has
- *   waited longest for a request (a slow or silent client), or is closed when none waits, so
- *   a probe is answered even while slow clients hold every slot;
+ * - at most `maxConnections` are open: a new one beyond that replaces the oldest connection
+ *   that has waited over a second (or half the header timeout) for a request, a slow or
+ *   silent client, or is closed when none has, so that a probe is answered even while slow
+ *   clients hold every slot, and a burst is shed at the cost of a close;
  * - a request's head must arrive within `headerTimeoutMs` (from the connection's start for
  *   the first request, from the first byte for the next ones), a kept-alive connection may
  *   wait `idleTimeoutMs` for its next request, and a response write that makes no progress
  *   for `idleTimeoutMs` ends the connection;
  * - at most `maxRequests` requests are answered at once, counting until the response is
- *   written; more get 503 with `Retry-After` (paths passing `exempt` always run);
+ *   written; more get 503 with `Retry-After`, and their connection is closed (paths passing
+ *   `exempt` always run);
  * - shedding is logged once per episode ("shedding load", then "load shedding over" with
  *   counts) and counted through `observer`.
  *
@@ -96,7 +98,10 @@ export type Handler = (request: Request) => Response | Promise<Response>;
 
 const MAX_HEAD_BYTES = 16 * 1024;
 const MAX_BODY_BYTES = 64 * 1024;
-const READ_CHUNK = 4096;
+/** A connection's first read buffer: a GET's head fits; it grows for more. */
+const FIRST_READ = 1024;
+/** Least room for one read. */
+const MIN_READ = 512;
 /** How long without a shed ends an episode of shedding (for the log). */
 const EPISODE_QUIET_MS = 10_000;
 
@@ -136,6 +141,8 @@ class Refusal extends Error {
 class Connection {
   /** Waiting for (the rest of) a request's head: what may be closed to make room. */
   waiting = true;
+  /** When the current wait for a request began (`performance.now()`). */
+  waitingSince = performance.now();
   /** Why the sweep closed it, when it did. */
   timedOut: TimeoutPhase | undefined;
   closed = false;
@@ -182,11 +189,11 @@ class Connection {
 
   /** Reads more bytes; false at the end of the stream. */
   async fill(): Promise<boolean> {
-    if (this.#buffer.length - this.#end < READ_CHUNK) {
+    if (this.#buffer.length - this.#end < MIN_READ) {
       // Room for one more read: move what is left to the front, growing when it is full.
       const live = this.#buffer.subarray(this.#start, this.#end);
-      if (live.length + READ_CHUNK > this.#buffer.length) {
-        const next = new Uint8Array(Math.max(READ_CHUNK * 2, live.length + READ_CHUNK));
+      if (live.length + MIN_READ > this.#buffer.length) {
+        const next = new Uint8Array(Math.max(FIRST_READ, live.length * 2));
         next.set(live);
         this.#buffer = next;
       } else {
@@ -222,7 +229,7 @@ class Connection {
 
   /** Drops the read buffer of a connection that waits between requests. */
   compact(): void {
-    if (this.buffered === 0 && this.#buffer.length > READ_CHUNK * 2) {
+    if (this.buffered === 0 && this.#buffer.length > FIRST_READ) {
       this.#buffer = new Uint8Array(0);
       this.#start = this.#end = 0;
     }
@@ -245,7 +252,7 @@ interface Head {
  * ```ts
  * const server = serveHttp({
  *   hostname: "127.0.0.1", port: 8090, signal, log,
- *   maxConnections: 512, maxRequests: 64, headerTimeoutMs: 10_000, idleTimeoutMs: 60_000,
+ *   maxConnections: 256, maxRequests: 64, headerTimeoutMs: 10_000, idleTimeoutMs: 60_000,
  * }, app.fetch);
  * await server.finished;
  * ```
@@ -259,22 +266,33 @@ export function serveHttp(options: ServeHttpOptions, handler: Handler): HttpServ
   let requests = 0;
   let stopping = false;
   const shedding = new Shedding(log, () => ({ connections: connections.size, requests }));
+  const overloaded = new CannedAnswer(
+    503,
+    { "content-type": "text/plain; charset=utf-8", "retry-after": `${options.retryAfterS ?? 1}` },
+    "overloaded: too many requests in flight, retry later\n",
+  );
 
   const shed = (reason: ShedReason) => {
     observer?.shed?.(reason);
     shedding.add(reason, options);
   };
-  /** Closes the connection that has waited longest for a request; false when none waits. */
-  const closeLongestWaiting = (): boolean => {
+  /**
+   * Closes the oldest connection that has waited at least `minWaitMs` for a request; false
+   * when there is none. In a burst every connection is fresh and none is closed: the new
+   * one is, which costs nothing; slow or silent clients holding slots are old and make room.
+   */
+  const closeWaiting = (minWaitMs: number): boolean => {
+    const before = performance.now() - minWaitMs;
+    // A Set iterates in insertion order: oldest connections first.
     for (const connection of connections) {
-      // A Set iterates in insertion order: the first waiting one is the oldest.
-      if (connection.waiting && !connection.closed) {
+      if (connection.waiting && !connection.closed && connection.waitingSince <= before) {
         connection.close();
         return true;
       }
     }
     return false;
   };
+  const evictAfterMs = Math.min(1000, options.headerTimeoutMs / 2);
 
   const stop = () => {
     stopping = true;
@@ -310,7 +328,7 @@ export function serveHttp(options: ServeHttpOptions, handler: Handler): HttpServ
         if (code === "EMFILE" || code === "ENFILE" || code === "ENOBUFS" || code === "ENOMEM") {
           shed("descriptors");
           // Those waiting for a request hold descriptors for nothing: free them for new ones.
-          while (closeLongestWaiting()) shed("descriptors");
+          while (closeWaiting(0)) shed("descriptors");
         } else if (!(error instanceof Deno.errors.ConnectionAborted)) {
           log.warn("cannot accept a connection", { error: oneLine(error) });
         }
@@ -319,7 +337,7 @@ export function serveHttp(options: ServeHttpOptions, handler: Handler): HttpServ
         continue;
       }
       backoff = 0;
-      if (connections.size >= options.maxConnections && !closeLongestWaiting()) {
+      if (connections.size >= options.maxConnections && !closeWaiting(evictAfterMs)) {
         shed("max_connections");
         try {
           conn.close();
@@ -353,6 +371,7 @@ export function serveHttp(options: ServeHttpOptions, handler: Handler): HttpServ
     for (let first = true;; first = false) {
       connection.waiting = true;
       if (!first) {
+        connection.waitingSince = performance.now();
         if (stopping) return;
         connection.compact();
         connection.deadline(options.idleTimeoutMs, "idle");
@@ -373,15 +392,16 @@ export function serveHttp(options: ServeHttpOptions, handler: Handler): HttpServ
       connection.clear();
       let keepAlive = false;
       const exempt = options.exempt?.(pathOf(head.target)) ?? false;
-      const overloaded = !exempt && requests >= options.maxRequests;
-      if (overloaded) shed("max_requests");
+      if (!exempt && requests >= options.maxRequests) {
+        // Refused with ready-made bytes and the connection closed: shedding must cost less
+        // than serving, or the load it sheds grows the heap all the same.
+        shed("max_requests");
+        await writeAll(connection, overloaded.bytes(), options.idleTimeoutMs).catch(() => {});
+        return;
+      }
       requests++;
       try {
-        const response = overloaded
-          ? plain(503, "overloaded: too many requests in flight, retry later\n", {
-            "retry-after": String(options.retryAfterS ?? 1),
-          })
-          : await answer(handler, head, body, addr, log);
+        const response = await answer(handler, head, body, addr, log);
         // Decided once answered: a stop meanwhile makes this the connection's last answer.
         keepAlive = !stopping && wantsKeepAlive(head);
         await writeResponse(connection, head, response, keepAlive, options.idleTimeoutMs);
@@ -594,11 +614,36 @@ async function answer(
   }
 }
 
-function plain(status: number, text: string, headers: Record<string, string> = {}): Response {
-  return new Response(text, {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
-  });
+function plain(status: number, text: string): Response {
+  return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+}
+
+/** An answer that closes the connection, encoded once per second (for its `date`). */
+class CannedAnswer {
+  #second = -1;
+  #bytes = new Uint8Array(0);
+
+  constructor(
+    readonly status: number,
+    readonly headers: Record<string, string>,
+    readonly body: string,
+  ) {}
+
+  bytes(): Uint8Array {
+    const date = httpDate();
+    if (dateCache.second !== this.#second) {
+      this.#second = dateCache.second;
+      const body = encoder.encode(this.body);
+      let head = `HTTP/1.1 ${this.status} ${REASONS[this.status] ?? ""}\r\n`;
+      for (const [name, value] of Object.entries(this.headers)) head += `${name}: ${value}\r\n`;
+      head += `content-length: ${body.length}\r\ndate: ${date}\r\nconnection: close\r\n\r\n`;
+      const headBytes = encoder.encode(head);
+      this.#bytes = new Uint8Array(headBytes.length + body.length);
+      this.#bytes.set(headBytes);
+      this.#bytes.set(body, headBytes.length);
+    }
+    return this.#bytes;
+  }
 }
 
 let dateCache = { second: -1, text: "" };

@@ -271,7 +271,7 @@ export const DEFAULTS: ConfigInput = {
   server: {
     listenAddress: "127.0.0.1:8090",
     bearerTokenFile: "",
-    maxConnections: 1024,
+    maxConnections: 256,
     maxRequests: 64,
     headerTimeout: "10s",
     idleTimeout: "60s",
