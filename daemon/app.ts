@@ -5,15 +5,18 @@
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { gzipSync } from "node:zlib";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Registry } from "prom-client";
 import { CORE_STATES, type CoreRecord, type CoreState } from "../lib/store/core_index.ts";
 import { parsePrometheusText, serializeHeader, serializeSamples } from "../lib/prom/mod.ts";
+import { SharedBody } from "../lib/kata/aggregate.ts";
 import type { KataApi } from "./kata.ts";
 
 const TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8";
+const encoder = new TextEncoder();
+/** The sandboxes' part of `/metrics` when the Kata side is off. */
+const NO_SANDBOXES = new SharedBody(new Uint8Array(0));
 const OPENMETRICS_FORMAT = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /** What the routes need. */
@@ -29,6 +32,13 @@ export interface AppDependencies {
   bearerToken?: string;
   /** The Kata sandboxes' metrics and list, when the Kata side runs. */
   kata?: KataApi;
+  /**
+   * How long one rendering of the agent's own metrics serves the `/metrics` requests that
+   * follow it; default 0, a rendering per request. prom-client makes about 100 KB of garbage
+   * per rendering of 11 KB: under a burst of scrapes that, not the shared sandbox body, is what
+   * grew the heap.
+   */
+  ownMetricsMaxAgeMs?: number;
 }
 
 /** Whether the `Accept` header (split on `,`) names `type`. */
@@ -82,6 +92,23 @@ function escapeHtml(text: string): string {
 /** Builds the app. */
 export function createApp(deps: AppDependencies): Hono {
   const app = new Hono();
+  let rendering:
+    | { at: number; done: Promise<{ text: string; tails: Map<string, Uint8Array> }> }
+    | undefined;
+  /** The agent's own metrics: one rendering shared by the requests of `ownMetricsMaxAgeMs`. */
+  const ownMetrics = () => {
+    const now = Date.now();
+    if (rendering === undefined || now - rendering.at >= (deps.ownMetricsMaxAgeMs ?? 0)) {
+      const done = (async () => {
+        deps.beforeScrape?.();
+        return { text: await deps.registry.metrics(), tails: new Map<string, Uint8Array>() };
+      })();
+      rendering = { at: now, done };
+      // A failed rendering is not shared: the next request tries again.
+      done.catch(() => rendering?.done === done && (rendering = undefined));
+    }
+    return rendering.done;
+  };
   if (deps.bearerToken) {
     const token = deps.bearerToken;
     app.use("*", async (c, next) => {
@@ -113,7 +140,7 @@ export function createApp(deps: AppDependencies): Hono {
     const kata = deps.kata;
     const id = c.req.query("sandbox");
     if (id !== undefined) {
-      // kata-monitor's per-sandbox view: that shim's text, fetched now, unchanged.
+      // kata-monitor's per-sandbox view: that shim's answer, fetched now, byte for byte.
       if (!kata) {
         throw new HTTPException(404, { message: "no Kata sandboxes: kata.enabled is false" });
       }
@@ -133,34 +160,38 @@ export function createApp(deps: AppDependencies): Hono {
       prefixes.length === 0 || prefixes.some((prefix) => name.startsWith(prefix));
     const openMetrics = accepts(c.req.header("accept"), "application/openmetrics-text");
     const gzip = /\bgzip\b/i.test(c.req.header("accept-encoding") ?? "");
-    deps.beforeScrape?.();
-    const own = await deps.registry.metrics();
-    const aggregate = kata?.aggregate();
+    const own = await ownMetrics();
     c.header("content-type", openMetrics ? OPENMETRICS_FORMAT : TEXT_FORMAT);
     if (gzip) {
       c.header("content-encoding", "gzip");
       c.header("vary", "accept-encoding");
     }
-    // The sandboxes' families first, then the agent's own: the first part is cached.
-    if (!openMetrics && prefixes.length === 0) {
-      if (!aggregate) return c.body(gzip ? new Uint8Array(gzipSync(own, { level: 1 })) : own);
-      if (gzip) return c.body(aggregate.gzipWith(own));
-      // The cached bytes are enqueued as they are, never copied per request.
-      const parts = [aggregate.bytes(), new TextEncoder().encode(own)];
-      return c.body(
-        new ReadableStream<Uint8Array>({
-          start(controller) {
-            for (const part of parts) controller.enqueue(part);
-            controller.close();
-          },
-        }),
+    // The sandboxes' families first, as bytes shared by every request until the aggregate
+    // changes, then the agent's own, shared by the requests of one rendering.
+    const variant = `${openMetrics ? "om" : "text"}|${prefixes.join(",")}`;
+    let tail = own.tails.get(variant);
+    if (tail === undefined) {
+      tail = encoder.encode(
+        openMetrics
+          ? openMetricsOf(own.text, keep) + "# EOF\n"
+          : prefixes.length > 0
+          ? filterText(own.text, keep)
+          : own.text,
       );
+      // A few variants at most: `filter_family` can be anything.
+      if (own.tails.size < 8) own.tails.set(variant, tail);
     }
-    const text = openMetrics
-      ? (aggregate?.render({ families: prefixes, openMetrics }) ?? "") + openMetricsOf(own, keep) +
-        "# EOF\n"
-      : (aggregate?.render({ families: prefixes }) ?? "") + filterText(own, keep);
-    return gzip ? c.body(new Uint8Array(gzipSync(text, { level: 1 }))) : c.body(text);
+    const shared = kata?.aggregate().body({ families: prefixes, openMetrics }) ?? NO_SANDBOXES;
+    const parts = gzip ? shared.gzipWith(tail) : [shared.bytes, tail];
+    // A stream hands the server these arrays as they are; a Uint8Array body would be copied.
+    return c.body(
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const part of parts) controller.enqueue(part);
+          controller.close();
+        },
+      }),
+    );
   });
   app.get("/sandboxes", (c) => {
     const list = deps.kata?.sandboxes() ?? [];

@@ -1,5 +1,6 @@
-import { Registry } from "prom-client";
-import { assertEquals, assertStringIncludes } from "../tests/support/assert.ts";
+import { gunzipSync } from "node:zlib";
+import { Gauge, Registry } from "prom-client";
+import { assert, assertEquals, assertStringIncludes } from "../tests/support/assert.ts";
 import { createApp } from "./app.ts";
 
 function app(bearerToken?: string) {
@@ -50,4 +51,44 @@ Deno.test("a bearer token guards every route but the health probes", async () =>
     assertEquals((await get(a, path, { authorization: "Bearer s3cret" })).status, 200);
   }
   assertEquals((await get(app(), "/metrics")).status, 200);
+});
+
+Deno.test("/metrics shares one rendering of the agent's own metrics within ownMetricsMaxAgeMs", async () => {
+  for (const [maxAge, renderings] of [[60_000, 1], [0, 5]] as const) {
+    const registry = new Registry();
+    let collected = 0;
+    new Gauge({
+      name: "agent_test_renderings",
+      help: "Times the registry was rendered.",
+      registers: [registry],
+      collect() {
+        this.set(++collected);
+      },
+    });
+    const a = createApp({ registry, readiness: () => ({}), ownMetricsMaxAgeMs: maxAge });
+    const texts = await Promise.all(Array.from({ length: 5 }, async (_, i) => {
+      const headers: Record<string, string> = i % 2 ? { "accept-encoding": "gzip" } : {};
+      const response = await a.fetch(new Request("http://localhost/metrics", { headers }));
+      const bytes = await response.bytes();
+      return new TextDecoder().decode(i % 2 ? gunzipSync(bytes) : bytes);
+    }));
+    assertEquals(collected, renderings);
+    for (const text of texts) assertStringIncludes(text, "# TYPE agent_test_renderings gauge");
+  }
+});
+
+Deno.test("/metrics without Kata answers plain, gzip and OpenMetrics", async () => {
+  const registry = new Registry();
+  new Gauge({ name: "agent_test_value", help: "A value.", registers: [registry] }).set(7);
+  const a = createApp({ registry, readiness: () => ({}) });
+  const plain = await (await a.fetch(new Request("http://localhost/metrics"))).text();
+  assertStringIncludes(plain, "agent_test_value 7\n");
+  const zipped = await a.fetch(
+    new Request("http://localhost/metrics", { headers: { "accept-encoding": "gzip" } }),
+  );
+  assertEquals(zipped.headers.get("content-encoding"), "gzip");
+  assertEquals(new TextDecoder().decode(gunzipSync(await zipped.bytes())), plain);
+  const om = await get(a, "/metrics", { accept: "application/openmetrics-text" });
+  assertStringIncludes(om.type ?? "", "application/openmetrics-text");
+  assert(om.text.endsWith("agent_test_value 7\n# EOF\n"), om.text);
 });

@@ -11,7 +11,7 @@ import { MetricsAggregator, type SandboxScrape } from "../lib/kata/aggregate.ts"
 import { CriClient, CriMetadataCache } from "../lib/kata/cri.ts";
 import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../lib/kata/sandboxes.ts";
 import { ShimScraper } from "../lib/kata/scraper.ts";
-import { fetchShimMetrics } from "../lib/kata/shim.ts";
+import { fetchShimBytes } from "../lib/kata/shim.ts";
 import { supervise, type SuperviseOptions } from "./supervise.ts";
 import { type SandboxView, sandboxView } from "../lib/kata/discover.ts";
 
@@ -19,13 +19,13 @@ export type { SandboxView };
 
 /** What the HTTP routes need of the Kata side. */
 export interface KataApi {
-  /** Brings the aggregate up to date and returns it. */
+  /** Brings the aggregate up to date with the last scrape cycle and returns it. */
   aggregate(): MetricsAggregator;
   sandboxes(): SandboxView[];
   /** Whether the id is known: `invalid`, `unknown`, or the sandbox. */
   lookup(id: string): Sandbox | "invalid" | "unknown";
-  /** One shim's text, fetched now, unchanged. */
-  fetchOne(sandbox: Sandbox): Promise<string>;
+  /** One shim's answer, fetched now: its bytes as sent, whatever they are. */
+  fetchOne(sandbox: Sandbox): Promise<Uint8Array<ArrayBuffer>>;
 }
 
 /** The running Kata side. */
@@ -65,13 +65,20 @@ export function startKata(
   directory.subscribe(report);
   directory.scanned.then(report);
   const aggregator = new MetricsAggregator();
+  // What the aggregate was last brought up to date with: both maps are replaced, never
+  // changed, so a request finding the same two skips the walk over every sandbox.
+  let from: { scrapes?: ReadonlyMap<string, unknown>; pods?: ReadonlyMap<string, unknown> } = {};
   const api: KataApi = {
     aggregate() {
+      const published = scraper.published();
+      const pods = metadata.entries();
+      if (published === from.scrapes && pods === from.pods) return aggregator;
       const scrapes: SandboxScrape[] = [];
-      for (const [id, entry] of scraper.snapshot()) {
-        scrapes.push({ id, text: entry.text, scrapedAt: entry.scrapedAt, pod: metadata.get(id) });
+      for (const [id, entry] of published) {
+        scrapes.push({ id, text: entry.text, scrapedAt: entry.scrapedAt, pod: pods.get(id) });
       }
       aggregator.update(scrapes);
+      from = { scrapes: published, pods };
       return aggregator;
     },
     sandboxes() {
@@ -89,7 +96,7 @@ export function startKata(
       return directory.get(id) ?? "unknown";
     },
     fetchOne(sandbox) {
-      return fetchShimMetrics(sandbox.socket, {
+      return fetchShimBytes(sandbox.socket, {
         timeoutMs: kata.scrapeTimeout,
         maxBytes: kata.maxResponseBytes,
         sandboxId: sandbox.id,

@@ -24,6 +24,7 @@ import { openState } from "../lib/store/state.ts";
 import { createApp } from "./app.ts";
 import { type Kata, startKata } from "./kata.ts";
 import { supervise, type SuperviseOptions } from "./supervise.ts";
+import { type HttpServer, openFilesLimit, serveHttp } from "./serve_http.ts";
 import { sleep } from "../lib/pool.ts";
 import { keepRunning, sweepTempDirs } from "../lib/lifecycle.ts";
 
@@ -102,15 +103,28 @@ async function serve(
   }
   const scrapeHooks: (() => void)[] = [];
   const address = config.server.listenAddress;
-  let server: Deno.HttpServer;
+  let server: HttpServer;
   try {
-    server = Deno.serve(
+    server = serveHttp(
       {
         ...address,
         signal,
+        log,
         onListen: (addr) => {
           log.info("listening", { address: `${addr.hostname}:${addr.port}` });
           options.onListen?.(addr);
+        },
+        maxConnections: await connectionLimit(config.server.maxConnections, log),
+        maxRequests: config.server.maxRequests,
+        exempt: (path) => path === "/healthz" || path === "/readyz",
+        headerTimeoutMs: config.server.headerTimeout,
+        idleTimeoutMs: config.server.idleTimeout,
+        observer: {
+          shed: (reason) =>
+            reason === "max_requests"
+              ? metrics.httpRequestsShed.inc()
+              : metrics.httpConnectionsShed.inc({ reason }),
+          timedOut: (phase) => metrics.httpTimeouts.inc({ phase }),
         },
       },
       createApp({
@@ -120,6 +134,7 @@ async function serve(
         beforeScrape: () => scrapeHooks.forEach((hook) => hook()),
         bearerToken,
         kata: kata?.api,
+        ownMetricsMaxAgeMs: 1000,
       }).fetch,
     );
   } catch (error) {
@@ -131,6 +146,11 @@ async function serve(
       { cause: error },
     );
   }
+  const served = server;
+  scrapeHooks.push(() => {
+    metrics.httpConnections.set(served.connections);
+    metrics.httpRequestsInFlight.set(served.requests);
+  });
   const tasks: Promise<unknown>[] = [server.finished];
   if (kata) tasks.push(kata.done);
   try {
@@ -348,6 +368,23 @@ async function startKubernetes(
       signal.addEventListener("abort", () => resolve(), { once: true })
     ).then(sync),
   ];
+}
+
+/**
+ * `server.maxConnections`, lowered to half the descriptor limit when that is less: every
+ * connection holds a descriptor, and the other half is left for the shims' sockets, the
+ * state database, the CRI client and the files the collector reads.
+ */
+async function connectionLimit(configured: number, log: Logger): Promise<number> {
+  const files = await openFilesLimit();
+  if (files === undefined || configured <= Math.floor(files / 2)) return configured;
+  const lowered = Math.max(1, Math.floor(files / 2));
+  log.warn("server.maxConnections lowered to half the open files limit", {
+    maxConnections: configured,
+    openFilesLimit: files,
+    lowered,
+  });
+  return lowered;
 }
 
 /**

@@ -100,7 +100,7 @@ Deno.test({
   fn: () =>
     withTempDir(async (dir) => {
       const config = await setUp(dir);
-      const daemon = startDaemon({ config });
+      const daemon = await startDaemon({ dir, configFile: config });
       let runs: CliRun[] = [];
       let log = "";
       try {
@@ -111,7 +111,7 @@ Deno.test({
         );
         await storedAll(daemon, CORES);
       } finally {
-        log = (await daemon.stop()).log;
+        log = await daemon.stop();
       }
       for (const run of runs) assertEquals(run.code, 0, run.stderr);
       assert(!/Uncaught|Internal error|core failed/.test(log), log);
@@ -126,7 +126,7 @@ Deno.test({
     withTempDir(async (dir) => {
       const config = await setUp(dir, 0);
       const { segv } = await sampleCores();
-      const daemon = startDaemon({ config });
+      const daemon = await startDaemon({ dir, configFile: config });
       let runs: CliRun[] = [];
       let log = "";
       try {
@@ -147,7 +147,7 @@ Deno.test({
         );
         await storedAll(daemon, 20);
       } finally {
-        log = (await daemon.stop()).log;
+        log = await daemon.stop();
       }
       for (const run of runs) assertEquals(run.code, 0, run.stderr);
       assert(!/Uncaught|Internal error|core failed/.test(log), log);

@@ -11,6 +11,7 @@ import { type Containerd, containerdSkipReason, startContainerd } from "./suppor
 import { type FakeShim, startFakeShim, withSocketDir } from "./support/fake_shim.ts";
 import { renderShimMetrics } from "./support/kata_metrics.ts";
 import { freePort, waitFor } from "./support/net.ts";
+import { startDaemon, type TestDaemon } from "./support/daemon.ts";
 import { promtoolCheck } from "./support/promtool.ts";
 
 const noPromtool = skipNotice("promtool", haveCommand("promtool"));
@@ -285,3 +286,61 @@ scrape_configs:
       }
     }),
 });
+
+Deno.test("the daemon counts shims answering garbage as failed and passes their bytes on", () =>
+  withSocketDir(async (dir) => {
+    const good = "a".repeat(64);
+    const encoder = new TextEncoder();
+    // 200 answers that are not Prometheus text; the last one is not even UTF-8.
+    const garbage = new Map<string, Uint8Array<ArrayBuffer>>([
+      ["b".repeat(64), encoder.encode("<html><body>502 Bad Gateway</body></html>\n")],
+      ["c".repeat(64), encoder.encode('{"metrics": "unavailable"}\n')],
+      ["d".repeat(64), new Uint8Array([0x6b, 0x20, 0xff, 0x0a, 0x00, 0xfe, 0x80, 0x0a])],
+    ]);
+    const shims = [await startFakeShim(`${dir}/v`, good, { mode: "ok" })];
+    for (const [id, bytes] of garbage) {
+      shims.push(await startFakeShim(`${dir}/v`, id, { mode: "ok", bytes: () => bytes.slice() }));
+    }
+    let daemon: TestDaemon | undefined;
+    try {
+      daemon = await startDaemon({
+        dir,
+        config: `kata:
+  sandboxRoots: [${dir}/v]
+  runtimeEndpoint: ${dir}/no-runtime.sock
+  metricsInterval: 1s`,
+      });
+      const base = daemon.base;
+      type View = { id: string; lastScrape: string | null; lastError: string | null };
+      let list: View[] = [];
+      await waitFor(async () => {
+        list = await (await fetch(`${base}/sandboxes`, {
+          headers: { accept: "application/json" },
+        })).json();
+        return list.length === 4 && list.every((s) => s.lastScrape !== null);
+      }, "every sandbox scraped");
+      for (const view of list) {
+        if (view.id === good) assertEquals(view.lastError, null);
+        else {
+          assertMatch(
+            view.lastError ?? "",
+            /answered no Prometheus text \(Line 1: |sent a body that is not UTF-8 text/,
+          );
+        }
+      }
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      const failed = Number(/^kata_monitor_scrape_failed_count (\S+)$/m.exec(metrics)?.[1]);
+      assert(failed >= 3, `kata_monitor_scrape_failed_count ${failed}`);
+      assertStringIncludes(metrics, `sandbox_id="${good}"`);
+      for (const id of garbage.keys()) assertEquals(metrics.includes(id), false);
+      // The per-sandbox view passes the shim's bytes on as they are, even when not UTF-8.
+      for (const [id, bytes] of garbage) {
+        const response = await fetch(`${base}/metrics?sandbox=${id}`);
+        assertEquals(response.status, 200);
+        assertEquals(new Uint8Array(await response.arrayBuffer()), bytes);
+      }
+    } finally {
+      await daemon?.stop();
+      for (const shim of shims) await shim.stop();
+    }
+  }));

@@ -83,21 +83,18 @@ Deno.test({
       assertEquals(leftovers(`${dir}/tmp`).length, 2);
       // A live process's directory is never swept.
       const live = await Deno.makeTempDir({ dir: `${dir}/tmp`, prefix: "agent-core-1-" });
-      const daemon = startDaemon({
-        env: {
-          AGENT_STATE_DIR: `${dir}/state`,
-          AGENT_KATA_ENABLED: "false",
-          AGENT_COLLECTOR_PATHS: `${dir}/in`,
-          AGENT_STORAGE_LOCAL_PATH: `${dir}/store`,
-          AGENT_ANALYZER_TEMP_DIR: `${dir}/tmp`,
-        },
+      const daemon = await startDaemon({
+        dir,
+        config: `kata: {enabled: false}
+storage: {local: {path: ${dir}/store}}
+analyzer: {tempDir: ${dir}/tmp}`,
       });
       let log = "";
       try {
         await waitFor(async () => (await fetch(`${daemon.base}/healthz`)).ok, "daemon");
         assertEquals(leftovers(`${dir}/tmp`), [live.slice(live.lastIndexOf("/") + 1)]);
       } finally {
-        log = (await daemon.stop()).log;
+        log = await daemon.stop();
       }
       assert(log.includes("removed temporary directories of stopped runs"), log);
     }),

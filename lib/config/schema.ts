@@ -244,6 +244,10 @@ export const configSchema = z.strictObject({
   server: z.strictObject({
     listenAddress: parsedText(parseListenAddress, "expected HOST:PORT"),
     bearerTokenFile: z.string(),
+    maxConnections: z.number().int().min(1).max(1_000_000),
+    maxRequests: z.number().int().min(1).max(100_000),
+    headerTimeout: duration().refine((ms) => ms > 0, "expected a duration over 0"),
+    idleTimeout: duration().refine((ms) => ms > 0, "expected a duration over 0"),
   }),
 });
 
@@ -359,6 +363,10 @@ export const DEFAULTS: ConfigInput = {
   server: {
     listenAddress: "127.0.0.1:8090",
     bearerTokenFile: "",
+    maxConnections: 256,
+    maxRequests: 64,
+    headerTimeout: "10s",
+    idleTimeout: "60s",
   },
 };
 

@@ -7,9 +7,9 @@
  * `container_*` series of each sandbox whose pod is known.
  *
  * Work follows the data, not the requests: a sandbox's text is parsed and its lines
- * rendered once per new scrape (or when its pod metadata arrives), the merged body once per
- * change of any sandbox, and its gzip once per body; a request without filters only
- * concatenates the agent's own metrics with the cached body.
+ * rendered once per new scrape (or when its pod metadata arrives), the merged body (and the
+ * last few filtered or OpenMetrics renderings) once per change of any sandbox, encoded and
+ * gzipped once per rendering; a request only adds the agent's own metrics to shared bytes.
  *
  * @module
  */
@@ -93,9 +93,8 @@ export function sandboxLabels(id: string, pod: SandboxPod | undefined): Labels {
 export class MetricsAggregator {
   readonly #entries = new Map<string, SandboxEntry>();
   readonly #options: Required<AggregatorOptions>;
-  #body: string | undefined;
-  #bodyBytes: Uint8Array<ArrayBuffer> | undefined;
-  #deflated: { raw: Uint8Array; crc: number; bytes: number } | undefined;
+  /** Renderings as bytes, by options, for the current state. */
+  readonly #bodies = new Map<string, SharedBody>();
   /** Lines the shims sent that could not be parsed, since the start. */
   skippedLines = 0;
 
@@ -139,11 +138,7 @@ export class MetricsAggregator {
         changed = true;
       }
     }
-    if (changed) {
-      this.#body = undefined;
-      this.#bodyBytes = undefined;
-      this.#deflated = undefined;
-    }
+    if (changed) this.#bodies.clear();
   }
 
   #render(scrape: SandboxScrape, podKey: string): SandboxEntry | undefined {
@@ -217,13 +212,12 @@ export class MetricsAggregator {
   }
 
   /**
-   * The merged text format 0.0.4 body (cached until a sandbox changes), or, with options,
-   * filtered by family prefix and/or in OpenMetrics (rendered on demand; without `# EOF`, so
-   * that the caller can append the agent's own families and end it).
+   * The merged text format 0.0.4 body, or, with options, filtered by family prefix and/or in
+   * OpenMetrics (without `# EOF`, so that the caller can append the agent's own families and
+   * end it). Rendered on each call: {@linkcode body} is the cached form.
    */
   render(options: RenderOptions = {}): string {
     const filtered = options.families !== undefined && options.families.length > 0;
-    if (!filtered && !options.openMetrics && this.#body !== undefined) return this.#body;
     const keep = (name: string) =>
       !filtered || options.families!.some((prefix) => name.startsWith(prefix));
     const groups = new Map<string, RenderedFamily[]>();
@@ -249,45 +243,70 @@ export class MetricsAggregator {
       out += group[0]!.header;
       for (const family of group) out += family.lines;
     }
-    if (!filtered && !options.openMetrics) this.#body = out;
     return out;
   }
 
   /**
-   * {@linkcode render}'s unfiltered body as UTF-8 bytes, encoded once per change: handing
-   * the server a multi-megabyte string would make it flatten and encode it per request.
+   * {@linkcode render}'s output as a {@linkcode SharedBody}, rendered, encoded and (on first
+   * use) deflated once per change of the aggregate, whatever the number of requests asking
+   * for it: handing the server a multi-megabyte string, or a fresh copy, per request is what
+   * made memory grow under load. The unfiltered body is always kept; other renderings (a
+   * `filter_family`, OpenMetrics) the last few asked for.
    */
-  bytes(): Uint8Array<ArrayBuffer> {
-    this.#bodyBytes ??= encoder.encode(this.render());
-    return this.#bodyBytes;
-  }
-
-  /**
-   * One gzip member holding {@linkcode render}'s unfiltered body followed by `tail` (the
-   * agent's own metrics, different on every request). The body is deflated once, ending on
-   * a full flush, and cached with its CRC; a request deflates only `tail` as the final block
-   * and extends the CRC over it, so a 1,000-sandbox body is not compressed again per scrape.
-   */
-  gzipWith(tail: string): Uint8Array<ArrayBuffer> {
-    if (this.#deflated === undefined) {
-      const body = this.bytes();
-      this.#deflated = {
-        raw: deflateRawSync(body, { level: 1, finishFlush: constants.Z_FULL_FLUSH }),
-        crc: crc32(body),
-        bytes: body.length,
-      };
+  body(options: RenderOptions = {}): SharedBody {
+    const key = `${options.openMetrics ? "om" : "text"}|${(options.families ?? []).join(",")}`;
+    const cached = this.#bodies.get(key);
+    if (cached) return cached;
+    const body = new SharedBody(encoder.encode(this.render(options)));
+    if (this.#bodies.size >= MAX_CACHED_BODIES) {
+      // The unfiltered body stays: every Prometheus asks for it.
+      const evict = [...this.#bodies.keys()].find((k) => k !== "text|");
+      if (evict !== undefined) this.#bodies.delete(evict);
     }
-    const cached = this.#deflated;
-    const end = encoder.encode(tail);
-    const last = deflateRawSync(end, { level: 1 });
-    const out = new Uint8Array(10 + cached.raw.length + last.length + 8);
-    out.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-    out.set(cached.raw, 10);
-    out.set(last, 10 + cached.raw.length);
-    const trailer = new DataView(out.buffer, 10 + cached.raw.length + last.length);
-    trailer.setUint32(0, crc32(end, cached.crc) >>> 0, true);
-    trailer.setUint32(4, (cached.bytes + end.length) >>> 0, true);
-    return out;
+    this.#bodies.set(key, body);
+    return body;
+  }
+}
+
+/** Renderings kept per state of the aggregate, the unfiltered one among them. */
+const MAX_CACHED_BODIES = 4;
+
+/**
+ * A body shared by every answer until the aggregate changes: its UTF-8 bytes and, once asked
+ * for, its gzip member without an end. Answers are handed these very arrays, never copies.
+ */
+export class SharedBody {
+  #deflated: { head: Uint8Array<ArrayBuffer>; crc: number } | undefined;
+  #last: { tail: Uint8Array; parts: Uint8Array<ArrayBuffer>[] } | undefined;
+
+  /** Wraps the bytes of a rendering. */
+  constructor(readonly bytes: Uint8Array<ArrayBuffer>) {}
+
+  /**
+   * The pieces of one gzip member holding the body followed by `tail` (the agent's own
+   * metrics, different on every request). The body is deflated once, ending on a full flush,
+   * and kept with the gzip header and its CRC; a request deflates only `tail` as the final
+   * block and extends the CRC over it, so that a 1,000-sandbox body is neither compressed
+   * nor copied again per scrape.
+   */
+  gzipWith(tail: Uint8Array): Uint8Array<ArrayBuffer>[] {
+    // Requests sharing one rendering of the tail share its pieces too.
+    if (this.#last?.tail === tail) return this.#last.parts;
+    if (this.#deflated === undefined) {
+      const raw = deflateRawSync(this.bytes, { level: 1, finishFlush: constants.Z_FULL_FLUSH });
+      const head = new Uint8Array(10 + raw.length);
+      head.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+      head.set(raw, 10);
+      this.#deflated = { head, crc: crc32(this.bytes) };
+    }
+    const last = new Uint8Array(deflateRawSync(tail, { level: 1 }));
+    const trailer = new Uint8Array(8);
+    const view = new DataView(trailer.buffer);
+    view.setUint32(0, crc32(tail, this.#deflated.crc) >>> 0, true);
+    view.setUint32(4, (this.bytes.length + tail.length) >>> 0, true);
+    const parts = [this.#deflated.head, last, trailer];
+    this.#last = { tail, parts };
+    return parts;
   }
 }
 

@@ -42,10 +42,16 @@ Deno.test("MetricsAggregator merges sandboxes under one HELP/TYPE with the sandb
       `kata_shim_go_threads{sandbox_id="${B}",cri_uid="",cri_name="",cri_namespace=""} 7\n`,
   );
   assertEquals(aggregator.render(), text, "the same body while nothing changes");
-  // gzipWith() is one valid gzip member: the cached body, then the tail.
-  const unzipped = new TextDecoder().decode(gunzipSync(aggregator.gzipWith("own_metric 1\n")));
-  assertEquals(unzipped, text + "own_metric 1\n");
-  assertEquals(new TextDecoder().decode(aggregator.bytes()), text);
+  const body = aggregator.body();
+  assertEquals(new TextDecoder().decode(body.bytes), text);
+  assert(aggregator.body() === body, "one body shared while nothing changes");
+  // gzipWith() gives the pieces of one valid gzip member: the cached body, then the tail.
+  for (const tail of ["own_metric 1\n", "own_metric 2\n"]) {
+    const parts = body.gzipWith(new TextEncoder().encode(tail));
+    const unzipped = new TextDecoder().decode(gunzipSync(concat(parts)));
+    assertEquals(unzipped, text + tail);
+  }
+  assert(body.gzipWith(new Uint8Array(0))[0] === body.gzipWith(new Uint8Array(0))[0], "shared");
   // Filtered and OpenMetrics renderings parse back.
   const filtered = aggregator.render({ families: ["kata_shim_rpc"] });
   assertEquals(parsePrometheusText(filtered).map((f) => f.name), ["kata_shim_rpc_total"]);
@@ -57,9 +63,24 @@ Deno.test("MetricsAggregator merges sandboxes under one HELP/TYPE with the sandb
     ["kata_shim_go_threads", 2],
     ["kata_shim_rpc", 2],
   ]);
+  assertEquals(new TextDecoder().decode(aggregator.body({ openMetrics: true }).bytes), om);
+  const omBody = aggregator.body({ openMetrics: true });
+  assert(aggregator.body({ openMetrics: true }) === omBody);
   // A failed scrape drops the sandbox's samples, a gone sandbox too.
   aggregator.update([{ id: A, text: undefined, scrapedAt: 1, pod: undefined }]);
   assertEquals(aggregator.size, 0);
   assertEquals(aggregator.render(), "");
+  assert(aggregator.body() !== body, "a change renders the body again");
+  assertEquals(aggregator.body().bytes.length, 0);
   assert(aggregator.skippedLines === 0);
 });
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.length;
+  }
+  return all;
+}

@@ -4,13 +4,14 @@
  * `kata.scrapeTimeout` and `kata.maxResponseBytes`), and the raw text is kept in memory, so
  * the daemon's `GET /metrics` answers from the cache as KataPulse does instead of fanning
  * out to every shim per request as kata-monitor does. Parsing and aggregation happen in the
- * aggregator.
+ * aggregator, from what a cycle publishes when it ends.
  *
- * A failed scrape drops that sandbox's text (kata-monitor leaves a failing shim out of the
- * aggregate rather than serving stale samples) but keeps the error and the time for
- * `/sandboxes`. A sandbox that appears is scraped at once, not at the next cycle; one that
- * disappears loses its entry. A hanging, slow or garbage-sending shim costs only its own
- * slot for at most the timeout.
+ * A failed scrape (no answer in time, an error status, or an answer that is not Prometheus
+ * text: see {@linkcode notPrometheusText}) drops that sandbox's text (kata-monitor leaves a
+ * failing shim out of the aggregate rather than serving stale samples) but keeps the error
+ * and the time for `/sandboxes`. A sandbox that appears is scraped at once, not at the next
+ * cycle; one that disappears loses its entry. A hanging, slow or garbage-sending shim costs
+ * only its own slot for at most the timeout.
  *
  * kata-monitor's own metrics are kept with its exact names, types and buckets, in the
  * registry passed in. Their meaning follows the cache: `kata_monitor_scrape_count` and
@@ -29,6 +30,8 @@ import {
   type ShimErrorReason,
 } from "./shim.ts";
 import { sleep } from "../pool.ts";
+import { InputError } from "../errors.ts";
+import { parsePrometheusText, type ParseStats } from "../prom/mod.ts";
 
 /** The cached result of the last scrape of one sandbox. */
 export interface ShimScrape {
@@ -181,6 +184,10 @@ export class ShimScraper {
   #stopping = new AbortController();
   #lastCycle: CycleStats | undefined;
   #markCycled!: () => void;
+  /** What {@linkcode published} returns: the entries as of the last publication. */
+  #published: ReadonlyMap<string, ShimScrape> = new Map();
+  /** Cycles running now: while one runs, scrapes are published when it ends. */
+  #cycling = 0;
   /** kata-monitor's own metrics. */
   readonly metrics: KataMonitorMetrics;
   /** Settles when the first cycle is done (for readiness). */
@@ -223,8 +230,31 @@ export class ShimScraper {
     return out;
   }
 
+  /**
+   * The scrapes as of the end of the last cycle, or of the last scrape or removal outside a
+   * cycle (a new sandbox's first scrape), by id: what the aggregate is built from. Held back
+   * while a cycle runs, so that the aggregate, rendered again whenever one sandbox changes,
+   * changes once per cycle instead of once per shim. The same map until the next change.
+   */
+  published(): ReadonlyMap<string, ShimScrape> {
+    return this.#published;
+  }
+
+  #publish(): void {
+    this.#published = new Map(this.#entries);
+  }
+
   /** Scrapes every known sandbox once (at most `concurrency` at a time) and returns figures. */
   async scrapeOnce(signal?: AbortSignal): Promise<CycleStats> {
+    this.#cycling++;
+    try {
+      return await this.#cycle(signal);
+    } finally {
+      if (--this.#cycling === 0) this.#publish();
+    }
+  }
+
+  async #cycle(signal?: AbortSignal): Promise<CycleStats> {
     const startedAt = this.#now();
     const started = performance.now();
     // Shims that failed last time go last: when several hang, they hold the slots after the
@@ -285,6 +315,7 @@ export class ShimScraper {
       return await done;
     } finally {
       this.#inFlight.delete(id);
+      if (this.#cycling === 0) this.#publish();
     }
   }
 
@@ -300,8 +331,16 @@ export class ShimScraper {
         signal,
         sandboxId: sandbox.id,
       });
+      const problem = notPrometheusText(text);
+      if (problem !== undefined) {
+        throw new ShimError(
+          `shim-monitor.sock of sandbox ${JSON.stringify(sandbox.id)}: ${problem}`,
+          "protocol",
+        );
+      }
     } catch (caught) {
       error = caught;
+      text = undefined;
     }
     const durationMs = performance.now() - started;
     // Gone, or replaced under another root, while the request ran: nothing to record.
@@ -352,6 +391,7 @@ export class ShimScraper {
       if (event.type === "removed") {
         this.#entries.delete(event.sandbox.id);
         this.#inFlight.get(event.sandbox.id)?.abort.abort();
+        if (this.#cycling === 0) this.#publish();
       } else if (!signal.aborted) {
         this.#track(this.#first(event.sandbox.id, signal));
       }
@@ -391,6 +431,32 @@ export class ShimScraper {
     this.#background.add(work);
     work.finally(() => this.#background.delete(work));
   }
+}
+
+/**
+ * Why a shim's answer is not Prometheus text, or `undefined` when it is. Not text is an
+ * answer in which no line reads as a sample and some line does not read at all: an HTML
+ * error page, JSON, binary. One that has samples keeps them and loses only its bad lines
+ * (the aggregator parses leniently), and an empty one is a shim with nothing to say. Parsing
+ * stops at the second sample, so a healthy answer costs its first few lines.
+ *
+ * @example Usage
+ * ```ts
+ * notPrometheusText("<html>Bad Gateway</html>\n"); // 'answered no Prometheus text (Line 1: …)'
+ * notPrometheusText("kata_shim_fds 12\n"); // undefined
+ * ```
+ */
+export function notPrometheusText(text: string): string | undefined {
+  const stats: ParseStats = { samples: 0, skipped: 0, errors: [] };
+  try {
+    parsePrometheusText(text, { lenient: true, maxSamples: 1, stats });
+  } catch (error) {
+    // Lenient, the parser throws only past maxSamples: a second sample was read.
+    if (error instanceof InputError) return undefined;
+    throw error;
+  }
+  if (stats.samples > 0 || stats.skipped === 0) return undefined;
+  return `answered no Prometheus text (${stats.errors[0]})`;
 }
 
 /** At most `limit` tasks at a time, first come first served. */

@@ -18,6 +18,7 @@ import { parsePrometheusText } from "../prom/mod.ts";
 import { SandboxDirectory } from "./sandboxes.ts";
 import {
   type CycleStats,
+  notPrometheusText,
   SCRAPE_DURATION_BUCKETS,
   ShimScraper,
   type ShimScraperOptions,
@@ -140,6 +141,75 @@ Deno.test("ShimScraper scrapes good shims while bad ones fail alone", async () =
     assertEquals(sample(text, "kata_monitor_scrape_count"), 11);
     assertEquals(sample(text, "kata_monitor_scrape_failed_count"), 7);
     assertEquals(sample(text, "kata_monitor_running_shim_count"), 11);
+  });
+});
+
+/** 200 answers that are not Prometheus text, as a misbehaving shim or a proxy might send. */
+const GARBAGE: Record<string, () => Uint8Array<ArrayBuffer>> = {
+  html: () => new TextEncoder().encode("<html><body><h1>502 Bad Gateway</h1></body></html>\n"),
+  json: () => new TextEncoder().encode('{"error": "metrics unavailable"}\n'),
+  binary: () => new Uint8Array([0x00, 0xff, 0xfe, 0x0a, 0x01, 0x02, 0x80, 0x0a]),
+};
+
+Deno.test("ShimScraper counts a 200 answer that is not Prometheus text as failed", async () => {
+  await withHarness({}, async (h) => {
+    await h.start("good", { mode: "ok" });
+    for (const [kind, bytes] of Object.entries(GARBAGE)) {
+      await h.start(`bad-${kind}`, { mode: "ok", bytes });
+    }
+    await h.directory.scan();
+    const stats = await h.scraper.scrapeOnce();
+    assertEquals([stats.ok, stats.failed], [1, 3]);
+    const snapshot = h.scraper.snapshot();
+    assertEquals(snapshot.get("good")!.error, undefined);
+    for (const kind of Object.keys(GARBAGE)) {
+      const entry = snapshot.get(`bad-${kind}`)!;
+      assertEquals(entry.text, undefined);
+      assertEquals(entry.consecutiveFailures, 1);
+      assertMatch(
+        entry.error ?? "",
+        kind === "binary"
+          ? new RegExp(`^shim-monitor.sock of sandbox "bad-binary": sent a body that is not UTF-8`)
+          : new RegExp(
+            `^shim-monitor.sock of sandbox "bad-${kind}": answered no Prometheus text \\(Line 1: `,
+          ),
+      );
+      assert(!entry.error!.includes("\n"), "one line");
+    }
+    const text = await h.registry.metrics();
+    assertEquals(sample(text, "kata_monitor_scrape_failed_count"), 3);
+    assertEquals(sample(text, "kata_monitor_scrape_count"), 4);
+  });
+});
+
+Deno.test("notPrometheusText() accepts text with samples or nothing, refuses text with none", () => {
+  assertEquals(notPrometheusText(""), undefined);
+  assertEquals(notPrometheusText("# HELP x An x.\n# TYPE x gauge\n"), undefined);
+  assertEquals(notPrometheusText("x 1\n"), undefined);
+  // One bad line among samples loses that line only (the aggregator skips it).
+  assertEquals(notPrometheusText("x 1\n<oops>\ny 2\n"), undefined);
+  assertEquals(notPrometheusText("<oops>\nx 1\n"), undefined);
+  assertMatch(notPrometheusText("<html>\n")!, /^answered no Prometheus text \(Line 1: /);
+  assertMatch(notPrometheusText("# TYPE x gauge\nnot a sample\n")!, /\(Line 2: /);
+});
+
+Deno.test("ShimScraper.published() changes once per cycle, when it ends", async () => {
+  await withHarness({ concurrency: 1 }, async (h) => {
+    await h.start("a", { mode: "ok" });
+    await h.start("b", { mode: "slow", delayMs: 150 });
+    await h.directory.scan();
+    const before = h.scraper.published();
+    const cycle = h.scraper.scrapeOnce();
+    await until(() => h.scraper.snapshot().get("a")?.text !== undefined);
+    assert(h.scraper.published() === before, "held back while the cycle runs");
+    await cycle;
+    const after = h.scraper.published();
+    assertEquals([...after.keys()].sort(), ["a", "b"]);
+    assert(after.get("b")!.text !== undefined);
+    // A scrape outside a cycle (a new sandbox's first) is published at once.
+    await h.scraper.scrapeSandbox("a");
+    assert(h.scraper.published() !== after);
+    assert(h.scraper.published().get("a") === h.scraper.snapshot().get("a"));
   });
 });
 

@@ -84,20 +84,27 @@ export interface FetchShimOptions {
 const MAX_HEAD_BYTES = 64 * 1024;
 /** Bytes of a non-200 answer's body quoted in the error. */
 const MAX_ERROR_BODY = 200;
-const READ_CHUNK = 64 * 1024;
+/**
+ * One read's buffer, one per scrape: a typical shim's answer (13.5 KB) fits, and at 64 KiB
+ * the buffers of a 200-sandbox cycle took about 20 MB more RSS (bench/README.md, "Where the
+ * time and the memory go", 5).
+ */
+const READ_CHUNK = 16 * 1024;
 
 /** Bytes backed by a plain ArrayBuffer, as the web streams want them. */
 type Bytes = Uint8Array<ArrayBuffer>;
 
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
+const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * Fetches `GET /metrics` from a shim's monitor socket and returns the body as text.
  *
  * The timeout covers the whole exchange: a shim that accepts and never answers, or trickles
  * its answer, fails after `timeoutMs`. A body over `maxBytes` is cut there (memory stays
- * bounded by the limit) and fails.
+ * bounded by the limit) and fails. The Prometheus text formats are UTF-8, so a body that is
+ * not fails too, rather than reaching the aggregate with its bytes replaced by U+FFFD.
  *
  * @throws {ShimError} with a one-line message and a {@linkcode ShimErrorReason}.
  *
@@ -113,6 +120,38 @@ export async function fetchShimMetrics(
   socketPath: string,
   options: FetchShimOptions,
 ): Promise<string> {
+  const bytes = await fetchShimBytes(socketPath, options);
+  try {
+    return utf8.decode(bytes);
+  } catch (error) {
+    const id = options.sandboxId ?? basename(dirname(socketPath));
+    throw new ShimError(
+      `shim-monitor.sock of sandbox ${JSON.stringify(id)}: sent a body that is not UTF-8 text`,
+      "protocol",
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Fetches `GET /metrics` from a shim's monitor socket like {@linkcode fetchShimMetrics}, and
+ * returns the body's bytes as the shim sent them (a gzipped body decoded), whatever they are:
+ * what `/metrics?sandbox=ID` passes on.
+ *
+ * @throws {ShimError} with a one-line message and a {@linkcode ShimErrorReason}.
+ *
+ * @example Usage
+ * ```ts
+ * const bytes = await fetchShimBytes("/run/vc/sbs/0123abcd/shim-monitor.sock", {
+ *   timeoutMs: 3000,
+ *   maxBytes: 16 * 1024 * 1024,
+ * });
+ * ```
+ */
+export async function fetchShimBytes(
+  socketPath: string,
+  options: FetchShimOptions,
+): Promise<Bytes> {
   const id = options.sandboxId ?? basename(dirname(socketPath));
   const fail = (
     reason: ShimErrorReason,
@@ -164,7 +203,9 @@ export async function fetchShimMetrics(
     const head = await readHead(reader, fail);
     const body = bodyReader(reader, head, options.maxBytes, fail);
     if (head.status !== 200) {
-      const text = await readText(decode(body, head, fail), MAX_ERROR_BODY, true, fail);
+      const text = new TextDecoder().decode(
+        await readBytes(decode(body, head, fail), MAX_ERROR_BODY, true, fail),
+      );
       // The shim's words, kept to one printable line: they end up in logs and HTTP answers.
       const detail = text.trim().split("\n", 1)[0]!.slice(0, MAX_ERROR_BODY)
         .replace(/[^\x20-\x7e]/g, "?");
@@ -172,7 +213,7 @@ export async function fetchShimMetrics(
         status: head.status,
       });
     }
-    return await readText(decode(body, head, fail), options.maxBytes, false, fail);
+    return await readBytes(decode(body, head, fail), options.maxBytes, false, fail);
   } catch (error) {
     if (cut) throw cut;
     if (error instanceof ShimError) throw error;
@@ -483,10 +524,10 @@ function decode(body: Body, head: Head, fail: Fail): Body {
 }
 
 /**
- * Reads a body to text, at most `max` bytes: beyond that, fails with "too-large", or with
+ * Reads a body whole, at most `max` bytes: beyond that, fails with "too-large", or with
  * `truncate`, stops and returns what it has.
  */
-async function readText(body: Body, max: number, truncate: boolean, fail: Fail): Promise<string> {
+async function readBytes(body: Body, max: number, truncate: boolean, fail: Fail): Promise<Bytes> {
   const pieces: Bytes[] = [];
   let total = 0;
   try {
@@ -503,7 +544,7 @@ async function readText(body: Body, max: number, truncate: boolean, fail: Fail):
   } finally {
     body.cancel();
   }
-  // One buffer decoded once: a one-byte string for ASCII text, no pieces to join.
+  // One buffer, decoded once by the caller: a one-byte string for ASCII text.
   const all = pieces.length === 1 ? pieces[0]! : new Uint8Array(total);
   if (pieces.length > 1) {
     let at = 0;
@@ -512,7 +553,7 @@ async function readText(body: Body, max: number, truncate: boolean, fail: Fail):
       at += piece.length;
     }
   }
-  return new TextDecoder().decode(all);
+  return all;
 }
 
 function quoteStart(text: string): string {

@@ -5,7 +5,7 @@ import {
   startFakeShim,
   withSocketDir,
 } from "../../tests/support/fake_shim.ts";
-import { fetchShimMetrics, ShimError } from "./shim.ts";
+import { fetchShimBytes, fetchShimMetrics, ShimError } from "./shim.ts";
 
 const ID = "a".repeat(64);
 const LIMITS = { timeoutMs: 500, maxBytes: 1024 * 1024 };
@@ -164,6 +164,33 @@ Deno.test("fetchShimMetrics() reports garbage as not HTTP", async () => {
       () => fetchShimMetrics(socket, LIMITS),
       ShimError,
       "sent something that is not HTTP",
+    );
+    assertEquals((error as ShimError).reason, "protocol");
+  });
+});
+
+/** A 200 answer that is not UTF-8: a `\xff` in a label value and a lone continuation byte. */
+const NOT_UTF8 = new Uint8Array([
+  ...new TextEncoder().encode('kata_shim_fds{x="'),
+  0xff,
+  0x80,
+  ...new TextEncoder().encode('"} 1\n'),
+]);
+
+Deno.test("fetchShimBytes() returns the shim's bytes unchanged, UTF-8 or not", async () => {
+  for (const gzip of [false, true]) {
+    await withShim({ mode: "ok", gzip, bytes: () => NOT_UTF8.slice() }, async (socket) => {
+      assertEquals(await fetchShimBytes(socket, LIMITS), NOT_UTF8);
+    });
+  }
+});
+
+Deno.test("fetchShimMetrics() refuses a body that is not UTF-8", async () => {
+  await withShim({ mode: "ok", bytes: () => NOT_UTF8.slice() }, async (socket) => {
+    const error = await assertRejects(
+      () => fetchShimMetrics(socket, LIMITS),
+      ShimError,
+      `shim-monitor.sock of sandbox "${ID}": sent a body that is not UTF-8 text`,
     );
     assertEquals((error as ShimError).reason, "protocol");
   });

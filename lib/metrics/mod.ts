@@ -26,6 +26,11 @@ export interface AgentMetrics {
   pruned: Counter<"outcome">;
   stageRestarts: Counter<"stage">;
   uncaughtErrors: Counter;
+  httpConnectionsShed: Counter<"reason">;
+  httpRequestsShed: Counter;
+  httpTimeouts: Counter<"phase">;
+  httpConnections: Gauge;
+  httpRequestsInFlight: Gauge;
 }
 
 /**
@@ -40,7 +45,7 @@ export interface AgentMetrics {
 export function createMetrics(): AgentMetrics {
   const registry = new Registry();
   const registers = [registry];
-  return {
+  const metrics: AgentMetrics = {
     registry,
     restartEvents: new Counter({
       name: "agent_restart_events_total",
@@ -133,6 +138,35 @@ export function createMetrics(): AgentMetrics {
         "Errors no stage caught (a defect: each is logged); the daemon keeps running instead of exiting.",
       registers,
     }),
+    httpConnectionsShed: new Counter({
+      name: "agent_http_connections_shed_total",
+      help:
+        "HTTP connections refused or closed to make room, by reason (max_connections: over server.maxConnections; descriptors: out of file descriptors).",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    httpRequestsShed: new Counter({
+      name: "agent_http_requests_shed_total",
+      help: "HTTP requests answered 503 because server.maxRequests were in flight.",
+      registers,
+    }),
+    httpTimeouts: new Counter({
+      name: "agent_http_connection_timeouts_total",
+      help:
+        "HTTP connections closed by a timeout, by phase (header: server.headerTimeout; idle, write: server.idleTimeout).",
+      labelNames: ["phase"] as const,
+      registers,
+    }),
+    httpConnections: new Gauge({
+      name: "agent_http_open_connections",
+      help: "HTTP connections open.",
+      registers,
+    }),
+    httpRequestsInFlight: new Gauge({
+      name: "agent_http_requests_in_flight",
+      help: "HTTP requests being answered.",
+      registers,
+    }),
     up: new Gauge({
       name: "agent_feature_up",
       help: "Whether a feature is running (1) or off or failing (0).",
@@ -140,4 +174,10 @@ export function createMetrics(): AgentMetrics {
       registers,
     }),
   };
+  // Known label values are exposed from the start, so that rate() and alerts see a 0.
+  for (const reason of ["max_connections", "descriptors"]) {
+    metrics.httpConnectionsShed.inc({ reason }, 0);
+  }
+  for (const phase of ["header", "idle", "write"]) metrics.httpTimeouts.inc({ phase }, 0);
+  return metrics;
 }

@@ -31,6 +31,8 @@ export interface FakeShimOptions {
   mode: FakeShimMode;
   /** The body of "ok", "slow" and "trickle" answers; called for each request. */
   body?: () => string;
+  /** The body's bytes instead of `body`'s text, for answers that are not UTF-8. */
+  bytes?: () => Uint8Array<ArrayBuffer>;
   /** Gzips the body and says so (`Content-Encoding: gzip`). */
   gzip?: boolean;
   /** Sends the body with `Transfer-Encoding: chunked` instead of `Content-Length`. */
@@ -118,7 +120,7 @@ export async function startFakeShim(
   const payload = async (): Promise<
     { bytes: Uint8Array<ArrayBuffer>; headers: Record<string, string> }
   > => {
-    let bytes = encoder.encode(makeBody());
+    let bytes = options.bytes?.() ?? encoder.encode(makeBody());
     const headers: Record<string, string> = { "content-type": "text/plain; version=0.0.4" };
     if (options.gzip) {
       bytes = await gzip(bytes);
