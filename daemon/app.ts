@@ -5,7 +5,8 @@
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import { escapeJsonControl } from "../lib/escape.ts";
 import { HTTPException } from "hono/http-exception";
 import type { Registry } from "prom-client";
 import { CORE_STATES, type CoreRecord, type CoreState } from "../lib/store/core_index.ts";
@@ -87,6 +88,16 @@ function sameSecret(given: string, expected: string): boolean {
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * JSON whose strings carry what cores and shims said (crash reasons, paths, errors): DEL and
+ * C1 controls, which `JSON.stringify` leaves raw, are escaped too, so no byte of a core can
+ * act on the terminal of someone running `curl`.
+ */
+function safeJson(c: Context, value: unknown): Response {
+  c.header("content-type", "application/json");
+  return c.body(escapeJsonControl(JSON.stringify(value)));
 }
 
 /** Builds the app. */
@@ -196,7 +207,7 @@ export function createApp(deps: AppDependencies): Hono {
   app.get("/sandboxes", (c) => {
     const list = deps.kata?.sandboxes() ?? [];
     const accept = c.req.header("accept");
-    if (accepts(accept, "application/json")) return c.json(list);
+    if (accepts(accept, "application/json")) return safeJson(c, list);
     if (accepts(accept, "text/html")) {
       const items = list.map((s) =>
         `<li><a href="/metrics?sandbox=${encodeURIComponent(s.id)}">${escapeHtml(s.id)}</a>${
@@ -221,7 +232,8 @@ export function createApp(deps: AppDependencies): Hono {
         message: `invalid state "${unknown}": expected one of ${CORE_STATES.join(", ")}`,
       });
     }
-    return c.json(
+    return safeJson(
+      c,
       deps.cores?.({ states: states as CoreState[], limit: Number(limit) }) ?? [],
     );
   });

@@ -2,6 +2,7 @@ import { gunzipSync } from "node:zlib";
 import { Gauge, Registry } from "prom-client";
 import { assert, assertEquals, assertStringIncludes } from "../tests/support/assert.ts";
 import { createApp } from "./app.ts";
+import type { CoreRecord } from "../lib/store/core_index.ts";
 
 function app(bearerToken?: string) {
   return createApp({
@@ -91,4 +92,18 @@ Deno.test("/metrics without Kata answers plain, gzip and OpenMetrics", async () 
   const om = await get(a, "/metrics", { accept: "application/openmetrics-text" });
   assertStringIncludes(om.type ?? "", "application/openmetrics-text");
   assert(om.text.endsWith("agent_test_value 7\n# EOF\n"), om.text);
+});
+
+Deno.test("/cores escapes DEL and C1 controls a core put in its strings", async () => {
+  const reason = "SIGSEGV in f\u009b2J\u007f()";
+  const a = createApp({
+    registry: new Registry(),
+    readiness: () => ({}),
+    cores: () => [{ crashReason: reason } as unknown as CoreRecord],
+  });
+  const response = await a.request("/cores");
+  assertEquals(response.headers.get("content-type"), "application/json");
+  const text = await response.text();
+  assertEquals(/[\u007f-\u009f]/.test(text), false);
+  assertEquals(JSON.parse(text)[0].crashReason, reason);
 });
