@@ -15,7 +15,7 @@ import {
   describePolicy,
   planRetention,
   type RetentionPlan,
-  type RetentionPolicy,
+  retentionPolicy,
   type RetentionTotals,
 } from "../lib/store/retention.ts";
 import { type CliContext, flag } from "./_context.ts";
@@ -70,12 +70,7 @@ export function pruneCommand(context: CliContext): CommandUnknownOpts {
         "storage.maxPerGroup": flag("--max-per-group", options.maxPerGroup),
         "storage.retention.minFreeBytes": flag("--min-free", options.minFree),
       });
-      const policy: RetentionPolicy = {
-        maxAge: config.storage.retention.maxAge,
-        maxBytes: config.storage.retention.maxBytes,
-        maxPerGroup: config.storage.maxPerGroup,
-        minFreeBytes: config.storage.retention.minFreeBytes,
-      };
+      const policy = retentionPolicy(config.storage);
       // Loaded here: the S3 backend is not needed to print help or to run other commands.
       const { openStore } = await import("../lib/store/open.ts");
       const store = openStore(config.storage, config.nodeName || "agent");

@@ -12,7 +12,7 @@ import type { Registry } from "prom-client";
 import { CORE_STATES, type CoreRecord, type CoreState } from "../lib/store/core_index.ts";
 import { parsePrometheusText, serializeHeader, serializeSamples } from "../lib/prom/mod.ts";
 import { SharedBody } from "../lib/kata/aggregate.ts";
-import type { KataApi } from "./kata.ts";
+import type { KataApi } from "./features/kata.ts";
 
 const TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8";
 const encoder = new TextEncoder();
@@ -31,8 +31,8 @@ export interface AppDependencies {
   cores?(query: { states?: CoreState[]; limit: number }): CoreRecord[];
   /** When set, every route but the health probes needs `Authorization: Bearer TOKEN`. */
   bearerToken?: string;
-  /** The Kata sandboxes' metrics and list, when the Kata side runs. */
-  kata?: KataApi;
+  /** The Kata sandboxes' metrics and list, while the Kata side runs. */
+  kata?(): KataApi | undefined;
   /**
    * How long one rendering of the agent's own metrics serves the `/metrics` requests that
    * follow it; default 0, a rendering per request. prom-client makes about 100 KB of garbage
@@ -148,7 +148,7 @@ export function createApp(deps: AppDependencies): Hono {
     return c.text("ok\n");
   });
   app.get("/metrics", async (c) => {
-    const kata = deps.kata;
+    const kata = deps.kata?.();
     const id = c.req.query("sandbox");
     if (id !== undefined) {
       // kata-monitor's per-sandbox view: that shim's answer, fetched now, byte for byte.
@@ -205,7 +205,7 @@ export function createApp(deps: AppDependencies): Hono {
     );
   });
   app.get("/sandboxes", (c) => {
-    const list = deps.kata?.sandboxes() ?? [];
+    const list = deps.kata?.()?.sandboxes() ?? [];
     const accept = c.req.header("accept");
     if (accepts(accept, "application/json")) return safeJson(c, list);
     if (accepts(accept, "text/html")) {

@@ -97,3 +97,16 @@ export function causeChain(error: unknown): string[] {
   }
   return lines;
 }
+
+/**
+ * The message of anything thrown: an `Error`'s message, else the value as text.
+ *
+ * @example Usage
+ * ```ts
+ * errorMessage(new Error("disk full")); // "disk full"
+ * errorMessage("oops"); // "oops"
+ * ```
+ */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

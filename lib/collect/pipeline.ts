@@ -29,21 +29,16 @@ import {
 import type { Score } from "../core/score.ts";
 import { AgentError, InputError } from "../errors.ts";
 import { ClaimLostError } from "../store/core_index.ts";
-import type { RestartEvent } from "../kube/restarts.ts";
+import type { Channel } from "../channel.ts";
 import type { Logger } from "../log.ts";
 import type { Store } from "../store/backend.ts";
 import { type CoreIndex, type CoreRecord, fileIdentity } from "../store/core_index.ts";
 import { objectName } from "../store/local.ts";
 import { coredumpXattrs, processCgroup } from "./_host.ts";
 import { processStartTime } from "../process.ts";
-import {
-  type CgroupIds,
-  correlate,
-  type Correlation,
-  parseCgroup,
-  type PodInfo,
-} from "./correlate.ts";
+import { type CgroupIds, correlate, type Correlation, parseCgroup } from "./correlate.ts";
 import { type CoreNameFacts, parseCoreName, safeName } from "./names.ts";
+import type { ClusterReader } from "./cluster_facts.ts";
 
 /** What the pipeline reports after each core, for metrics, logs and Kubernetes Events. */
 export interface CoreOutcome {
@@ -73,9 +68,9 @@ export interface PipelineOptions {
   store: Store;
   log: Logger;
   /** This node's pods and recent restarts, for correlation (empty without a cluster). */
-  cluster?: () => { pods: readonly PodInfo[]; restarts: readonly RestartEvent[] };
-  /** Told about every core processed. */
-  onOutcome?: (outcome: CoreOutcome) => void | Promise<void>;
+  cluster?: ClusterReader;
+  /** Where every core processed is told (metrics, Kubernetes Events); never waited for. */
+  outcomes?: Channel<CoreOutcome>;
   now?: () => Date;
   /** Who claims cores in the index; default this host, pid and process start time. */
   owner?: string;
@@ -322,7 +317,7 @@ export class CorePipeline {
       log.debug("cause", { stack: String((error as Error)?.stack) });
     }
     const outcome: CoreOutcome = { record: failed, outcome: "failed", durations };
-    await this.options.onOutcome?.(outcome);
+    this.options.outcomes?.publish(outcome);
     return outcome;
   }
 
@@ -351,7 +346,7 @@ export class CorePipeline {
       const text = await processCgroup(pid);
       if (text) cgroup = parseCgroup(text);
     }
-    const cluster = this.options.cluster?.() ?? { pods: [], restarts: [] };
+    const cluster = this.options.cluster;
     const correlation: Correlation = correlate(
       {
         time: crashTime,
@@ -361,8 +356,8 @@ export class CorePipeline {
           : {}),
         ...(cgroup ? { cgroup } : {}),
       },
-      cluster.pods,
-      cluster.restarts,
+      cluster?.pods() ?? [],
+      cluster?.restarts() ?? [],
       config.collector.correlationWindow,
     );
     const score = scoreCore(analysis, {
@@ -567,7 +562,7 @@ export class CorePipeline {
       }
     }
     const result: CoreOutcome = { ...extra, record: current, outcome, durations };
-    if (outcome !== "done") await this.options.onOutcome?.(result);
+    if (outcome !== "done") this.options.outcomes?.publish(result);
     return result;
   }
 }

@@ -127,6 +127,8 @@ export interface WatchRestartsOptions extends PanicRules {
   /** Label selectors of Milvus pods (`key=value` or `key`); a pod matching any is watched. */
   selectors: readonly string[];
   onRestart(event: RestartEvent): void | Promise<void>;
+  /** Told after every change of the watched pods, with the cache as it is now. */
+  onChange?(pods: ReadonlyMap<string, KubeObject>): void;
   /** Log lines read from the previous container when the termination is inconclusive. */
   logTailLines?: number;
   informer?: Partial<InformerOptions>;
@@ -173,13 +175,14 @@ export function slimPod(pod: KubeObject): KubeObject {
 export function watchRestarts(options: WatchRestartsOptions): Informer {
   const milvus = (pod: KubeObject) =>
     options.selectors.some((s) => matchesSelector(s, pod.metadata?.labels ?? {}));
-  return new Informer(options.client, {
+  const informer: Informer = new Informer(options.client, {
     path: "/api/v1/pods",
     fieldSelector: options.nodeName ? `spec.nodeName=${options.nodeName}` : undefined,
     transform: slimPod,
     log: options.log,
     ...options.informer,
     onEvent: async (type, pod, previous) => {
+      options.onChange?.(informer.cache);
       if (type !== "MODIFIED" || !milvus(pod)) return;
       for (const restart of restartsBetween(previous, pod, options)) {
         let verdict = judgeTermination(restart, options.panicKeywords);
@@ -205,4 +208,5 @@ export function watchRestarts(options: WatchRestartsOptions): Informer {
       }
     },
   });
+  return informer;
 }

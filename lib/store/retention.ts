@@ -19,6 +19,7 @@
  *
  * @module
  */
+import type { Config } from "../config/mod.ts";
 import type { CoreRecord } from "./core_index.ts";
 import type { Store, StoredObject } from "./backend.ts";
 
@@ -32,6 +33,26 @@ export interface RetentionPolicy {
   maxPerGroup: number;
   /** Bytes: the least free space to leave on the store's filesystem. */
   minFreeBytes: number;
+}
+
+/**
+ * The retention policy the configuration sets (`storage.retention.*`, `storage.maxPerGroup`):
+ * the one `agent prune` and the daemon apply.
+ *
+ * @example Usage
+ * ```ts ignore
+ * retentionPolicy(config.storage).maxAge; // 2592000000 (30 days)
+ * ```
+ */
+export function retentionPolicy(
+  storage: Pick<Config["storage"], "retention" | "maxPerGroup">,
+): RetentionPolicy {
+  return {
+    maxAge: storage.retention.maxAge,
+    maxBytes: storage.retention.maxBytes,
+    maxPerGroup: storage.maxPerGroup,
+    minFreeBytes: storage.retention.minFreeBytes,
+  };
 }
 
 /** Which policy planned a deletion. */

@@ -1,19 +1,17 @@
 /**
  * The Kata Containers side of the daemon: sandbox discovery, the shim scrape loop, pod
- * metadata from the CRI runtime, and the aggregate the HTTP routes serve, wired together.
+ * metadata from the CRI runtime, and the aggregate the HTTP routes serve (`/metrics`,
+ * `/sandboxes`, `/metrics?sandbox=ID`), on when `kata.enabled`.
  *
  * @module
  */
-import type { Registry } from "prom-client";
-import type { Config } from "../lib/config/mod.ts";
-import type { Logger } from "../lib/log.ts";
-import { MetricsAggregator, type SandboxScrape } from "../lib/kata/aggregate.ts";
-import { CriClient, CriMetadataCache } from "../lib/kata/cri.ts";
-import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../lib/kata/sandboxes.ts";
-import { ShimScraper } from "../lib/kata/scraper.ts";
-import { fetchShimBytes } from "../lib/kata/shim.ts";
-import { supervise, type SuperviseOptions } from "./supervise.ts";
-import { type SandboxView, sandboxView } from "../lib/kata/discover.ts";
+import { MetricsAggregator, type SandboxScrape } from "../../lib/kata/aggregate.ts";
+import { CriClient, CriMetadataCache } from "../../lib/kata/cri.ts";
+import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../../lib/kata/sandboxes.ts";
+import { ShimScraper } from "../../lib/kata/scraper.ts";
+import { fetchShimBytes } from "../../lib/kata/shim.ts";
+import { type SandboxView, sandboxView } from "../../lib/kata/discover.ts";
+import { type Feature, type FeatureContext, superviseStage } from "../feature.ts";
 
 export type { SandboxView };
 
@@ -28,22 +26,38 @@ export interface KataApi {
   fetchOne(sandbox: Sandbox): Promise<Uint8Array<ArrayBuffer>>;
 }
 
-/** The running Kata side. */
-export interface Kata {
-  api: KataApi;
-  /** Settles when the first listing of the sandbox roots is done. */
-  scanned: Promise<void>;
-  done: Promise<unknown>;
+/** The Kata feature, with what the HTTP routes read of it while it runs. */
+export interface KataFeature extends Feature {
+  /** The sandboxes' metrics and list; undefined while the feature is off. */
+  api(): KataApi | undefined;
+}
+
+/** Creates the Kata feature. */
+export function kataFeature(context: FeatureContext): KataFeature {
+  let running: { api: KataApi; scanned: Promise<void>; done: Promise<unknown> } | undefined;
+  let scanned = false;
+  return {
+    name: "kata",
+    title: "Kata sandbox metrics",
+    enabled: context.config.kata.enabled,
+    start() {
+      running = startKata(context);
+      running.scanned.then(() => (scanned = true));
+      context.metrics.up.set({ feature: "kata" }, 1);
+      return Promise.resolve();
+    },
+    async stop() {
+      await running?.done;
+    },
+    ready: () => scanned,
+    api: () => running?.api,
+  };
 }
 
 /** Starts discovery, scraping and CRI sync, each supervised; stops when the signal aborts. */
-export function startKata(
-  config: Config,
-  log: Logger,
-  registry: Registry,
-  supervision: SuperviseOptions,
-): Kata {
-  const signal = supervision.signal;
+function startKata(context: FeatureContext) {
+  const { config, log, signal } = context;
+  const registry = context.metrics.registry;
   const kata = config.kata;
   const directory = new SandboxDirectory({ roots: kata.sandboxRoots, log });
   const scraper = new ShimScraper({
@@ -106,9 +120,9 @@ export function startKata(
   };
   // Each loop is restarted on its own should it fail; none takes the others down.
   const done = Promise.all([
-    supervise("sandbox-discovery", (s) => directory.run(s), supervision),
-    supervise("shim-scraper", (s) => scraper.run(s), supervision),
-    supervise("cri-sync", (s) => metadata.run(s), supervision),
+    superviseStage(context, "sandbox-discovery", (s) => directory.run(s)),
+    superviseStage(context, "shim-scraper", (s) => scraper.run(s)),
+    superviseStage(context, "cri-sync", (s) => metadata.run(s)),
   ]).finally(() => cri.close());
   return { api, scanned: directory.scanned, done };
 }

@@ -1,0 +1,73 @@
+/**
+ * What every feature of the daemon is: a module with one factory taking explicit
+ * dependencies, returning {@linkcode Feature}. `mod.ts` lists the features, starts them, asks
+ * them whether they are ready and to bring their counters into the registry before a scrape,
+ * and stops them in reverse order. A feature that cannot start is off (logged,
+ * `agent_feature_up` 0) and the others run on; a stage of a feature that fails is restarted
+ * by {@linkcode FeatureContext.supervise}. Features talk only through the typed channels the
+ * daemon hands their factories (`ClusterFacts`, `Channel<CoreOutcome>`), never through each
+ * other.
+ *
+ * @module
+ */
+import type { DatabaseSync } from "node:sqlite";
+import type { Config } from "../lib/config/mod.ts";
+import type { Logger } from "../lib/log.ts";
+import type { AgentMetrics } from "../lib/metrics/mod.ts";
+import { supervise } from "./supervise.ts";
+
+/** What every feature's factory gets. */
+export interface FeatureContext {
+  config: Config;
+  log: Logger;
+  metrics: AgentMetrics;
+  /** The state database (one SQLite file; each feature owns its tables). */
+  db: DatabaseSync;
+  /** Aborts when the daemon stops. */
+  signal: AbortSignal;
+}
+
+/** A running part of the daemon. */
+export interface Feature {
+  /** Its name in logs, readiness and `agent_feature_up{feature}`. */
+  readonly name: string;
+  /** What it is, for the log line when it cannot start ("Kubernetes features off"). */
+  readonly title: string;
+  /** Whether the configuration turns it on; one that is off is never started. */
+  readonly enabled: boolean;
+  /** Whether running without it is normal (a node without cluster access): warn, not error. */
+  readonly optional?: boolean;
+  /**
+   * Starts its stages (supervised) and resolves once they run. Throws when the feature cannot
+   * run at all (no cluster, no store): it is then off, and the daemon goes on without it.
+   */
+  start(): Promise<void>;
+  /** Resolves once its stages have ended, after the daemon's signal aborted. */
+  stop(): Promise<void>;
+  /** Whether it is ready (the readiness probe waits for every feature that runs). */
+  ready(): boolean;
+  /** Brings counters kept outside the registry into it, before a scrape. */
+  collect?(): void;
+}
+
+/**
+ * Runs `run(signal)` as the stage `stage`: restarted with backoff when it fails, counted in
+ * `agent_stage_restarts_total`; with `upFeature`, `agent_feature_up{feature}` is 0 while it
+ * is down. Resolves once the daemon stops.
+ */
+export function superviseStage(
+  context: FeatureContext,
+  stage: string,
+  run: (signal: AbortSignal) => Promise<unknown>,
+  upFeature?: string,
+): Promise<void> {
+  return supervise(stage, run, {
+    log: context.log,
+    signal: context.signal,
+    onRestart: (name) => context.metrics.stageRestarts.inc({ stage: name }),
+    ...(upFeature === undefined ? {} : {
+      onUp: (_stage: string, up: boolean) =>
+        context.metrics.up.set({ feature: upFeature }, up ? 1 : 0),
+    }),
+  });
+}
