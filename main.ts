@@ -49,7 +49,7 @@ export async function main(args: string[]): Promise<number> {
       return error.exitCode;
     }
     reportInternal(error, debug());
-    return 70;
+    return ExitCode.Internal;
   }
 }
 
@@ -84,7 +84,7 @@ if (import.meta.main) {
   installProcessHandlers({
     onFatal: (error) => {
       reportInternal(error, wantsDebug(Deno.args));
-      Deno.exit(70);
+      Deno.exit(ExitCode.Internal);
     },
     onSignal: (code) => Deno.exit(code),
   });

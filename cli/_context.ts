@@ -6,13 +6,16 @@
  */
 import { Option } from "@commander-js/extra-typings";
 import { type Config, type FlagValue, loadConfig } from "../lib/config/mod.ts";
+import type { ExitCodeValue } from "../lib/errors.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import type { KubeClient } from "../lib/kube/mod.ts";
 
 /** Shared state of one CLI run. */
 export interface CliContext {
   /** Exit code the command chose; `main.ts` exits with it. */
-  exitCode: number;
+  exitCode: ExitCodeValue;
+  /** Raises the exit code to `code` when that is the worse outcome. */
+  fail(code: ExitCodeValue): void;
   /**
    * Loads the configuration with the root command's global options and `flags` (by key path,
    * see {@linkcode flag}), which the configuration schema parses like every other source.
@@ -41,6 +44,9 @@ export function createContext(globals: () => GlobalOptions): CliContext {
   let logger: Logger | undefined;
   const context: CliContext = {
     exitCode: 0,
+    fail(code) {
+      if (code > context.exitCode) context.exitCode = code;
+    },
     async config(flags = {}) {
       const { config: file, logLevel, logFormat } = globals();
       const config = await loadConfig({

@@ -162,7 +162,7 @@ export function collectCommand(context: CliContext): CommandUnknownOpts {
           const listed = await coresIn(config.collector.paths, config.collector.fileNamePatterns);
           for (const problem of listed.unnamable) {
             log.error(problem);
-            context.exitCode = Math.max(context.exitCode, ExitCode.Usage);
+            context.fail(ExitCode.Usage);
           }
           cores = [];
           for (const path of listed.found) {
@@ -179,7 +179,7 @@ export function collectCommand(context: CliContext): CommandUnknownOpts {
           } catch (error) {
             if (!(error instanceof AgentError)) throw error;
             log.error(error.message);
-            context.exitCode = Math.max(context.exitCode, error.exitCode);
+            context.fail(error.exitCode);
             continue;
           }
           if (!outcome) {
@@ -193,10 +193,7 @@ export function collectCommand(context: CliContext): CommandUnknownOpts {
           }
           results.push(result(outcome));
           if (outcome.outcome === "failed") {
-            context.exitCode = Math.max(
-              context.exitCode,
-              outcome.record.retryAt ? ExitCode.Unavailable : ExitCode.Usage,
-            );
+            context.fail(outcome.record.retryAt ? ExitCode.Unavailable : ExitCode.Usage);
           }
         }
         if (options.output !== "json" && cores.length === 0) {

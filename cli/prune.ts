@@ -25,7 +25,6 @@ import { print, renderJson, renderTable } from "./output.ts";
 const PROGRESS_FROM = 20;
 
 /** Exit code after Ctrl-C stopped the deletions, as a shell reports SIGINT. */
-const INTERRUPTED = 130;
 
 /** Builds the `prune` command. */
 export function pruneCommand(context: CliContext): CommandUnknownOpts {
@@ -95,7 +94,7 @@ export function pruneCommand(context: CliContext): CommandUnknownOpts {
       const results = plan.deletions.length === 0
         ? []
         : await deleteAndRecord(store, plan, config.stateDir, context);
-      if (results.some((r) => r.error === "cancelled")) context.exitCode = INTERRUPTED;
+      if (results.some((r) => r.error === "cancelled")) context.exitCode = ExitCode.Interrupted;
       else if (results.some((r) => r.error !== null)) context.exitCode = ExitCode.Unavailable;
       if (options.output === "json") {
         return await print(renderJson({ store: where, plan, applied: true, results }));

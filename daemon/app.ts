@@ -7,6 +7,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { type Context, Hono } from "hono";
 import { escapeJsonControl } from "../lib/escape.ts";
+import { httpStatusOf } from "../lib/errors.ts";
 import { HTTPException } from "hono/http-exception";
 import type { Registry } from "prom-client";
 import { CORE_STATES, type CoreRecord, type CoreState } from "../lib/store/core_index.ts";
@@ -255,7 +256,7 @@ export function createApp(deps: AppDependencies): Hono {
   });
   app.notFound((c) => c.text(`not found: ${c.req.path}\n`, 404));
   app.onError((error, c) => {
-    const status = error instanceof HTTPException ? error.status : 500;
+    const status = error instanceof HTTPException ? error.status : httpStatusOf(error);
     return c.text(`${error.message}\n`, status);
   });
   return app;

@@ -15,6 +15,14 @@ export const ExitCode = {
   Usage: 2,
   /** A dependency is unavailable: Kubernetes API, storage. */
   Unavailable: 3,
+  /** A defect: something failed that the agent did not expect (please report it). */
+  Internal: 70,
+  /** Stopped by SIGHUP (128 + 1). */
+  HungUp: 129,
+  /** Stopped by SIGINT, Ctrl-C (128 + 2), or a prune cancelled that way. */
+  Interrupted: 130,
+  /** Stopped by SIGTERM (128 + 15). */
+  Terminated: 143,
 } as const;
 
 /** A value of {@linkcode ExitCode}. */
@@ -66,10 +74,31 @@ export class ConfigError extends AgentError {
 
 /** A dependency that is not reachable or not installed (exit code 3). */
 export class UnavailableError extends AgentError {
+  /** Whether the dependency did not answer in time (rather than refused or failed). */
+  readonly timedOut: boolean;
+
   /** Creates an unavailable-dependency error. */
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: ErrorOptions & { timedOut?: boolean }) {
     super(message, ExitCode.Unavailable, options);
+    this.timedOut = options?.timedOut ?? false;
   }
+}
+
+/**
+ * The HTTP status an error answers with: 400 for bad input (a usage, input or configuration
+ * error), 504 for a dependency that timed out, 503 for one that is unavailable, 500 for
+ * anything else (a defect).
+ *
+ * @example Usage
+ * ```ts
+ * httpStatusOf(new InputError("bad id")); // 400
+ * httpStatusOf(new UnavailableError("shim", { timedOut: true })); // 504
+ * ```
+ */
+export function httpStatusOf(error: unknown): 400 | 500 | 503 | 504 {
+  if (error instanceof UnavailableError) return error.timedOut ? 504 : 503;
+  if (error instanceof AgentError && error.exitCode === ExitCode.Usage) return 400;
+  return 500;
 }
 
 /** The command ran and found a failure it was asked to report (exit code 1). */

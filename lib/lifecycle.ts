@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { ExitCode } from "./errors.ts";
 import { processIsGone } from "./process.ts";
 
 let keeper: ((error: unknown) => void) | undefined;
@@ -18,7 +19,11 @@ const temporaries = new Set<string>();
 const children = new Set<Deno.ChildProcess>();
 
 /** The signals that end a one-shot command, with the exit code each gives (128 + number). */
-const EXIT_SIGNALS = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
+const EXIT_SIGNALS = {
+  SIGHUP: ExitCode.HungUp,
+  SIGINT: ExitCode.Interrupted,
+  SIGTERM: ExitCode.Terminated,
+} as const;
 
 /**
  * Makes uncaught errors go to `handler`, and leaves termination signals to the caller's own

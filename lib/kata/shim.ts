@@ -55,7 +55,7 @@ export class ShimError extends UnavailableError {
     reason: ShimErrorReason,
     options?: ErrorOptions & { status?: number },
   ) {
-    super(message, options);
+    super(message, { ...options, timedOut: reason === "timeout" });
     this.reason = reason;
     if (options?.status !== undefined) this.status = options.status;
   }
