@@ -6,7 +6,7 @@
  */
 import { CommanderError } from "@commander-js/extra-typings";
 import { buildCli } from "./cli/mod.ts";
-import { AgentError, causeChain, ExitCode } from "./lib/errors.ts";
+import { AgentError, causeChain, errorMessage, ExitCode } from "./lib/errors.ts";
 import { escapeControl } from "./lib/escape.ts";
 import { installProcessHandlers } from "./lib/lifecycle.ts";
 import { redactUrls } from "./lib/redact.ts";
@@ -54,7 +54,7 @@ export async function main(args: string[]): Promise<number> {
 }
 
 function reportInternal(error: unknown, debug: boolean): void {
-  const message = oneLine(error instanceof Error ? error.message : String(error));
+  const message = oneLine(errorMessage(error));
   writeAll(Deno.stderr, `Internal error: ${message} (rerun with --log-level debug for details)\n`);
   if (debug && error instanceof Error && error.stack) writeAll(Deno.stderr, error.stack + "\n");
 }

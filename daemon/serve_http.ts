@@ -38,6 +38,7 @@
  * @module
  */
 import type { Logger } from "../lib/log.ts";
+import { errorMessage } from "../lib/errors.ts";
 
 /** Why connections or requests were refused. */
 export type ShedReason =
@@ -736,7 +737,7 @@ function isGone(error: unknown): boolean {
 }
 
 function oneLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split("\n", 1)[0]!;
+  return (errorMessage(error)).split("\n", 1)[0]!;
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {

@@ -8,6 +8,7 @@
  */
 import type { Logger } from "../lib/log.ts";
 import { sleep } from "../lib/pool.ts";
+import { errorMessage } from "../lib/errors.ts";
 
 /** What a supervised stage reports to. */
 export interface SuperviseOptions {
@@ -58,7 +59,7 @@ export async function supervise(
     options.onRestart?.(stage);
     options.log.error("stage failed; restarting", {
       stage,
-      error: failure instanceof Error ? failure.message : String(failure),
+      error: errorMessage(failure),
       retryInMs: delay,
     });
     await sleep(delay, options.signal);

@@ -8,7 +8,7 @@
  */
 import type { Channel } from "../../lib/channel.ts";
 import { type ClusterFacts, type CoreOutcome, podInfo } from "../../lib/collect/mod.ts";
-import { InputError } from "../../lib/errors.ts";
+import { errorMessage, InputError } from "../../lib/errors.ts";
 import { escapeControl } from "../../lib/escape.ts";
 import type { KubeClient } from "../../lib/kube/mod.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -198,7 +198,7 @@ function coreEvents(
       } catch (error) {
         log.warn("cannot record the CoreDumped event", {
           pod: `${namespace}/${pod}`,
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
         });
       }
     }

@@ -12,6 +12,7 @@ import { sleep } from "../../lib/pool.ts";
 import { CoreIndex, openStore, type Store } from "../../lib/store/mod.ts";
 import { applyRetention, planRetention, retentionPolicy } from "../../lib/store/retention.ts";
 import { type Feature, type FeatureContext, superviseStage } from "../feature.ts";
+import { errorMessage } from "../../lib/errors.ts";
 
 /** Creates the retention feature. */
 export function retentionFeature(context: FeatureContext): Feature {
@@ -71,7 +72,7 @@ async function pruneEvery(
     } catch (error) {
       log.error("retention failed", {
         store: store.location,
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       });
     }
   }

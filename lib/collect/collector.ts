@@ -12,6 +12,7 @@ import { sleep } from "../pool.ts";
 import { type CoreIndex, fileIdentity } from "../store/core_index.ts";
 import type { CorePipeline } from "./pipeline.ts";
 import { CoreWatcher } from "./watch.ts";
+import { errorMessage } from "../errors.ts";
 
 /** What {@linkcode runCollector} needs. */
 export interface CollectorOptions {
@@ -95,7 +96,7 @@ export function runCollector(options: CollectorOptions): Collector {
       } catch (error) {
         log.error("cannot collect a core", {
           path,
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
         });
       }
     }

@@ -28,6 +28,7 @@ export {
   spoolCore,
   spoolDir,
 } from "./pipe.ts";
+import { errorMessage } from "../errors.ts";
 export { CoreWatcher, isUnnamable, looksLikeCore, unnamableMessage } from "./watch.ts";
 export { type CoreNameFacts, parseCoreName, safeName } from "./names.ts";
 
@@ -60,7 +61,7 @@ export async function openCollection(
   } catch (error) {
     log.warn("cannot sweep the store", {
       store: store.location,
-      error: error instanceof Error ? error.message : String(error),
+      error: errorMessage(error),
     });
   }
   const pipeline = new CorePipeline({ config, index, store, log, ...options });

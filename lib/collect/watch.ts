@@ -15,6 +15,7 @@ import type { Logger } from "../log.ts";
 import { isOpenByAnyProcess } from "./_host.ts";
 import { parseCoreName } from "./names.ts";
 import { sleep } from "../pool.ts";
+import { errorMessage } from "../errors.ts";
 
 /** What {@linkcode CoreWatcher} needs. */
 export interface WatchOptions {
@@ -117,7 +118,7 @@ export class CoreWatcher {
         if (!(error instanceof Deno.errors.NotFound)) {
           this.options.log.warn("cannot list a core directory", {
             path: root,
-            error: error instanceof Error ? error.message : String(error),
+            error: errorMessage(error),
           });
         }
         continue;

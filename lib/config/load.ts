@@ -6,7 +6,7 @@
  * @module
  */
 import type { z } from "zod";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, errorMessage } from "../errors.ts";
 import { type Config, configSchema, DEFAULTS, ENV_ALIASES, isSecretKey, show } from "./schema.ts";
 
 /** Options of {@linkcode loadConfig}. */
@@ -223,7 +223,7 @@ function yamlReason(message: string): string {
 }
 
 function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split("\n")[0]!.trim();
+  return (errorMessage(error)).split("\n")[0]!.trim();
 }
 
 function merge(base: Tree, over: Tree): Tree {

@@ -6,6 +6,7 @@
 import type { Logger } from "../log.ts";
 import { after } from "../pool.ts";
 import type { CriCallOptions, PodSandbox, PodSandboxFilter } from "./cri.ts";
+import { errorMessage } from "../errors.ts";
 
 /** A pod's identity, as kata-monitor labels a sandbox's metrics with it. */
 export interface PodMetadata {
@@ -234,7 +235,7 @@ export class CriMetadataCache {
   }
 
   #failed(error: unknown): void {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     const stats = this.#stats;
     stats.failures++;
     stats.consecutiveFailures++;

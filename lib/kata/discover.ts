@@ -12,6 +12,7 @@ import { mapLimit } from "../pool.ts";
 import { CriClient, type PodMetadata } from "./cri.ts";
 import { type Sandbox, SandboxDirectory } from "./sandboxes.ts";
 import { fetchShimMetrics } from "./shim.ts";
+import { errorMessage } from "../errors.ts";
 
 /** One sandbox as listed. Field names are part of the `/sandboxes` JSON contract. */
 export interface SandboxView {
@@ -120,7 +121,7 @@ export async function discoverSandboxes(
         });
       }
     } catch (error) {
-      warnings.push(error instanceof Error ? error.message : String(error));
+      warnings.push(errorMessage(error));
     } finally {
       await cri.close();
     }
@@ -134,7 +135,7 @@ export async function discoverSandboxes(
         sandboxId: sandbox.id,
       });
     } catch (error) {
-      lastError = error instanceof Error ? error.message : String(error);
+      lastError = errorMessage(error);
     }
     return sandboxView(sandbox, pods.get(sandbox.id), { scrapedAt: Date.now(), error: lastError });
   });

@@ -13,6 +13,7 @@
  */
 import type { Logger } from "../log.ts";
 import { after } from "../pool.ts";
+import { errorMessage } from "../errors.ts";
 
 /** The Kata runtime a sandbox runs under, from its root. */
 export type ShimRuntime = "go" | "rust";
@@ -222,7 +223,7 @@ export class SandboxDirectory implements SandboxSource {
           // Keep what the root held: a transient error must not look like every pod gone.
           log.warn("cannot list a Kata sandbox root", {
             path: root,
-            error: error instanceof Error ? error.message : String(error),
+            error: errorMessage(error),
           });
         }
         continue;
@@ -265,7 +266,7 @@ export class SandboxDirectory implements SandboxSource {
         listener(event);
       } catch (error) {
         this.#options.log.error("a sandbox listener failed", {
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
         });
       }
     }

@@ -30,7 +30,7 @@ import {
   type ShimErrorReason,
 } from "./shim.ts";
 import { sleep } from "../pool.ts";
-import { InputError } from "../errors.ts";
+import { errorMessage, InputError } from "../errors.ts";
 import { parsePrometheusText, type ParseStats } from "../prom/mod.ts";
 
 /** The cached result of the last scrape of one sandbox. */
@@ -363,7 +363,7 @@ export class ShimScraper {
       return { ok: true };
     }
     this.metrics.scrapeFailedCount.inc();
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     const failures = (previous?.consecutiveFailures ?? 0) + 1;
     this.#entries.set(sandbox.id, {
       sandbox,

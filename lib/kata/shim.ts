@@ -15,7 +15,7 @@
  */
 import { basename, dirname } from "node:path";
 import { formatBytes } from "../config/units.ts";
-import { UnavailableError } from "../errors.ts";
+import { errorMessage, UnavailableError } from "../errors.ts";
 import { after } from "../pool.ts";
 
 /** Why a shim request failed, for callers that count or retry by kind. */
@@ -236,7 +236,7 @@ type Fail = (
 ) => ShimError;
 
 function classify(error: unknown, fail: Fail): ShimError {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (error instanceof Deno.errors.NotFound) return fail("missing", "no socket", { cause: error });
   if (error instanceof Deno.errors.ConnectionRefused) {
     return fail("refused", "connection refused", { cause: error });

@@ -12,6 +12,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { Config } from "../config/mod.ts";
 import type { Logger } from "../log.ts";
 import type { RestartEvent } from "./restarts.ts";
+import { errorMessage } from "../errors.ts";
 
 /** What happened to a due cleanup. */
 export type CleanupOutcome = "uninstalled" | "dry-run" | "recovered" | "gone" | "failed";
@@ -134,7 +135,7 @@ export class Cleaner {
       log?.warn("uninstalled an instance stuck in a crash loop", { ...cleanup });
       return { outcome: "uninstalled" };
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       log?.error("uninstall failed, will retry", { ...cleanup, error: message });
       return { outcome: "failed", error: message };
     }

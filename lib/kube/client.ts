@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { AgentError, ExitCode, UnavailableError } from "../errors.ts";
+import { AgentError, errorMessage, ExitCode, UnavailableError } from "../errors.ts";
 import { redactUrls } from "../redact.ts";
 import type { KubeTarget } from "./kubeconfig.ts";
 
@@ -257,7 +257,7 @@ function describeNetworkError(error: unknown): string {
     e !== undefined && messages.length < 5;
     e = e instanceof Error ? e.cause : undefined
   ) {
-    messages.push(e instanceof Error ? e.message : String(e));
+    messages.push(errorMessage(e));
   }
   const message = messages.join(": ");
   if (/Connection refused/i.test(message)) return "connection refused";

@@ -12,6 +12,7 @@
 import type { Logger } from "../log.ts";
 import { KubeApiError, type KubeClient, type KubeObject } from "./client.ts";
 import { after, sleep } from "../pool.ts";
+import { errorMessage } from "../errors.ts";
 
 /** What changed. */
 export type InformerEventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -127,7 +128,7 @@ export class Informer {
         const delay = this.#backoff(failures, random);
         o.log?.warn("watch failed, retrying", {
           path: o.path,
-          error: error instanceof Error ? error.message : String(error),
+          error: errorMessage(error),
           retryInMs: delay,
         });
         await sleep(delay, signal);

@@ -9,7 +9,7 @@
  */
 import { recordEvent as postEvent } from "./events.ts";
 import { gunzipSync } from "node:zlib";
-import { InputError, UnavailableError } from "../errors.ts";
+import { errorMessage, InputError, UnavailableError } from "../errors.ts";
 import { KubeApiError, type KubeClient, type KubeObject } from "./client.ts";
 
 /** One object the uninstall deletes (or keeps). */
@@ -338,7 +338,7 @@ async function deleteEach(client: KubeClient, plan: UninstallPlan): Promise<Unin
       results.push({
         ...object,
         outcome: gone ? "already gone" : "failed",
-        ...(gone ? {} : { error: error instanceof Error ? error.message : String(error) }),
+        ...(gone ? {} : { error: errorMessage(error) }),
       });
     }
   }

@@ -15,7 +15,7 @@ import { pipeline as pipe } from "node:stream/promises";
 import { constants, createGzip, createZstdCompress } from "node:zlib";
 import { basename, dirname } from "node:path";
 import { createDecompressor } from "../core/decompress.ts";
-import { InputError, UnavailableError } from "../errors.ts";
+import { errorMessage, InputError, UnavailableError } from "../errors.ts";
 
 /** What was stored. */
 export interface StoredFile {
@@ -183,7 +183,7 @@ export async function storeCompressed(
     await syncDirectory(dirname(destination));
   } catch (error) {
     await Deno.remove(temporary).catch(() => {});
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorMessage(error);
     if (stream.sourceFailed()) {
       throw new InputError(`Cannot read ${what}: ${reason}`, { cause: error });
     }

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Readable } from "node:stream";
-import { InputError } from "../errors.ts";
+import { errorMessage, InputError } from "../errors.ts";
 import { safeName } from "../collect/names.ts";
 import {
   isSafeKey,
@@ -146,7 +146,7 @@ export class LocalStore implements Store {
           }
           yield object;
         } catch (error) {
-          onSkip?.(path, error instanceof Error ? error.message : String(error));
+          onSkip?.(path, errorMessage(error));
         }
       }
     }

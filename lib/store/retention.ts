@@ -22,6 +22,7 @@
 import type { Config } from "../config/mod.ts";
 import type { CoreRecord } from "./core_index.ts";
 import type { Store, StoredObject } from "./backend.ts";
+import { errorMessage } from "../errors.ts";
 
 /** What to keep. Every value 0 disables its policy. */
 export interface RetentionPolicy {
@@ -417,11 +418,11 @@ export async function applyRetention(
           try {
             await options.onDeleted?.(planned);
           } catch (error) {
-            results[index].error = `deleted, but: ${message(error)}`;
+            results[index].error = `deleted, but: ${errorMessage(error)}`;
           }
         } catch (error) {
           failuresInARow++;
-          results[index] = { ...planned, outcome: "failed", error: message(error) };
+          results[index] = { ...planned, outcome: "failed", error: errorMessage(error) };
         }
       }
       options.onProgress?.(++done, total);
@@ -429,8 +430,4 @@ export async function applyRetention(
   };
   await Promise.all(Array.from({ length: Math.min(limit, Math.max(1, total)) }, worker));
   return results;
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -16,7 +16,7 @@
  */
 import type { Readable } from "node:stream";
 import type { Config } from "../config/mod.ts";
-import { ConfigError, InputError, UnavailableError } from "../errors.ts";
+import { ConfigError, errorMessage, InputError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { redactUrls } from "../redact.ts";
 import { safeName } from "../collect/names.ts";
@@ -673,7 +673,7 @@ export class S3Store implements Store {
   }
 
   #warn(error: unknown): void {
-    this.#log?.warn(error instanceof Error ? error.message : String(error), {
+    this.#log?.warn(errorMessage(error), {
       store: this.location,
     });
   }
