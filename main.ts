@@ -9,15 +9,14 @@ import { buildCli } from "./cli/mod.ts";
 import { AgentError, causeChain, errorMessage, ExitCode } from "./lib/errors.ts";
 import { escapeControl } from "./lib/escape.ts";
 import { installProcessHandlers } from "./lib/lifecycle.ts";
+import { writeAllSync } from "./lib/io.ts";
 import { redactUrls } from "./lib/redact.ts";
 
 const encoder = new TextEncoder();
 
 function writeAll(stream: typeof Deno.stdout | typeof Deno.stderr, text: string): void {
-  const bytes = encoder.encode(text);
-  let written = 0;
   try {
-    while (written < bytes.length) written += stream.writeSync(bytes.subarray(written));
+    writeAllSync(stream, encoder.encode(text));
   } catch (error) {
     // A reader that has gone (`agent --help | head`) ends the output quietly.
     if (!(error instanceof Deno.errors.BrokenPipe)) throw error;

@@ -4,6 +4,7 @@
  * @module
  */
 import { escapeControl, escapeJsonControl } from "../lib/escape.ts";
+import { writeAll } from "../lib/io.ts";
 
 const encoder = new TextEncoder();
 
@@ -12,10 +13,8 @@ const encoder = new TextEncoder();
  * (`agent ... | head`) ends the output quietly, as it does for other command-line tools.
  */
 export async function print(text: string): Promise<void> {
-  const bytes = encoder.encode(text.endsWith("\n") ? text : text + "\n");
-  let written = 0;
   try {
-    while (written < bytes.length) written += await Deno.stdout.write(bytes.subarray(written));
+    await writeAll(Deno.stdout, encoder.encode(text.endsWith("\n") ? text : text + "\n"));
   } catch (error) {
     if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
   }

@@ -7,6 +7,7 @@
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { formatBytes } from "../lib/config/mod.ts";
 import { AgentError, ExitCode, UnavailableError } from "../lib/errors.ts";
+import { writeAllSync } from "../lib/io.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Store, StoredObject } from "../lib/store/backend.ts";
 import {
@@ -164,11 +165,7 @@ function progressBar(
 ): { update: (done: number, total: number) => void; end: () => void } | undefined {
   if (total < PROGRESS_FROM || !Deno.stderr.isTerminal()) return undefined;
   const encoder = new TextEncoder();
-  const write = (text: string) => {
-    const bytes = encoder.encode(text);
-    let written = 0;
-    while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
-  };
+  const write = (text: string) => writeAllSync(Deno.stderr, encoder.encode(text));
   let drawn = 0;
   return {
     update(done) {

@@ -5,6 +5,7 @@
  * @module
  */
 import { escapeControl, escapeJsonControl } from "./escape.ts";
+import { writeAllSync } from "./io.ts";
 import { redactUrls } from "./redact.ts";
 
 /** Log levels, least to most severe. */
@@ -37,9 +38,7 @@ export interface LoggerOptions {
 const encoder = new TextEncoder();
 
 function writeStderr(line: string): void {
-  const bytes = encoder.encode(line + "\n");
-  let written = 0;
-  while (written < bytes.length) written += Deno.stderr.writeSync(bytes.subarray(written));
+  writeAllSync(Deno.stderr, encoder.encode(line + "\n"));
 }
 
 /**

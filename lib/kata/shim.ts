@@ -16,6 +16,7 @@
 import { basename, dirname } from "node:path";
 import { formatBytes } from "../config/units.ts";
 import { errorMessage, UnavailableError } from "../errors.ts";
+import { writeAll } from "../io.ts";
 import { after } from "../pool.ts";
 
 /** Why a shim request failed, for callers that count or retry by kind. */
@@ -254,11 +255,6 @@ function classify(error: unknown, fail: Fail): ShimError {
     return fail("closed", "closed the connection before a complete answer", { cause: error });
   }
   return fail("io", message.split("\n", 1)[0]!, { cause: error });
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }
 
 /** A buffered reader over a connection. */

@@ -5,6 +5,7 @@
  * @module
  */
 import { AgentError, errorMessage, ExitCode, UnavailableError } from "../errors.ts";
+import { readCapped } from "../io.ts";
 import { redactUrls } from "../redact.ts";
 import type { KubeTarget } from "./kubeconfig.ts";
 
@@ -110,7 +111,7 @@ export class KubeClient {
       );
     }
     if (response.ok) return response;
-    const text = await readCapped(response, 64 * 1024);
+    const text = await readText(response, 64 * 1024);
     let reason = response.statusText;
     let message = text.trim() || response.statusText;
     try {
@@ -136,7 +137,7 @@ export class KubeClient {
     options: RequestOptions = {},
   ): Promise<T> {
     const response = await this.request(method, path, options);
-    return JSON.parse(await readCapped(response, MAX_LINE_BYTES * 8)) as T;
+    return JSON.parse(await readText(response, MAX_LINE_BYTES * 8)) as T;
   }
 
   /** Lists a collection: its items and the list's resourceVersion. */
@@ -220,33 +221,14 @@ export class KubeClient {
         limitBytes: limit,
       },
     });
-    return await readCapped(response, limit);
+    return await readText(response, limit);
   }
 }
 
 /** Reads a response body as text, stopping at `max` bytes. */
-async function readCapped(response: Response, max: number): Promise<string> {
+async function readText(response: Response, max: number): Promise<string> {
   if (!response.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = response.body.getReader();
-  try {
-    while (size < max) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value.subarray(0, max - size));
-      size += Math.min(value.length, max - size);
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.length;
-  }
-  return new TextDecoder().decode(all);
+  return new TextDecoder().decode((await readCapped(response.body, max)).bytes);
 }
 
 function describeNetworkError(error: unknown): string {

@@ -10,13 +10,13 @@
  * @module
  */
 import { AwsV4Signer } from "aws4fetch";
-import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import http from "node:http";
 import https from "node:https";
 import { Readable } from "node:stream";
 import { UnavailableError } from "../errors.ts";
+import { readCapped, TooLarge } from "../io.ts";
 import { after } from "../pool.ts";
 import { xmlText } from "./_xml.ts";
 
@@ -276,26 +276,15 @@ export function nodeFetch(url: URL, init: S3FetchInit): Promise<Response> {
 /** Reads a response body up to `limit` bytes; past it, cuts (`truncate`) or fails. */
 async function readText(response: Response, limit: number, truncate: boolean): Promise<string> {
   if (response.body === null) return "";
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (size + value.length > limit) {
-        await reader.cancel();
-        if (!truncate) throw new AnswerTooLarge(`the answer is larger than ${limit} bytes`);
-        chunks.push(value.subarray(0, limit - size));
-        break;
-      }
-      chunks.push(value);
-      size += value.length;
+    const { bytes } = await readCapped(response.body, limit, { over: truncate ? "cut" : "fail" });
+    return new TextDecoder().decode(bytes);
+  } catch (error) {
+    if (error instanceof TooLarge) {
+      throw new AnswerTooLarge(`the answer is larger than ${limit} bytes`);
     }
-  } finally {
-    reader.releaseLock();
+    throw error;
   }
-  return new TextDecoder().decode(Buffer.concat(chunks));
 }
 
 function oneLine(text: string): string {

@@ -27,6 +27,7 @@ import {
 } from "./compress.ts";
 import { isLeftover, writerTag } from "./_leftovers.ts";
 import { freeBytes as freeBytesAt } from "../disk.ts";
+import { writeAll } from "../io.ts";
 
 export type { PutOptions, StoredObject };
 
@@ -216,9 +217,7 @@ async function writeAtomically(path: string, text: string, writer: string): Prom
   try {
     const file = await Deno.open(temporary, { write: true, createNew: true, mode: 0o600 });
     try {
-      const bytes = new TextEncoder().encode(text);
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      await writeAll(file, new TextEncoder().encode(text));
       await file.sync();
     } finally {
       file.close();
