@@ -5,7 +5,9 @@
  * @module
  */
 import { Argument, Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
+import { type Config, formatListenAddress, readBearerToken } from "../lib/config/mod.ts";
 import { UsageError } from "../lib/errors.ts";
+import type { SandboxView } from "../lib/kata/discover.ts";
 import { signalName } from "../lib/core/mod.ts";
 import { type CliContext, contextOption, kubeconfigOption } from "./_context.ts";
 import { print, renderJson, renderTable } from "./output.ts";
@@ -105,8 +107,11 @@ async function sandboxes(
   options: { output: "table" | "json" | "yaml"; direct?: boolean },
 ): Promise<void> {
   const config = await context.config();
-  const { discoverSandboxes } = await import("../lib/kata/discover.ts");
-  const found = await discoverSandboxes(config, context.log(), { direct: options.direct });
+  const listed = options.direct ? undefined : await fromDaemon(config);
+  const found = listed ? { source: "daemon", sandboxes: listed, warnings: [] } : {
+    source: "direct",
+    ...await (await import("../lib/kata/discover.ts")).discoverSandboxes(config, context.log()),
+  };
   for (const warning of found.warnings) context.log().warn(warning);
   if (options.output === "json") return await print(renderJson(found.sandboxes));
   if (options.output === "yaml") {
@@ -130,4 +135,31 @@ async function sandboxes(
       ]),
     ) + `\n(from ${found.source === "daemon" ? "the daemon" : "the node directly"})`,
   );
+}
+
+/**
+ * Asks the daemon on `server.listenAddress` for its `/sandboxes` (with its bearer token);
+ * `undefined` when none answers.
+ */
+async function fromDaemon(config: Config): Promise<SandboxView[] | undefined> {
+  const { hostname, port } = config.server.listenAddress;
+  // A daemon listening on every interface answers on loopback.
+  const loopback = hostname === "0.0.0.0" ? "127.0.0.1" : hostname === "::" ? "::1" : hostname;
+  const headers: Record<string, string> = { accept: "application/json" };
+  try {
+    const token = await readBearerToken(config.server.bearerTokenFile);
+    if (token) headers.authorization = `Bearer ${token}`;
+    const response = await fetch(
+      `http://${formatListenAddress({ hostname: loopback, port })}/sandboxes`,
+      { headers, signal: AbortSignal.timeout(1000) },
+    );
+    if (!response.ok) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    const list = await response.json();
+    return Array.isArray(list) ? list as SandboxView[] : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { type Config, formatListenAddress } from "../lib/config/mod.ts";
-import { ConfigError, errorMessage, UnavailableError } from "../lib/errors.ts";
+import { errorMessage, UnavailableError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AgentMetrics } from "../lib/metrics/mod.ts";
 import { type HttpServer, openFilesLimit, serveHttp } from "./serve_http.ts";
@@ -82,26 +82,4 @@ async function connectionLimit(configured: number, log: Logger): Promise<number>
     lowered,
   });
   return lowered;
-}
-
-/**
- * Reads the bearer token the HTTP API requires (none when `file` is empty).
- *
- * @throws {ConfigError} when the file cannot be read or is empty.
- */
-export async function readBearerToken(file: string): Promise<string | undefined> {
-  if (!file) return undefined;
-  let token: string;
-  try {
-    token = (await Deno.readTextFile(file)).trim();
-  } catch (error) {
-    throw new ConfigError(
-      `Cannot read server.bearerTokenFile "${file}": ${
-        error instanceof Error ? error.message : error
-      }`,
-      { cause: error },
-    );
-  }
-  if (!token) throw new ConfigError(`server.bearerTokenFile "${file}" is empty`);
-  return token;
 }

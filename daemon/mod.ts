@@ -7,7 +7,7 @@
  */
 import { Channel } from "../lib/channel.ts";
 import { ClusterFacts, type CoreOutcome } from "../lib/collect/mod.ts";
-import type { Config } from "../lib/config/mod.ts";
+import { type Config, readBearerToken } from "../lib/config/mod.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { keepRunning, sweepTempDirs } from "../lib/lifecycle.ts";
 import { type AgentMetrics, createMetrics } from "../lib/metrics/mod.ts";
@@ -18,7 +18,7 @@ import { collectorFeature } from "./features/collector.ts";
 import { kataFeature } from "./features/kata.ts";
 import { kubernetesFeature } from "./features/kubernetes.ts";
 import { retentionFeature } from "./features/retention.ts";
-import { type HttpServer, listen, type ListenOptions, readBearerToken } from "./http.ts";
+import { type HttpServer, listen, type ListenOptions } from "./http.ts";
 
 /**
  * How long a stopping daemon waits for the work in flight (a core being stored, a scrape)

@@ -8,6 +8,7 @@
 export { type Config, type ConfigInput, configSchema, DEFAULTS, ENV_ALIASES } from "./schema.ts";
 export { configKeys, envName, type FlagValue, loadConfig, type LoadConfigOptions } from "./load.ts";
 export { formatBytes, parseBytes, parseDuration } from "./units.ts";
+export { readBearerToken } from "./bearer_token.ts";
 export {
   formatListenAddress,
   type ListenAddress,

@@ -1,12 +1,10 @@
 /**
- * The sandboxes of this node as `agent discover sandboxes` and `GET /sandboxes` show them:
- * from the running daemon when there is one, else read directly from the sandbox roots,
- * the CRI runtime and one scrape of each shim.
+ * The sandboxes of this node as `agent discover sandboxes` and `GET /sandboxes` show them,
+ * read directly from the sandbox roots, the CRI runtime and one scrape of each shim.
  *
  * @module
  */
 import type { Config } from "../config/mod.ts";
-import { formatListenAddress } from "../config/address.ts";
 import type { Logger } from "../log.ts";
 import { mapLimit } from "../pool.ts";
 import { CriClient, type PodMetadata } from "./cri.ts";
@@ -47,60 +45,18 @@ export function sandboxView(
   };
 }
 
-/** Where the list came from, and what could not be read. */
+/** What direct discovery found, and what could not be read. */
 export interface SandboxDiscovery {
-  source: "daemon" | "direct";
   sandboxes: SandboxView[];
   /** Problems that left fields empty (the CRI runtime down, say). */
   warnings: string[];
 }
 
-/** Asks the daemon on `server.listenAddress` for its `/sandboxes`; `undefined` if none answers. */
-async function fromDaemon(config: Config): Promise<SandboxView[] | undefined> {
-  const { hostname, port } = config.server.listenAddress;
-  // A daemon listening on every interface answers on loopback.
-  const loopback = hostname === "0.0.0.0" ? "127.0.0.1" : hostname === "::" ? "::1" : hostname;
-  const address = formatListenAddress({ hostname: loopback, port });
-  const headers: Record<string, string> = { accept: "application/json" };
-  if (config.server.bearerTokenFile) {
-    try {
-      headers.authorization = `Bearer ${
-        (await Deno.readTextFile(config.server.bearerTokenFile)).trim()
-      }`;
-    } catch {
-      return undefined;
-    }
-  }
-  try {
-    const response = await fetch(`http://${address}/sandboxes`, {
-      headers,
-      signal: AbortSignal.timeout(1000),
-    });
-    if (!response.ok) {
-      await response.body?.cancel();
-      return undefined;
-    }
-    const list = await response.json();
-    return Array.isArray(list) ? list as SandboxView[] : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * Lists the sandboxes: from the daemon when one answers on `server.listenAddress` (unless
- * `direct`), else by listing `kata.sandboxRoots`, asking the CRI runtime for pod metadata
- * and scraping each shim once (`kata.scrapeConcurrency` at a time).
+ * Lists the sandboxes directly: `kata.sandboxRoots`, pod metadata from the CRI runtime, and
+ * one scrape of each shim (`kata.scrapeConcurrency` at a time).
  */
-export async function discoverSandboxes(
-  config: Config,
-  log: Logger,
-  options: { direct?: boolean } = {},
-): Promise<SandboxDiscovery> {
-  if (!options.direct) {
-    const listed = await fromDaemon(config);
-    if (listed) return { source: "daemon", sandboxes: listed, warnings: [] };
-  }
+export async function discoverSandboxes(config: Config, log: Logger): Promise<SandboxDiscovery> {
   const warnings: string[] = [];
   const directory = new SandboxDirectory({ roots: config.kata.sandboxRoots, log });
   const stop = new AbortController();
@@ -139,5 +95,5 @@ export async function discoverSandboxes(
     }
     return sandboxView(sandbox, pods.get(sandbox.id), { scrapedAt: Date.now(), error: lastError });
   });
-  return { source: "direct", sandboxes: views, warnings };
+  return { sandboxes: views, warnings };
 }
