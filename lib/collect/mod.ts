@@ -30,7 +30,7 @@ export {
 } from "./pipe.ts";
 import { errorMessage } from "../errors.ts";
 export { CoreWatcher, isUnnamable, looksLikeCore, unnamableMessage } from "./watch.ts";
-export { type CoreNameFacts, parseCoreName, safeName } from "./names.ts";
+export { type CoreNameFacts, parseCoreName } from "./names.ts";
 
 /** The pieces of collection, open. */
 export interface Collection {

@@ -114,17 +114,3 @@ export function parseCoreName(
   }
   return undefined;
 }
-
-/**
- * Makes a name safe as one path component: anything but letters, digits, `.`, `_` and `-`
- * becomes `_`, and `.`/`..`/empty become `_`, so a pod named `../../etc` stays in its folder.
- *
- * @example Usage
- * ```ts
- * safeName("../../etc"); // ".._.._etc"
- * ```
- */
-export function safeName(name: string): string {
-  const cleaned = name.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 200);
-  return cleaned === "" || cleaned === "." || cleaned === ".." ? "_" : cleaned;
-}

@@ -1,5 +1,5 @@
 import { assertEquals } from "../../tests/support/assert.ts";
-import { parseCoreName, safeName } from "./names.ts";
+import { parseCoreName } from "./names.ts";
 
 const TEMPLATES = ["core.%e.%p.%s.%t.%h", "core.%h.%e.%p", "core.%p", "core"];
 
@@ -55,12 +55,4 @@ Deno.test("parseCoreName() handles %E, %% and unknown specifiers", () => {
     uid: 100,
   });
   assertEquals(parseCoreName("c.x.5", ["c.%z.%p"])?.pid, 5);
-});
-
-Deno.test("safeName() keeps names inside their folder", () => {
-  assertEquals(safeName("milvus-querynode-0"), "milvus-querynode-0");
-  assertEquals(safeName("../../etc"), ".._.._etc");
-  assertEquals(safeName(".."), "_");
-  assertEquals(safeName("a b;$(x)\n"), "a_b___x__");
-  assertEquals(safeName(""), "_");
 });

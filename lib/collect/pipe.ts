@@ -17,7 +17,7 @@ import { storeCompressed } from "../store/compress.ts";
 import { processCgroup } from "./_host.ts";
 import { parseCgroup } from "./correlate.ts";
 import type { CoreHints } from "./pipeline.ts";
-import { safeName } from "./names.ts";
+import { safeName } from "../store/mod.ts";
 
 /** The kernel's `core_pattern` file. */
 export const CORE_PATTERN_FILE = "/proc/sys/kernel/core_pattern";

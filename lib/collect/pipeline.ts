@@ -33,11 +33,12 @@ import type { Channel } from "../channel.ts";
 import type { Logger } from "../log.ts";
 import type { Store } from "../store/backend.ts";
 import { type CoreIndex, type CoreRecord, fileIdentity } from "../store/core_index.ts";
-import { objectName } from "../store/local.ts";
+import { objectName } from "../store/mod.ts";
 import { coredumpXattrs, processCgroup } from "./_host.ts";
 import { processStartTime } from "../process.ts";
 import { type CgroupIds, correlate, type Correlation, parseCgroup } from "./correlate.ts";
-import { type CoreNameFacts, parseCoreName, safeName } from "./names.ts";
+import { type CoreNameFacts, parseCoreName } from "./names.ts";
+import { safeName } from "../store/mod.ts";
 import type { ClusterReader } from "./cluster_facts.ts";
 
 /** What the pipeline reports after each core, for metrics, logs and Kubernetes Events. */

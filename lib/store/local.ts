@@ -8,7 +8,7 @@
  */
 import type { Readable } from "node:stream";
 import { errorMessage, InputError } from "../errors.ts";
-import { safeName } from "../collect/names.ts";
+import { objectName, safeName, safeObjectName } from "./names.ts";
 import {
   isSafeKey,
   metadataText,
@@ -30,49 +30,6 @@ import { freeBytes as freeBytesAt } from "../disk.ts";
 import { writeAll } from "../io.ts";
 
 export type { PutOptions, StoredObject };
-
-/**
- * The object name: `20261122T010203Z_pod_container.core.gz`, every part made safe as a
- * path component.
- *
- * @example Usage
- * ```ts
- * objectName(new Date("2026-11-22T01:02:03Z"), "querynode-0", "main", "zstd");
- * // "20261122T010203Z_querynode-0_main.core.zst"
- * ```
- */
-export function objectName(
-  time: Date,
-  pod: string,
-  container: string,
-  compression: "gzip" | "zstd",
-): string {
-  const stamp = time.toISOString().replace(/\.\d+Z$/, "Z").replace(/[-:]/g, "");
-  // Parts are cut so that the name, its `.json` and their temporary names stay well inside a
-  // file name's 255 bytes; the metadata keeps the whole pod and container names.
-  return `${stamp}_${safeName(pod).slice(0, 80)}_${safeName(container).slice(0, 40)}.core.${
-    compression === "gzip" ? "gz" : "zst"
-  }`;
-}
-
-/**
- * Makes an object name safe as one path component, as {@linkcode safeName} does, but cuts
- * a long one before its `.core.…` extension rather than through it.
- *
- * @example Usage
- * ```ts
- * safeObjectName("x".repeat(300) + ".core.gz").endsWith("x.core.gz"); // true
- * ```
- */
-export function safeObjectName(name: string): string {
-  const dot = name.indexOf(".core.");
-  if (dot < 0) return safeName(name).slice(0, MAX_OBJECT_NAME);
-  const extension = safeName(name.slice(dot));
-  return safeName(name.slice(0, dot)).slice(0, MAX_OBJECT_NAME - extension.length) + extension;
-}
-
-/** The longest object name: with `.json` and a temporary name's decorations, under 255. */
-const MAX_OBJECT_NAME = 160;
 
 /** A store in a directory: `local`, or `nfs` for a mounted network filesystem. */
 export class LocalStore implements Store {

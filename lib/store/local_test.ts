@@ -2,7 +2,8 @@ import { InputError } from "../errors.ts";
 import { assertEquals, assertRejects, withTempDir } from "../../tests/support/assert.ts";
 import { haveGcc, sampleCores, skipNotice } from "../../tests/support/cores.ts";
 import { readCoreNotes } from "../core/elf_core.ts";
-import { LocalStore, objectName } from "./local.ts";
+import { LocalStore } from "./local.ts";
+import { objectName } from "./names.ts";
 
 const noGcc = skipNotice("gcc", haveGcc());
 const TIME = new Date("2026-11-22T01:02:03.456Z");

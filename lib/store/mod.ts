@@ -14,7 +14,8 @@ export {
   type StoreCompression,
   type StoredObject,
 } from "./backend.ts";
-export { LocalStore, objectName, safeObjectName } from "./local.ts";
+export { LocalStore } from "./local.ts";
+export { objectName, safeName, safeObjectName } from "./names.ts";
 export { MIN_PART_SIZE, type S3Config, S3Store, type S3StoreOptions } from "./s3.ts";
 export { openStore } from "./open.ts";
 export {

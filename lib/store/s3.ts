@@ -19,7 +19,6 @@ import type { Config } from "../config/mod.ts";
 import { ConfigError, errorMessage, InputError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { redactUrls } from "../redact.ts";
-import { safeName } from "../collect/names.ts";
 import { isLeftover, STALE_MS, writerTag } from "./_leftovers.ts";
 import {
   isSafeKey,
@@ -31,7 +30,7 @@ import {
   storedObject,
 } from "./backend.ts";
 import { type CompressedStream, compressedStream } from "./compress.ts";
-import { objectName, safeObjectName } from "./local.ts";
+import { objectName, safeName, safeObjectName } from "./names.ts";
 import { nodeFetch, S3Client, S3Error, type S3Fetch } from "./_s3_client.ts";
 import { escapeXml, xmlBlocks, xmlText } from "./_xml.ts";
 
