@@ -17,7 +17,7 @@
  */
 import { createReadStream, createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import { createLz4Decompress } from "../lib/core/lz4.ts";
+import { createLz4Decompress } from "../lib/compression/mod.ts";
 import { CORES_DIR } from "./make_cores.ts";
 
 const GiB = 1024 ** 3;

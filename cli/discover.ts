@@ -7,7 +7,7 @@
 import { Argument, Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { type Config, formatListenAddress, readBearerToken } from "../lib/config/mod.ts";
 import { UsageError } from "../lib/errors.ts";
-import type { SandboxView } from "../lib/kata/discover.ts";
+import type { SandboxView } from "../lib/kata/mod.ts";
 import { signalName } from "../lib/core/mod.ts";
 import { type CliContext, contextOption, kubeconfigOption } from "./_context.ts";
 import { print, renderJson, renderTable } from "./output.ts";
@@ -110,7 +110,7 @@ async function sandboxes(
   const listed = options.direct ? undefined : await fromDaemon(config);
   const found = listed ? { source: "daemon", sandboxes: listed, warnings: [] } : {
     source: "direct",
-    ...await (await import("../lib/kata/discover.ts")).discoverSandboxes(config, context.log()),
+    ...await (await import("../lib/kata/mod.ts")).discoverSandboxes(config, context.log()),
   };
   for (const warning of found.warnings) context.log().warn(warning);
   if (options.output === "json") return await print(renderJson(found.sandboxes));

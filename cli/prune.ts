@@ -9,7 +9,7 @@ import { formatBytes } from "../lib/config/mod.ts";
 import { AgentError, ExitCode, UnavailableError } from "../lib/errors.ts";
 import { writeAllSync } from "../lib/io.ts";
 import type { Logger } from "../lib/log.ts";
-import type { Store, StoredObject } from "../lib/store/backend.ts";
+import type { Store, StoredObject } from "../lib/store/mod.ts";
 import {
   applyRetention,
   type DeletionResult,
@@ -18,7 +18,7 @@ import {
   type RetentionPlan,
   retentionPolicy,
   type RetentionTotals,
-} from "../lib/store/retention.ts";
+} from "../lib/store/mod.ts";
 import { type CliContext, flag } from "./_context.ts";
 import { print, renderJson, renderTable } from "./output.ts";
 
@@ -72,7 +72,7 @@ export function pruneCommand(context: CliContext): CommandUnknownOpts {
       });
       const policy = retentionPolicy(config.storage);
       // Loaded here: the S3 backend is not needed to print help or to run other commands.
-      const { openStore } = await import("../lib/store/open.ts");
+      const { openStore } = await import("../lib/store/mod.ts");
       const store = openStore(config.storage, config.nodeName || "agent");
       const objects = await listStore(store, context.log());
       const freeBytes = policy.minFreeBytes > 0
@@ -132,8 +132,8 @@ async function deleteAndRecord(
   stateDir: string,
   context: CliContext,
 ): Promise<DeletionResult[]> {
-  const { openState } = await import("../lib/store/state.ts");
-  const { CoreIndex } = await import("../lib/store/core_index.ts");
+  const { openState } = await import("../lib/store/mod.ts");
+  const { CoreIndex } = await import("../lib/store/mod.ts");
   // Opened before the first deletion: a core deleted but still "stored" in the index would be
   // counted against its crash group and listed on /cores.
   const db = await openState(stateDir);

@@ -48,7 +48,7 @@ export function uninstallCommand(context: CliContext): CommandUnknownOpts {
     )
     .action(async (instance, options) => {
       const { config, client } = await context.kube(options);
-      const { applyUninstall, planUninstall } = await import("../lib/kube/uninstall.ts");
+      const { applyUninstall, planUninstall } = await import("../lib/kube/mod.ts");
       const plan = await planUninstall(client, options.namespace, instance, options.type);
       const apply = options.yes === true && options.dryRun !== true;
       if (!apply) {
@@ -80,7 +80,7 @@ export function uninstallCommand(context: CliContext): CommandUnknownOpts {
     });
 }
 
-type Plan = Awaited<ReturnType<typeof import("../lib/kube/uninstall.ts").planUninstall>>;
+type Plan = Awaited<ReturnType<typeof import("../lib/kube/mod.ts").planUninstall>>;
 
 function title(plan: Plan): string {
   return plan.type === "helm"

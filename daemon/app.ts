@@ -10,9 +10,9 @@ import { escapeJsonControl } from "../lib/escape.ts";
 import { httpStatusOf } from "../lib/errors.ts";
 import { HTTPException } from "hono/http-exception";
 import type { Registry } from "prom-client";
-import { CORE_STATES, type CoreRecord, type CoreState } from "../lib/store/core_index.ts";
+import { CORE_STATES, type CoreRecord, type CoreState } from "../lib/store/mod.ts";
 import { parsePrometheusText, serializeHeader, serializeSamples } from "../lib/prom/mod.ts";
-import { SharedBody } from "../lib/kata/aggregate.ts";
+import { SharedBody } from "../lib/kata/mod.ts";
 import type { KataApi } from "./features/kata.ts";
 
 const TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8";

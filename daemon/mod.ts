@@ -11,7 +11,7 @@ import { type Config, readBearerToken } from "../lib/config/mod.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { keepRunning, sweepTempDirs } from "../lib/lifecycle.ts";
 import { type AgentMetrics, createMetrics } from "../lib/metrics/mod.ts";
-import { openState } from "../lib/store/state.ts";
+import { openState } from "../lib/store/mod.ts";
 import { createApp } from "./app.ts";
 import type { Feature, FeatureContext } from "./feature.ts";
 import { collectorFeature } from "./features/collector.ts";

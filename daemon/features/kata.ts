@@ -5,12 +5,12 @@
  *
  * @module
  */
-import { MetricsAggregator, type SandboxScrape } from "../../lib/kata/aggregate.ts";
-import { CriClient, CriMetadataCache } from "../../lib/kata/cri.ts";
-import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../../lib/kata/sandboxes.ts";
-import { ShimScraper } from "../../lib/kata/scraper.ts";
-import { fetchShimBytes } from "../../lib/kata/shim.ts";
-import { type SandboxView, sandboxView } from "../../lib/kata/discover.ts";
+import { MetricsAggregator, type SandboxScrape } from "../../lib/kata/mod.ts";
+import { CriClient, CriMetadataCache } from "../../lib/kata/mod.ts";
+import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../../lib/kata/mod.ts";
+import { ShimScraper } from "../../lib/kata/mod.ts";
+import { fetchShimBytes } from "../../lib/kata/mod.ts";
+import { type SandboxView, sandboxView } from "../../lib/kata/mod.ts";
 import { type Feature, type FeatureContext, superviseStage } from "../feature.ts";
 
 export type { SandboxView };

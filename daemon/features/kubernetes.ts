@@ -125,8 +125,8 @@ export function kubernetesFeature(
 /** The crash-loop cleaner, uninstalling through `client` (or the helm binary, if set). */
 async function createCleaner(context: FeatureContext, client: KubeClient) {
   const { config, log, db } = context;
-  const { Cleaner } = await import("../../lib/kube/cleaner.ts");
-  const { applyUninstall, planUninstall } = await import("../../lib/kube/uninstall.ts");
+  const { Cleaner } = await import("../../lib/kube/mod.ts");
+  const { applyUninstall, planUninstall } = await import("../../lib/kube/mod.ts");
   return new Cleaner({
     config: config.cleaner,
     db,
@@ -175,7 +175,7 @@ function coreEvents(
     wake();
   });
   const run = async (signal: AbortSignal) => {
-    const { recordPodEvent } = await import("../../lib/kube/events.ts");
+    const { recordPodEvent } = await import("../../lib/kube/mod.ts");
     while (!signal.aborted) {
       const outcome = pending.shift();
       if (!outcome) {

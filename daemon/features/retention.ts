@@ -10,7 +10,7 @@ import type { Logger } from "../../lib/log.ts";
 import type { AgentMetrics } from "../../lib/metrics/mod.ts";
 import { sleep } from "../../lib/pool.ts";
 import { CoreIndex, openStore, type Store } from "../../lib/store/mod.ts";
-import { applyRetention, planRetention, retentionPolicy } from "../../lib/store/retention.ts";
+import { applyRetention, planRetention, retentionPolicy } from "../../lib/store/mod.ts";
 import { type Feature, type FeatureContext, superviseStage } from "../feature.ts";
 import { errorMessage } from "../../lib/errors.ts";
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { RestartEvent } from "../kube/restarts.ts";
+import type { RestartEvent } from "../kube/mod.ts";
 import type { PodInfo } from "./correlate.ts";
 
 /** The read side, as the core pipeline sees it. */

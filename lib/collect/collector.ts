@@ -9,7 +9,7 @@
 import type { Config } from "../config/mod.ts";
 import type { Logger } from "../log.ts";
 import { sleep } from "../pool.ts";
-import { type CoreIndex, fileIdentity } from "../store/core_index.ts";
+import { type CoreIndex, fileIdentity } from "../store/mod.ts";
 import type { CorePipeline } from "./pipeline.ts";
 import { CoreWatcher } from "./watch.ts";
 import { errorMessage } from "../errors.ts";

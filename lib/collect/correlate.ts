@@ -14,10 +14,10 @@
  *
  * @module
  */
-import type { KubeObject } from "../kube/client.ts";
-import type { RestartEvent } from "../kube/restarts.ts";
-import { instanceName } from "../kube/milvus.ts";
-import type { CoreMatch } from "../store/core_index.ts";
+import type { KubeObject } from "../kube/mod.ts";
+import type { RestartEvent } from "../kube/mod.ts";
+import { instanceName } from "../kube/mod.ts";
+import type { CoreMatch } from "../store/mod.ts";
 
 /** What correlation needs of a pod. */
 export interface PodInfo {

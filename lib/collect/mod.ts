@@ -9,10 +9,10 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { Config } from "../config/mod.ts";
 import type { Logger } from "../log.ts";
-import type { Store } from "../store/backend.ts";
-import { CoreIndex } from "../store/core_index.ts";
-import { openStore } from "../store/open.ts";
-import { openState } from "../store/state.ts";
+import type { Store } from "../store/mod.ts";
+import { CoreIndex } from "../store/mod.ts";
+import { openStore } from "../store/mod.ts";
+import { openState } from "../store/mod.ts";
 import { CorePipeline, type PipelineOptions } from "./pipeline.ts";
 
 export { type Collector, isFinished, runCollector } from "./collector.ts";

@@ -13,7 +13,7 @@
 import { Readable } from "node:stream";
 import type { Config } from "../config/mod.ts";
 import { InputError, UnavailableError } from "../errors.ts";
-import { storeCompressed } from "../store/compress.ts";
+import { storeCompressed } from "../store/mod.ts";
 import { processCgroup } from "./_host.ts";
 import { parseCgroup } from "./correlate.ts";
 import type { CoreHints } from "./pipeline.ts";

@@ -26,13 +26,13 @@ import {
   crashFingerprint,
   scoreCore,
 } from "../core/mod.ts";
-import type { Score } from "../core/score.ts";
+import type { Score } from "../core/mod.ts";
 import { AgentError, InputError } from "../errors.ts";
-import { ClaimLostError } from "../store/core_index.ts";
+import { ClaimLostError } from "../store/mod.ts";
 import type { Channel } from "../channel.ts";
 import type { Logger } from "../log.ts";
-import type { Store } from "../store/backend.ts";
-import { type CoreIndex, type CoreRecord, fileIdentity } from "../store/core_index.ts";
+import type { Store } from "../store/mod.ts";
+import { type CoreIndex, type CoreRecord, fileIdentity } from "../store/mod.ts";
 import { objectName } from "../store/mod.ts";
 import { coredumpXattrs, processCgroup } from "./_host.ts";
 import { processStartTime } from "../process.ts";

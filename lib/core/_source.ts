@@ -8,7 +8,7 @@
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { InputError, UnavailableError } from "../errors.ts";
-import { type Compressed, createDecompressor } from "./decompress.ts";
+import { type Compressed, createDecompressor } from "../compression/mod.ts";
 
 /** How a core file is stored on disk, told by its first bytes. */
 export type Compression = "none" | "gzip" | "zstd" | "lz4";

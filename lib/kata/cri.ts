@@ -13,7 +13,7 @@
 import type * as Grpc from "@grpc/grpc-js";
 import { CRI_LOADER_OPTIONS, CRI_PROTO, CRI_SERVICE } from "./_cri_proto.ts";
 import { z } from "zod";
-import { parseSocketEndpoint } from "../config/address.ts";
+import { parseSocketEndpoint } from "../config/mod.ts";
 import { ConfigError, UnavailableError } from "../errors.ts";
 import { redactUrls } from "../redact.ts";
 
@@ -420,12 +420,3 @@ export class CriClient {
     );
   }
 }
-
-export { CRI_LOADER_OPTIONS, CRI_PROTO, CRI_SERVICE } from "./_cri_proto.ts";
-export {
-  CriMetadataCache,
-  type CriMetadataCacheOptions,
-  type CriSyncStats,
-  type PodMetadata,
-  type SandboxLister,
-} from "./cri_cache.ts";

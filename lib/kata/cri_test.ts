@@ -7,16 +7,9 @@ import {
   loadService,
   startContainerd,
 } from "../../tests/support/containerd.ts";
-import {
-  CRI_LOADER_OPTIONS,
-  CRI_PROTO,
-  CRI_SERVICE,
-  CriClient,
-  CriError,
-  CriMetadataCache,
-  criSocketPath,
-  type PodSandbox,
-} from "./cri.ts";
+import { CRI_LOADER_OPTIONS, CRI_PROTO, CRI_SERVICE } from "./_cri_proto.ts";
+import { CriClient, CriError, criSocketPath, type PodSandbox } from "./cri.ts";
+import { CriMetadataCache } from "./cri_cache.ts";
 
 const skipContainerd = containerdSkipNotice();
 

@@ -14,7 +14,7 @@
  * @module
  */
 import { basename, dirname } from "node:path";
-import { formatBytes } from "../config/units.ts";
+import { formatBytes } from "../config/mod.ts";
 import { errorMessage, UnavailableError } from "../errors.ts";
 import { writeAll } from "../io.ts";
 import { after } from "../pool.ts";

@@ -26,3 +26,12 @@ export {
   type MilvusPod,
   type Termination,
 } from "./milvus.ts";
+export {
+  applyUninstall,
+  type HelmBinaryOptions,
+  planUninstall,
+  type UninstallPlan,
+  type UninstallResult,
+} from "./uninstall.ts";
+export { Cleaner, type CleanupOutcome } from "./cleaner.ts";
+export { recordEvent, recordPodEvent } from "./events.ts";

@@ -14,7 +14,7 @@ import { PassThrough, pipeline, type Readable, Transform } from "node:stream";
 import { pipeline as pipe } from "node:stream/promises";
 import { constants, createGzip, createZstdCompress } from "node:zlib";
 import { basename, dirname } from "node:path";
-import { createDecompressor } from "../core/decompress.ts";
+import { createDecompressor } from "../compression/mod.ts";
 import { errorMessage, InputError, UnavailableError } from "../errors.ts";
 
 /** What was stored. */

@@ -39,3 +39,13 @@ export {
   fileIdentity,
 } from "./core_index.ts";
 export { openState } from "./state.ts";
+export {
+  applyRetention,
+  type DeletionResult,
+  describePolicy,
+  planRetention,
+  type RetentionPlan,
+  type RetentionPolicy,
+  retentionPolicy,
+  type RetentionTotals,
+} from "./retention.ts";

@@ -1,0 +1,15 @@
+/**
+ * Kata Containers sandboxes, the kata-monitor way: discovery of sandboxes under the shim
+ * roots, scraping each shim's `shim-monitor.sock`, pod metadata from the CRI runtime, and the
+ * aggregate of every sandbox's metrics (kata-monitor's labels and renaming, cAdvisor-style
+ * series) that `/metrics` serves.
+ *
+ * @module
+ */
+export { MetricsAggregator, type SandboxScrape, SharedBody } from "./aggregate.ts";
+export { CriClient, criSocketPath, type PodSandbox } from "./cri.ts";
+export { CriMetadataCache, type PodMetadata } from "./cri_cache.ts";
+export { discoverSandboxes, type SandboxView, sandboxView } from "./discover.ts";
+export { isValidSandboxId, type Sandbox, SandboxDirectory } from "./sandboxes.ts";
+export { ShimScraper } from "./scraper.ts";
+export { fetchShimBytes, fetchShimMetrics, ShimError } from "./shim.ts";
