@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { runCommand, type Runner, text } from "./run.ts";
 
 /**
  * Bytes available to this user on the filesystem holding `path` (or, when `path` does not
@@ -13,20 +14,18 @@
  * await freeBytes("/var/lib/agent"); // 52428800000
  * ```
  */
-export async function freeBytes(path: string): Promise<number | undefined> {
+export async function freeBytes(
+  path: string,
+  run: Runner = runCommand,
+): Promise<number | undefined> {
   let dir = path;
   while (dir !== "/" && !(await Deno.stat(dir).then(() => true, () => false))) {
     dir = dir.replace(/\/[^/]*$/, "") || "/";
   }
   try {
-    const { success, stdout } = await new Deno.Command("df", {
-      args: ["-P", "-B1", "--", dir],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    if (!success) return undefined;
-    const fields = new TextDecoder().decode(stdout).trim().split("\n").at(-1)?.split(/\s+/);
+    const result = await run("df", { args: ["-P", "-B1", "--", dir], timeoutMs: 10_000 });
+    if (result.code !== 0) return undefined;
+    const fields = text(result.stdout).trim().split("\n").at(-1)?.split(/\s+/);
     const available = Number(fields?.[3]);
     return Number.isFinite(available) ? available : undefined;
   } catch {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { runCommand, type Runner, type RunResult, text } from "./run.ts";
 
 /**
  * When the process `pid` started (`/proc/PID/stat` field 22, clock ticks since boot), which
@@ -16,24 +17,21 @@
  * await processStartTime(Deno.pid); // "123456"
  * ```
  */
-export async function processStartTime(pid: number): Promise<string | null | undefined> {
+export async function processStartTime(
+  pid: number,
+  run: Runner = runCommand,
+): Promise<string | null | undefined> {
   if (!Number.isInteger(pid) || pid <= 0) return null;
-  let output: Deno.CommandOutput;
+  let result: RunResult;
   try {
-    output = await new Deno.Command("cat", {
-      args: ["--", `/proc/${pid}/stat`],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-      signal: AbortSignal.timeout(5000),
-    }).output();
+    result = await run("cat", { args: ["--", `/proc/${pid}/stat`], timeoutMs: 5000 });
   } catch {
     return undefined;
   }
-  if (!output.success) return null;
-  const text = new TextDecoder().decode(output.stdout);
+  if (result.code !== 0) return null;
+  const stat = text(result.stdout);
   // The command name (field 2) is in parentheses and may hold spaces: count after it.
-  return text.slice(text.lastIndexOf(")") + 2).split(" ")[19] ?? undefined;
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? undefined;
 }
 
 /**

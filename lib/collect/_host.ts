@@ -8,6 +8,7 @@
  * @module
  */
 import { resolve } from "node:path";
+import { runCommand, text } from "../run.ts";
 
 async function run(
   command: string,
@@ -15,14 +16,8 @@ async function run(
   timeoutMs = 5000,
 ): Promise<{ code: number; stdout: string } | undefined> {
   try {
-    const { code, stdout } = await new Deno.Command(command, {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-      signal: AbortSignal.timeout(timeoutMs),
-    }).output();
-    return { code, stdout: new TextDecoder().decode(stdout) };
+    const result = await runCommand(command, { args, timeoutMs });
+    return { code: result.code, stdout: text(result.stdout) };
   } catch {
     return undefined;
   }

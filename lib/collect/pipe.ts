@@ -12,7 +12,8 @@
  */
 import { Readable } from "node:stream";
 import type { Config } from "../config/mod.ts";
-import { InputError, UnavailableError } from "../errors.ts";
+import { errorMessage, InputError, UnavailableError } from "../errors.ts";
+import { runCommand, text } from "../run.ts";
 import { storeCompressed } from "../store/mod.ts";
 import { processCgroup } from "./_host.ts";
 import { parseCgroup } from "./correlate.ts";
@@ -148,37 +149,22 @@ export async function restoreCorePattern(
 
 // Deno refuses /proc/sys to anything short of full access, so `cat` and `tee` do the I/O.
 async function readPattern(file: string): Promise<string> {
-  const result = await new Deno.Command("cat", {
-    args: ["--", file],
-    stdout: "piped",
-    stderr: "piped",
-  }).output().catch((error) => error as Error);
-  if (result instanceof Error || !result.success) {
-    const reason = result instanceof Error
-      ? result.message
-      : new TextDecoder().decode(result.stderr).trim();
+  const result = await runCommand("cat", { args: ["--", file] }).catch((error) => error as Error);
+  if (result instanceof Error || result.code !== 0) {
+    const reason = result instanceof Error ? result.message : text(result.stderr).trim();
     throw new UnavailableError(`Cannot read "${file}": ${reason}`);
   }
-  return new TextDecoder().decode(result.stdout);
+  return text(result.stdout);
 }
 
 async function writePattern(file: string, pattern: string): Promise<void> {
   let reason = "";
   try {
-    const child = new Deno.Command("tee", {
-      args: ["--", file],
-      stdin: "piped",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(pattern + "\n"));
-    await writer.close();
-    const result = await child.output();
-    if (result.success) return;
-    reason = new TextDecoder().decode(result.stderr).trim();
+    const result = await runCommand("tee", { args: ["--", file], stdin: pattern + "\n" });
+    if (result.code === 0) return;
+    reason = text(result.stderr).trim();
   } catch (error) {
-    reason = error instanceof Error ? error.message : String(error);
+    reason = errorMessage(error);
   }
   throw new UnavailableError(
     `Cannot write "${file}" (root and a writable /proc/sys are needed): ${reason}`,

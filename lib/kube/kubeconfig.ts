@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { ConfigError, UnavailableError } from "../errors.ts";
+import { ConfigError, errorMessage, UnavailableError } from "../errors.ts";
+import { runCommand, type Runner, type RunResult, text } from "../run.ts";
 
 /** Everything needed to send requests to one API server. */
 export interface KubeTarget {
@@ -29,6 +30,8 @@ export interface LoadKubeTargetOptions {
   env?: (name: string) => string | undefined;
   /** Root of the service-account files; tests point it elsewhere. */
   serviceAccountDir?: string;
+  /** Runs exec credential plugins; default {@linkcode runCommand}. */
+  run?: Runner;
 }
 
 type Tree = Record<string, unknown>;
@@ -61,7 +64,9 @@ export async function loadKubeTarget(options: LoadKubeTargetOptions = {}): Promi
   else if (env("HOME") && await exists(`${env("HOME")}/.kube/config`)) {
     files = [`${env("HOME")}/.kube/config`];
   }
-  if (files.length > 0) return await fromKubeconfig(files, options.context, !!options.kubeconfig);
+  if (files.length > 0) {
+    return await fromKubeconfig(files, options.context, !!options.kubeconfig, options.run);
+  }
   const dir = options.serviceAccountDir ?? SERVICE_ACCOUNT;
   const host = env("KUBERNETES_SERVICE_HOST");
   if (host && await exists(`${dir}/token`)) {
@@ -92,6 +97,7 @@ async function fromKubeconfig(
   files: string[],
   contextName: string | undefined,
   explicit: boolean,
+  run: Runner = runCommand,
 ): Promise<KubeTarget> {
   const { parse } = await import("yaml");
   const merged = {
@@ -189,11 +195,15 @@ async function fromKubeconfig(
       : "default",
     source: `${files.join(":")} (context "${name}")`,
     client,
-    headers: credentials(user, name),
+    headers: credentials(user, name, run),
   };
 }
 
-function credentials(user: Tree, context: string): () => Promise<Record<string, string>> {
+function credentials(
+  user: Tree,
+  context: string,
+  run: Runner,
+): () => Promise<Record<string, string>> {
   if (typeof user.token === "string") {
     const token = user.token;
     return () => Promise.resolve({ authorization: `Bearer ${token}` });
@@ -206,12 +216,16 @@ function credentials(user: Tree, context: string): () => Promise<Record<string, 
     const basic = btoa(`${user.username}:${user.password}`);
     return () => Promise.resolve({ authorization: `Basic ${basic}` });
   }
-  if (isTree(user.exec)) return execCredentials(user.exec, context);
+  if (isTree(user.exec)) return execCredentials(user.exec, context, run);
   return () => Promise.resolve({});
 }
 
 /** An exec credential plugin (EKS, GKE, AKS): runs it, caches the token until it expires. */
-function execCredentials(exec: Tree, context: string): () => Promise<Record<string, string>> {
+function execCredentials(
+  exec: Tree,
+  context: string,
+  run: Runner,
+): () => Promise<Record<string, string>> {
   let cached: { token: string; expires: number } | undefined;
   return async () => {
     if (cached && cached.expires > Date.now() + 10_000) {
@@ -227,29 +241,26 @@ function execCredentials(exec: Tree, context: string): () => Promise<Record<stri
       kind: "ExecCredential",
       spec: { interactive: false },
     });
-    let out: Deno.CommandOutput;
+    let out: RunResult;
     try {
-      out = await new Deno.Command(command, {
+      out = await run(command, {
         args: ((exec.args as unknown[] | undefined) ?? []).map(String),
         env,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+      });
     } catch (error) {
       throw new UnavailableError(
         `Kubeconfig context "${context}": cannot run credential plugin "${command}": ${
-          error instanceof Error ? error.message : error
+          errorMessage(error)
         }`,
       );
     }
-    if (!out.success) {
-      const reason = new TextDecoder().decode(out.stderr).trim().split("\n")[0];
+    if (out.code !== 0) {
+      const reason = text(out.stderr).trim().split("\n")[0];
       throw new UnavailableError(
         `Kubeconfig context "${context}": credential plugin "${command}" failed: ${reason}`,
       );
     }
-    const status = (JSON.parse(new TextDecoder().decode(out.stdout)) as Tree).status as
+    const status = (JSON.parse(text(out.stdout)) as Tree).status as
       | Tree
       | undefined;
     if (!status || typeof status.token !== "string") {

@@ -10,6 +10,7 @@
 import { recordEvent as postEvent } from "./events.ts";
 import { gunzipSync } from "node:zlib";
 import { errorMessage, InputError, UnavailableError } from "../errors.ts";
+import { runCommand, type Runner, type RunResult, text } from "../run.ts";
 import { KubeApiError, type KubeClient, type KubeObject } from "./client.ts";
 
 /** One object the uninstall deletes (or keeps). */
@@ -300,6 +301,8 @@ export interface HelmBinaryOptions {
   context?: string;
   /** `--timeout` for `helm uninstall --wait`. */
   timeoutMs: number;
+  /** Runs helm; default {@linkcode runCommand}. */
+  run?: Runner;
 }
 
 /**
@@ -360,25 +363,20 @@ async function helmUninstall(
   ];
   if (helm.kubeconfig) args.push("--kubeconfig", helm.kubeconfig);
   if (helm.context) args.push("--kube-context", helm.context);
-  let out: Deno.CommandOutput;
+  let out: RunResult;
   try {
-    out = await new Deno.Command(helm.binary, {
+    // helm waits up to its own --timeout; a little longer, and it is stuck.
+    out = await (helm.run ?? runCommand)(helm.binary, {
       args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+      timeoutMs: helm.timeoutMs + 30_000,
+    });
   } catch (error) {
-    throw new UnavailableError(
-      `Cannot run helm "${helm.binary}": ${error instanceof Error ? error.message : error}`,
-      {
-        cause: error,
-      },
-    );
+    throw new UnavailableError(`Cannot run helm "${helm.binary}": ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
-  const error = out.success
-    ? undefined
-    : new TextDecoder().decode(out.stderr).trim().split("\n").at(-1) || `exit code ${out.code}`;
+  const error = out.code === 0 ? undefined : text(out.stderr).trim().split("\n").at(-1) ||
+    (out.timedOut ? "timed out" : `exit code ${out.code}`);
   return plan.objects.map((object) =>
     object.action === "keep"
       ? { ...object, outcome: "kept" }
