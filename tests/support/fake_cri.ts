@@ -109,7 +109,9 @@ export interface LogLine {
   fields: Record<string, unknown> | undefined;
 }
 
-export function recordingLogger(lines: LogLine[]) {
+export function recordingLogger(
+  lines: LogLine[],
+): Record<"debug" | "info" | "warn", (message: string, fields?: Record<string, unknown>) => void> {
   const log = (level: string) => (message: string, fields?: Record<string, unknown>) =>
     lines.push({ level, message, fields });
   return { debug: log("debug"), info: log("info"), warn: log("warn") };
@@ -130,4 +132,5 @@ export async function until(
   return performance.now() - started;
 }
 
-export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const delay = (ms: number): Promise<unknown> =>
+  new Promise((resolve) => setTimeout(resolve, ms));

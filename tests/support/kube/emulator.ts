@@ -20,16 +20,18 @@ import {
   parseFieldSelector,
   parseLabelSelector,
 } from "./_match.ts";
-import { toTable } from "./_table.ts";
 import {
-  apiVersionOf,
-  groupList,
-  openApiDocument,
-  openApiIndex,
-  resourceList,
-  RESOURCES,
-  type ResourceType,
-} from "./resources.ts";
+  ApiError,
+  body,
+  discoveryAnswer,
+  encoder,
+  json,
+  meta,
+  patchType,
+  status,
+} from "./_http.ts";
+import { toTable } from "./_table.ts";
+import { apiVersionOf, resourceList, RESOURCES, type ResourceType } from "./resources.ts";
 
 /** Options of {@linkcode KubeEmulator.start}. */
 export interface KubeEmulatorOptions {
@@ -64,23 +66,6 @@ interface Watch {
   send(line: Json): void;
   close(): void;
   silent: boolean;
-}
-
-class ApiError extends Error {
-  constructor(readonly code: number, readonly reason: string, message: string) {
-    super(message);
-  }
-}
-
-const encoder = new TextEncoder();
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function meta(object: Json): Json {
-  if (!isObject(object.metadata)) object.metadata = {};
-  return object.metadata as Json;
 }
 
 /** A running emulator. */
@@ -392,32 +377,8 @@ export class KubeEmulator {
 
   async #route(request: Request, url: URL): Promise<Response> {
     const path = url.pathname.replace(/\/+$/, "");
-    if (path === "/version") {
-      return json({
-        major: "1",
-        minor: "30",
-        gitVersion: "v1.30.0-emulator",
-        platform: "linux/amd64",
-      });
-    }
-    if (path === "/api") {
-      return json({
-        kind: "APIVersions",
-        versions: ["v1"],
-        serverAddressByClientCIDRs: [{
-          clientCIDR: "0.0.0.0/0",
-          serverAddress: `127.0.0.1:${this.#port}`,
-        }],
-      });
-    }
-    if (path === "/apis") return json(groupList());
-    if (path === "/openapi/v3") return json(openApiIndex());
-    const openapi = /^\/openapi\/v3\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(path);
-    if (openapi) {
-      const document = openApiDocument(openapi[2] ?? "", openapi[1] ?? openapi[3]!);
-      if (!document) throw new ApiError(404, "NotFound", `no OpenAPI document for ${path}`);
-      return json(document);
-    }
+    const discovery = discoveryAnswer(path, this.#port);
+    if (discovery) return discovery;
     const parts = path.split("/").filter(Boolean);
     let group = "";
     let version: string;
@@ -726,47 +687,4 @@ export class KubeEmulator {
       headers: { "content-type": "application/json", "transfer-encoding": "chunked" },
     });
   }
-}
-
-function json(value: unknown, code = 200): Response {
-  return new Response(JSON.stringify(value), {
-    status: code,
-    headers: { "content-type": "application/json" },
-  });
-}
-
-function status(code: number, reason: string, message: string): Response {
-  return json({
-    kind: "Status",
-    apiVersion: "v1",
-    metadata: {},
-    status: "Failure",
-    message,
-    reason,
-    code,
-  }, code);
-}
-
-function patchType(request: Request): "json" | "merge" {
-  const type = request.headers.get("content-type") ?? "";
-  if (type.startsWith("application/json-patch+json")) return "json";
-  if (
-    type.startsWith("application/merge-patch+json") ||
-    type.startsWith("application/strategic-merge-patch+json")
-  ) {
-    return "merge";
-  }
-  throw new ApiError(
-    415,
-    "UnsupportedMediaType",
-    `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got ${type})`,
-  );
-}
-
-async function body(request: Request, kind: "put" | "json" | "merge" = "put"): Promise<Json> {
-  const text = await request.text();
-  const value: unknown = JSON.parse(text);
-  if (kind === "json") return value as Json;
-  if (!isObject(value)) throw new BadRequest("the request body must be a JSON object");
-  return value;
 }
