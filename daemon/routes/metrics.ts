@@ -1,0 +1,149 @@
+/**
+ * `GET /metrics`: every sandbox's families (kata-monitor's aggregate, bytes shared by every
+ * request until it changes) and the agent's own (one prom-client rendering shared by the
+ * requests of `ownMetricsMaxAgeMs`), as text 0.0.4 or OpenMetrics, gzipped when accepted,
+ * filtered by `filter_family`; and kata-monitor's `?sandbox=ID`, one shim's answer byte for
+ * byte.
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import { accepts } from "hono/accepts";
+import { HTTPException } from "hono/http-exception";
+import type { Registry } from "prom-client";
+import { SharedBody } from "../../lib/kata/mod.ts";
+import { parsePrometheusText, serializeHeader, serializeSamples } from "../../lib/prom/mod.ts";
+import type { KataApi } from "../features/kata.ts";
+
+const TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8";
+const OPENMETRICS = "application/openmetrics-text";
+const OPENMETRICS_FORMAT = `${OPENMETRICS}; version=1.0.0; charset=utf-8`;
+const encoder = new TextEncoder();
+/** The sandboxes' part of `/metrics` when the Kata side is off. */
+const NO_SANDBOXES = new SharedBody(new Uint8Array(0));
+
+/** What `/metrics` needs. */
+export interface MetricsRouteOptions {
+  registry: Registry;
+  /** Brings counters kept elsewhere into the registry before a rendering. */
+  beforeScrape?(): void;
+  /** The Kata sandboxes, while the Kata side runs. */
+  kata?(): KataApi | undefined;
+  /**
+   * How long one rendering of the agent's own metrics serves the requests that follow it;
+   * default 0, a rendering per request. prom-client makes about 100 KB of garbage per
+   * rendering of 11 KB: under a burst of scrapes that, not the shared sandbox body, grew the
+   * heap.
+   */
+  ownMetricsMaxAgeMs?: number;
+}
+
+/** The agent's own families (prom-client's text) rendered again as OpenMetrics, no `# EOF`. */
+function openMetricsOf(text: string, keep: (name: string) => boolean): string {
+  let out = "";
+  for (const family of parsePrometheusText(text, { lenient: true })) {
+    if (!keep(family.name)) continue;
+    out += serializeHeader(family, { openMetrics: true }) +
+      serializeSamples(family, undefined, { openMetrics: true });
+  }
+  return out;
+}
+
+/** Keeps the families of prom-client's text whose names pass `keep`. */
+function filterText(text: string, keep: (name: string) => boolean): string {
+  let out = "";
+  let keeping = true;
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const name = line.startsWith("# ") ? line.split(" ", 3)[2] ?? "" : line.split(/[{ ]/, 1)[0]!;
+    if (line.startsWith("# HELP ") || line.startsWith("# TYPE ")) keeping = keep(name);
+    if (keeping) out += line + "\n";
+  }
+  return out;
+}
+
+/** Adds `GET /metrics` to `app`. */
+export function metricsRoute(app: Hono, options: MetricsRouteOptions): void {
+  let rendering:
+    | { at: number; done: Promise<{ text: string; tails: Map<string, Uint8Array> }> }
+    | undefined;
+  /** The agent's own metrics: one rendering shared by the requests of `ownMetricsMaxAgeMs`. */
+  const ownMetrics = () => {
+    const now = Date.now();
+    if (rendering === undefined || now - rendering.at >= (options.ownMetricsMaxAgeMs ?? 0)) {
+      const done = (async () => {
+        options.beforeScrape?.();
+        return { text: await options.registry.metrics(), tails: new Map<string, Uint8Array>() };
+      })();
+      rendering = { at: now, done };
+      // A failed rendering is not shared: the next request tries again.
+      done.catch(() => rendering?.done === done && (rendering = undefined));
+    }
+    return rendering.done;
+  };
+  app.get("/metrics", async (c) => {
+    const kata = options.kata?.();
+    const id = c.req.query("sandbox");
+    if (id !== undefined) {
+      // kata-monitor's per-sandbox view: that shim's answer, fetched now, byte for byte.
+      if (!kata) {
+        throw new HTTPException(404, { message: "no Kata sandboxes: kata.enabled is false" });
+      }
+      const sandbox = kata.lookup(id);
+      if (sandbox === "invalid") {
+        throw new HTTPException(400, { message: `invalid sandbox id ${JSON.stringify(id)}` });
+      }
+      if (sandbox === "unknown") {
+        throw new HTTPException(404, { message: `unknown sandbox ${JSON.stringify(id)}` });
+      }
+      c.header("content-type", TEXT_FORMAT);
+      return c.body(await kata.fetchOne(sandbox));
+    }
+    const prefixes = (c.req.query("filter_family") ?? "").split(",").map((p) => p.trim())
+      .filter(Boolean);
+    const keep = (name: string) =>
+      prefixes.length === 0 || prefixes.some((prefix) => name.startsWith(prefix));
+    const openMetrics = accepts(c, {
+      header: "Accept",
+      supports: [OPENMETRICS, "text/plain"],
+      default: "text/plain",
+    }) === OPENMETRICS;
+    const gzip = accepts(c, {
+      header: "Accept-Encoding",
+      supports: ["gzip", "identity"],
+      default: "identity",
+    }) === "gzip";
+    const own = await ownMetrics();
+    c.header("content-type", openMetrics ? OPENMETRICS_FORMAT : TEXT_FORMAT);
+    if (gzip) {
+      c.header("content-encoding", "gzip");
+      c.header("vary", "accept-encoding");
+    }
+    // The sandboxes' families first, as bytes shared by every request until the aggregate
+    // changes, then the agent's own, shared by the requests of one rendering.
+    const variant = `${openMetrics ? "om" : "text"}|${prefixes.join(",")}`;
+    let tail = own.tails.get(variant);
+    if (tail === undefined) {
+      tail = encoder.encode(
+        openMetrics
+          ? openMetricsOf(own.text, keep) + "# EOF\n"
+          : prefixes.length > 0
+          ? filterText(own.text, keep)
+          : own.text,
+      );
+      // A few variants at most: `filter_family` can be anything.
+      if (own.tails.size < 8) own.tails.set(variant, tail);
+    }
+    const shared = kata?.aggregate().body({ families: prefixes, openMetrics }) ?? NO_SANDBOXES;
+    const parts = gzip ? shared.gzipWith(tail) : [shared.bytes, tail];
+    // A stream hands the server these arrays as they are; a Uint8Array body would be copied.
+    return c.body(
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const part of parts) controller.enqueue(part);
+          controller.close();
+        },
+      }),
+    );
+  });
+}
