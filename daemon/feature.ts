@@ -48,6 +48,8 @@ export interface Feature {
   ready(): boolean;
   /** Brings counters kept outside the registry into it, before a scrape. */
   collect?(): void;
+  /** Families it renders itself (text format 0.0.4), added to `/metrics`. */
+  exposition?(): Promise<string>;
 }
 
 /**

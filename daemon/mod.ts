@@ -17,6 +17,7 @@ import type { Feature, FeatureContext } from "./feature.ts";
 import { collectorFeature } from "./features/collector.ts";
 import { kataFeature } from "./features/kata.ts";
 import { kubernetesFeature } from "./features/kubernetes.ts";
+import { nodeFeature } from "./features/node.ts";
 import { retentionFeature } from "./features/retention.ts";
 import { type HttpServer, listen, type ListenOptions } from "./http.ts";
 
@@ -75,6 +76,7 @@ async function serve(
     collector,
     retentionFeature(context),
     kubernetesFeature(context, { cluster, outcomes }),
+    nodeFeature(context),
   ];
   const running: Feature[] = [];
   let server: HttpServer | undefined;
@@ -95,6 +97,8 @@ async function serve(
           metrics.httpRequestsInFlight.set(server?.requests ?? 0);
           for (const feature of running) feature.collect?.();
         },
+        exposition: async () =>
+          (await Promise.all(running.map((feature) => feature.exposition?.() ?? ""))).join(""),
         bearerToken,
         kata: () => kata.api(),
         ownMetricsMaxAgeMs: 1000,

@@ -27,6 +27,8 @@ export interface MetricsRouteOptions {
   registry: Registry;
   /** Brings counters kept elsewhere into the registry before a rendering. */
   beforeScrape?(): void;
+  /** Families rendered elsewhere (text format 0.0.4), served with the agent's own. */
+  exposition?(): Promise<string>;
   /** The Kata sandboxes, while the Kata side runs. */
   kata?(): KataApi | undefined;
   /**
@@ -73,7 +75,11 @@ export function metricsRoute(app: Hono, options: MetricsRouteOptions): void {
     if (rendering === undefined || now - rendering.at >= (options.ownMetricsMaxAgeMs ?? 0)) {
       const done = (async () => {
         options.beforeScrape?.();
-        return { text: await options.registry.metrics(), tails: new Map<string, Uint8Array>() };
+        const [own, more] = await Promise.all([
+          options.registry.metrics(),
+          options.exposition?.() ?? "",
+        ]);
+        return { text: own + more, tails: new Map<string, Uint8Array>() };
       })();
       rendering = { at: now, done };
       // A failed rendering is not shared: the next request tries again.

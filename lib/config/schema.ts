@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { NODE_COLLECTOR_NAMES } from "../node/mod.ts";
 import { redactUrls } from "../redact.ts";
 import { parseListenAddress, parseSocketEndpoint } from "./address.ts";
 import { parseBytes, parseDuration } from "./units.ts";
@@ -241,6 +242,13 @@ export const configSchema = z.strictObject({
     maxResponseBytes: bytes(),
     criSyncInterval: duration(NONZERO),
   }),
+  node: z.strictObject({
+    collectors: z.array(z.enum(["all", ...NODE_COLLECTOR_NAMES] as [string, ...string[]])),
+    procPath: z.string().min(1),
+    sysPath: z.string().min(1),
+    devPath: z.string().min(1),
+    rootfsPath: z.string().min(1),
+  }),
   server: z.strictObject({
     listenAddress: parsedText(parseListenAddress, "expected HOST:PORT"),
     bearerTokenFile: z.string(),
@@ -360,6 +368,13 @@ export const DEFAULTS: ConfigInput = {
     maxResponseBytes: "16MiB",
     criSyncInterval: "5s",
   },
+  node: {
+    collectors: ["all"],
+    procPath: "/proc",
+    sysPath: "/sys",
+    devPath: "/dev",
+    rootfsPath: "/",
+  },
   server: {
     listenAddress: "127.0.0.1:8090",
     bearerTokenFile: "",
@@ -377,4 +392,9 @@ export const ENV_ALIASES: Record<string, string> = {
   "kata.metricsInterval": "KATA_PULSE_METRICS_INTERVAL",
   "nodeName": "NODE_NAME",
   "discovery.kubeconfig": "KUBECONFIG",
+  // node_exporter's and cAdvisor's names for where the host's trees are mounted.
+  "node.procPath": "HOST_PROC",
+  "node.sysPath": "HOST_SYS",
+  "node.devPath": "HOST_DEV",
+  "node.rootfsPath": "HOST_ROOT",
 };

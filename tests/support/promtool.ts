@@ -1,8 +1,10 @@
 /**
- * `promtool check metrics` on a text, with kata-monitor's accepted lint findings set apart:
- * promtool lints names Kata itself chose (`kata_monitor_running_shim_count` "should not
- * have `_count` suffix", `…_histogram_milliseconds` "use base unit seconds"), which are kept
- * for compatibility. Parse errors and findings on any other name are defects.
+ * `promtool check metrics` on a text, with the accepted lint findings set apart: promtool
+ * lints names the peers the agent is compatible with chose, kept as they are: Kata's
+ * (`kata_monitor_running_shim_count` "should not have `_count` suffix",
+ * `…_histogram_milliseconds` "use base unit seconds") and node_exporter's meminfo names
+ * (`node_memory_MemTotal_bytes` "should be written in 'snake_case'"). Parse errors and
+ * findings on any other name are defects.
  *
  * @module
  */
@@ -12,6 +14,8 @@ export interface PromtoolResult {
   code: number;
   /** Lint findings on `kata_*` names (accepted). */
   kataLints: string[];
+  /** Lint findings on node_exporter's camel-case `node_memory_*` names (accepted). */
+  nodeExporterLints: string[];
   /** Every other line of output: must be empty. */
   defects: string[];
 }
@@ -31,5 +35,14 @@ export async function promtoolCheck(text: string): Promise<PromtoolResult> {
   const lines = (new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr))
     .split("\n").filter((line) => line.trim() !== "");
   const kataLints = lines.filter((line) => /^kata_[a-z0-9_]+ /.test(line));
-  return { code: out.code, kataLints, defects: lines.filter((l) => !kataLints.includes(l)) };
+  const nodeExporterLints = lines.filter((line) =>
+    /^node_memory_\w+ metric names should be written in 'snake_case' not 'camelCase'$/.test(line)
+  );
+  const accepted = new Set([...kataLints, ...nodeExporterLints]);
+  return {
+    code: out.code,
+    kataLints,
+    nodeExporterLints,
+    defects: lines.filter((l) => !accepted.has(l)),
+  };
 }

@@ -1,0 +1,58 @@
+/**
+ * What a node collector is, node_exporter's way: one source of the host (a file under
+ * `/proc`, a tree under `/sys`, a program), read when asked, turned into metric families
+ * with the names Prometheus users know. A missing or malformed file degrades that collector
+ * only: it says so once (one warning naming the file) and returns what it could read; a bad
+ * line costs only that line's values.
+ *
+ * @module
+ */
+import type { MetricFamily } from "../prom/mod.ts";
+
+/** Where the host's trees are: the DaemonSet mounts them read-only elsewhere. */
+export interface NodePaths {
+  /** `/proc` (`node.procPath`, `HOST_PROC`). */
+  proc: string;
+  /** `/sys` (`node.sysPath`, `HOST_SYS`). */
+  sys: string;
+  /** `/dev` (`node.devPath`, `HOST_DEV`). */
+  dev: string;
+  /** The host's root filesystem, `/` (`node.rootfsPath`, `HOST_ROOT`). */
+  rootfs: string;
+}
+
+/** What a collector needs to run, for `agent stats --help` and the docs. */
+export interface Capabilities {
+  /** Files or directories it reads, relative to the paths (`proc/stat`, `sys/block`). */
+  reads: readonly string[];
+  /** Of those, the ones a kernel may not have (the collector does without). */
+  optional?: readonly string[];
+  /** Needs root or a capability (`CAP_SYSLOG` for /dev/kmsg). */
+  privilege?: string;
+  /** The oldest kernel with its sources, e.g. "4.20" for pressure stall information. */
+  minKernel?: string;
+}
+
+/** What a collector reads with, and where it reports problems. */
+export interface CollectContext {
+  paths: NodePaths;
+  /**
+   * Reports a problem with a source (missing, unreadable, a malformed line); the caller
+   * logs each distinct problem once.
+   */
+  warn(source: string, reason: string): void;
+}
+
+/** One collector. */
+export interface NodeCollector {
+  /** Its name in `node.collectors`, `agent stats` and `node_scrape_collector_*{collector}`. */
+  readonly name: string;
+  /** One line for `agent stats --help`. */
+  readonly description: string;
+  readonly capabilities: Capabilities;
+  /**
+   * Reads its sources now. Throws only when it has nothing at all to report (its one source
+   * is missing): the scrape then counts it failed (`node_scrape_collector_success` 0).
+   */
+  collect(context: CollectContext): Promise<MetricFamily[]>;
+}
