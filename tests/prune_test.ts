@@ -139,7 +139,7 @@ async function keys(dir: string): Promise<string[]> {
   return (await Array.fromAsync(new LocalStore(`${dir}/cores`).list())).map((o) => o.key).sort();
 }
 
-/** `agent prune -o json`, as documented in README. */
+/** `agent prune -o json`, as documented in docs/commands/prune.md. */
 interface PruneJson {
   store: { kind: string; location: string };
   plan: {
