@@ -4,10 +4,16 @@
  * @module
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
-import { basename } from "node:path";
 import { formatBytes } from "../lib/config/mod.ts";
 import { escapeControl } from "../lib/escape.ts";
-import { analyzeCore, analyzeOptions, type CoreAnalysis, type Frame } from "../lib/core/mod.ts";
+import {
+  analyzeCore,
+  analyzeOptions,
+  type CoreAnalysis,
+  crashFrame,
+  type Frame,
+  frameLabel,
+} from "../lib/core/mod.ts";
 import type { CliContext } from "./_context.ts";
 import { print, renderJson } from "./output.ts";
 
@@ -49,7 +55,7 @@ function renderFrame(frame: Frame): string {
   text += frame.function ? `${frame.function} (${frame.args ?? ""})` : "??";
   if (frame.file) text += ` at ${frame.file}:${frame.line}`;
   else if (frame.library) {
-    text += ` from ${frame.library}${frame.function ? "" : `+${frame.offset}`}`;
+    text += ` from ${frame.library}${frame.function || !frame.offset ? "" : `+${frame.offset}`}`;
   }
   return text;
 }
@@ -85,6 +91,7 @@ export function renderAnalysis(a: CoreAnalysis): string {
     );
   }
   if (a.go?.panicMessage) row("Panic", a.go.panicMessage);
+  if (a.go?.fatalError) row("Fatal", a.go.fatalError);
   if (a.abortMessage) row("Abort", a.abortMessage);
   row("Crash", a.crashReason);
   row("Threads", `${a.threadCount} (crashing: LWP ${a.crashingThread.tid})`);
@@ -97,13 +104,13 @@ export function renderAnalysis(a: CoreAnalysis): string {
   for (const frame of a.stackTrace) push(`  ${renderFrame(frame)}`);
   const others = a.threads.filter((t) => !t.crashing);
   if (others.length > 0) {
-    push("", "Other threads (innermost frames):");
+    push("", "Other threads (each one's first frame of the program):");
     for (const thread of others) {
-      const top = thread.frames.slice(0, 3).map((f) =>
-        f.function ?? `${f.address} in ${basename(f.library ?? "??")}`
-      );
+      const frame = crashFrame(thread.frames);
       push(
-        `  LWP ${thread.tid}${thread.name ? ` "${thread.name}"` : ""}: ${top.join(" < ")}`,
+        `  LWP ${thread.tid}${thread.name ? ` "${thread.name}"` : ""}: ${
+          frame ? frameLabel(frame) : thread.pc
+        }`,
       );
     }
   }

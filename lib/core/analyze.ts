@@ -12,15 +12,16 @@ import { InputError } from "../errors.ts";
 import { freeBytes } from "../disk.ts";
 import { makeTempDir, removeTempDir } from "../lifecycle.ts";
 import { decompressFile, describeFsError } from "./_source.ts";
-import { type CoreNotes, type MappedFile, readCoreNotes } from "./elf_core.ts";
-import { type GdbOptions, runGdb } from "./gdb.ts";
 import {
-  type Frame,
-  type GdbReport,
-  type GoReport,
-  parseGdbOutput,
-  type SharedLibrary,
-} from "./gdb_parse.ts";
+  type CoreNotes,
+  type CoreThread,
+  type LoadSegment,
+  type MappedFile,
+  readCoreNotes,
+} from "./elf_core.ts";
+import { type GdbOptions, runGdb } from "./gdb.ts";
+import { type GdbReport, type GoReport, parseGdbOutput, type SharedLibrary } from "./gdb_parse.ts";
+import { crashFrame, type Frame, isProgramFrame } from "./frames.ts";
 import { hasFaultAddress, signalCodeDescription, signalName } from "./signals.ts";
 import { crashFingerprint, type Fingerprint } from "./fingerprint.ts";
 
@@ -58,6 +59,8 @@ export interface GoInfo {
   /** The signal the runtime turned into a panic before aborting, or `null` for a plain panic. */
   signal: (Omit<SignalInfo, "senderPid"> & { pc: string }) | null;
   panicMessage: string | null;
+  /** The message of a fatal error the runtime threw (`concurrent map writes`), else `null`. */
+  fatalError: string | null;
 }
 
 /** The result of `agent analyze core`. Field names are part of the JSON contract. */
@@ -265,15 +268,19 @@ function buildAnalysis(
   modifiedAt: string | null,
   warnings: string[],
 ): CoreAnalysis {
-  const modules = new ModuleMap(notes.files);
+  // Go executables keep a symbol for every Go function: what gdb cannot name there is the
+  // runtime's assembly (its signal return trampoline), never the program's own code.
+  const modules = new ModuleMap(
+    notes.files,
+    notes.segments,
+    report?.go ? notes.executable : undefined,
+  );
   const gdbByTid = new Map((report?.threads ?? []).map((t) => [t.tid, t]));
   const threads: ThreadInfo[] = notes.threads.map((t, i) => {
     const match = gdbByTid.get(t.tid) ??
       // Without libthread_db gdb may not print LWPs; a single thread still matches.
       (notes.threads.length === 1 && report?.threads.length === 1 ? report.threads[0] : undefined);
-    const frames = match
-      ? match.frames.map((f) => withLibrary(f, modules))
-      : [withLibrary({ index: 0, address: hex(t.pc) }, modules)];
+    const frames = locateFrames(match ? match.frames : notesFrames(t), modules, t.pc);
     return {
       tid: t.tid,
       gdbThread: match?.number ?? null,
@@ -302,7 +309,7 @@ function buildAnalysis(
   const goInfo = go ? goSummary(go) : null;
   // gdb cannot unwind through the Go runtime's own signal trampoline: when the thread's
   // frames stop inside the abort machinery, the goroutine's frames tell where it crashed.
-  const located = crashing.frames.some(isCrashSite);
+  const located = crashing.frames.some(isProgramFrame);
   const stackTraceOf = go && go.stack.length > 0 && !located ? "goroutine" : "thread";
   const stackTrace = go && stackTraceOf === "goroutine"
     ? goroutineStack(go, modules)
@@ -364,11 +371,14 @@ function goSummary(go: GoReport): GoInfo {
       pc: go.pc,
     },
     panicMessage: go.panicMessage ?? null,
+    fatalError: go.fatalError ?? null,
   };
 }
 
+/** What the Go runtime printed before aborting, as it printed it. */
 function goPanic(go: GoInfo | null): string | null {
-  return go?.panicMessage ? `panic: ${go.panicMessage}` : null;
+  if (go?.panicMessage) return `panic: ${go.panicMessage}`;
+  return go?.fatalError ? `fatal error: ${go.fatalError}` : null;
 }
 
 /**
@@ -380,18 +390,37 @@ function goroutineStack(go: GoReport, modules: ModuleMap): Frame[] {
     const previous = go.stack[i - 1];
     return previous?.function === "runtime.sigpanic" && go.fault ? go.fault : frame;
   });
-  return frames.map((frame, index) => withLibrary({ ...frame, index }, modules));
+  return locateFrames(frames.map((frame, index) => ({ ...frame, index })), modules);
 }
 
-/** Finds which mapped file holds an address, and the address's offset from that file's base. */
+/**
+ * What the notes alone say of a thread's stack: its pc, and for a call through a null
+ * pointer (pc 0) the return address the call left, where the bug is.
+ */
+function notesFrames(thread: CoreThread): Frame[] {
+  const frames: Frame[] = [{ index: 0, address: hex(thread.pc) }];
+  if (thread.callerPc !== undefined) frames.push({ index: 1, address: hex(thread.callerPc) });
+  return frames;
+}
+
+/**
+ * Finds which mapped file holds an address, the address's offset from that file's base, and
+ * whether the address is code at all (in a mapping the core records as executable).
+ */
 class ModuleMap {
   readonly #bases = new Map<string, bigint>();
-  constructor(private readonly files: MappedFile[]) {
+  readonly #code: LoadSegment[];
+  constructor(
+    private readonly files: MappedFile[],
+    segments: LoadSegment[],
+    private readonly fullySymbolized?: string,
+  ) {
     for (const f of files) {
       const base = f.start - f.fileOffset;
       const known = this.#bases.get(f.path);
       if (known === undefined || base < known) this.#bases.set(f.path, base);
     }
+    this.#code = segments.filter((s) => (s.flags & PF_X) !== 0);
   }
 
   lookup(address: bigint): { path: string; offset: bigint } | undefined {
@@ -399,53 +428,46 @@ class ModuleMap {
     if (!file) return undefined;
     return { path: file.path, offset: address - this.#bases.get(file.path)! };
   }
+
+  /** Whether `address` lies in executable memory; `undefined` when the core does not say. */
+  isCode(address: bigint): boolean | undefined {
+    if (this.#code.length === 0) return undefined;
+    return this.#code.some((s) => s.vaddr <= address && address < s.vaddr + s.memSize);
+  }
+
+  /** Whether every function of `path` has a symbol gdb would have named. */
+  isFullySymbolized(path: string): boolean {
+    return path === this.fullySymbolized;
+  }
 }
 
-function withLibrary(frame: Frame, modules: ModuleMap): Frame {
-  if (frame.library || !frame.address) return frame;
-  const module = modules.lookup(BigInt(frame.address));
-  return module ? { ...frame, library: module.path, offset: hex(module.offset) } : frame;
-}
+/** `p_flags` bit of an executable segment. */
+const PF_X = 1;
 
 /**
- * Frames of the abort, raise and signal machinery (glibc, libstdc++, the Go runtime):
- * the crash "happened" in the first frame below them.
+ * Names each frame's module (the mapped file holding its pc, as the core records it, which
+ * for a container is its path inside the container) and the pc's offset from the module's
+ * load base. gdb omits the address of frame 0 when the pc starts a line, and of an inlined
+ * frame: those run at the thread's pc and at the pc of the frame before.
  */
-const MACHINERY = new RegExp(
-  "^(" +
-    [
-      "(__GI_)?raise",
-      "(__GI_)?abort",
-      "__pthread_kill\\w*",
-      "pthread_kill",
-      "(__GI_)?__assert_fail\\w*",
-      "__libc_message\\w*",
-      "__malloc_assert",
-      "malloc_printerr",
-      "__fortify_fail",
-      "__chk_fail",
-      "__stack_chk_fail",
-      "<signal handler called>",
-      "__cxa_(re)?throw",
-      "std::terminate\\(?\\)?",
-      "__gnu_cxx::__verbose_terminate_handler\\(?\\)?",
-      "__cxxabiv1::__terminate\\(.*\\)",
-      "runtime\\.(raise|raisebadsignal|dieFromSignal|crash|fatalpanic|fatalthrow|throw|sigpanic|" +
-      "sighandler|sigtrampgo|sigtramp|sigfwdgo|sigreturn\\w*|gopanic|panicmem\\w*|abort|startpanic_m|" +
-      "dopanic_m|panicdivide|panicIndex|panicSlice\\w*|goPanic\\w*|systemstack\\w*|mcall|" +
-      "panicwrap|panicdottype\\w*|panicnil\\w*|panicshift|panicunsafe\\w*|asmcgocall|cgocall)" +
-      "(\\.func\\d+)*",
-    ].join("|") +
-    ")$",
-);
-
-function isCrashSite(frame: Frame): boolean {
-  return frame.function !== undefined && !MACHINERY.test(frame.function);
-}
-
-/** The frame a crash is attributed to: the first one outside the abort machinery. */
-export function crashFrame(frames: Frame[]): Frame | undefined {
-  return frames.find(isCrashSite) ?? frames[0];
+function locateFrames(frames: readonly Frame[], modules: ModuleMap, pc?: bigint): Frame[] {
+  let previous = pc;
+  const located: Frame[] = [];
+  for (const [i, frame] of frames.entries()) {
+    const at = frame.address !== undefined ? BigInt(frame.address) : i === 0 ? pc : previous;
+    previous = at;
+    // A return address outside executable memory is where gdb's unwinding went astray (a
+    // frame it could not see through, the end of a Go stack): the frames from there are not
+    // calls. Frame 0 stays whatever it is: a jump into data is a crash of its own.
+    if (i > 0 && at !== undefined && modules.isCode(at) === false) break;
+    const module = at === undefined ? undefined : modules.lookup(at);
+    located.push(
+      module && !(frame.function === undefined && modules.isFullySymbolized(module.path))
+        ? { ...frame, library: module.path, offset: hex(module.offset) }
+        : frame,
+    );
+  }
+  return located;
 }
 
 function crashReason(

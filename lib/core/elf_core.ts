@@ -33,6 +33,11 @@ export interface CoreThread {
   signal: number;
   pc: bigint;
   sp: bigint;
+  /**
+   * For a thread stopped at pc 0 (a call through a null pointer): the return address that
+   * call left (x86_64: the word at sp; aarch64: the link register), when the core holds it.
+   */
+  callerPc?: bigint;
 }
 
 /** The dumped process (NT_PRPSINFO). */
@@ -119,8 +124,8 @@ const AT_EXECFN = 31;
 
 /** Register block layout inside NT_PRSTATUS, per machine. */
 const PRSTATUS = {
-  x86_64: { pc: 112 + 16 * 8, sp: 112 + 19 * 8 },
-  aarch64: { pc: 112 + 32 * 8, sp: 112 + 31 * 8 },
+  x86_64: { pc: 112 + 16 * 8, sp: 112 + 19 * 8, lr: undefined },
+  aarch64: { pc: 112 + 32 * 8, sp: 112 + 31 * 8, lr: 112 + 30 * 8 },
 } as const;
 
 const ET_NAMES: Record<number, string> = { 1: "relocatable", 2: "executable", 3: "shared object" };
@@ -268,6 +273,14 @@ class CoreReader {
     }
     if (source.compression === "none") result.complete = true;
     result.executable = await this.#executable(result);
+    const first = result.threads[0]!;
+    if (first.pc === 0n && result.machine === "x86_64" && source.seekable) {
+      // The call pushed its return address and jumped to 0: sp still points at it.
+      const word = await readMemory(source, result.segments, first.sp, 8);
+      if (word?.length === 8) {
+        first.callerPc = new DataView(word.buffer, word.byteOffset, 8).getBigUint64(0, true);
+      }
+    }
     return result;
   }
 
@@ -347,6 +360,9 @@ class CoreReader {
           pc: view.getBigUint64(regs.pc, true),
           sp: view.getBigUint64(regs.sp, true),
         };
+        if (thread.pc === 0n && regs.lr !== undefined) {
+          thread.callerPc = view.getBigUint64(regs.lr, true);
+        }
         result.threads.push(thread);
         break;
       }
@@ -436,6 +452,24 @@ class CoreReader {
   }
 }
 
+/**
+ * Reads up to `max` bytes of the process memory dumped in the core at `address`, as far as
+ * the segment holding it goes; `undefined` when the core does not hold that address.
+ */
+async function readMemory(
+  source: ByteSource,
+  segments: LoadSegment[],
+  address: bigint,
+  max: number,
+): Promise<Uint8Array | undefined> {
+  const segment = segments.find((s) =>
+    s.vaddr <= address && address < s.vaddr + BigInt(s.fileSize)
+  );
+  if (!segment) return undefined;
+  const at = segment.fileOffset + Number(address - segment.vaddr);
+  return await source.read(at, Math.min(max, segment.fileOffset + segment.fileSize - at));
+}
+
 /** Reads a NUL-terminated string from the process memory dumped in the core. */
 async function readMemoryString(
   source: ByteSource,
@@ -443,14 +477,9 @@ async function readMemoryString(
   address: bigint,
   max: number,
 ): Promise<string | undefined> {
-  const segment = segments.find((s) =>
-    s.vaddr <= address && address < s.vaddr + BigInt(s.fileSize)
-  );
-  if (!segment) return undefined;
-  const at = segment.fileOffset + Number(address - segment.vaddr);
-  const bytes = await source.read(at, Math.min(max, segment.fileOffset + segment.fileSize - at));
-  const end = bytes.indexOf(0);
-  return end > 0 ? utf8(bytes.subarray(0, end)) : undefined;
+  const bytes = await readMemory(source, segments, address, max);
+  const end = bytes?.indexOf(0) ?? -1;
+  return end > 0 ? utf8(bytes!.subarray(0, end)) : undefined;
 }
 
 function align4(n: number): number {

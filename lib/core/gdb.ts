@@ -119,6 +119,36 @@ end
 `;
 
 /**
+ * The message of a fatal error the Go runtime threw (`fatal error: concurrent map writes`):
+ * `runtime.throw` and `runtime.fatal` (Go 1.19+) print it from a closure run on the system
+ * stack, and that closure, whose first word is its code pointer (`runtime.fatal.func1`,
+ * `runtime.throw.func1`), still lies in the throwing frame on the goroutine's stack. The
+ * string follows among the words it captured, in an order that differs between Go versions:
+ * the first (pointer, length) pair that looks like a string is taken. One file per function:
+ * a runtime without one loses only that search.
+ */
+export function goThrowScript(closure: string): string {
+  return `set language c
+set print elements 4096
+echo \\n${sectionMarker("gothrow")}\\n
+set $agent_cg = (('runtime.g' *)(*(long *)($fs_base - 8)))->m->curg
+find /g /1 $agent_cg->sched.sp, $agent_cg->stack.hi - 8, (long)&'${closure}'
+if $numfound > 0
+  set $agent_w = (long *)$_
+  set $agent_i = 1
+  set $agent_done = 0
+  while $agent_i < 4 && $agent_done == 0
+    if $agent_w[$agent_i] > 65536 && $agent_w[$agent_i + 1] > 0 && $agent_w[$agent_i + 1] <= 4096
+      p *(char *)$agent_w[$agent_i]@$agent_w[$agent_i + 1]
+      set $agent_done = 1
+    end
+    set $agent_i = $agent_i + 1
+  end
+end
+`;
+}
+
+/**
  * Builds gdb's argument list. Every setting that could run code from the core or the
  * binary is turned off before the files are loaded (`-iex`).
  *
@@ -170,6 +200,8 @@ export async function runGdb(exe: string, core: string, options: GdbOptions): Pr
       ["goroutine.gdb", GO_GOROUTINE_SCRIPT],
       ["panic.gdb", GO_PANIC_SCRIPT],
       ["signal.gdb", GO_THREAD_SIGNAL_SCRIPT],
+      ["fatal.gdb", goThrowScript("runtime.fatal.func1")],
+      ["throw.gdb", goThrowScript("runtime.throw.func1")],
     ];
     const paths = files.map(([name]) => `${scripts}/${name}`);
     for (const [name, text] of files) {

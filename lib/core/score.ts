@@ -7,7 +7,8 @@
  */
 import { basename } from "node:path";
 import type { Config } from "../config/mod.ts";
-import { type CoreAnalysis, crashFrame } from "./analyze.ts";
+import type { CoreAnalysis } from "./analyze.ts";
+import { crashFrame } from "./frames.ts";
 
 /** Names of the scoring rules, as they appear in the breakdown. */
 export type ScoreRule =

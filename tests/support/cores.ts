@@ -19,6 +19,19 @@ export interface Crash {
   source: string;
   /** Who wrote the core: the kernel, or gdb's generate-core-file where core_pattern pipes. */
   writer: "kernel" | "gdb";
+  /** For a stripped build, the debug info taken out of it (`objcopy --only-keep-debug`). */
+  debugFile?: string;
+}
+
+/** How {@linkcode crash} builds and runs a program. */
+export interface CrashOptions {
+  /**
+   * Strip the executable after building it (`strip --strip-all`, keeping its build-id),
+   * saving the debug info beside it as `NAME.debug` first.
+   */
+  strip?: boolean;
+  /** Directory under `parent` to build and crash in; default the program's name. */
+  dir?: string;
 }
 
 const PROGRAMS = new URL("./programs/", import.meta.url);
@@ -79,24 +92,28 @@ export function goToolchains(): { go: string; version: string }[] {
   return [...found].map(([version, go]) => ({ go, version }));
 }
 
-/** Whether `programs/<name>` is a Go program (`.go`) rather than C. */
-function isGo(name: string): boolean {
-  try {
-    return Deno.statSync(new URL(`${name}.go`, PROGRAMS)).isFile;
-  } catch {
-    return false;
+/** The language of `programs/<name>`, told by which source file exists. */
+function language(name: string): "go" | "cpp" | "c" {
+  for (const extension of ["go", "cpp"] as const) {
+    try {
+      if (Deno.statSync(new URL(`${name}.${extension}`, PROGRAMS)).isFile) return extension;
+    } catch {
+      // Not this one.
+    }
   }
+  return "c";
 }
 
 /**
- * Compiles `programs/<name>.c` (gcc) or `programs/<name>.go` (go build, with its caches
- * inside `dir`) into `dir` and returns the executable path.
+ * Compiles `programs/<name>.c` (gcc), `programs/<name>.cpp` (g++) or `programs/<name>.go`
+ * (go build, with its caches inside `dir`) into `dir` and returns the executable path.
  */
 export async function compile(name: string, dir: string, goBinary = "go"): Promise<string> {
   const exe = `${dir}/${name}`;
-  const go = isGo(name);
-  const source = new URL(`${name}.${go ? "go" : "c"}`, PROGRAMS).pathname;
-  const out = await new Deno.Command(go ? goBinary : "gcc", {
+  const lang = language(name);
+  const go = lang === "go";
+  const source = new URL(`${name}.${lang}`, PROGRAMS).pathname;
+  const out = await new Deno.Command(go ? goBinary : lang === "cpp" ? "g++" : "gcc", {
     args: go
       ? ["build", "-o", exe, source]
       : ["-g", "-O0", "-fno-omit-frame-pointer", "-pthread", "-o", exe, source],
@@ -115,6 +132,26 @@ export async function compile(name: string, dir: string, goBinary = "go"): Promi
     throw new Error(`building ${source} failed: ${new TextDecoder().decode(out.stderr)}`);
   }
   return exe;
+}
+
+/**
+ * Strips `exe` as release builds are (no symbol table, no debug info; the build-id note
+ * stays), keeping what was taken out in `exe.debug`. Returns that file.
+ */
+export async function strip(exe: string): Promise<string> {
+  const debug = `${exe}.debug`;
+  for (
+    const [tool, args] of [
+      ["objcopy", ["--only-keep-debug", exe, debug]],
+      ["strip", ["--strip-all", exe]],
+    ] as const
+  ) {
+    const out = await new Deno.Command(tool, { args: [...args], stderr: "piped" }).output();
+    if (!out.success) {
+      throw new Error(`${tool} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+    }
+  }
+  return debug;
 }
 
 /** Reads `core_pattern` through `cat`: Deno asks for --allow-all to read /proc/sys directly. */
@@ -138,10 +175,20 @@ export async function crash(
   parent: string,
   args: string[] = [],
   goBinary?: string,
+  options: CrashOptions = {},
 ): Promise<Crash> {
-  const dir = `${parent}/${name}`;
+  const dir = `${parent}/${options.dir ?? name}`;
   await Deno.mkdir(dir, { recursive: true });
   const exe = await compile(name, dir, goBinary);
+  const debugFile = options.strip ? await strip(exe) : undefined;
+  const made = (writer: Crash["writer"]): Crash => ({
+    name,
+    exe,
+    core,
+    source: `${name}.${language(name)}`,
+    writer,
+    ...(debugFile ? { debugFile } : {}),
+  });
   const core = `${dir}/core`;
   const pattern = corePattern();
   if (!pattern.startsWith("|") && !pattern.includes("/")) {
@@ -157,7 +204,7 @@ export async function crash(
     for await (const entry of Deno.readDir(dir)) {
       if (entry.isFile && entry.name.startsWith(prefix) && entry.name !== name) {
         if (`${dir}/${entry.name}` !== core) await Deno.rename(`${dir}/${entry.name}`, core);
-        return { name, exe, core, source: `${name}.${isGo(name) ? "go" : "c"}`, writer: "kernel" };
+        return made("kernel");
       }
     }
   }
@@ -179,7 +226,7 @@ export async function crash(
     stderr: "null",
   }).output();
   await Deno.stat(core);
-  return { name, exe, core, source: `${name}.${isGo(name) ? "go" : "c"}`, writer: "gdb" };
+  return made("gdb");
 }
 
 /** The sample programs and what their crash looks like. */
