@@ -365,16 +365,19 @@ export class CorePipeline {
       cluster.restarts,
       config.collector.correlationWindow,
     );
+    const fingerprint = crashFingerprint(analysis);
+    const instance = correlation.instance ?? "unknown";
+    const groupStored = index.group(instance, fingerprint.id)
+      .filter((r) => r.id !== record.id && r.state === "stored").length;
     const score = scoreCore(analysis, {
       scoring: config.analyzer.scoring,
       panicKeywords: config.analyzer.panicKeywords,
       fatalSignals: config.analyzer.fatalSignals,
       threshold: config.analyzer.valueThreshold,
       pod: correlation.pod ?? undefined,
+      groupStored,
       now: this.#now(),
     });
-    const fingerprint = crashFingerprint(analysis);
-    const instance = correlation.instance ?? "unknown";
     let current = index.update(record.id, {
       state: record.state === "storing" ? "storing" : "analyzed",
       crashTime: crashTime.toISOString(),

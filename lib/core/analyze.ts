@@ -489,7 +489,8 @@ function crashReason(
     if (frame.file) text += ` at ${basename(frame.file)}:${frame.line}`;
     else if (frame.library) text += ` from ${basename(frame.library)}`;
   } else if (frame?.address) {
-    text += `, pc ${frame.address}`;
+    // gdb pads addresses to 16 digits, the notes do not: one core, one sentence.
+    text += `, pc ${hex(BigInt(frame.address))}`;
     if (frame.library) text += ` in ${basename(frame.library)}+${frame.offset}`;
   }
   if (abortMessage) text += `: ${abortMessage.replace(/\s+/g, " ").trim()}`;

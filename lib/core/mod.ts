@@ -11,6 +11,9 @@ export { crashFingerprint, type Fingerprint, type FingerprintInput } from "./fin
 export { type GdbOptions, runGdb } from "./gdb.ts";
 export { parseGdbOutput } from "./gdb_parse.ts";
 export {
+  type Lift,
+  liftingRule,
+  ruleCondition,
   type Score,
   scoreCore,
   type ScoreItem,

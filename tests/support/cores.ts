@@ -229,6 +229,103 @@ export async function crash(
   return made("gdb");
 }
 
+/** The text `cat` prints for `file` (Deno asks for --allow-all to read /proc/PID itself). */
+async function readProc(file: string): Promise<string | undefined> {
+  const out = await new Deno.Command("cat", { args: ["--", file], stderr: "null" }).output();
+  return out.success ? new TextDecoder().decode(out.stdout) : undefined;
+}
+
+/** The path `command` runs (a name is looked up in PATH). */
+async function resolveCommand(command: string): Promise<string> {
+  if (command.includes("/")) return command;
+  const out = await new Deno.Command("sh", {
+    args: ["-c", 'command -v "$0"', command],
+    stdout: "piped",
+  }).output();
+  const path = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success || !path) throw new Error(`${command} is not on PATH`);
+  return path;
+}
+
+/**
+ * The core of a healthy process another process killed: runs `command args` (a program of
+ * `programs/` when `command` names one, compiled first; else a command such as `sleep`) in
+ * `parent/dir`, waits until it runs, and sends it `signal` from this process, as `kill -ABRT`
+ * would. Where core_pattern pipes cores away, gdb runs it and writes the core on the signal.
+ */
+export async function killedCore(
+  command: string,
+  parent: string,
+  args: string[] = [],
+  options: { dir?: string; signal?: Deno.Signal } = {},
+): Promise<Crash> {
+  const name = command.split("/").at(-1)!;
+  const dir = `${parent}/${options.dir ?? `killed-${name}`}`;
+  await Deno.mkdir(dir, { recursive: true });
+  let program: string;
+  try {
+    await Deno.stat(new URL(`${name}.${language(name)}`, PROGRAMS));
+    program = await compile(name, dir);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    program = await resolveCommand(command);
+  }
+  const exe = await Deno.realPath(program);
+  const core = `${dir}/core`;
+  const viaKernel = !corePattern().startsWith("|") && !corePattern().includes("/");
+  const child = new Deno.Command(viaKernel ? "bash" : "gdb", {
+    args: viaKernel ? ["-c", 'ulimit -c unlimited && exec "$0" "$@"', program, ...args] : [
+      "-nx",
+      "-batch",
+      "-ex",
+      "run",
+      "-ex",
+      `generate-core-file ${core}`,
+      "--args",
+      program,
+      ...args,
+    ],
+    cwd: dir,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  // The process to kill: bash itself once it has exec'd the program, or gdb's inferior.
+  let pid: number | undefined;
+  for (let tries = 0; pid === undefined; tries++) {
+    if (tries > 6000) throw new Error(`${command} did not start`);
+    if (viaKernel) {
+      const exeLink = await new Deno.Command("readlink", { args: [`/proc/${child.pid}/exe`] })
+        .output();
+      if (new TextDecoder().decode(exeLink.stdout).trim() === exe) pid = child.pid;
+    } else {
+      const children = await readProc(`/proc/${child.pid}/task/${child.pid}/children`);
+      const first = Number(children?.trim().split(/\s+/)[0]);
+      if (first > 0 && (await readProc(`/proc/${first}/comm`))?.trim() === name.slice(0, 15)) {
+        pid = first;
+      }
+    }
+    if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  Deno.kill(pid, options.signal ?? "SIGABRT");
+  await child.status;
+  if (viaKernel) {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isFile && entry.name.startsWith("core") && entry.name !== "core") {
+        await Deno.rename(`${dir}/${entry.name}`, core);
+      }
+    }
+  }
+  await Deno.stat(core);
+  return {
+    name,
+    exe,
+    core,
+    source: `${name}.${language(name)}`,
+    writer: viaKernel ? "kernel" : "gdb",
+  };
+}
+
 /** The sample programs and what their crash looks like. */
 export const SAMPLES = ["segv", "abort", "assert", "fpe", "threads", "recursive"] as const;
 
