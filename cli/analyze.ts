@@ -27,8 +27,10 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
     .description(
       "Explain a coredump: signal, faulting address, process, threads and the crashing\n" +
         "thread's stack. Reads only the ELF notes of the core (plain, .gz, .zst or .lz4), then runs\n" +
-        "gdb (sandboxed: no init files, no auto-loaded scripts, no debuginfod) when gdb and\n" +
-        "the executable are available.",
+        "gdb (sandboxed: no init files, no auto-loaded scripts, no network) when gdb and\n" +
+        "the executable are available. Reports the build-ids of the executable and libraries;\n" +
+        "a file on this host that is another build is not given to gdb. With\n" +
+        "analyzer.debuginfodUrls, fetches separate debug info by build-id for gdb.",
     )
     .argument("<core>", "core file (ELF, or gzip/zstd/lz4-compressed ELF)")
     .option("--exe <path>", "executable that crashed (default: the path recorded in the core)")
@@ -79,6 +81,19 @@ export function renderAnalysis(a: CoreAnalysis): string {
   row("Process", `${a.process.name ?? "?"} (pid ${a.process.pid ?? "?"})`);
   if (a.process.commandLine) row("Command", a.process.commandLine);
   if (a.process.executable) row("Exe", a.process.executable);
+  const exe = a.buildIds.find((m) => m.path === a.process.executable);
+  if (exe?.buildId) {
+    const libraries = a.buildIds.length - 1;
+    const host = exe.host === "different" ? ", this host's file is another build" : "";
+    row(
+      "Build-id",
+      `${exe.buildId}${host}${
+        libraries > 0
+          ? `, ${libraries} ${libraries === 1 ? "library" : "libraries"} in -o json`
+          : ""
+      }`,
+    );
+  }
   if (a.signal) {
     const address = a.signal.address ? `, fault address ${a.signal.address}` : "";
     row("Signal", `${a.signal.name} (${a.signal.number}), ${a.signal.description}${address}`);

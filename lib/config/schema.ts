@@ -188,6 +188,14 @@ export const configSchema = z.strictObject({
     panicKeywords: z.array(z.string().min(1)),
     fatalSignals: z.array(z.number().int().min(1).max(64)),
     concurrency: z.number().int().min(1).max(64),
+    debuginfodUrls: z.array(
+      z.string().regex(
+        /^https?:\/\/[^\s/]+(\/\S*)?$/,
+        'expected a URL like "https://debuginfod.example.com"',
+      ),
+    ),
+    debuginfodTimeout: duration(NONZERO),
+    debuginfodCacheMaxBytes: bytes(),
     scoring,
   }),
   ai: z.strictObject({
@@ -295,6 +303,9 @@ export const DEFAULTS: ConfigInput = {
     panicKeywords: ["panic", "fatal", "SIGSEGV", "SIGABRT", "SIGFPE", "assertion failed"],
     fatalSignals: [11, 6, 8],
     concurrency: 2,
+    debuginfodUrls: [],
+    debuginfodTimeout: "30s",
+    debuginfodCacheMaxBytes: "2GiB",
     scoring: {
       base: 4.0,
       crashReason: 2.0,

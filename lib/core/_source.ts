@@ -26,6 +26,11 @@ export interface ByteSource {
    * when the data ends first.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Reads like `read`, synchronously: only a plain file offers it, for the handful of small
+   * reads (a page each) where an asynchronous operation would cost more than the read.
+   */
+  readSync?(offset: number, length: number): Uint8Array;
   /** Releases the file and any decompressor. */
   close(): void;
 }
@@ -123,6 +128,25 @@ class FileSource implements ByteSource {
     // Past the end nothing is read (a seek to an absurd offset fails with EINVAL).
     try {
       return await readAt(this.file, offset, Math.max(0, Math.min(length, this.fileSize - offset)));
+    } catch (error) {
+      throw new InputError(`Cannot read core "${this.path}": ${describeFsError(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  readSync(offset: number, length: number): Uint8Array {
+    const wanted = Math.max(0, Math.min(length, this.fileSize - offset));
+    const buffer = new Uint8Array(wanted);
+    try {
+      this.file.seekSync(offset, Deno.SeekMode.Start);
+      let filled = 0;
+      while (filled < wanted) {
+        const n = this.file.readSync(buffer.subarray(filled));
+        if (n === null) break;
+        filled += n;
+      }
+      return buffer.subarray(0, filled);
     } catch (error) {
       throw new InputError(`Cannot read core "${this.path}": ${describeFsError(error)}`, {
         cause: error,

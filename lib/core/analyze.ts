@@ -17,9 +17,20 @@ import {
   type CoreThread,
   type LoadSegment,
   type MappedFile,
+  readBuildIds,
   readCoreNotes,
 } from "./elf_core.ts";
 import { type GdbOptions, runGdb } from "./gdb.ts";
+import { fileIdentity } from "./build_id.ts";
+import { type DebuginfodOptions, fetchDebugInfo } from "./debuginfod.ts";
+import {
+  type BundleFile,
+  makeView,
+  type ModuleSymbols,
+  needsView,
+  type ResolvedModule,
+  resolveModules,
+} from "./symbols.ts";
 import { type GdbReport, type GoReport, parseGdbOutput, type SharedLibrary } from "./gdb_parse.ts";
 import { crashFrame, type Frame, isProgramFrame } from "./frames.ts";
 import { hasFaultAddress, signalCodeDescription, signalName } from "./signals.ts";
@@ -102,6 +113,11 @@ export interface CoreAnalysis {
   go: GoInfo | null;
   /** Crash group: the same signal and top frames give the same `id` across cores. */
   fingerprint: Fingerprint;
+  /**
+   * The executable and every shared library the core maps, with the build-id its first page
+   * carries, how this host's file at that path compares, and whose symbols gdb was given.
+   */
+  buildIds: ModuleSymbols[];
   gdb: { used: boolean; durationMs: number | null; timedOut: boolean; truncated: boolean };
   warnings: string[];
 }
@@ -116,6 +132,19 @@ export interface AnalyzeOptions {
   maxNoteBytes?: number;
   /** Directory for the decompressed copy gdb needs of a compressed core. */
   tempDir?: string;
+  /**
+   * Files copied from the crashed process's filesystem (a debug bundle): the executable and
+   * libraries of a container, whose paths are not this host's.
+   */
+  bundle?: readonly BundleFile[];
+  /** Fetch separate debug info by build-id; off when absent. */
+  debuginfod?: DebuginfodOptions;
+  /**
+   * Read the modules' build-ids and compare them with this host's files (default true). Off,
+   * the analysis is as before build-ids were read (no `buildIds`, no debug bundle): a
+   * benchmark turns it off to measure what they cost.
+   */
+  buildIds?: boolean;
 }
 
 /**
@@ -132,7 +161,10 @@ export interface AnalyzeOptions {
  */
 export async function analyzeCore(path: string, options: AnalyzeOptions): Promise<CoreAnalysis> {
   if (options.exe !== undefined) await requireFile(options.exe, "executable");
-  const notes = await readCoreNotes(path, { maxNoteBytes: options.maxNoteBytes });
+  const notes = await readCoreNotes(path, {
+    maxNoteBytes: options.maxNoteBytes,
+    buildIds: options.buildIds !== false,
+  });
   const warnings: string[] = [];
   let modifiedAt: string | null = null;
   try {
@@ -140,19 +172,76 @@ export async function analyzeCore(path: string, options: AnalyzeOptions): Promis
   } catch {
     // The core was readable a moment ago; a missing mtime only disables the age rule.
   }
-  const exe = options.exe ??
-    await executableOnHost(notes.executable, warnings, options.gdb !== false);
+  const wantGdb = options.gdb !== false;
+  const exe = options.exe ?? bundledExecutable(notes, options.bundle) ??
+    await executableOnHost(notes.executable, warnings, wantGdb);
   let report: GdbReport | undefined;
+  let modules: ResolvedModule[] | undefined;
   const gdb = { used: false, durationMs: null as number | null, timedOut: false, truncated: false };
   if (options.gdb !== false && exe) {
-    report = await runGdbOnCore(path, exe, notes, options.gdb, options.tempDir, gdb, warnings);
+    const run = await runGdbOnCore(path, exe, notes, options, options.gdb, gdb, warnings);
+    report = run.report;
+    modules = run.modules;
   }
+  // Without gdb no symbols are at stake: this host's files are not opened to compare.
+  modules ??= await modulesOf(notes, options, gdb.used);
+  warnDifferentBuilds(modules, warnings);
   if (notes.complete === undefined) {
     warnings.push(
       `${notes.compression}-compressed core: only its notes were unpacked, completeness not verified`,
     );
   }
-  return buildAnalysis(path, notes, report, gdb, modifiedAt, warnings);
+  const analysis = buildAnalysis(path, notes, report, gdb, modifiedAt, warnings);
+  analysis.buildIds = modules.map((m) => ({
+    path: m.path,
+    buildId: m.buildId,
+    host: m.host,
+    symbols: gdb.used ? m.symbols : null,
+  }));
+  return analysis;
+}
+
+/** The core's modules resolved to the files gdb reads, unless build-ids are off. */
+async function modulesOf(
+  notes: CoreNotes,
+  options: AnalyzeOptions,
+  compareHost = true,
+): Promise<ResolvedModule[]> {
+  return options.buildIds === false
+    ? []
+    : await resolveModules(notes.modules, options.bundle, compareHost);
+}
+
+/** The bundle's copy of the executable the core records, if the bundle has it. */
+function bundledExecutable(
+  notes: CoreNotes,
+  bundle: readonly BundleFile[] | undefined,
+): string | undefined {
+  if (!bundle || !notes.executable) return undefined;
+  const id = notes.modules.find((m) => m.path === notes.executable)?.buildId;
+  return bundle.find((f) => id && f.buildId ? f.buildId === id : f.path === notes.executable)
+    ?.file;
+}
+
+/** Says which of this host's files are other builds than the core's modules. */
+function warnDifferentBuilds(modules: readonly ResolvedModule[], warnings: string[]): void {
+  const different = modules.filter((m) => m.host === "different");
+  if (different.length === 0) return;
+  const what = different.every((m) => m.symbols === "bundle")
+    ? "the debug bundle's copies are used"
+    : different.length === 1
+    ? "its symbols are not used"
+    : "their symbols are not used";
+  if (different.length === 1) {
+    const [m] = different;
+    warnings.push(
+      `this host's "${m!.path}" is another build than the core's (build-id ${m!.buildId}): ${what}`,
+    );
+    return;
+  }
+  const shown = different.slice(0, 3).map((m) => `"${m.path}"`).join(", ");
+  const more = different.length > 3 ? ` and ${different.length - 3} more` : "";
+  warnings.push(`this host's ${shown}${more} are other builds than the core's: ${what}`);
 }
 
 async function requireFile(path: string, what: string): Promise<void> {
@@ -193,13 +282,14 @@ async function runGdbOnCore(
   path: string,
   exe: string,
   notes: CoreNotes,
-  options: GdbOptions,
-  tempDir: string | undefined,
+  options: AnalyzeOptions,
+  gdbOptions: GdbOptions,
   gdb: CoreAnalysis["gdb"],
   warnings: string[],
-): Promise<GdbReport | undefined> {
+): Promise<{ report?: GdbReport; modules: ResolvedModule[] }> {
   let corePath = path;
   let scratch: string | undefined;
+  const tempDir = options.tempDir;
   try {
     if (notes.compression !== "none") {
       // Checked first: a compressed core unpacks to what its headers declare, and a full
@@ -209,7 +299,7 @@ async function runGdbOnCore(
         warnings.push(
           `not enough space to unpack the core for gdb (${notes.coreSize} bytes, ${free} free in the temporary directory): notes only`,
         );
-        return undefined;
+        return { modules: await modulesOf(notes, options, false) };
       }
       scratch = await makeTempDir("core", tempDir);
       corePath = join(scratch, "core");
@@ -226,14 +316,44 @@ async function runGdbOnCore(
         );
       }
       notes.complete = true;
+      if (options.buildIds !== false) await readBuildIds(corePath, notes);
     }
-    const run = await runGdb(exe, corePath, { ...options, tempDir });
+    const modules = await modulesOf(notes, options);
+    const exeModule = modules.find((m) => m.path === notes.executable);
+    if (exeModule?.buildId) {
+      const given = await fileIdentity(exe).catch(() => ({ buildId: undefined }));
+      if (given.buildId && given.buildId !== exeModule.buildId) {
+        warnings.push(
+          `executable "${exe}" has build-id ${given.buildId}, the core's is ${exeModule.buildId}: its symbols are not used`,
+        );
+        return { modules };
+      }
+      if (given.buildId) {
+        exeModule.file = exe;
+        exeModule.symbols = options.bundle?.some((f) => f.file === exe) ? "bundle" : "host";
+      }
+    }
+    const settings: string[] = [];
+    if (needsView(modules)) {
+      scratch ??= await makeTempDir("core", tempDir);
+      const view = await makeView(join(scratch, "view"), modules);
+      settings.push(`set sysroot ${view.sysroot}`, `set solib-search-path ${view.searchPath}`);
+    }
+    if (options.debuginfod && options.debuginfod.urls.length > 0) {
+      const wanted = modules.filter((m) => m.symbols !== null && m.buildId).map((m) => m.buildId!);
+      const fetched = await fetchDebugInfo(wanted, options.debuginfod);
+      warnings.push(...fetched.problems);
+      settings.push(`set debug-file-directory ${fetched.directory}:/usr/lib/debug`);
+    }
+    const run = await runGdb(exe, corePath, { ...gdbOptions, tempDir, settings });
     gdb.used = true;
     gdb.durationMs = run.durationMs;
     gdb.timedOut = run.timedOut;
     gdb.truncated = run.truncated;
-    if (run.timedOut) warnings.push(`gdb timed out after ${options.timeoutMs} ms: partial result`);
-    if (run.truncated) warnings.push(`gdb output cut at ${options.maxOutputBytes} bytes`);
+    if (run.timedOut) {
+      warnings.push(`gdb timed out after ${gdbOptions.timeoutMs} ms: partial result`);
+    }
+    if (run.truncated) warnings.push(`gdb output cut at ${gdbOptions.maxOutputBytes} bytes`);
     if (/core file may not match specified executable/.test(run.stderr)) {
       warnings.push(`gdb: core file may not match executable "${exe}"`);
     }
@@ -244,15 +364,29 @@ async function runGdbOnCore(
       );
       warnings.push(`gdb printed no backtrace${reason ? `: ${reason.trim()}` : ""}`);
     }
-    return report;
+    if (settings.length > 0) renameLibraries(report, notes);
+    return { report, modules };
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      warnings.push(`gdb not found ("${options.gdbPath}"): install gdb for a stack trace`);
-      return undefined;
+      warnings.push(`gdb not found ("${gdbOptions.gdbPath}"): install gdb for a stack trace`);
+      return { modules: await modulesOf(notes, options, false) };
     }
     throw error;
   } finally {
     if (scratch) await removeTempDir(scratch);
+  }
+}
+
+/**
+ * Names the libraries gdb loaded through the agent's view (links in a temporary directory)
+ * by the paths the core gives them.
+ */
+function renameLibraries(report: GdbReport, notes: CoreNotes): void {
+  for (const library of report.sharedLibraries) {
+    if (!/^0x[0-9a-f]+$/i.test(library.from)) continue;
+    const at = BigInt(library.from);
+    const file = notes.files.find((f) => f.start <= at && at < f.end);
+    if (file) library.path = file.path;
   }
 }
 
@@ -352,6 +486,7 @@ function buildAnalysis(
     registers: report?.registers ?? {},
     go: goInfo,
     fingerprint: { id: "", basis: [] },
+    buildIds: [],
     gdb,
     warnings,
   };
@@ -499,7 +634,7 @@ function crashReason(
 
 /** Turns the configuration and the command's flags into analyzer options. */
 export function analyzeOptions(
-  config: Pick<Config, "analyzer">,
+  config: Pick<Config, "analyzer" | "stateDir">,
   flags: { exe?: string; gdb?: boolean },
 ): AnalyzeOptions {
   const analyzer = config.analyzer;
@@ -512,5 +647,15 @@ export function analyzeOptions(
     },
     maxNoteBytes: analyzer.maxNoteBytes,
     tempDir: analyzer.tempDir || undefined,
+    ...(analyzer.debuginfodUrls.length > 0
+      ? {
+        debuginfod: {
+          urls: analyzer.debuginfodUrls,
+          cacheDir: join(config.stateDir, "debuginfod"),
+          maxCacheBytes: analyzer.debuginfodCacheMaxBytes,
+          timeoutMs: analyzer.debuginfodTimeout,
+        },
+      }
+      : {}),
   };
 }

@@ -8,6 +8,7 @@
  */
 import { InputError } from "../errors.ts";
 import { type ByteSource, type Compression, openSource } from "./_source.ts";
+import { readElfIdentity } from "./build_id.ts";
 
 /** CPU architectures whose cores are understood. */
 export type Machine = "x86_64" | "aarch64";
@@ -61,6 +62,19 @@ export interface MappedFile {
   path: string;
 }
 
+/** An ELF file mapped into the process, as the core shows it. */
+export interface CoreModule {
+  /** Its path, as the crashed process saw it (inside its container, for a container). */
+  path: string;
+  /** Where the file's offset 0 is mapped: addresses minus this are offsets in the file. */
+  base: bigint;
+  /**
+   * The GNU build-id in the mapping's first page, which the kernel writes into the core;
+   * absent when the core does not hold that page or the file has none.
+   */
+  buildId?: string;
+}
+
 /** A PT_LOAD segment: process memory present (or not) in the core. */
 export interface LoadSegment {
   vaddr: bigint;
@@ -94,12 +108,22 @@ export interface CoreNotes {
   complete?: boolean;
   /** Executable path from NT_FILE (the mapping holding AT_PHDR) or AT_EXECFN. */
   executable?: string;
+  /**
+   * Every ELF file mapped at its offset 0 (the executable and the shared libraries), in
+   * address order, with the build-ids read when the options asked for them.
+   */
+  modules: CoreModule[];
 }
 
 /** Options of {@linkcode readCoreNotes}. */
 export interface ReadCoreOptions {
   /** Upper bound on the bytes of all PT_NOTE segments read into memory. Default 64 MiB. */
   maxNoteBytes?: number;
+  /**
+   * Read each module's build-id from its first page (a few small reads each). Default true;
+   * a compressed core is never read out of order for them: see {@linkcode readBuildIds}.
+   */
+  buildIds?: boolean;
 }
 
 const ET_CORE = 4;
@@ -158,9 +182,59 @@ export async function readCoreNotes(
 ): Promise<CoreNotes> {
   const source = await openSource(path);
   try {
-    return await new CoreReader(path, source, options.maxNoteBytes ?? 64 * 1024 * 1024).read();
+    const notes = await new CoreReader(path, source, options.maxNoteBytes ?? 64 * 1024 * 1024)
+      .read();
+    if (options.buildIds !== false && source.seekable) await fillBuildIds(source, notes);
+    return notes;
   } finally {
     source.close();
+  }
+}
+
+/**
+ * Reads the modules' build-ids into `notes` from the plain (uncompressed) core at `path`: for
+ * a compressed core, from the copy unpacked for gdb, since reading them from the compressed
+ * file would mean decompressing it nearly whole.
+ *
+ * @throws {InputError} when the core cannot be read.
+ */
+export async function readBuildIds(path: string, notes: CoreNotes): Promise<void> {
+  const source = await openSource(path);
+  try {
+    if (source.seekable) await fillBuildIds(source, notes);
+  } finally {
+    source.close();
+  }
+}
+
+/** What the kernel writes of a mapping of an ELF file: its first page. */
+const FIRST_PAGE = 4096;
+
+/**
+ * Each module's first page is a segment of the core: its build-id note is read from there, in
+ * one read of the page (the note follows the program headers in it).
+ */
+async function fillBuildIds(source: ByteSource, notes: CoreNotes): Promise<void> {
+  for (const module of notes.modules) {
+    const segment = notes.segments.find((s) =>
+      s.vaddr <= module.base && module.base < s.vaddr + BigInt(s.fileSize)
+    );
+    if (!segment) continue;
+    const start = segment.fileOffset + Number(module.base - segment.vaddr);
+    const end = segment.fileOffset + segment.fileSize;
+    const size = Math.min(FIRST_PAGE, end - start);
+    const page = source.readSync?.(start, size) ?? await source.read(start, size);
+    const identity = await readElfIdentity(
+      (offset, length) =>
+        offset >= 0 && offset + length <= page.length
+          ? Promise.resolve(page.subarray(offset, offset + length))
+          // A core written by gdb may hold more of the file than its first page.
+          : offset < 0 || start + offset >= end
+          ? Promise.resolve(new Uint8Array(0))
+          : source.read(start + offset, Math.min(length, end - start - offset)),
+      { soname: false },
+    );
+    if (identity.buildId) module.buildId = identity.buildId;
   }
 }
 
@@ -249,6 +323,7 @@ class CoreReader {
       threads: [],
       auxv: new Map(),
       files: [],
+      modules: [],
       segments: headers.filter((h) => h.type === PT_LOAD).map((h) => ({
         vaddr: h.vaddr,
         memSize: h.memSize,
@@ -273,6 +348,7 @@ class CoreReader {
     }
     if (source.compression === "none") result.complete = true;
     result.executable = await this.#executable(result);
+    result.modules = modulesOf(result.files, result.segments);
     const first = result.threads[0]!;
     if (first.pc === 0n && result.machine === "x86_64" && source.seekable) {
       // The call pushed its return address and jumped to 0: sp still points at it.
@@ -450,6 +526,26 @@ class CoreReader {
     }
     return notes.files[0]?.path;
   }
+}
+
+/**
+ * The files mapped at their offset 0 whose first page the core holds, once each, in address
+ * order. The kernel writes that page only for ELF files (the executable, shared libraries),
+ * not for the data files a process maps (locale archives, caches).
+ */
+function modulesOf(files: MappedFile[], segments: LoadSegment[]): CoreModule[] {
+  const seen = new Set<string>();
+  const modules: CoreModule[] = [];
+  for (const file of [...files].sort((a, b) => (a.start < b.start ? -1 : 1))) {
+    if (file.fileOffset !== 0n || seen.has(file.path)) continue;
+    const dumped = segments.some((s) =>
+      s.fileSize > 0 && s.vaddr <= file.start && file.start < s.vaddr + BigInt(s.fileSize)
+    );
+    if (!dumped) continue;
+    seen.add(file.path);
+    modules.push({ path: file.path, base: file.start });
+  }
+  return modules;
 }
 
 /**

@@ -20,6 +20,11 @@ export interface GdbOptions {
   maxOutputBytes: number;
   /** Where gdb's scripts are written for the run; default the system's temporary directory. */
   tempDir?: string;
+  /**
+   * More settings, run before the files are loaded: where to find the modules' files and
+   * their debug info (`set sysroot`, `set solib-search-path`, `set debug-file-directory`).
+   */
+  settings?: readonly string[];
 }
 
 /** What one gdb run produced. */
@@ -158,7 +163,12 @@ end
  * args.includes("-nx"); // true
  * ```
  */
-export function gdbArguments(exe: string, core: string, scripts: string[] = []): string[] {
+export function gdbArguments(
+  exe: string,
+  core: string,
+  scripts: string[] = [],
+  settings: readonly string[] = [],
+): string[] {
   const args = [
     "-nx",
     "-batch",
@@ -177,6 +187,7 @@ export function gdbArguments(exe: string, core: string, scripts: string[] = []):
     "-iex",
     "set print thread-events off",
   ];
+  for (const setting of settings) args.push("-iex", setting);
   for (const [section, command] of GDB_COMMANDS) {
     args.push("-ex", `echo \\n${sectionMarker(section)}\\n`, "-ex", command);
   }
@@ -207,7 +218,7 @@ export async function runGdb(exe: string, core: string, options: GdbOptions): Pr
     for (const [name, text] of files) {
       await Deno.writeTextFile(`${scripts}/${name}`, text, { mode: 0o600 });
     }
-    return await spawnGdb(gdbArguments(exe, core, paths), options, started);
+    return await spawnGdb(gdbArguments(exe, core, paths, options.settings), options, started);
   } finally {
     await removeTempDir(scripts);
   }

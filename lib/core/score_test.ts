@@ -39,6 +39,7 @@ function analysis(overrides: Partial<CoreAnalysis> = {}): CoreAnalysis {
     registers: {},
     go: null,
     fingerprint: { id: "0000000000000000", basis: [] },
+    buildIds: [],
     gdb: { used: false, durationMs: null, timedOut: false, truncated: false },
     warnings: [],
     ...overrides,

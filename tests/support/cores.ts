@@ -113,10 +113,18 @@ export async function compile(name: string, dir: string, goBinary = "go"): Promi
   const lang = language(name);
   const go = lang === "go";
   const source = new URL(`${name}.${lang}`, PROGRAMS).pathname;
+  const library = !go && (await compileLibrary(name, dir)) !== undefined;
   const out = await new Deno.Command(go ? goBinary : lang === "cpp" ? "g++" : "gcc", {
-    args: go
-      ? ["build", "-o", exe, source]
-      : ["-g", "-O0", "-fno-omit-frame-pointer", "-pthread", "-o", exe, source],
+    args: go ? ["build", "-o", exe, source] : [
+      "-g",
+      "-O0",
+      "-fno-omit-frame-pointer",
+      "-pthread",
+      "-o",
+      exe,
+      source,
+      ...(library ? [`-L${dir}`, `-l${name}`, "-Wl,-rpath,$ORIGIN"] : []),
+    ],
     env: go
       ? {
         HOME: dir,
@@ -132,6 +140,42 @@ export async function compile(name: string, dir: string, goBinary = "go"): Promi
     throw new Error(`building ${source} failed: ${new TextDecoder().decode(out.stderr)}`);
   }
   return exe;
+}
+
+/**
+ * Builds `programs/lib<name>.c`, when there is one, into `dir/lib<name>.so` (with `defines`,
+ * e.g. `["PLUGIN_V2"]` for another build of it). Returns the library, or `undefined`.
+ */
+export async function compileLibrary(
+  name: string,
+  dir: string,
+  defines: string[] = [],
+): Promise<string | undefined> {
+  const source = new URL(`lib${name}.c`, PROGRAMS).pathname;
+  try {
+    await Deno.stat(source);
+  } catch {
+    return undefined;
+  }
+  const library = `${dir}/lib${name}.so`;
+  const out = await new Deno.Command("gcc", {
+    args: [
+      "-g",
+      "-O0",
+      "-fno-omit-frame-pointer",
+      "-shared",
+      "-fPIC",
+      ...defines.map((d) => `-D${d}`),
+      "-o",
+      library,
+      source,
+    ],
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`building ${source} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return library;
 }
 
 /**
