@@ -6,8 +6,8 @@
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { formatBytes } from "../lib/config/mod.ts";
 import { escapeControl } from "../lib/escape.ts";
+import { analyzeWithBundle } from "../lib/collect/bundle.ts";
 import {
-  analyzeCore,
   analyzeOptions,
   type CoreAnalysis,
   crashFrame,
@@ -45,7 +45,9 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
     )
     .action(async (core, options) => {
       const config = await context.config();
-      const analysis = await analyzeCore(core, analyzeOptions(config, options));
+      // A core collected in pipe mode, or stored with its metadata, may come with a debug
+      // bundle: its own executable and libraries.
+      const analysis = await analyzeWithBundle(core, analyzeOptions(config, options), config);
       await print(options.output === "json" ? renderJson(analysis) : renderAnalysis(analysis));
     });
   return analyze;

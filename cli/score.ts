@@ -10,13 +10,8 @@ import {
   Option,
 } from "@commander-js/extra-typings";
 import { AgentError, ExitCode } from "../lib/errors.ts";
-import {
-  analyzeCore,
-  analyzeOptions,
-  liftingRule,
-  scoreCore,
-  type ScoreItem,
-} from "../lib/core/mod.ts";
+import { analyzeWithBundle } from "../lib/collect/bundle.ts";
+import { analyzeOptions, liftingRule, scoreCore, type ScoreItem } from "../lib/core/mod.ts";
 import { escapeControl } from "../lib/escape.ts";
 import { mapLimit } from "../lib/pool.ts";
 import { type CliContext, flag } from "./_context.ts";
@@ -89,7 +84,7 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
         config.analyzer.concurrency,
         async (file) => {
           try {
-            const analysis = await analyzeCore(file, analyze);
+            const analysis = await analyzeWithBundle(file, analyze, config);
             const score = scoreCore(analysis, {
               scoring: config.analyzer.scoring,
               panicKeywords: config.analyzer.panicKeywords,

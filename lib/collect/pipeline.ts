@@ -44,6 +44,7 @@ import {
   type PodInfo,
 } from "./correlate.ts";
 import { type CoreNameFacts, parseCoreName, safeName } from "./names.ts";
+import { bundleDir, openBundle, readBundle, storeBundle } from "./bundle.ts";
 
 /** What the pipeline reports after each core, for metrics, logs and Kubernetes Events. */
 export interface CoreOutcome {
@@ -339,7 +340,25 @@ export class CorePipeline {
     const path = record.path;
     const xattrs = names?.source === "systemd" || !names ? await coredumpXattrs(path) : {};
     const started = performance.now();
-    const analysis = await analyzeCore(path, analyzeOptions(config, {}));
+    // A core piped from a container comes with its executable and libraries.
+    const manifest = await readBundle(path);
+    const bundle = manifest
+      ? await openBundle(manifest, {
+        corePath: path,
+        store,
+        tempDir: config.analyzer.tempDir || undefined,
+      })
+      : undefined;
+    let analysis: CoreAnalysis;
+    try {
+      analysis = await analyzeCore(path, {
+        ...analyzeOptions(config, {}),
+        ...(bundle ? { bundle: bundle.files } : {}),
+      });
+    } finally {
+      await bundle?.close();
+    }
+    analysis.warnings.push(...(bundle?.problems ?? []));
     durations.analyze = (performance.now() - started) / 1000;
     const crashTime = hints.time ?? names?.time ??
       (xattrs.timestamp ? new Date(Number(xattrs.timestamp) / 1000) : info.mtime ?? this.#now());
@@ -434,6 +453,8 @@ export class CorePipeline {
       throw new InputError(`Core "${path}" changed or vanished while being processed`);
     }
     const storeStarted = performance.now();
+    // The bundle's files first: the core's metadata names them by their keys.
+    const storedBundle = manifest ? await storeBundle(store, path, manifest) : undefined;
     const object = await store.put(path, {
       instance,
       pod: correlation.pod ?? "",
@@ -460,6 +481,7 @@ export class CorePipeline {
         score: score.score,
         breakdown: score.breakdown,
         original: { path, bytes: info.size },
+        ...(storedBundle ? { bundle: storedBundle } : {}),
         analysis,
       },
     });
@@ -558,6 +580,7 @@ export class CorePipeline {
       if (safe && info && fileIdentity(info) === identity) {
         try {
           await Deno.remove(record.path);
+          await Deno.remove(bundleDir(record.path), { recursive: true }).catch(() => {});
           current = index.update(record.id, { originalDeleted: true }, owner);
           log.debug("original core removed", { path: record.path });
         } catch (error) {
@@ -566,6 +589,7 @@ export class CorePipeline {
           log.warn("cannot remove the original core", { path: record.path, error: message(error) });
         }
       } else if (safe && !info) {
+        await Deno.remove(bundleDir(record.path), { recursive: true }).catch(() => {});
         current = index.update(record.id, { originalDeleted: true }, owner);
       }
     }

@@ -176,6 +176,7 @@ export const configSchema = z.strictObject({
     rescanInterval: duration(NONZERO),
     correlationWindow: duration(),
     concurrency: z.number().int().min(1).max(64),
+    bundleMaxBytes: bytes(),
   }),
   analyzer: z.strictObject({
     useGdb: z.boolean(),
@@ -291,6 +292,7 @@ export const DEFAULTS: ConfigInput = {
     rescanInterval: "1m",
     correlationWindow: "5m",
     concurrency: 2,
+    bundleMaxBytes: "1GiB",
   },
   analyzer: {
     useGdb: true,

@@ -544,10 +544,9 @@ function notesFrames(thread: CoreThread): Frame[] {
  */
 class ModuleMap {
   readonly #bases = new Map<string, bigint>();
-  readonly #code: LoadSegment[];
   constructor(
     private readonly files: MappedFile[],
-    segments: LoadSegment[],
+    private readonly segments: LoadSegment[],
     private readonly fullySymbolized?: string,
   ) {
     for (const f of files) {
@@ -555,7 +554,6 @@ class ModuleMap {
       const known = this.#bases.get(f.path);
       if (known === undefined || base < known) this.#bases.set(f.path, base);
     }
-    this.#code = segments.filter((s) => (s.flags & PF_X) !== 0);
   }
 
   lookup(address: bigint): { path: string; offset: bigint } | undefined {
@@ -566,8 +564,11 @@ class ModuleMap {
 
   /** Whether `address` lies in executable memory; `undefined` when the core does not say. */
   isCode(address: bigint): boolean | undefined {
-    if (this.#code.length === 0) return undefined;
-    return this.#code.some((s) => s.vaddr <= address && address < s.vaddr + s.memSize);
+    const segment = this.segments.find((s) => s.vaddr <= address && address < s.vaddr + s.memSize);
+    if (segment) return (segment.flags & PF_X) !== 0;
+    // The kernel lists every mapping as a segment; gdb's generate-core-file leaves out the
+    // ones it does not dump (a file's code): an address in a mapped file may be code.
+    return this.lookup(address) ? undefined : false;
   }
 
   /** Whether every function of `path` has a symbol gdb would have named. */

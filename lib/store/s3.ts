@@ -326,7 +326,11 @@ export class S3Store implements Store {
       writer: this.#writer,
     });
     try {
-      await this.#upload(objectKey, stream, options.compression);
+      await this.#upload(
+        objectKey,
+        stream,
+        options.compression === "gzip" ? "application/gzip" : "application/zstd",
+      );
     } catch (error) {
       const reason = error instanceof S3Error
         ? error.detail
@@ -366,12 +370,7 @@ export class S3Store implements Store {
    * Sends the compressed bytes: one PutObject when they fit in a part, else a multipart
    * upload, aborted on any failure.
    */
-  async #upload(
-    objectKey: string,
-    stream: CompressedStream,
-    compression: "gzip" | "zstd",
-  ): Promise<void> {
-    const contentType = compression === "gzip" ? "application/gzip" : "application/zstd";
+  async #upload(objectKey: string, stream: CompressedStream, contentType: string): Promise<void> {
     const etags: string[] = [];
     let uploadId: string | undefined;
     let uploading: Promise<void> | undefined;
@@ -638,6 +637,87 @@ export class S3Store implements Store {
     } catch {
       return false;
     }
+  }
+
+  /** Whether an object (a debug bundle's file) is stored under `key`. */
+  async hasFile(key: string): Promise<boolean> {
+    if (!isSafeKey(key)) throw new InputError(`Refusing "${key}": not a key of this store`);
+    const answer = await this.#request({
+      operation: "HeadObject",
+      method: "HEAD",
+      key: this.prefix + key,
+      accept: [404],
+    });
+    return answer.status === 200;
+  }
+
+  /** Uploads the file at `path` as it is under `key` (multipart when larger than a part). */
+  async putFile(key: string, path: string): Promise<number> {
+    if (!isSafeKey(key)) throw new InputError(`Refusing "${key}": not a key of this store`);
+    const objectKey = this.prefix + key;
+    await this.#abortUploadsOf(objectKey);
+    // A source "already compressed as wanted" passes through untouched, counted and hashed.
+    const stream = compressedStream(path, {
+      compression: "zstd",
+      sourceCompression: "zstd",
+      writer: this.#writer,
+    });
+    try {
+      await this.#upload(objectKey, stream, "application/octet-stream");
+    } catch (error) {
+      const reason = error instanceof S3Error ? error.detail : String(error);
+      if (stream.sourceFailed()) {
+        throw new InputError(`Cannot read "${path}": ${reason}`, { cause: error });
+      }
+      throw new UnavailableError(`Cannot store "${path}" as "${this.uri(key)}": ${reason}`, {
+        cause: error,
+      });
+    }
+    return stream.stats().bytes;
+  }
+
+  /** Downloads the object under `key` to `destination`, streaming. */
+  async getFile(key: string, destination: string): Promise<void> {
+    if (!isSafeKey(key)) throw new InputError(`Refusing "${key}": not a key of this store`);
+    const url = this.url(this.prefix + key);
+    const emptyHash = createHash("sha256").update(new Uint8Array()).digest("hex");
+    let problem = "";
+    for (let attempt = 1; attempt <= this.#attempts; attempt++) {
+      try {
+        const signed = await new AwsV4Signer({
+          url,
+          method: "GET",
+          headers: { "x-amz-content-sha256": emptyHash },
+          ...this.#credentials,
+          service: "s3",
+          region: this.#region,
+          cache: this.#signingKeys,
+        }).sign();
+        const response = await this.#fetch(signed.url, {
+          method: "GET",
+          headers: signed.headers,
+          signal: AbortSignal.timeout(this.#timeoutMs),
+        });
+        if (!response.ok || !response.body) {
+          await response.body?.cancel();
+          problem = `GetObject to ${this.endpoint} answered ${response.status}`;
+          if (response.status < 500) break;
+          continue;
+        }
+        const file = await Deno.open(destination, { write: true, create: true, truncate: true });
+        try {
+          for await (const chunk of response.body) {
+            for (let at = 0; at < chunk.length;) at += await file.write(chunk.subarray(at));
+          }
+        } finally {
+          file.close();
+        }
+        return;
+      } catch (error) {
+        problem = error instanceof Error ? error.message : String(error);
+      }
+    }
+    throw new UnavailableError(`Cannot read "${this.uri(key)}": ${problem}`);
   }
 
   /** `undefined`: a bucket has no free space to speak of. */
