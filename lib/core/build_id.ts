@@ -109,6 +109,40 @@ export async function readElfIdentity(
   return identity;
 }
 
+/**
+ * The GNU build-id of an ELF image whose notes lie within `bytes` (its first page: where
+ * linkers put them, right after the program headers), found without any further read; else
+ * `undefined`. For a core's module pages, where nothing beyond the page is at hand anyway.
+ *
+ * @example Usage
+ * ```ts ignore
+ * buildIdInPage(firstPage); // "93ac61ec5a8eb1396f9fbd350e3169a558528a40"
+ * ```
+ */
+export function buildIdInPage(bytes: Uint8Array): string | undefined {
+  if (
+    bytes.length < 64 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c ||
+    bytes[3] !== 0x46 || bytes[4] !== 2 || bytes[5] !== 1
+  ) {
+    return undefined;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const phoff = Number(view.getBigUint64(32, true) & 0xffffffffn);
+  const phnum = view.getUint16(56, true);
+  if (view.getUint16(54, true) !== 56 || phnum > MAX_PHNUM) return undefined;
+  for (let i = 0; i < phnum; i++) {
+    const at = phoff + i * 56;
+    if (at + 56 > bytes.length) return undefined;
+    if (view.getUint32(at, true) !== PT_NOTE) continue;
+    const offset = view.getBigUint64(at + 8, true);
+    const size = view.getBigUint64(at + 32, true);
+    if (offset + size > BigInt(bytes.length)) continue;
+    const buildId = gnuBuildId(bytes.subarray(Number(offset), Number(offset + size)));
+    if (buildId) return buildId;
+  }
+  return undefined;
+}
+
 /** Finds the GNU build-id note among the notes of one PT_NOTE segment. */
 function gnuBuildId(bytes: Uint8Array): string | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -161,8 +195,12 @@ function align4(n: number): number {
   return Math.ceil(n / 4) * 4;
 }
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
 function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  let text = "";
+  for (const b of bytes) text += HEX[b];
+  return text;
 }
 
 /**

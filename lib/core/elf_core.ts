@@ -8,7 +8,7 @@
  */
 import { InputError } from "../errors.ts";
 import { type ByteSource, type Compression, openSource } from "./_source.ts";
-import { readElfIdentity } from "./build_id.ts";
+import { buildIdInPage, readElfIdentity } from "./build_id.ts";
 
 /** CPU architectures whose cores are understood. */
 export type Machine = "x86_64" | "aarch64";
@@ -224,17 +224,20 @@ async function fillBuildIds(source: ByteSource, notes: CoreNotes): Promise<void>
     const end = segment.fileOffset + segment.fileSize;
     const size = Math.min(FIRST_PAGE, end - start);
     const page = source.readSync?.(start, size) ?? await source.read(start, size);
-    const identity = await readElfIdentity(
-      (offset, length) =>
-        offset >= 0 && offset + length <= page.length
-          ? Promise.resolve(page.subarray(offset, offset + length))
-          // A core written by gdb may hold more of the file than its first page.
-          : offset < 0 || start + offset >= end
-          ? Promise.resolve(new Uint8Array(0))
-          : source.read(start + offset, Math.min(length, end - start - offset)),
-      { soname: false },
-    );
-    if (identity.buildId) module.buildId = identity.buildId;
+    const buildId = buildIdInPage(page) ??
+      // A core written by gdb may hold more of the file than its first page.
+      (end - start > page.length
+        ? (await readElfIdentity(
+          (offset, length) =>
+            offset < 0 || start + offset >= end
+              ? Promise.resolve(new Uint8Array(0))
+              : source.read(start + offset, Math.min(length, end - start - offset)),
+          {
+            soname: false,
+          },
+        )).buildId
+        : undefined);
+    if (buildId) module.buildId = buildId;
   }
 }
 

@@ -71,6 +71,16 @@ export async function resolveModules(
   bundle: readonly BundleFile[] = [],
   compareHost = true,
 ): Promise<ResolvedModule[]> {
+  if (!compareHost && bundle.length === 0) {
+    // Nothing to open or match: no promise per module.
+    return modules.map((m) => ({
+      path: m.path,
+      buildId: m.buildId ?? null,
+      host: "unchecked",
+      symbols: "host",
+      file: m.path,
+    }));
+  }
   return await Promise.all(modules.map(async (module) => {
     const host = compareHost ? await hostState(module.path, module.buildId) : "unchecked";
     const base = { path: module.path, buildId: module.buildId ?? null, host };
