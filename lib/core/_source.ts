@@ -19,6 +19,8 @@ export interface ByteSource {
   readonly compression: Compression;
   /** Size of the file on disk. */
   readonly fileSize: number;
+  /** When the file was last modified (when the kernel finished writing a core), if known. */
+  readonly modifiedAt: Date | null;
   /** Whether `read` accepts any offset; a streaming source only accepts non-decreasing ones. */
   readonly seekable: boolean;
   /**
@@ -27,10 +29,11 @@ export interface ByteSource {
    */
   read(offset: number, length: number): Promise<Uint8Array>;
   /**
-   * Reads like `read`, synchronously: only a plain file offers it, for the handful of small
-   * reads (a page each) where an asynchronous operation would cost more than the read.
+   * Reads into `into` at `offset`, synchronously, and returns how many bytes came (fewer only
+   * at the end of the data): only a plain file offers it, for the handful of small reads (a
+   * page each) where an asynchronous operation would cost more than the read itself.
    */
-  readSync?(offset: number, length: number): Uint8Array;
+  readSync?(offset: number, into: Uint8Array): number;
   /** Releases the file and any decompressor. */
   close(): void;
 }
@@ -75,7 +78,7 @@ export async function openSource(path: string): Promise<ByteSource> {
       : undefined;
     if (compression) {
       file.close();
-      return new StreamSource(path, info.size, compression);
+      return new StreamSource(path, info.size, compression, info.mtime);
     }
     if (startsWith(head, XZ_MAGIC)) {
       throw new InputError(
@@ -87,7 +90,7 @@ export async function openSource(path: string): Promise<ByteSource> {
         `Cannot read core "${path}": legacy lz4 format (lz4 -l) is not supported (use the lz4 frame format)`,
       );
     }
-    return new FileSource(path, file, info.size);
+    return new FileSource(path, file, info.size, info.mtime);
   } catch (error) {
     file.close();
     throw error;
@@ -122,6 +125,7 @@ class FileSource implements ByteSource {
     private readonly path: string,
     private readonly file: Deno.FsFile,
     readonly fileSize: number,
+    readonly modifiedAt: Date | null,
   ) {}
 
   async read(offset: number, length: number): Promise<Uint8Array> {
@@ -135,18 +139,17 @@ class FileSource implements ByteSource {
     }
   }
 
-  readSync(offset: number, length: number): Uint8Array {
-    const wanted = Math.max(0, Math.min(length, this.fileSize - offset));
-    const buffer = new Uint8Array(wanted);
+  readSync(offset: number, into: Uint8Array): number {
+    const wanted = Math.max(0, Math.min(into.length, this.fileSize - offset));
     try {
       this.file.seekSync(offset, Deno.SeekMode.Start);
       let filled = 0;
       while (filled < wanted) {
-        const n = this.file.readSync(buffer.subarray(filled));
+        const n = this.file.readSync(into.subarray(filled, wanted));
         if (n === null) break;
         filled += n;
       }
-      return buffer.subarray(0, filled);
+      return filled;
     } catch (error) {
       throw new InputError(`Cannot read core "${this.path}": ${describeFsError(error)}`, {
         cause: error,
@@ -177,6 +180,7 @@ class StreamSource implements ByteSource {
     private readonly path: string,
     readonly fileSize: number,
     readonly compression: Compressed,
+    readonly modifiedAt: Date | null,
   ) {
     this.#open();
   }

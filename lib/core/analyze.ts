@@ -166,12 +166,7 @@ export async function analyzeCore(path: string, options: AnalyzeOptions): Promis
     buildIds: options.buildIds !== false,
   });
   const warnings: string[] = [];
-  let modifiedAt: string | null = null;
-  try {
-    modifiedAt = (await Deno.stat(path)).mtime?.toISOString() ?? null;
-  } catch {
-    // The core was readable a moment ago; a missing mtime only disables the age rule.
-  }
+  const modifiedAt = notes.modifiedAt?.toISOString() ?? null;
   const wantGdb = options.gdb !== false;
   const exe = options.exe ?? bundledExecutable(notes, options.bundle) ??
     await executableOnHost(notes.executable, warnings, wantGdb);

@@ -127,17 +127,20 @@ export function buildIdInPage(bytes: Uint8Array): string | undefined {
     return undefined;
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const phoff = Number(view.getBigUint64(32, true) & 0xffffffffn);
+  // Offsets within a page fit 32 bits: the high halves must be 0 (no bigints needed).
+  if (view.getUint32(36, true) !== 0) return undefined;
+  const phoff = view.getUint32(32, true);
   const phnum = view.getUint16(56, true);
   if (view.getUint16(54, true) !== 56 || phnum > MAX_PHNUM) return undefined;
   for (let i = 0; i < phnum; i++) {
     const at = phoff + i * 56;
     if (at + 56 > bytes.length) return undefined;
     if (view.getUint32(at, true) !== PT_NOTE) continue;
-    const offset = view.getBigUint64(at + 8, true);
-    const size = view.getBigUint64(at + 32, true);
-    if (offset + size > BigInt(bytes.length)) continue;
-    const buildId = gnuBuildId(bytes.subarray(Number(offset), Number(offset + size)));
+    if (view.getUint32(at + 12, true) !== 0 || view.getUint32(at + 36, true) !== 0) continue;
+    const offset = view.getUint32(at + 8, true);
+    const size = view.getUint32(at + 32, true);
+    if (offset + size > bytes.length) continue;
+    const buildId = gnuBuildId(bytes.subarray(offset, offset + size));
     if (buildId) return buildId;
   }
   return undefined;

@@ -90,6 +90,8 @@ export interface CoreNotes {
   compression: Compression;
   /** Size of the file on disk. */
   fileSize: number;
+  /** When the file was last modified, from the same `fstat` that gave its size. */
+  modifiedAt: Date | null;
   /** Size of the uncompressed core according to its program headers. */
   coreSize: number;
   signal?: CoreSignal;
@@ -215,15 +217,16 @@ const FIRST_PAGE = 4096;
  * one read of the page (the note follows the program headers in it).
  */
 async function fillBuildIds(source: ByteSource, notes: CoreNotes): Promise<void> {
+  // One buffer for every page: each is parsed before the next is read.
+  const buffer = new Uint8Array(FIRST_PAGE);
   for (const module of notes.modules) {
-    const segment = notes.segments.find((s) =>
-      s.vaddr <= module.base && module.base < s.vaddr + BigInt(s.fileSize)
-    );
-    if (!segment) continue;
-    const start = segment.fileOffset + Number(module.base - segment.vaddr);
-    const end = segment.fileOffset + segment.fileSize;
+    const where = FIRST_PAGES.get(module);
+    if (!where) continue;
+    const { start, end } = where;
     const size = Math.min(FIRST_PAGE, end - start);
-    const page = source.readSync?.(start, size) ?? await source.read(start, size);
+    const page = source.readSync
+      ? buffer.subarray(0, source.readSync(start, buffer.subarray(0, size)))
+      : await source.read(start, size);
     const buildId = buildIdInPage(page) ??
       // A core written by gdb may hold more of the file than its first page.
       (end - start > page.length
@@ -232,9 +235,7 @@ async function fillBuildIds(source: ByteSource, notes: CoreNotes): Promise<void>
             offset < 0 || start + offset >= end
               ? Promise.resolve(new Uint8Array(0))
               : source.read(start + offset, Math.min(length, end - start - offset)),
-          {
-            soname: false,
-          },
+          { soname: false },
         )).buildId
         : undefined);
     if (buildId) module.buildId = buildId;
@@ -322,6 +323,7 @@ class CoreReader {
       machine,
       compression: source.compression,
       fileSize: source.fileSize,
+      modifiedAt: source.modifiedAt,
       coreSize: extentEnd,
       threads: [],
       auxv: new Map(),
@@ -537,19 +539,30 @@ class CoreReader {
  * not for the data files a process maps (locale archives, caches).
  */
 function modulesOf(files: MappedFile[], segments: LoadSegment[]): CoreModule[] {
+  // Numbers, not bigints, for the comparisons: user-space addresses are below 2^48.
+  const dumped = segments.filter((s) =>
+    s.fileSize > 0 && s.vaddr < BigInt(Number.MAX_SAFE_INTEGER - s.fileSize)
+  ).map((s) => ({ from: Number(s.vaddr), to: Number(s.vaddr) + s.fileSize, offset: s.fileOffset }));
   const seen = new Set<string>();
   const modules: CoreModule[] = [];
   for (const file of [...files].sort((a, b) => (a.start < b.start ? -1 : 1))) {
     if (file.fileOffset !== 0n || seen.has(file.path)) continue;
-    const dumped = segments.some((s) =>
-      s.fileSize > 0 && s.vaddr <= file.start && file.start < s.vaddr + BigInt(s.fileSize)
-    );
-    if (!dumped) continue;
+    const base = Number(file.start);
+    const segment = dumped.find((s) => s.from <= base && base < s.to);
+    if (!segment) continue;
     seen.add(file.path);
-    modules.push({ path: file.path, base: file.start });
+    const module: CoreModule = { path: file.path, base: file.start };
+    FIRST_PAGES.set(module, {
+      start: segment.offset + (base - segment.from),
+      end: segment.offset + (segment.to - segment.from),
+    });
+    modules.push(module);
   }
   return modules;
 }
+
+/** Where in the core file each module's first page is (bytes `start` to `end`). */
+const FIRST_PAGES = new WeakMap<CoreModule, { start: number; end: number }>();
 
 /**
  * Reads up to `max` bytes of the process memory dumped in the core at `address`, as far as
