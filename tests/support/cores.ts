@@ -292,6 +292,18 @@ async function resolveCommand(command: string): Promise<string> {
 }
 
 /**
+ * Whether the process `pid` is asleep in a system call (state S, a syscall number in
+ * `/proc/PID/syscall`): past its start-up, in its own wait (pause, nanosleep). Killed before,
+ * it would die in the dynamic loader.
+ */
+async function waiting(pid: number): Promise<boolean> {
+  const stat = await readProc(`/proc/${pid}/stat`);
+  const state = stat?.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  const syscall = await readProc(`/proc/${pid}/syscall`);
+  return state === "S" && /^\d+ /.test(syscall ?? "");
+}
+
+/**
  * The core of a healthy process another process killed: runs `command args` (a program of
  * `programs/` when `command` names one, compiled first; else a command such as `sleep`) in
  * `parent/dir`, waits until it runs, and sends it `signal` from this process, as `kill -ABRT`
@@ -341,11 +353,18 @@ export async function killedCore(
     if (viaKernel) {
       const exeLink = await new Deno.Command("readlink", { args: [`/proc/${child.pid}/exe`] })
         .output();
-      if (new TextDecoder().decode(exeLink.stdout).trim() === exe) pid = child.pid;
+      if (
+        new TextDecoder().decode(exeLink.stdout).trim() === exe && await waiting(child.pid)
+      ) {
+        pid = child.pid;
+      }
     } else {
       const children = await readProc(`/proc/${child.pid}/task/${child.pid}/children`);
       const first = Number(children?.trim().split(/\s+/)[0]);
-      if (first > 0 && (await readProc(`/proc/${first}/comm`))?.trim() === name.slice(0, 15)) {
+      if (
+        first > 0 && (await readProc(`/proc/${first}/comm`))?.trim() === name.slice(0, 15) &&
+        await waiting(first)
+      ) {
         pid = first;
       }
     }
