@@ -109,7 +109,10 @@ export function parseMaps(text: string, exe?: string): MappedBinary[] {
 export interface CollectBundleOptions {
   /** Most bytes copied in all; the files that would go past it are left out. */
   maxBytes: number;
-  /** The store, to copy only what it does not hold yet; without it everything is copied. */
+  /**
+   * The store: what a directory store holds already is not copied; without it, or with S3,
+   * everything is.
+   */
   store?: Store;
   /**
    * The crashed process's command name (`%e`): a process of another name under that pid is
@@ -175,7 +178,10 @@ export async function collectBundle(
     );
     const buildId = identity.buildId ?? null;
     const key = buildId ? `${BUNDLE_PREFIX}${buildId}` : null;
-    if (key && options.store && (await options.store.hasFile(key).catch(() => false))) {
+    // A directory store's copy serves the analysis where it is; an S3 store's would have to be
+    // downloaded again for it, so the file is copied here all the same (and not uploaded twice).
+    const store = options.store?.localPath ? options.store : undefined;
+    if (key && store && (await store.hasFile(key).catch(() => false))) {
       manifest.files.push({ path: binary.path, buildId, bytes: size, key });
       continue;
     }
