@@ -82,6 +82,25 @@ Deno.test({
 });
 
 Deno.test({
+  name: "analyze core does not use an executable rebuilt at its path since the crash",
+  ignore: skip,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const segv = await crash("segv", dir);
+      const built = await readelfBuildId(segv.exe);
+      // Another build at the same path: gdb would read the core with the wrong symbols.
+      await Deno.remove(segv.exe);
+      await compile("fpe", `${dir}/segv`).then((other) => Deno.rename(other, segv.exe));
+      const a = await analyzeJson([segv.core]);
+      assertEquals(a.gdb.used, false);
+      assertEquals(a.buildIds.find((m) => m.path === segv.exe)?.host, "different");
+      assertEquals(a.warnings, [
+        `this host's "${segv.exe}" is another build than the core's (build-id ${built}): its symbols are not used`,
+      ]);
+    }),
+});
+
+Deno.test({
   name: "analyze core names frames of a library rebuilt since the crash module+offset",
   ignore: skip,
   fn: () =>

@@ -318,9 +318,12 @@ async function runGdbOnCore(
     if (exeModule?.buildId) {
       const given = await fileIdentity(exe).catch(() => ({ buildId: undefined }));
       if (given.buildId && given.buildId !== exeModule.buildId) {
-        warnings.push(
-          `executable "${exe}" has build-id ${given.buildId}, the core's is ${exeModule.buildId}: its symbols are not used`,
-        );
+        // This host's file at the core's own path is named by the warning on other builds.
+        if (exe !== exeModule.path) {
+          warnings.push(
+            `executable "${exe}" has build-id ${given.buildId}, the core's is ${exeModule.buildId}: its symbols are not used`,
+          );
+        }
         return { modules };
       }
       if (given.buildId) {
