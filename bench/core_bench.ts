@@ -4,8 +4,8 @@
  * (4 threads, made here by crashing `threads`), and `parseGdbOutput()` on a synthetic
  * `thread apply all bt` of 200 threads × 30 frames; and what reading build-ids costs the
  * notes-only analysis of the 1 GiB core `make_cores.ts` makes: `analyzeCore()` without gdb,
- * with build-ids read and compared with this host's files, against the same without them
- * (the analysis as it was before build-ids), in one run.
+ * with build-ids read, against the same with them off, in one run (`build_ids.ts` compares
+ * with another commit's analysis).
  *
  * Run: `deno task bench` (= `deno bench -P bench/`).
  *
@@ -126,7 +126,7 @@ if (!dense) {
 }
 
 Deno.bench({
-  name: "analyzeCore --no-gdb: 1 GiB core, without build-ids (before)",
+  name: "analyzeCore --no-gdb: 1 GiB core, build-ids off",
   group: "build-ids",
   baseline: true,
   ignore: !dense,
