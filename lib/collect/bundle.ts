@@ -305,7 +305,7 @@ export async function openBundle(
     if (!entry.key || !isSafeKey(entry.key) || !entry.key.startsWith(BUNDLE_PREFIX)) continue;
     const store = options.store;
     if (!store) {
-      problems.push(`debug bundle file "${entry.path}" is in a store, and none is configured`);
+      problems.push(`Cannot read debug bundle file "${entry.path}": no store is configured`);
       continue;
     }
     const local = store.localPath?.(entry.key);
