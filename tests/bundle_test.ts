@@ -22,6 +22,7 @@ const SYMBOLIZED = "SIGSEGV (address not mapped) at 0x18 in handle_request() at 
 
 /** A configuration in `dir`; `storage` is more YAML lines under `storage:`. */
 async function configIn(dir: string, storage: string[] = [], collector: string[] = []) {
+  await Deno.mkdir(dir, { recursive: true });
   const file = `${dir}/agent.yaml`;
   await Deno.writeTextFile(
     file,
@@ -126,6 +127,21 @@ Deno.test({
         [["/app/service", "missing", "bundle"], ["/app/libservice.so", "missing", "bundle"]],
       );
       assertEquals(a.warnings, []);
+      // The store copied elsewhere (another mount, a backup): its files are found beside it.
+      await new Deno.Command("cp", { args: ["-a", `${dir}/store`, `${dir}/moved`] }).output();
+      const elsewhere = await configIn(`${dir}/other`);
+      const moved = json<CoreAnalysis>(
+        await runAgent([
+          "--config",
+          elsewhere,
+          "analyze",
+          "core",
+          core.replace(`${dir}/store/`, `${dir}/moved/`),
+          "-o",
+          "json",
+        ]),
+      );
+      assertEquals([moved.crashReason, moved.warnings], [SYMBOLIZED, []]);
       // The same core without its metadata: the container's files are nowhere here.
       await Deno.copyFile(core, `${dir}/alone.core.gz`);
       const alone = json<CoreAnalysis>(

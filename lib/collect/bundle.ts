@@ -42,6 +42,8 @@ const manifestSchema = z.object({
   files: z.array(entrySchema),
   /** Files not copied, and why (over `collector.bundleMaxBytes`, unreadable). */
   skipped: z.array(z.object({ path: z.string(), reason: z.string() })),
+  /** Where the directory store beside the core keeps its files; found, never recorded. */
+  root: z.string().optional(),
 });
 
 /** One file of a bundle. */
@@ -233,8 +235,15 @@ export async function bundleOfCore(corePath: string): Promise<BundleManifest | u
     return undefined;
   }
   try {
-    const record = JSON.parse(text) as { metadata?: { bundle?: unknown } };
-    return parseManifest(record?.metadata?.bundle);
+    const record = JSON.parse(text) as { key?: unknown; metadata?: { bundle?: unknown } };
+    const manifest = parseManifest(record?.metadata?.bundle);
+    // A core still in the directory store that wrote it: its key says where that store's
+    // root is, wherever the store is mounted now.
+    const key = typeof record?.key === "string" ? record.key : undefined;
+    if (manifest && key && isSafeKey(key) && corePath.endsWith(`/${key}`)) {
+      manifest.root = corePath.slice(0, -key.length - 1);
+    }
+    return manifest;
   } catch {
     return undefined;
   }
@@ -303,6 +312,11 @@ export async function openBundle(
       continue;
     }
     if (!entry.key || !isSafeKey(entry.key) || !entry.key.startsWith(BUNDLE_PREFIX)) continue;
+    const beside = manifest.root ? join(manifest.root, entry.key) : undefined;
+    if (beside && (await Deno.stat(beside).then((i) => i.isFile, () => false))) {
+      files.push({ path: entry.path, file: beside, ...known });
+      continue;
+    }
     const store = options.store;
     if (!store) {
       problems.push(`Cannot read debug bundle file "${entry.path}": no store is configured`);
@@ -310,7 +324,11 @@ export async function openBundle(
     }
     const local = store.localPath?.(entry.key);
     if (local) {
-      files.push({ path: entry.path, file: local, ...known });
+      if (await Deno.stat(local).then((i) => i.isFile, () => false)) {
+        files.push({ path: entry.path, file: local, ...known });
+      } else {problems.push(
+          `Cannot read debug bundle file "${entry.path}": not in ${store.location}`,
+        );}
       continue;
     }
     try {
