@@ -2,12 +2,16 @@
 /**
  * Micro-benchmarks of the analyzer's two parsers: `readCoreNotes()` on a small real core
  * (4 threads, made here by crashing `threads`), and `parseGdbOutput()` on a synthetic
- * `thread apply all bt` of 200 threads × 30 frames.
+ * `thread apply all bt` of 200 threads × 30 frames; and what reading build-ids costs the
+ * notes-only analysis of the 1 GiB core `make_cores.ts` makes: `analyzeCore()` without gdb,
+ * with build-ids read, against the same with them off, in one run (`build_ids.ts` compares
+ * with another commit's analysis).
  *
  * Run: `deno task bench` (= `deno bench -P bench/`).
  *
  * @module
  */
+import { analyzeCore } from "../lib/core/analyze.ts";
 import { readCoreNotes } from "../lib/core/elf_core.ts";
 import { parseGdbOutput, sectionMarker } from "../lib/core/gdb_parse.ts";
 import { crash, haveGcc } from "../tests/support/cores.ts";
@@ -108,5 +112,40 @@ Deno.bench({
   ignore: core === undefined,
   async fn() {
     await readCoreNotes(core!);
+  },
+});
+
+/** The 1 GiB core of `make_cores.ts`, if it has been made. */
+const DENSE_CORE = new URL("./.cores/1g/bigmem/core", import.meta.url).pathname;
+const dense = await Deno.stat(DENSE_CORE).then((info) => info.isFile, () => false);
+if (!dense) {
+  console.warn(
+    "SKIP: no 1 GiB core for the build-id benchmark: make it with deno run -q --allow-read " +
+      "--allow-write --allow-run --allow-env --allow-sys bench/make_cores.ts",
+  );
+}
+
+Deno.bench({
+  name: "analyzeCore --no-gdb: 1 GiB core, build-ids off",
+  group: "build-ids",
+  baseline: true,
+  ignore: !dense,
+  // Each run is a fraction of a millisecond: many, to see a few percent through the noise.
+  n: 5000,
+  warmup: 500,
+  async fn() {
+    await analyzeCore(DENSE_CORE, { gdb: false, buildIds: false });
+  },
+});
+
+Deno.bench({
+  name: "analyzeCore --no-gdb: 1 GiB core, with build-ids",
+  group: "build-ids",
+  ignore: !dense,
+  n: 5000,
+  warmup: 500,
+  async fn() {
+    const analysis = await analyzeCore(DENSE_CORE, { gdb: false });
+    if (!analysis.buildIds.some((m) => m.buildId)) throw new Error("no build-id read");
   },
 });

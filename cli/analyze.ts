@@ -4,10 +4,16 @@
  * @module
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
-import { basename } from "node:path";
 import { formatBytes } from "../lib/config/mod.ts";
 import { escapeControl } from "../lib/escape.ts";
-import { analyzeCore, analyzeOptions, type CoreAnalysis, type Frame } from "../lib/core/mod.ts";
+import { analyzeWithBundle } from "../lib/collect/bundle.ts";
+import {
+  analyzeOptions,
+  type CoreAnalysis,
+  crashFrame,
+  type Frame,
+  frameLabel,
+} from "../lib/core/mod.ts";
 import type { CliContext } from "./_context.ts";
 import { print, renderJson } from "./output.ts";
 
@@ -21,8 +27,10 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
     .description(
       "Explain a coredump: signal, faulting address, process, threads and the crashing\n" +
         "thread's stack. Reads only the ELF notes of the core (plain, .gz, .zst or .lz4), then runs\n" +
-        "gdb (sandboxed: no init files, no auto-loaded scripts, no debuginfod) when gdb and\n" +
-        "the executable are available.",
+        "gdb (sandboxed: no init files, no auto-loaded scripts, no network) when gdb and\n" +
+        "the executable are available. Reports the build-ids of the executable and libraries;\n" +
+        "a file on this host that is another build is not given to gdb. With\n" +
+        "analyzer.debuginfodUrls, fetches separate debug info by build-id for gdb.",
     )
     .argument("<core>", "core file (ELF, or gzip/zstd/lz4-compressed ELF)")
     .option("--exe <path>", "executable that crashed (default: the path recorded in the core)")
@@ -37,7 +45,9 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
     )
     .action(async (core, options) => {
       const config = await context.config();
-      const analysis = await analyzeCore(core, analyzeOptions(config, options));
+      // A core collected in pipe mode, or stored with its metadata, may come with a debug
+      // bundle: its own executable and libraries.
+      const analysis = await analyzeWithBundle(core, analyzeOptions(config, options), config);
       await print(options.output === "json" ? renderJson(analysis) : renderAnalysis(analysis));
     });
   return analyze;
@@ -49,7 +59,7 @@ function renderFrame(frame: Frame): string {
   text += frame.function ? `${frame.function} (${frame.args ?? ""})` : "??";
   if (frame.file) text += ` at ${frame.file}:${frame.line}`;
   else if (frame.library) {
-    text += ` from ${frame.library}${frame.function ? "" : `+${frame.offset}`}`;
+    text += ` from ${frame.library}${frame.function || !frame.offset ? "" : `+${frame.offset}`}`;
   }
   return text;
 }
@@ -73,6 +83,19 @@ export function renderAnalysis(a: CoreAnalysis): string {
   row("Process", `${a.process.name ?? "?"} (pid ${a.process.pid ?? "?"})`);
   if (a.process.commandLine) row("Command", a.process.commandLine);
   if (a.process.executable) row("Exe", a.process.executable);
+  const exe = a.buildIds.find((m) => m.path === a.process.executable);
+  if (exe?.buildId) {
+    const libraries = a.buildIds.length - 1;
+    const host = exe.host === "different" ? ", this host's file is another build" : "";
+    row(
+      "Build-id",
+      `${exe.buildId}${host}${
+        libraries > 0
+          ? `, ${libraries} ${libraries === 1 ? "library" : "libraries"} in -o json`
+          : ""
+      }`,
+    );
+  }
   if (a.signal) {
     const address = a.signal.address ? `, fault address ${a.signal.address}` : "";
     row("Signal", `${a.signal.name} (${a.signal.number}), ${a.signal.description}${address}`);
@@ -85,6 +108,7 @@ export function renderAnalysis(a: CoreAnalysis): string {
     );
   }
   if (a.go?.panicMessage) row("Panic", a.go.panicMessage);
+  if (a.go?.fatalError) row("Fatal", a.go.fatalError);
   if (a.abortMessage) row("Abort", a.abortMessage);
   row("Crash", a.crashReason);
   row("Threads", `${a.threadCount} (crashing: LWP ${a.crashingThread.tid})`);
@@ -97,13 +121,13 @@ export function renderAnalysis(a: CoreAnalysis): string {
   for (const frame of a.stackTrace) push(`  ${renderFrame(frame)}`);
   const others = a.threads.filter((t) => !t.crashing);
   if (others.length > 0) {
-    push("", "Other threads (innermost frames):");
+    push("", "Other threads (each one's first frame of the program):");
     for (const thread of others) {
-      const top = thread.frames.slice(0, 3).map((f) =>
-        f.function ?? `${f.address} in ${basename(f.library ?? "??")}`
-      );
+      const frame = crashFrame(thread.frames);
       push(
-        `  LWP ${thread.tid}${thread.name ? ` "${thread.name}"` : ""}: ${top.join(" < ")}`,
+        `  LWP ${thread.tid}${thread.name ? ` "${thread.name}"` : ""}: ${
+          frame ? frameLabel(frame) : thread.pc
+        }`,
       );
     }
   }

@@ -88,8 +88,10 @@ export function collectCommand(context: CliContext): CommandUnknownOpts {
         "collector.paths. Cores already handled are left alone (safe to run again).\n\n" +
         "Pipe mode: with --from-stdin the kernel writes the core to stdin and passes\n" +
         "%P %s %t %e %h as arguments (core_pattern '|/path/agent collect --from-stdin %P %s\n" +
-        "%t %e %h'). --install-core-pattern writes that pattern, saving the previous one in\n" +
-        "the state directory; --restore-core-pattern puts the previous one back.",
+        "%t %e %h'); while the kernel waits, the crashed process's executable and libraries\n" +
+        "are copied as its debug bundle (collector.bundleMaxBytes). --install-core-pattern\n" +
+        "writes that pattern, saving the previous one in the state directory;\n" +
+        "--restore-core-pattern puts the previous one back.",
     )
     .argument("[cores...]", "core files, or in pipe mode: %P %s %t %e %h")
     .option("--from-stdin", "pipe mode: read the core from stdin (for the kernel)")

@@ -10,7 +10,9 @@ import {
   Option,
 } from "@commander-js/extra-typings";
 import { AgentError, ExitCode } from "../lib/errors.ts";
-import { analyzeCore, analyzeOptions, scoreCore, type ScoreItem } from "../lib/core/mod.ts";
+import { analyzeWithBundle } from "../lib/collect/bundle.ts";
+import { analyzeOptions, liftingRule, scoreCore, type ScoreItem } from "../lib/core/mod.ts";
+import { escapeControl } from "../lib/escape.ts";
 import { mapLimit } from "../lib/pool.ts";
 import { type CliContext, flag } from "./_context.ts";
 import { print, renderJson, renderTable } from "./output.ts";
@@ -41,9 +43,11 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
     .summary("Score the debugging value of cores (0-10) and decide which to store")
     .description(
       "Score the debugging value of cores, 0-10 (base 4.0 plus rules: clear crash reason,\n" +
-        "panic keywords, stack trace, threads, pod association, fatal signal, size, age).\n" +
-        "Cores at or above the threshold are worth storing. Exit code 1 when --fail-under\n" +
-        "is given and a core scores below it; 2 when a file cannot be read.",
+        "panic keywords, stack trace, threads, pod association, fatal signal, size, age;\n" +
+        "minus: sent by another process, no symbols). Cores at or above the threshold are\n" +
+        "worth storing. Exit code 1 when --fail-under is given and a core scores below it\n" +
+        "(one stderr line each: the score and the rule that would have lifted it); 2 when a\n" +
+        "file cannot be read.",
     )
     .argument("<cores...>", "core files (ELF, or gzip/zstd/lz4-compressed ELF)")
     .option(
@@ -58,6 +62,7 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
     )
     .option("--no-gdb", "notes only: do not run gdb")
     .option("-j, --jobs <n>", "cores analyzed at once (default: analyzer.concurrency, 2)")
+    .option("--wide", "table: every rule of the breakdown and whole file names and reasons")
     .addOption(
       new Option("-o, --output <format>", "output format").choices(["table", "json"] as const)
         .default("table"),
@@ -79,7 +84,7 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
         config.analyzer.concurrency,
         async (file) => {
           try {
-            const analysis = await analyzeCore(file, analyze);
+            const analysis = await analyzeWithBundle(file, analyze, config);
             const score = scoreCore(analysis, {
               scoring: config.analyzer.scoring,
               panicKeywords: config.analyzer.panicKeywords,
@@ -112,27 +117,82 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
           }
         },
       );
-      await print(options.output === "json" ? renderJson(results) : renderScores(results));
-      if (results.some((r) => r.error !== undefined)) context.exitCode = ExitCode.Usage;
-      else if (
-        options.failUnder !== undefined && results.some((r) => r.score! < options.failUnder!)
-      ) {
-        context.exitCode = ExitCode.Finding;
+      await print(
+        options.output === "json" ? renderJson(results) : renderScores(results, options.wide),
+      );
+      const bar = options.failUnder;
+      const below = bar === undefined
+        ? []
+        : results.filter((r) => r.score !== null && r.score < bar);
+      for (const result of below) {
+        context.log().error(belowBar(result, config.analyzer.scoring, bar!));
       }
+      if (results.some((r) => r.error !== undefined)) context.exitCode = ExitCode.Usage;
+      else if (below.length > 0) context.exitCode = ExitCode.Finding;
     });
 }
 
-function renderScores(results: ScoreResult[]): string {
+/**
+ * One line for a core under `--fail-under`: its score and the rule that would have lifted it
+ * (one that did not fire, or a penalty that did).
+ */
+function belowBar(
+  result: ScoreResult,
+  scoring: Parameters<typeof liftingRule>[1],
+  bar: number,
+): string {
+  const head = `"${result.file}" scores ${result.score}, under ${bar}`;
+  const lift = liftingRule(
+    {
+      score: result.score!,
+      threshold: result.threshold,
+      store: result.store,
+      breakdown: result.breakdown,
+    },
+    scoring,
+    bar,
+  );
+  if (!lift) return `${head}: no rule would lift it`;
+  return result.breakdown.some((b) => b.rule === lift.rule)
+    ? `${head}: without ${lift.rule} (-${lift.points}, ${lift.condition}) it would score ${lift.score}`
+    : `${head}: ${lift.rule} (+${lift.points}, ${lift.condition}) would have lifted it to ${lift.score}`;
+}
+
+/** The width the table keeps to without `--wide`. */
+const TABLE_COLUMNS = 120;
+
+/** Cuts `text` to `width` characters, ending (or, `fromStart`, beginning) with an ellipsis. */
+function cut(text: string, width: number, fromStart = false): string {
+  if (text.length <= width) return text;
+  return fromStart ? `…${text.slice(text.length - width + 1)}` : `${text.slice(0, width - 1)}…`;
+}
+
+function renderScores(results: ScoreResult[], wide = false): string {
   const rows = results.map((r) =>
-    r.error !== undefined ? [r.file, "-", "-", "-", "-", `error: ${r.error}`] : [
+    (r.error !== undefined ? [r.file, "-", "-", "-", "-", `error: ${r.error}`] : [
       r.file,
       r.score!.toFixed(1),
       r.store ? "yes" : "no",
       r.signal?.name ?? "-",
-      r.breakdown.filter((b) => b.rule !== "base").map((b) => `${b.rule}+${b.points}`).join(",") ||
-      "-",
+      r.breakdown.filter((b) => b.rule !== "base").map((b) =>
+        `${b.rule}${b.points < 0 ? "" : "+"}${b.points}`
+      ).join(",") || "-",
       r.crashReason ?? "",
-    ]
+    ]).map((cell) => escapeControl(cell))
   );
-  return renderTable(["FILE", "SCORE", "STORE", "SIGNAL", "RULES", "CRASH REASON"], rows);
+  const headers = ["FILE", "SCORE", "STORE", "SIGNAL", "RULES", "CRASH REASON"];
+  if (!wide) {
+    // File names keep their end (the core's own name), rules and reasons their start.
+    const widest = (i: number) => Math.max(headers[i]!.length, ...rows.map((r) => r[i]!.length));
+    const file = Math.min(widest(0), 30);
+    const rules = Math.min(widest(4), 30);
+    const fixed = file + widest(1) + widest(2) + widest(3) + rules + 3 * (headers.length - 1);
+    const reason = Math.max(20, TABLE_COLUMNS - fixed);
+    for (const row of rows) {
+      row[0] = cut(row[0]!, file, true);
+      row[4] = cut(row[4]!, rules);
+      row[5] = cut(row[5]!, reason);
+    }
+  }
+  return renderTable(headers, rows);
 }

@@ -29,7 +29,7 @@ for (const { go, version } of toolchains) {
       const dir = await Deno.makeTempDir({ prefix: "agent-go-cores-" });
       globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
       const cores = await Promise.all(
-        ["gonil", "gopanic", "gocgo"].map((name) => crash(name, dir, [], go)),
+        ["gonil", "gopanic", "gocgo", "gothrow"].map((name) => crash(name, dir, [], go)),
       );
       return Object.fromEntries(cores.map((c) => [c.name, c]));
     })());
@@ -105,6 +105,27 @@ function defineTests(version: string, goCores: () => Promise<Record<string, Cras
         a.crashReason,
         "SIGSEGV (address not mapped) at 0xc in segcore_search() at gocgo.go:7",
       );
+    },
+  });
+
+  Deno.test({
+    name:
+      `analyze core reads the fatal error the Go runtime threw: concurrent map writes (${version})`,
+    ignore: skip,
+    fn: async () => {
+      const { gothrow } = await goCores();
+      const a = await analyzeJson([gothrow!.core]);
+      assertEquals([a.go?.signal, a.go?.panicMessage], [null, null]);
+      assertEquals(a.go?.fatalError, "concurrent map writes");
+      assertEquals(a.stackTraceOf, "goroutine");
+      // The runtime's map code that detected it is not the crash: the program's writer is.
+      assertEquals(
+        a.crashReason,
+        "SIGABRT (sent by tkill) in main.writer() at gothrow.go:9: fatal error: concurrent map writes",
+      );
+      assertEquals(a.fingerprint.basis.slice(0, 2), ["SIGABRT", "main.writer"]);
+      const text = await runAgent(["analyze", "core", gothrow!.core]);
+      assertEquals(text.stdout.includes("\nFatal     concurrent map writes\n"), true, text.stdout);
     },
   });
 

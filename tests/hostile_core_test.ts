@@ -73,7 +73,8 @@ Deno.test("analyze core with gdb enabled escapes the warning naming the core's e
 
 Deno.test("score escapes the crash reason in its table and the warnings in its text log", () =>
   withHostileCore(async (core) => {
-    const run = await runAgent(["--log-level", "debug", "score", core]);
+    // --wide: the whole crash reason, not cut to fit 120 columns.
+    const run = await runAgent(["--log-level", "debug", "score", core, "--wide"]);
     assertEquals(run.code, 0, run.stderr);
     assertNoRawControl(run.stdout, "stdout");
     assertNoRawControl(run.stderr, "stderr");

@@ -1,7 +1,7 @@
 /**
- * Temporary files never outlive the agent: a SIGTERM (or Ctrl-C) during `analyze core`
- * removes the unpacked core and gdb's scripts and kills gdb; what a SIGKILL leaves, the next
- * daemon sweeps from `analyzer.tempDir` at its start.
+ * Temporary files never outlive the agent: a SIGTERM (or Ctrl-C) during `analyze core` or
+ * `score` removes the unpacked core and gdb's scripts and kills gdb; what a SIGKILL leaves,
+ * the next daemon sweeps from `analyzer.tempDir` at its start.
  */
 import { assert, assertEquals, withTempDir } from "./support/assert.ts";
 import { agentArgs, DENO_DIR } from "./support/cli.ts";
@@ -17,10 +17,10 @@ function leftovers(dir: string): string[] {
 }
 
 /**
- * Starts `analyze core` on a zstd core with a "gdb" that only sleeps (its pid in a file), so
- * that the run is caught with both temporary directories present.
+ * Starts `analyze core` (or `score`) on a zstd core with a "gdb" that only sleeps (its pid in
+ * a file), so that the run is caught with both temporary directories present.
  */
-async function startAnalysis(dir: string) {
+async function startAnalysis(dir: string, command: "analyze" | "score" = "analyze") {
   const { segv } = await sampleCores();
   await Deno.mkdir(`${dir}/tmp`, { recursive: true });
   const core = `${dir}/core.1.zst`;
@@ -29,7 +29,11 @@ async function startAnalysis(dir: string) {
   await Deno.writeTextFile(gdb, `#!/bin/sh\necho $$ > ${dir}/gdb.pid\nexec sleep 300\n`);
   await Deno.chmod(gdb, 0o755);
   const child = new Deno.Command(Deno.execPath(), {
-    args: agentArgs(["analyze", "core", core, "--exe", segv.exe]),
+    args: agentArgs(
+      command === "analyze"
+        ? ["analyze", "core", core, "--exe", segv.exe]
+        : ["score", core, "--exe", segv.exe],
+    ),
     env: {
       NO_COLOR: "1",
       DENO_DIR,
@@ -64,6 +68,21 @@ Deno.test({
       const status = await child.status;
       await stderr;
       assertEquals(status.code, 143);
+      assertEquals(leftovers(`${dir}/tmp`), []);
+      await waitFor(() => Promise.resolve(!alive(gdbPid)), "gdb gone");
+    }),
+});
+
+Deno.test({
+  name: "a SIGINT during score kills gdb and leaves no temporary file",
+  ignore: skip,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const { child, stderr, gdbPid } = await startAnalysis(dir, "score");
+      child.kill("SIGINT");
+      const status = await child.status;
+      await stderr;
+      assertEquals(status.code, 130);
       assertEquals(leftovers(`${dir}/tmp`), []);
       await waitFor(() => Promise.resolve(!alive(gdbPid)), "gdb gone");
     }),

@@ -16,6 +16,15 @@ import { openState } from "../store/mod.ts";
 import { CorePipeline, type PipelineOptions } from "./pipeline.ts";
 
 export { type Collector, isFinished, runCollector } from "./collector.ts";
+export {
+  analyzeWithBundle,
+  type BundleEntry,
+  type BundleManifest,
+  bundleOfCore,
+  collectBundle,
+  openBundle,
+  storeBundle,
+} from "./bundle.ts";
 export { correlate, type Correlation, parseCgroup, type PodInfo, podInfo } from "./correlate.ts";
 export { ClusterFacts, type ClusterReader } from "./cluster_facts.ts";
 export { type CoreHints, type CoreOutcome, CorePipeline, RETRY } from "./pipeline.ts";

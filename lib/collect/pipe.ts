@@ -14,7 +14,8 @@ import { Readable } from "node:stream";
 import type { Config } from "../config/mod.ts";
 import { errorMessage, InputError, UnavailableError } from "../errors.ts";
 import { runCommand, text } from "../run.ts";
-import { storeCompressed } from "../store/mod.ts";
+import { openStore, type Store, storeCompressed } from "../store/mod.ts";
+import { bundleDir, collectBundle } from "./bundle.ts";
 import { processCgroup } from "./_host.ts";
 import { parseCgroup } from "./correlate.ts";
 import type { CoreHints } from "./pipeline.ts";
@@ -63,8 +64,9 @@ export function parsePipeArguments(args: readonly string[]): CoreHints {
 
 /**
  * Spools a core from `input` (the kernel's pipe) into the spool directory, compressed as
- * the store wants it. Reads the crashing process's cgroup first, while it still exists.
- * Returns the spool file and the hints for the pipeline.
+ * the store wants it. Reads the crashing process's cgroup and copies its debug bundle (the
+ * executable and libraries, `collector.bundleMaxBytes`, 0 for none) first, while it still
+ * exists. Returns the spool file and the hints for the pipeline.
  *
  * @throws {UnavailableError} when the spool cannot be written (the partial file is removed).
  */
@@ -82,9 +84,29 @@ export async function spoolCore(
   const path = `${dir}/core.${safeName(hints.comm ?? "unknown")}.${hints.pid ?? 0}.${
     hints.signal ?? 0
   }.${stamp}.${safeName(hints.hostname ?? "unknown")}.${extension}`;
-  await storeCompressed(Readable.fromWeb(input as never), path, {
-    compression: config.storage.compression,
-  });
+  if (hints.pid !== undefined && config.collector.bundleMaxBytes > 0) {
+    // Before the core is read: until then the kernel waits on the pipe and the process, with
+    // its files, is still there. The store is asked only to skip what it already holds.
+    let store: Store | undefined;
+    try {
+      store = openStore(config.storage, config.nodeName || Deno.hostname());
+    } catch {
+      // Everything is copied; the pipeline reports the store's problem.
+    }
+    await collectBundle(hints.pid, bundleDir(path), {
+      maxBytes: config.collector.bundleMaxBytes,
+      ...(store ? { store } : {}),
+      ...(hints.comm ? { comm: hints.comm } : {}),
+    });
+  }
+  try {
+    await storeCompressed(Readable.fromWeb(input as never), path, {
+      compression: config.storage.compression,
+    });
+  } catch (error) {
+    await Deno.remove(bundleDir(path), { recursive: true }).catch(() => {});
+    throw error;
+  }
   return { path, hints: withCgroup };
 }
 

@@ -40,6 +40,7 @@ import { type CgroupIds, correlate, type Correlation, parseCgroup } from "./corr
 import { type CoreNameFacts, parseCoreName } from "./names.ts";
 import { safeName } from "../store/mod.ts";
 import type { ClusterReader } from "./cluster_facts.ts";
+import { bundleDir, openBundle, readBundle, storeBundle } from "./bundle.ts";
 
 /** What the pipeline reports after each core, for metrics, logs and Kubernetes Events. */
 export interface CoreOutcome {
@@ -335,7 +336,25 @@ export class CorePipeline {
     const path = record.path;
     const xattrs = names?.source === "systemd" || !names ? await coredumpXattrs(path) : {};
     const started = performance.now();
-    const analysis = await analyzeCore(path, analyzeOptions(config, {}));
+    // A core piped from a container comes with its executable and libraries.
+    const manifest = await readBundle(path);
+    const bundle = manifest
+      ? await openBundle(manifest, {
+        corePath: path,
+        store,
+        tempDir: config.analyzer.tempDir || undefined,
+      })
+      : undefined;
+    let analysis: CoreAnalysis;
+    try {
+      analysis = await analyzeCore(path, {
+        ...analyzeOptions(config, {}),
+        ...(bundle ? { bundle: bundle.files } : {}),
+      });
+    } finally {
+      await bundle?.close();
+    }
+    analysis.warnings.push(...(bundle?.problems ?? []));
     durations.analyze = (performance.now() - started) / 1000;
     const crashTime = hints.time ?? names?.time ??
       (xattrs.timestamp ? new Date(Number(xattrs.timestamp) / 1000) : info.mtime ?? this.#now());
@@ -361,16 +380,19 @@ export class CorePipeline {
       cluster?.restarts() ?? [],
       config.collector.correlationWindow,
     );
+    const fingerprint = crashFingerprint(analysis);
+    const instance = correlation.instance ?? "unknown";
+    const groupStored = index.group(instance, fingerprint.id)
+      .filter((r) => r.id !== record.id && r.state === "stored").length;
     const score = scoreCore(analysis, {
       scoring: config.analyzer.scoring,
       panicKeywords: config.analyzer.panicKeywords,
       fatalSignals: config.analyzer.fatalSignals,
       threshold: config.analyzer.valueThreshold,
       pod: correlation.pod ?? undefined,
+      groupStored,
       now: this.#now(),
     });
-    const fingerprint = crashFingerprint(analysis);
-    const instance = correlation.instance ?? "unknown";
     let current = index.update(record.id, {
       state: record.state === "storing" ? "storing" : "analyzed",
       crashTime: crashTime.toISOString(),
@@ -427,6 +449,8 @@ export class CorePipeline {
       throw new InputError(`Core "${path}" changed or vanished while being processed`);
     }
     const storeStarted = performance.now();
+    // The bundle's files first: the core's metadata names them by their keys.
+    const storedBundle = manifest ? await storeBundle(store, path, manifest) : undefined;
     const object = await store.put(path, {
       instance,
       pod: correlation.pod ?? "",
@@ -453,6 +477,7 @@ export class CorePipeline {
         score: score.score,
         breakdown: score.breakdown,
         original: { path, bytes: info.size },
+        ...(storedBundle ? { bundle: storedBundle } : {}),
         analysis,
       },
     });
@@ -551,6 +576,7 @@ export class CorePipeline {
       if (safe && info && fileIdentity(info) === identity) {
         try {
           await Deno.remove(record.path);
+          await Deno.remove(bundleDir(record.path), { recursive: true }).catch(() => {});
           current = index.update(record.id, { originalDeleted: true }, owner);
           log.debug("original core removed", { path: record.path });
         } catch (error) {
@@ -559,6 +585,7 @@ export class CorePipeline {
           log.warn("cannot remove the original core", { path: record.path, error: message(error) });
         }
       } else if (safe && !info) {
+        await Deno.remove(bundleDir(record.path), { recursive: true }).catch(() => {});
         current = index.update(record.id, { originalDeleted: true }, owner);
       }
     }

@@ -106,10 +106,15 @@ Deno.test({
   fn: () =>
     withTempDir(async (dir) => {
       const { index, pipeline } = await setup(dir, { "storage.maxPerGroup": 3 });
+      const known: (number | undefined)[] = [];
       for (let i = 0; i < 5; i++) {
         const path = await place(dir, `core.segv.${100 + i}.11.${1763773300 + i}.q-0`);
-        assertEquals((await pipeline.process(path))?.outcome, "stored");
+        const outcome = await pipeline.process(path);
+        assertEquals(outcome?.outcome, "stored");
+        known.push(outcome?.score?.breakdown.find((b) => b.rule === "knownCrashGroup")?.points);
       }
+      // A group that already has stored cores is worth less than a new one.
+      assertEquals(known, [undefined, -0.5, -0.5, -0.5, -0.5]);
       const records = index.list().reverse();
       assertEquals(records.map((r) => r.state), ["stored", "pruned", "pruned", "stored", "stored"]);
       assertEquals(new Set(records.map((r) => r.fingerprint)).size, 1);

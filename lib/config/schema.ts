@@ -144,6 +144,9 @@ const scoring = z.strictObject({
   fatalSignal: weight(),
   largeCore: weight(),
   recentCrash: weight(),
+  sentByOtherProcess: weight(),
+  knownCrashGroup: weight(),
+  noSymbols: weight(),
   max: score(),
   stackTraceMinChars: z.number().int().min(0),
   largeCoreBytes: bytes(),
@@ -174,6 +177,7 @@ export const configSchema = z.strictObject({
     rescanInterval: duration(NONZERO),
     correlationWindow: duration(),
     concurrency: z.number().int().min(1).max(64),
+    bundleMaxBytes: bytes(),
   }),
   analyzer: z.strictObject({
     useGdb: z.boolean(),
@@ -186,6 +190,14 @@ export const configSchema = z.strictObject({
     panicKeywords: z.array(z.string().min(1)),
     fatalSignals: z.array(z.number().int().min(1).max(64)),
     concurrency: z.number().int().min(1).max(64),
+    debuginfodUrls: z.array(
+      z.string().regex(
+        /^https?:\/\/[^\s/]+(\/\S*)?$/,
+        'expected a URL like "https://debuginfod.example.com"',
+      ),
+    ),
+    debuginfodTimeout: duration(NONZERO),
+    debuginfodCacheMaxBytes: bytes(),
     scoring,
   }),
   ai: z.strictObject({
@@ -292,6 +304,7 @@ export const DEFAULTS: ConfigInput = {
     rescanInterval: "1m",
     correlationWindow: "5m",
     concurrency: 2,
+    bundleMaxBytes: "1GiB",
   },
   analyzer: {
     useGdb: true,
@@ -304,6 +317,9 @@ export const DEFAULTS: ConfigInput = {
     panicKeywords: ["panic", "fatal", "SIGSEGV", "SIGABRT", "SIGFPE", "assertion failed"],
     fatalSignals: [11, 6, 8],
     concurrency: 2,
+    debuginfodUrls: [],
+    debuginfodTimeout: "30s",
+    debuginfodCacheMaxBytes: "2GiB",
     scoring: {
       base: 4.0,
       crashReason: 2.0,
@@ -314,6 +330,9 @@ export const DEFAULTS: ConfigInput = {
       fatalSignal: 1.0,
       largeCore: 0.5,
       recentCrash: 0.5,
+      sentByOtherProcess: 5.0,
+      knownCrashGroup: 0.5,
+      noSymbols: 1.0,
       max: 10,
       stackTraceMinChars: 100,
       largeCoreBytes: "100MB",

@@ -19,6 +19,8 @@ export interface ByteSource {
   readonly compression: Compression;
   /** Size of the file on disk. */
   readonly fileSize: number;
+  /** When the file was last modified (when the kernel finished writing a core), if known. */
+  readonly modifiedAt: Date | null;
   /** Whether `read` accepts any offset; a streaming source only accepts non-decreasing ones. */
   readonly seekable: boolean;
   /**
@@ -26,6 +28,12 @@ export interface ByteSource {
    * when the data ends first.
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Reads into `into` at `offset`, synchronously, and returns how many bytes came (fewer only
+   * at the end of the data): only a plain file offers it, for the handful of small reads (a
+   * page each) where an asynchronous operation would cost more than the read itself.
+   */
+  readSync?(offset: number, into: Uint8Array): number;
   /** Releases the file and any decompressor. */
   close(): void;
 }
@@ -70,7 +78,7 @@ export async function openSource(path: string): Promise<ByteSource> {
       : undefined;
     if (compression) {
       file.close();
-      return new StreamSource(path, info.size, compression);
+      return new StreamSource(path, info.size, compression, info.mtime);
     }
     if (startsWith(head, XZ_MAGIC)) {
       throw new InputError(
@@ -82,7 +90,7 @@ export async function openSource(path: string): Promise<ByteSource> {
         `Cannot read core "${path}": legacy lz4 format (lz4 -l) is not supported (use the lz4 frame format)`,
       );
     }
-    return new FileSource(path, file, info.size);
+    return new FileSource(path, file, info.size, info.mtime);
   } catch (error) {
     file.close();
     throw error;
@@ -117,12 +125,31 @@ class FileSource implements ByteSource {
     private readonly path: string,
     private readonly file: Deno.FsFile,
     readonly fileSize: number,
+    readonly modifiedAt: Date | null,
   ) {}
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     // Past the end nothing is read (a seek to an absurd offset fails with EINVAL).
     try {
       return await readAt(this.file, offset, Math.max(0, Math.min(length, this.fileSize - offset)));
+    } catch (error) {
+      throw new InputError(`Cannot read core "${this.path}": ${describeFsError(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  readSync(offset: number, into: Uint8Array): number {
+    const wanted = Math.max(0, Math.min(into.length, this.fileSize - offset));
+    try {
+      this.file.seekSync(offset, Deno.SeekMode.Start);
+      let filled = 0;
+      while (filled < wanted) {
+        const n = this.file.readSync(into.subarray(filled, wanted));
+        if (n === null) break;
+        filled += n;
+      }
+      return filled;
     } catch (error) {
       throw new InputError(`Cannot read core "${this.path}": ${describeFsError(error)}`, {
         cause: error,
@@ -153,6 +180,7 @@ class StreamSource implements ByteSource {
     private readonly path: string,
     readonly fileSize: number,
     readonly compression: Compressed,
+    readonly modifiedAt: Date | null,
   ) {
     this.#open();
   }

@@ -12,15 +12,27 @@ import { InputError } from "../errors.ts";
 import { freeBytes } from "../disk.ts";
 import { makeTempDir, removeTempDir } from "../lifecycle.ts";
 import { decompressFile, describeFsError } from "./_source.ts";
-import { type CoreNotes, type MappedFile, readCoreNotes } from "./elf_core.ts";
-import { type GdbOptions, runGdb } from "./gdb.ts";
 import {
-  type Frame,
-  type GdbReport,
-  type GoReport,
-  parseGdbOutput,
-  type SharedLibrary,
-} from "./gdb_parse.ts";
+  type CoreNotes,
+  type CoreThread,
+  type LoadSegment,
+  type MappedFile,
+  readBuildIds,
+  readCoreNotes,
+} from "./elf_core.ts";
+import { type GdbOptions, runGdb } from "./gdb.ts";
+import { fileIdentity } from "./build_id.ts";
+import { type DebuginfodOptions, fetchDebugInfo } from "./debuginfod.ts";
+import {
+  type BundleFile,
+  makeView,
+  type ModuleSymbols,
+  needsView,
+  type ResolvedModule,
+  resolveModules,
+} from "./symbols.ts";
+import { type GdbReport, type GoReport, parseGdbOutput, type SharedLibrary } from "./gdb_parse.ts";
+import { crashFrame, type Frame, isProgramFrame } from "./frames.ts";
 import { hasFaultAddress, signalCodeDescription, signalName } from "./signals.ts";
 import { crashFingerprint, type Fingerprint } from "./fingerprint.ts";
 
@@ -58,6 +70,8 @@ export interface GoInfo {
   /** The signal the runtime turned into a panic before aborting, or `null` for a plain panic. */
   signal: (Omit<SignalInfo, "senderPid"> & { pc: string }) | null;
   panicMessage: string | null;
+  /** The message of a fatal error the runtime threw (`concurrent map writes`), else `null`. */
+  fatalError: string | null;
 }
 
 /** The result of `agent analyze core`. Field names are part of the JSON contract. */
@@ -99,6 +113,11 @@ export interface CoreAnalysis {
   go: GoInfo | null;
   /** Crash group: the same signal and top frames give the same `id` across cores. */
   fingerprint: Fingerprint;
+  /**
+   * The executable and every shared library the core maps, with the build-id its first page
+   * carries, how this host's file at that path compares, and whose symbols gdb was given.
+   */
+  buildIds: ModuleSymbols[];
   gdb: { used: boolean; durationMs: number | null; timedOut: boolean; truncated: boolean };
   warnings: string[];
 }
@@ -113,6 +132,19 @@ export interface AnalyzeOptions {
   maxNoteBytes?: number;
   /** Directory for the decompressed copy gdb needs of a compressed core. */
   tempDir?: string;
+  /**
+   * Files copied from the crashed process's filesystem (a debug bundle): the executable and
+   * libraries of a container, whose paths are not this host's.
+   */
+  bundle?: readonly BundleFile[];
+  /** Fetch separate debug info by build-id; off when absent. */
+  debuginfod?: DebuginfodOptions;
+  /**
+   * Read the modules' build-ids and compare them with this host's files (default true). Off,
+   * the analysis is as before build-ids were read (no `buildIds`, no debug bundle): a
+   * benchmark turns it off to measure what they cost.
+   */
+  buildIds?: boolean;
 }
 
 /**
@@ -129,27 +161,82 @@ export interface AnalyzeOptions {
  */
 export async function analyzeCore(path: string, options: AnalyzeOptions): Promise<CoreAnalysis> {
   if (options.exe !== undefined) await requireFile(options.exe, "executable");
-  const notes = await readCoreNotes(path, { maxNoteBytes: options.maxNoteBytes });
+  const notes = await readCoreNotes(path, {
+    maxNoteBytes: options.maxNoteBytes,
+    buildIds: options.buildIds !== false,
+  });
   const warnings: string[] = [];
-  let modifiedAt: string | null = null;
-  try {
-    modifiedAt = (await Deno.stat(path)).mtime?.toISOString() ?? null;
-  } catch {
-    // The core was readable a moment ago; a missing mtime only disables the age rule.
-  }
-  const exe = options.exe ??
-    await executableOnHost(notes.executable, warnings, options.gdb !== false);
+  const modifiedAt = notes.modifiedAt?.toISOString() ?? null;
+  const wantGdb = options.gdb !== false;
+  const exe = options.exe ?? bundledExecutable(notes, options.bundle) ??
+    await executableOnHost(notes.executable, warnings, wantGdb);
   let report: GdbReport | undefined;
+  let modules: ResolvedModule[] | undefined;
   const gdb = { used: false, durationMs: null as number | null, timedOut: false, truncated: false };
   if (options.gdb !== false && exe) {
-    report = await runGdbOnCore(path, exe, notes, options.gdb, options.tempDir, gdb, warnings);
+    const run = await runGdbOnCore(path, exe, notes, options, options.gdb, gdb, warnings);
+    report = run.report;
+    modules = run.modules;
   }
+  // Without gdb no symbols are at stake: this host's files are not opened to compare.
+  modules ??= await modulesOf(notes, options, gdb.used);
+  warnDifferentBuilds(modules, warnings);
   if (notes.complete === undefined) {
     warnings.push(
       `${notes.compression}-compressed core: only its notes were unpacked, completeness not verified`,
     );
   }
-  return buildAnalysis(path, notes, report, gdb, modifiedAt, warnings);
+  const analysis = buildAnalysis(path, notes, report, gdb, modifiedAt, warnings);
+  analysis.buildIds = modules.map((m) => ({
+    path: m.path,
+    buildId: m.buildId,
+    host: m.host,
+    symbols: gdb.used ? m.symbols : null,
+  }));
+  return analysis;
+}
+
+/** The core's modules resolved to the files gdb reads, unless build-ids are off. */
+async function modulesOf(
+  notes: CoreNotes,
+  options: AnalyzeOptions,
+  compareHost = true,
+): Promise<ResolvedModule[]> {
+  return options.buildIds === false
+    ? []
+    : await resolveModules(notes.modules, options.bundle, compareHost);
+}
+
+/** The bundle's copy of the executable the core records, if the bundle has it. */
+function bundledExecutable(
+  notes: CoreNotes,
+  bundle: readonly BundleFile[] | undefined,
+): string | undefined {
+  if (!bundle || !notes.executable) return undefined;
+  const id = notes.modules.find((m) => m.path === notes.executable)?.buildId;
+  return bundle.find((f) => id && f.buildId ? f.buildId === id : f.path === notes.executable)
+    ?.file;
+}
+
+/** Says which of this host's files are other builds than the core's modules. */
+function warnDifferentBuilds(modules: readonly ResolvedModule[], warnings: string[]): void {
+  const different = modules.filter((m) => m.host === "different");
+  if (different.length === 0) return;
+  const what = different.every((m) => m.symbols === "bundle")
+    ? "the debug bundle's copies are used"
+    : different.length === 1
+    ? "its symbols are not used"
+    : "their symbols are not used";
+  if (different.length === 1) {
+    const [m] = different;
+    warnings.push(
+      `this host's "${m!.path}" is another build than the core's (build-id ${m!.buildId}): ${what}`,
+    );
+    return;
+  }
+  const shown = different.slice(0, 3).map((m) => `"${m.path}"`).join(", ");
+  const more = different.length > 3 ? ` and ${different.length - 3} more` : "";
+  warnings.push(`this host's ${shown}${more} are other builds than the core's: ${what}`);
 }
 
 async function requireFile(path: string, what: string): Promise<void> {
@@ -190,13 +277,14 @@ async function runGdbOnCore(
   path: string,
   exe: string,
   notes: CoreNotes,
-  options: GdbOptions,
-  tempDir: string | undefined,
+  options: AnalyzeOptions,
+  gdbOptions: GdbOptions,
   gdb: CoreAnalysis["gdb"],
   warnings: string[],
-): Promise<GdbReport | undefined> {
+): Promise<{ report?: GdbReport; modules: ResolvedModule[] }> {
   let corePath = path;
   let scratch: string | undefined;
+  const tempDir = options.tempDir;
   try {
     if (notes.compression !== "none") {
       // Checked first: a compressed core unpacks to what its headers declare, and a full
@@ -206,7 +294,7 @@ async function runGdbOnCore(
         warnings.push(
           `not enough space to unpack the core for gdb (${notes.coreSize} bytes, ${free} free in the temporary directory): notes only`,
         );
-        return undefined;
+        return { modules: await modulesOf(notes, options, false) };
       }
       scratch = await makeTempDir("core", tempDir);
       corePath = join(scratch, "core");
@@ -223,14 +311,47 @@ async function runGdbOnCore(
         );
       }
       notes.complete = true;
+      if (options.buildIds !== false) await readBuildIds(corePath, notes);
     }
-    const run = await runGdb(exe, corePath, { ...options, tempDir });
+    const modules = await modulesOf(notes, options);
+    const exeModule = modules.find((m) => m.path === notes.executable);
+    if (exeModule?.buildId) {
+      const given = await fileIdentity(exe).catch(() => ({ buildId: undefined }));
+      if (given.buildId && given.buildId !== exeModule.buildId) {
+        // This host's file at the core's own path is named by the warning on other builds.
+        if (exe !== exeModule.path) {
+          warnings.push(
+            `executable "${exe}" has build-id ${given.buildId}, the core's is ${exeModule.buildId}: its symbols are not used`,
+          );
+        }
+        return { modules };
+      }
+      if (given.buildId) {
+        exeModule.file = exe;
+        exeModule.symbols = options.bundle?.some((f) => f.file === exe) ? "bundle" : "host";
+      }
+    }
+    const settings: string[] = [];
+    if (needsView(modules)) {
+      scratch ??= await makeTempDir("core", tempDir);
+      const view = await makeView(join(scratch, "view"), modules);
+      settings.push(`set sysroot ${view.sysroot}`, `set solib-search-path ${view.searchPath}`);
+    }
+    if (options.debuginfod && options.debuginfod.urls.length > 0) {
+      const wanted = modules.filter((m) => m.symbols !== null && m.buildId).map((m) => m.buildId!);
+      const fetched = await fetchDebugInfo(wanted, options.debuginfod);
+      warnings.push(...fetched.problems);
+      settings.push(`set debug-file-directory ${fetched.directory}:/usr/lib/debug`);
+    }
+    const run = await runGdb(exe, corePath, { ...gdbOptions, tempDir, settings });
     gdb.used = true;
     gdb.durationMs = run.durationMs;
     gdb.timedOut = run.timedOut;
     gdb.truncated = run.truncated;
-    if (run.timedOut) warnings.push(`gdb timed out after ${options.timeoutMs} ms: partial result`);
-    if (run.truncated) warnings.push(`gdb output cut at ${options.maxOutputBytes} bytes`);
+    if (run.timedOut) {
+      warnings.push(`gdb timed out after ${gdbOptions.timeoutMs} ms: partial result`);
+    }
+    if (run.truncated) warnings.push(`gdb output cut at ${gdbOptions.maxOutputBytes} bytes`);
     if (/core file may not match specified executable/.test(run.stderr)) {
       warnings.push(`gdb: core file may not match executable "${exe}"`);
     }
@@ -241,15 +362,29 @@ async function runGdbOnCore(
       );
       warnings.push(`gdb printed no backtrace${reason ? `: ${reason.trim()}` : ""}`);
     }
-    return report;
+    if (settings.length > 0) renameLibraries(report, notes);
+    return { report, modules };
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      warnings.push(`gdb not found ("${options.gdbPath}"): install gdb for a stack trace`);
-      return undefined;
+      warnings.push(`gdb not found ("${gdbOptions.gdbPath}"): install gdb for a stack trace`);
+      return { modules: await modulesOf(notes, options, false) };
     }
     throw error;
   } finally {
     if (scratch) await removeTempDir(scratch);
+  }
+}
+
+/**
+ * Names the libraries gdb loaded through the agent's view (links in a temporary directory)
+ * by the paths the core gives them.
+ */
+function renameLibraries(report: GdbReport, notes: CoreNotes): void {
+  for (const library of report.sharedLibraries) {
+    if (!/^0x[0-9a-f]+$/i.test(library.from)) continue;
+    const at = BigInt(library.from);
+    const file = notes.files.find((f) => f.start <= at && at < f.end);
+    if (file) library.path = file.path;
   }
 }
 
@@ -265,15 +400,19 @@ function buildAnalysis(
   modifiedAt: string | null,
   warnings: string[],
 ): CoreAnalysis {
-  const modules = new ModuleMap(notes.files);
+  // Go executables keep a symbol for every Go function: what gdb cannot name there is the
+  // runtime's assembly (its signal return trampoline), never the program's own code.
+  const modules = new ModuleMap(
+    notes.files,
+    notes.segments,
+    report?.go ? notes.executable : undefined,
+  );
   const gdbByTid = new Map((report?.threads ?? []).map((t) => [t.tid, t]));
   const threads: ThreadInfo[] = notes.threads.map((t, i) => {
     const match = gdbByTid.get(t.tid) ??
       // Without libthread_db gdb may not print LWPs; a single thread still matches.
       (notes.threads.length === 1 && report?.threads.length === 1 ? report.threads[0] : undefined);
-    const frames = match
-      ? match.frames.map((f) => withLibrary(f, modules))
-      : [withLibrary({ index: 0, address: hex(t.pc) }, modules)];
+    const frames = locateFrames(match ? match.frames : notesFrames(t), modules, t.pc);
     return {
       tid: t.tid,
       gdbThread: match?.number ?? null,
@@ -302,7 +441,7 @@ function buildAnalysis(
   const goInfo = go ? goSummary(go) : null;
   // gdb cannot unwind through the Go runtime's own signal trampoline: when the thread's
   // frames stop inside the abort machinery, the goroutine's frames tell where it crashed.
-  const located = crashing.frames.some(isCrashSite);
+  const located = crashing.frames.some(isProgramFrame);
   const stackTraceOf = go && go.stack.length > 0 && !located ? "goroutine" : "thread";
   const stackTrace = go && stackTraceOf === "goroutine"
     ? goroutineStack(go, modules)
@@ -345,6 +484,7 @@ function buildAnalysis(
     registers: report?.registers ?? {},
     go: goInfo,
     fingerprint: { id: "", basis: [] },
+    buildIds: [],
     gdb,
     warnings,
   };
@@ -364,11 +504,14 @@ function goSummary(go: GoReport): GoInfo {
       pc: go.pc,
     },
     panicMessage: go.panicMessage ?? null,
+    fatalError: go.fatalError ?? null,
   };
 }
 
+/** What the Go runtime printed before aborting, as it printed it. */
 function goPanic(go: GoInfo | null): string | null {
-  return go?.panicMessage ? `panic: ${go.panicMessage}` : null;
+  if (go?.panicMessage) return `panic: ${go.panicMessage}`;
+  return go?.fatalError ? `fatal error: ${go.fatalError}` : null;
 }
 
 /**
@@ -380,13 +523,30 @@ function goroutineStack(go: GoReport, modules: ModuleMap): Frame[] {
     const previous = go.stack[i - 1];
     return previous?.function === "runtime.sigpanic" && go.fault ? go.fault : frame;
   });
-  return frames.map((frame, index) => withLibrary({ ...frame, index }, modules));
+  return locateFrames(frames.map((frame, index) => ({ ...frame, index })), modules);
 }
 
-/** Finds which mapped file holds an address, and the address's offset from that file's base. */
+/**
+ * What the notes alone say of a thread's stack: its pc, and for a call through a null
+ * pointer (pc 0) the return address the call left, where the bug is.
+ */
+function notesFrames(thread: CoreThread): Frame[] {
+  const frames: Frame[] = [{ index: 0, address: hex(thread.pc) }];
+  if (thread.callerPc !== undefined) frames.push({ index: 1, address: hex(thread.callerPc) });
+  return frames;
+}
+
+/**
+ * Finds which mapped file holds an address, the address's offset from that file's base, and
+ * whether the address is code at all (in a mapping the core records as executable).
+ */
 class ModuleMap {
   readonly #bases = new Map<string, bigint>();
-  constructor(private readonly files: MappedFile[]) {
+  constructor(
+    private readonly files: MappedFile[],
+    private readonly segments: LoadSegment[],
+    private readonly fullySymbolized?: string,
+  ) {
     for (const f of files) {
       const base = f.start - f.fileOffset;
       const known = this.#bases.get(f.path);
@@ -399,53 +559,49 @@ class ModuleMap {
     if (!file) return undefined;
     return { path: file.path, offset: address - this.#bases.get(file.path)! };
   }
+
+  /** Whether `address` lies in executable memory; `undefined` when the core does not say. */
+  isCode(address: bigint): boolean | undefined {
+    const segment = this.segments.find((s) => s.vaddr <= address && address < s.vaddr + s.memSize);
+    if (segment) return (segment.flags & PF_X) !== 0;
+    // The kernel lists every mapping as a segment; gdb's generate-core-file leaves out the
+    // ones it does not dump (a file's code): an address in a mapped file may be code.
+    return this.lookup(address) ? undefined : false;
+  }
+
+  /** Whether every function of `path` has a symbol gdb would have named. */
+  isFullySymbolized(path: string): boolean {
+    return path === this.fullySymbolized;
+  }
 }
 
-function withLibrary(frame: Frame, modules: ModuleMap): Frame {
-  if (frame.library || !frame.address) return frame;
-  const module = modules.lookup(BigInt(frame.address));
-  return module ? { ...frame, library: module.path, offset: hex(module.offset) } : frame;
-}
+/** `p_flags` bit of an executable segment. */
+const PF_X = 1;
 
 /**
- * Frames of the abort, raise and signal machinery (glibc, libstdc++, the Go runtime):
- * the crash "happened" in the first frame below them.
+ * Names each frame's module (the mapped file holding its pc, as the core records it, which
+ * for a container is its path inside the container) and the pc's offset from the module's
+ * load base. gdb omits the address of frame 0 when the pc starts a line, and of an inlined
+ * frame: those run at the thread's pc and at the pc of the frame before.
  */
-const MACHINERY = new RegExp(
-  "^(" +
-    [
-      "(__GI_)?raise",
-      "(__GI_)?abort",
-      "__pthread_kill\\w*",
-      "pthread_kill",
-      "(__GI_)?__assert_fail\\w*",
-      "__libc_message\\w*",
-      "__malloc_assert",
-      "malloc_printerr",
-      "__fortify_fail",
-      "__chk_fail",
-      "__stack_chk_fail",
-      "<signal handler called>",
-      "__cxa_(re)?throw",
-      "std::terminate\\(?\\)?",
-      "__gnu_cxx::__verbose_terminate_handler\\(?\\)?",
-      "__cxxabiv1::__terminate\\(.*\\)",
-      "runtime\\.(raise|raisebadsignal|dieFromSignal|crash|fatalpanic|fatalthrow|throw|sigpanic|" +
-      "sighandler|sigtrampgo|sigtramp|sigfwdgo|sigreturn\\w*|gopanic|panicmem\\w*|abort|startpanic_m|" +
-      "dopanic_m|panicdivide|panicIndex|panicSlice\\w*|goPanic\\w*|systemstack\\w*|mcall|" +
-      "panicwrap|panicdottype\\w*|panicnil\\w*|panicshift|panicunsafe\\w*|asmcgocall|cgocall)" +
-      "(\\.func\\d+)*",
-    ].join("|") +
-    ")$",
-);
-
-function isCrashSite(frame: Frame): boolean {
-  return frame.function !== undefined && !MACHINERY.test(frame.function);
-}
-
-/** The frame a crash is attributed to: the first one outside the abort machinery. */
-export function crashFrame(frames: Frame[]): Frame | undefined {
-  return frames.find(isCrashSite) ?? frames[0];
+function locateFrames(frames: readonly Frame[], modules: ModuleMap, pc?: bigint): Frame[] {
+  let previous = pc;
+  const located: Frame[] = [];
+  for (const [i, frame] of frames.entries()) {
+    const at = frame.address !== undefined ? BigInt(frame.address) : i === 0 ? pc : previous;
+    previous = at;
+    // A return address outside executable memory is where gdb's unwinding went astray (a
+    // frame it could not see through, the end of a Go stack): the frames from there are not
+    // calls. Frame 0 stays whatever it is: a jump into data is a crash of its own.
+    if (i > 0 && at !== undefined && modules.isCode(at) === false) break;
+    const module = at === undefined ? undefined : modules.lookup(at);
+    located.push(
+      module && !(frame.function === undefined && modules.isFullySymbolized(module.path))
+        ? { ...frame, library: module.path, offset: hex(module.offset) }
+        : frame,
+    );
+  }
+  return located;
 }
 
 function crashReason(
@@ -467,7 +623,8 @@ function crashReason(
     if (frame.file) text += ` at ${basename(frame.file)}:${frame.line}`;
     else if (frame.library) text += ` from ${basename(frame.library)}`;
   } else if (frame?.address) {
-    text += `, pc ${frame.address}`;
+    // gdb pads addresses to 16 digits, the notes do not: one core, one sentence.
+    text += `, pc ${hex(BigInt(frame.address))}`;
     if (frame.library) text += ` in ${basename(frame.library)}+${frame.offset}`;
   }
   if (abortMessage) text += `: ${abortMessage.replace(/\s+/g, " ").trim()}`;
@@ -476,7 +633,7 @@ function crashReason(
 
 /** Turns the configuration and the command's flags into analyzer options. */
 export function analyzeOptions(
-  config: Pick<Config, "analyzer">,
+  config: Pick<Config, "analyzer" | "stateDir">,
   flags: { exe?: string; gdb?: boolean },
 ): AnalyzeOptions {
   const analyzer = config.analyzer;
@@ -489,5 +646,15 @@ export function analyzeOptions(
     },
     maxNoteBytes: analyzer.maxNoteBytes,
     tempDir: analyzer.tempDir || undefined,
+    ...(analyzer.debuginfodUrls.length > 0
+      ? {
+        debuginfod: {
+          urls: analyzer.debuginfodUrls,
+          cacheDir: join(config.stateDir, "debuginfod"),
+          maxCacheBytes: analyzer.debuginfodCacheMaxBytes,
+          timeoutMs: analyzer.debuginfodTimeout,
+        },
+      }
+      : {}),
   };
 }

@@ -8,6 +8,7 @@
  */
 import { InputError } from "../errors.ts";
 import { type ByteSource, type Compression, openSource } from "./_source.ts";
+import { buildIdInPage, readElfIdentity } from "./build_id.ts";
 
 /** CPU architectures whose cores are understood. */
 export type Machine = "x86_64" | "aarch64";
@@ -33,6 +34,11 @@ export interface CoreThread {
   signal: number;
   pc: bigint;
   sp: bigint;
+  /**
+   * For a thread stopped at pc 0 (a call through a null pointer): the return address that
+   * call left (x86_64: the word at sp; aarch64: the link register), when the core holds it.
+   */
+  callerPc?: bigint;
 }
 
 /** The dumped process (NT_PRPSINFO). */
@@ -56,6 +62,19 @@ export interface MappedFile {
   path: string;
 }
 
+/** An ELF file mapped into the process, as the core shows it. */
+export interface CoreModule {
+  /** Its path, as the crashed process saw it (inside its container, for a container). */
+  path: string;
+  /** Where the file's offset 0 is mapped: addresses minus this are offsets in the file. */
+  base: bigint;
+  /**
+   * The GNU build-id in the mapping's first page, which the kernel writes into the core;
+   * absent when the core does not hold that page or the file has none.
+   */
+  buildId?: string;
+}
+
 /** A PT_LOAD segment: process memory present (or not) in the core. */
 export interface LoadSegment {
   vaddr: bigint;
@@ -71,6 +90,8 @@ export interface CoreNotes {
   compression: Compression;
   /** Size of the file on disk. */
   fileSize: number;
+  /** When the file was last modified, from the same `fstat` that gave its size. */
+  modifiedAt: Date | null;
   /** Size of the uncompressed core according to its program headers. */
   coreSize: number;
   signal?: CoreSignal;
@@ -89,12 +110,22 @@ export interface CoreNotes {
   complete?: boolean;
   /** Executable path from NT_FILE (the mapping holding AT_PHDR) or AT_EXECFN. */
   executable?: string;
+  /**
+   * Every ELF file mapped at its offset 0 (the executable and the shared libraries), in
+   * address order, with the build-ids read when the options asked for them.
+   */
+  modules: CoreModule[];
 }
 
 /** Options of {@linkcode readCoreNotes}. */
 export interface ReadCoreOptions {
   /** Upper bound on the bytes of all PT_NOTE segments read into memory. Default 64 MiB. */
   maxNoteBytes?: number;
+  /**
+   * Read each module's build-id from its first page (a few small reads each). Default true;
+   * a compressed core is never read out of order for them: see {@linkcode readBuildIds}.
+   */
+  buildIds?: boolean;
 }
 
 const ET_CORE = 4;
@@ -119,8 +150,8 @@ const AT_EXECFN = 31;
 
 /** Register block layout inside NT_PRSTATUS, per machine. */
 const PRSTATUS = {
-  x86_64: { pc: 112 + 16 * 8, sp: 112 + 19 * 8 },
-  aarch64: { pc: 112 + 32 * 8, sp: 112 + 31 * 8 },
+  x86_64: { pc: 112 + 16 * 8, sp: 112 + 19 * 8, lr: undefined },
+  aarch64: { pc: 112 + 32 * 8, sp: 112 + 31 * 8, lr: 112 + 30 * 8 },
 } as const;
 
 const ET_NAMES: Record<number, string> = { 1: "relocatable", 2: "executable", 3: "shared object" };
@@ -153,9 +184,61 @@ export async function readCoreNotes(
 ): Promise<CoreNotes> {
   const source = await openSource(path);
   try {
-    return await new CoreReader(path, source, options.maxNoteBytes ?? 64 * 1024 * 1024).read();
+    const notes = await new CoreReader(path, source, options.maxNoteBytes ?? 64 * 1024 * 1024)
+      .read();
+    if (options.buildIds !== false && source.seekable) await fillBuildIds(source, notes);
+    return notes;
   } finally {
     source.close();
+  }
+}
+
+/**
+ * Reads the modules' build-ids into `notes` from the plain (uncompressed) core at `path`: for
+ * a compressed core, from the copy unpacked for gdb, since reading them from the compressed
+ * file would mean decompressing it nearly whole.
+ *
+ * @throws {InputError} when the core cannot be read.
+ */
+export async function readBuildIds(path: string, notes: CoreNotes): Promise<void> {
+  const source = await openSource(path);
+  try {
+    if (source.seekable) await fillBuildIds(source, notes);
+  } finally {
+    source.close();
+  }
+}
+
+/** What the kernel writes of a mapping of an ELF file: its first page. */
+const FIRST_PAGE = 4096;
+
+/**
+ * Each module's first page is a segment of the core: its build-id note is read from there, in
+ * one read of the page (the note follows the program headers in it).
+ */
+async function fillBuildIds(source: ByteSource, notes: CoreNotes): Promise<void> {
+  // One buffer for every page: each is parsed before the next is read.
+  const buffer = new Uint8Array(FIRST_PAGE);
+  for (const module of notes.modules) {
+    const where = FIRST_PAGES.get(module);
+    if (!where) continue;
+    const { start, end } = where;
+    const size = Math.min(FIRST_PAGE, end - start);
+    const page = source.readSync
+      ? buffer.subarray(0, source.readSync(start, buffer.subarray(0, size)))
+      : await source.read(start, size);
+    const buildId = buildIdInPage(page) ??
+      // A core written by gdb may hold more of the file than its first page.
+      (end - start > page.length
+        ? (await readElfIdentity(
+          (offset, length) =>
+            offset < 0 || start + offset >= end
+              ? Promise.resolve(new Uint8Array(0))
+              : source.read(start + offset, Math.min(length, end - start - offset)),
+          { soname: false },
+        )).buildId
+        : undefined);
+    if (buildId) module.buildId = buildId;
   }
 }
 
@@ -240,10 +323,12 @@ class CoreReader {
       machine,
       compression: source.compression,
       fileSize: source.fileSize,
+      modifiedAt: source.modifiedAt,
       coreSize: extentEnd,
       threads: [],
       auxv: new Map(),
       files: [],
+      modules: [],
       segments: headers.filter((h) => h.type === PT_LOAD).map((h) => ({
         vaddr: h.vaddr,
         memSize: h.memSize,
@@ -268,6 +353,15 @@ class CoreReader {
     }
     if (source.compression === "none") result.complete = true;
     result.executable = await this.#executable(result);
+    result.modules = modulesOf(result.files, result.segments);
+    const first = result.threads[0]!;
+    if (first.pc === 0n && result.machine === "x86_64" && source.seekable) {
+      // The call pushed its return address and jumped to 0: sp still points at it.
+      const word = await readMemory(source, result.segments, first.sp, 8);
+      if (word?.length === 8) {
+        first.callerPc = new DataView(word.buffer, word.byteOffset, 8).getBigUint64(0, true);
+      }
+    }
     return result;
   }
 
@@ -347,6 +441,9 @@ class CoreReader {
           pc: view.getBigUint64(regs.pc, true),
           sp: view.getBigUint64(regs.sp, true),
         };
+        if (thread.pc === 0n && regs.lr !== undefined) {
+          thread.callerPc = view.getBigUint64(regs.lr, true);
+        }
         result.threads.push(thread);
         break;
       }
@@ -436,6 +533,55 @@ class CoreReader {
   }
 }
 
+/**
+ * The files mapped at their offset 0 whose first page the core holds, once each, in address
+ * order. The kernel writes that page only for ELF files (the executable, shared libraries),
+ * not for the data files a process maps (locale archives, caches).
+ */
+function modulesOf(files: MappedFile[], segments: LoadSegment[]): CoreModule[] {
+  // Numbers, not bigints, for the comparisons: user-space addresses are below 2^48.
+  const dumped = segments.filter((s) =>
+    s.fileSize > 0 && s.vaddr < BigInt(Number.MAX_SAFE_INTEGER - s.fileSize)
+  ).map((s) => ({ from: Number(s.vaddr), to: Number(s.vaddr) + s.fileSize, offset: s.fileOffset }));
+  const seen = new Set<string>();
+  const modules: CoreModule[] = [];
+  for (const file of [...files].sort((a, b) => (a.start < b.start ? -1 : 1))) {
+    if (file.fileOffset !== 0n || seen.has(file.path)) continue;
+    const base = Number(file.start);
+    const segment = dumped.find((s) => s.from <= base && base < s.to);
+    if (!segment) continue;
+    seen.add(file.path);
+    const module: CoreModule = { path: file.path, base: file.start };
+    FIRST_PAGES.set(module, {
+      start: segment.offset + (base - segment.from),
+      end: segment.offset + (segment.to - segment.from),
+    });
+    modules.push(module);
+  }
+  return modules;
+}
+
+/** Where in the core file each module's first page is (bytes `start` to `end`). */
+const FIRST_PAGES = new WeakMap<CoreModule, { start: number; end: number }>();
+
+/**
+ * Reads up to `max` bytes of the process memory dumped in the core at `address`, as far as
+ * the segment holding it goes; `undefined` when the core does not hold that address.
+ */
+async function readMemory(
+  source: ByteSource,
+  segments: LoadSegment[],
+  address: bigint,
+  max: number,
+): Promise<Uint8Array | undefined> {
+  const segment = segments.find((s) =>
+    s.vaddr <= address && address < s.vaddr + BigInt(s.fileSize)
+  );
+  if (!segment) return undefined;
+  const at = segment.fileOffset + Number(address - segment.vaddr);
+  return await source.read(at, Math.min(max, segment.fileOffset + segment.fileSize - at));
+}
+
 /** Reads a NUL-terminated string from the process memory dumped in the core. */
 async function readMemoryString(
   source: ByteSource,
@@ -443,14 +589,9 @@ async function readMemoryString(
   address: bigint,
   max: number,
 ): Promise<string | undefined> {
-  const segment = segments.find((s) =>
-    s.vaddr <= address && address < s.vaddr + BigInt(s.fileSize)
-  );
-  if (!segment) return undefined;
-  const at = segment.fileOffset + Number(address - segment.vaddr);
-  const bytes = await source.read(at, Math.min(max, segment.fileOffset + segment.fileSize - at));
-  const end = bytes.indexOf(0);
-  return end > 0 ? utf8(bytes.subarray(0, end)) : undefined;
+  const bytes = await readMemory(source, segments, address, max);
+  const end = bytes?.indexOf(0) ?? -1;
+  return end > 0 ? utf8(bytes!.subarray(0, end)) : undefined;
 }
 
 function align4(n: number): number {

@@ -5,8 +5,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { basename } from "node:path";
-import { type CoreAnalysis, crashFrame, type Frame } from "./analyze.ts";
+import { crashFrame, type Frame, frameName } from "./frames.ts";
 
 /** A crash group's identity and what it was made of. */
 export interface Fingerprint {
@@ -16,11 +15,13 @@ export interface Fingerprint {
   basis: string[];
 }
 
-function describe(frame: Frame): string {
-  if (frame.function) return frame.function;
-  // Unsymbolized: the module and the offset in it survive ASLR; the absolute address does not.
-  if (frame.library && frame.offset) return `${basename(frame.library)}+${frame.offset}`;
-  return "??";
+/** What a fingerprint is made of: the parts of an analysis it reads. */
+export interface FingerprintInput {
+  signal: { name: string } | null;
+  /** The signal the Go runtime turned into a panic, which the core's own signal hides. */
+  go: { signal: { name: string } | null } | null;
+  /** Frames of the crashing stack, innermost first. */
+  stackTrace: readonly Frame[];
 }
 
 /**
@@ -31,11 +32,11 @@ function describe(frame: Frame): string {
  * crashFingerprint(analysis).id; // "3f9a0c2d5e6b7a81"
  * ```
  */
-export function crashFingerprint(analysis: CoreAnalysis, frames = 5): Fingerprint {
+export function crashFingerprint(analysis: FingerprintInput, frames = 5): Fingerprint {
   const signal = analysis.go?.signal?.name ?? analysis.signal?.name ?? "no-signal";
   const stack = analysis.stackTrace;
   const start = Math.max(0, stack.indexOf(crashFrame(stack)!));
-  const basis = [signal, ...stack.slice(start, start + frames).map(describe)];
+  const basis = [signal, ...stack.slice(start, start + frames).map(frameName)];
   const id = createHash("sha256").update(basis.join("\n")).digest("hex").slice(0, 16);
   return { id, basis };
 }

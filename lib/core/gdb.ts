@@ -20,6 +20,11 @@ export interface GdbOptions {
   maxOutputBytes: number;
   /** Where gdb's scripts are written for the run; default the system's temporary directory. */
   tempDir?: string;
+  /**
+   * More settings, run before the files are loaded: where to find the modules' files and
+   * their debug info (`set sysroot`, `set solib-search-path`, `set debug-file-directory`).
+   */
+  settings?: readonly string[];
 }
 
 /** What one gdb run produced. */
@@ -119,6 +124,36 @@ end
 `;
 
 /**
+ * The message of a fatal error the Go runtime threw (`fatal error: concurrent map writes`):
+ * `runtime.throw` and `runtime.fatal` (Go 1.19+) print it from a closure run on the system
+ * stack, and that closure, whose first word is its code pointer (`runtime.fatal.func1`,
+ * `runtime.throw.func1`), still lies in the throwing frame on the goroutine's stack. The
+ * string follows among the words it captured, in an order that differs between Go versions:
+ * the first (pointer, length) pair that looks like a string is taken. One file per function:
+ * a runtime without one loses only that search.
+ */
+export function goThrowScript(closure: string): string {
+  return `set language c
+set print elements 4096
+echo \\n${sectionMarker("gothrow")}\\n
+set $agent_cg = (('runtime.g' *)(*(long *)($fs_base - 8)))->m->curg
+find /g /1 $agent_cg->sched.sp, $agent_cg->stack.hi - 8, (long)&'${closure}'
+if $numfound > 0
+  set $agent_w = (long *)$_
+  set $agent_i = 1
+  set $agent_done = 0
+  while $agent_i < 4 && $agent_done == 0
+    if $agent_w[$agent_i] > 65536 && $agent_w[$agent_i + 1] > 0 && $agent_w[$agent_i + 1] <= 4096
+      p *(char *)$agent_w[$agent_i]@$agent_w[$agent_i + 1]
+      set $agent_done = 1
+    end
+    set $agent_i = $agent_i + 1
+  end
+end
+`;
+}
+
+/**
  * Builds gdb's argument list. Every setting that could run code from the core or the
  * binary is turned off before the files are loaded (`-iex`).
  *
@@ -128,7 +163,12 @@ end
  * args.includes("-nx"); // true
  * ```
  */
-export function gdbArguments(exe: string, core: string, scripts: string[] = []): string[] {
+export function gdbArguments(
+  exe: string,
+  core: string,
+  scripts: string[] = [],
+  settings: readonly string[] = [],
+): string[] {
   const args = [
     "-nx",
     "-batch",
@@ -147,6 +187,7 @@ export function gdbArguments(exe: string, core: string, scripts: string[] = []):
     "-iex",
     "set print thread-events off",
   ];
+  for (const setting of settings) args.push("-iex", setting);
   for (const [section, command] of GDB_COMMANDS) {
     args.push("-ex", `echo \\n${sectionMarker(section)}\\n`, "-ex", command);
   }
@@ -170,12 +211,14 @@ export async function runGdb(exe: string, core: string, options: GdbOptions): Pr
       ["goroutine.gdb", GO_GOROUTINE_SCRIPT],
       ["panic.gdb", GO_PANIC_SCRIPT],
       ["signal.gdb", GO_THREAD_SIGNAL_SCRIPT],
+      ["fatal.gdb", goThrowScript("runtime.fatal.func1")],
+      ["throw.gdb", goThrowScript("runtime.throw.func1")],
     ];
     const paths = files.map(([name]) => `${scripts}/${name}`);
     for (const [name, text] of files) {
       await Deno.writeTextFile(`${scripts}/${name}`, text, { mode: 0o600 });
     }
-    return await spawnGdb(gdbArguments(exe, core, paths), options, started);
+    return await spawnGdb(gdbArguments(exe, core, paths, options.settings), options, started);
   } finally {
     await removeTempDir(scripts);
   }

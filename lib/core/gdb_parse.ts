@@ -6,19 +6,9 @@
  * @module
  */
 
-/** One stack frame as gdb printed it. */
-export interface Frame {
-  index: number;
-  function?: string;
-  /** Argument list as printed, without the parentheses. */
-  args?: string;
-  file?: string;
-  line?: number;
-  address?: string;
-  library?: string;
-  /** Offset of `address` from the library's load base (filled in from the core's mappings). */
-  offset?: string;
-}
+import type { Frame } from "./frames.ts";
+
+export type { Frame };
 
 /** One thread's backtrace. */
 export interface GdbThread {
@@ -54,6 +44,8 @@ export interface GoReport {
   /** The goroutine's frames from its saved frame pointer, innermost first. */
   stack: Frame[];
   panicMessage?: string;
+  /** The message of a fatal error the runtime threw (`concurrent map writes`). */
+  fatalError?: string;
 }
 
 /** Everything parsed from one gdb run. */
@@ -99,6 +91,7 @@ export function parseGdbOutput(text: string): GdbReport {
     sections.get("gostack") ?? "",
     sections.get("gopanic") ?? "",
     sections.get("gosignal") ?? "",
+    sections.get("gothrow") ?? "",
   );
   if (go) report.go = go;
   return report;
@@ -110,6 +103,7 @@ export function parseGo(
   stack: string,
   panic: string,
   threadSignal = "",
+  thrown = "",
 ): GoReport | undefined {
   const signal = / sig=(\d+) code=(-?\d+) addr=(0x[0-9a-f]+) pc=(0x[0-9a-f]+)/;
   const current = new RegExp(`^goid=(\\d+)${signal.source}`, "m").exec(head);
@@ -145,6 +139,8 @@ export function parseGo(
   }
   const message = /^\$\d+ = (".*")$/m.exec(panic);
   if (message) report.panicMessage = unquoteC(message[1]!);
+  const fatal = /^\$\d+ = (".*")$/m.exec(thrown);
+  if (fatal) report.fatalError = unquoteC(fatal[1]!);
   return report;
 }
 
@@ -174,21 +170,26 @@ export function parseListHeader(line: string, index: number): Frame | undefined 
   return undefined;
 }
 
+/** Splits the output at the markers; sections printed twice under one name are joined. */
 function splitSections(text: string): Map<string, string> {
   const sections = new Map<string, string>();
   let name = "";
   let lines: string[] = [];
+  const close = () => {
+    const before = sections.get(name);
+    sections.set(name, before === undefined ? lines.join("\n") : `${before}\n${lines.join("\n")}`);
+  };
   for (const line of text.split("\n")) {
     const marker = /^@@agent:(\w+)@@$/.exec(line.trim());
     if (marker) {
-      sections.set(name, lines.join("\n"));
+      close();
       name = marker[1]!;
       lines = [];
     } else {
       lines.push(line);
     }
   }
-  sections.set(name, lines.join("\n"));
+  close();
   return sections;
 }
 

@@ -204,3 +204,11 @@ Deno.test("parseGo() takes a cgo fault from the handler frame when no g records 
   assertEquals([own.address, own.fault], ["0x8", undefined]);
   assertEquals(parseGo(head, "", "", "")?.signal, 0);
 });
+
+Deno.test("parseGdbOutput() reads a Go fatal error from either throw script's section", () => {
+  const head = "@@agent:go@@\ngoid=4 sig=0 code=0 addr=0x0 pc=0x0\n";
+  // runtime.fatal's search found it; runtime.throw's, printed after, found nothing.
+  const text = `${head}@@agent:gothrow@@\n$1 = "concurrent map writes"\n@@agent:gothrow@@\n`;
+  assertEquals(parseGdbOutput(text).go?.fatalError, "concurrent map writes");
+  assertEquals(parseGdbOutput(`${head}@@agent:gothrow@@\n`).go?.fatalError, undefined);
+});

@@ -4,19 +4,16 @@
  *
  * @module
  */
-export {
-  analyzeCore,
-  type AnalyzeOptions,
-  analyzeOptions,
-  type CoreAnalysis,
-  crashFrame,
-  type Frame,
-} from "./analyze.ts";
+export { analyzeCore, type AnalyzeOptions, analyzeOptions, type CoreAnalysis } from "./analyze.ts";
+export { crashFrame, type Frame, frameLabel, frameName, isProgramFrame } from "./frames.ts";
 export { type CoreNotes, readCoreNotes } from "./elf_core.ts";
-export { crashFingerprint, type Fingerprint } from "./fingerprint.ts";
+export { crashFingerprint, type Fingerprint, type FingerprintInput } from "./fingerprint.ts";
 export { type GdbOptions, runGdb } from "./gdb.ts";
 export { parseGdbOutput } from "./gdb_parse.ts";
 export {
+  type Lift,
+  liftingRule,
+  ruleCondition,
   type Score,
   scoreCore,
   type ScoreItem,

@@ -56,6 +56,11 @@ export interface S3Request {
   body?: Uint8Array<ArrayBuffer> | string;
   /** Statuses that are answers rather than failures, e.g. 404 for a delete. */
   accept?: number[];
+  /**
+   * Takes a successful answer's body as it streams (a download) instead of reading it as
+   * text; it runs again on a retry, so it must start its output afresh.
+   */
+  sink?: (body: ReadableStream<Uint8Array>) => Promise<void>;
 }
 
 /** What S3 answered. */
@@ -166,6 +171,10 @@ export class S3Client {
         });
         status = response.status;
         const failed = !response.ok && !request.accept?.includes(status);
+        if (!failed && request.sink && response.body) {
+          await request.sink(response.body);
+          return { status, headers: response.headers, text: "" };
+        }
         const text = request.method === "HEAD"
           ? ""
           : await readText(response, failed ? MAX_ERROR_BYTES : MAX_ANSWER_BYTES, failed);

@@ -91,7 +91,32 @@ export interface Store {
   freeBytes(): Promise<number | undefined>;
   /** Removes leftovers of interrupted writes (temporary files, incomplete uploads). */
   sweep(): Promise<number>;
+  /**
+   * Whether a file (of a debug bundle) is stored under `key`.
+   *
+   * @throws {UnavailableError} when the store cannot be asked.
+   */
+  hasFile(key: string): Promise<boolean>;
+  /**
+   * Stores the file at `path` as it is (a debug bundle's executable or library) under `key`,
+   * atomically, and returns its size. No metadata goes with it: it is not a core.
+   *
+   * @throws {InputError} when the file cannot be read.
+   * @throws {UnavailableError} when the store cannot be written.
+   */
+  putFile(key: string, path: string): Promise<number>;
+  /**
+   * Copies the file stored under `key` to `destination` (a new file).
+   *
+   * @throws {UnavailableError} when it is missing or the store cannot be read.
+   */
+  getFile(key: string, destination: string): Promise<void>;
+  /** Where a stored file is on this host's filesystem, for a store that is a directory. */
+  localPath?(key: string): string;
 }
+
+/** Where the files of debug bundles are kept, by build-id: a prefix no instance can have. */
+export const BUNDLE_PREFIX = ".bundles/";
 
 /**
  * The metadata record of a core just stored under `key`: what `Store.put` writes beside the

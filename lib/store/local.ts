@@ -7,7 +7,7 @@
  * @module
  */
 import type { Readable } from "node:stream";
-import { errorMessage, InputError } from "../errors.ts";
+import { errorMessage, InputError, UnavailableError } from "../errors.ts";
 import { objectName, safeName, safeObjectName } from "./names.ts";
 import {
   isSafeKey,
@@ -148,6 +148,48 @@ export class LocalStore implements Store {
     return freeBytesAt(this.root);
   }
 
+  /** Whether a file (of a debug bundle) is stored under `key`. */
+  async hasFile(key: string): Promise<boolean> {
+    requireKey(key);
+    return await Deno.stat(`${this.root}/${key}`).then((info) => info.isFile, () => false);
+  }
+
+  /** Copies the file at `path` under `key` through a temporary name. */
+  async putFile(key: string, path: string): Promise<number> {
+    requireKey(key);
+    const target = `${this.root}/${key}`;
+    await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true, mode: 0o700 });
+    const temporary = temporaryName(target, this.#tag);
+    try {
+      await Deno.copyFile(path, temporary);
+    } catch (error) {
+      await Deno.remove(temporary).catch(() => {});
+      if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied) {
+        throw new InputError(`Cannot read "${path}": ${error.message}`, { cause: error });
+      }
+      throw new UnavailableError(`Cannot store "${path}" as "${this.uri(key)}": ${error}`, {
+        cause: error,
+      });
+    }
+    await Deno.rename(temporary, target);
+    return (await Deno.stat(target)).size;
+  }
+
+  /** Copies the file stored under `key` to `destination`. */
+  async getFile(key: string, destination: string): Promise<void> {
+    requireKey(key);
+    try {
+      await Deno.copyFile(`${this.root}/${key}`, destination);
+    } catch (error) {
+      throw new UnavailableError(`Cannot read "${this.uri(key)}": ${error}`, { cause: error });
+    }
+  }
+
+  /** The stored file's path: gdb can read it where it is. */
+  localPath(key: string): string {
+    return `${this.root}/${key}`;
+  }
+
   /**
    * Removes temporary files of interrupted writes: this process's and those of processes
    * of this node that are gone at once, other nodes' once they are an hour old; never those
@@ -167,6 +209,10 @@ export class LocalStore implements Store {
     }
     return removed;
   }
+}
+
+function requireKey(key: string): void {
+  if (!isSafeKey(key)) throw new InputError(`Refusing "${key}": not a key of this store`);
 }
 
 async function writeAtomically(path: string, text: string, writer: string): Promise<void> {

@@ -18,6 +18,7 @@ import type { Readable } from "node:stream";
 import type { Config } from "../config/mod.ts";
 import { ConfigError, errorMessage, InputError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { writeAll } from "../io.ts";
 import { redactUrls } from "../redact.ts";
 import { isLeftover, STALE_MS, writerTag } from "./_leftovers.ts";
 import {
@@ -242,7 +243,11 @@ export class S3Store implements Store {
       writer: this.#writer,
     });
     try {
-      await this.#upload(objectKey, stream, options.compression);
+      await this.#upload(
+        objectKey,
+        stream,
+        options.compression === "gzip" ? "application/gzip" : "application/zstd",
+      );
     } catch (error) {
       const reason = error instanceof S3Error
         ? error.detail
@@ -282,12 +287,7 @@ export class S3Store implements Store {
    * Sends the compressed bytes: one PutObject when they fit in a part, else a multipart
    * upload, aborted on any failure.
    */
-  async #upload(
-    objectKey: string,
-    stream: CompressedStream,
-    compression: "gzip" | "zstd",
-  ): Promise<void> {
-    const contentType = compression === "gzip" ? "application/gzip" : "application/zstd";
+  async #upload(objectKey: string, stream: CompressedStream, contentType: string): Promise<void> {
     const etags: string[] = [];
     let uploadId: string | undefined;
     let uploading: Promise<void> | undefined;
@@ -559,6 +559,63 @@ export class S3Store implements Store {
         Number(answer.headers.get("content-length")) === object.bytes;
     } catch {
       return false;
+    }
+  }
+
+  /** Whether an object (a debug bundle's file) is stored under `key`. */
+  async hasFile(key: string): Promise<boolean> {
+    if (!isSafeKey(key)) throw new InputError(`Refusing "${key}": not a key of this store`);
+    const answer = await this.#client.request({
+      operation: "HeadObject",
+      method: "HEAD",
+      key: this.prefix + key,
+      accept: [404],
+    });
+    return answer.status === 200;
+  }
+
+  /** Uploads the file at `path` as it is under `key` (multipart when larger than a part). */
+  async putFile(key: string, path: string): Promise<number> {
+    if (!isSafeKey(key)) throw new InputError(`Refusing "${key}": not a key of this store`);
+    const objectKey = this.prefix + key;
+    await this.#abortUploadsOf(objectKey);
+    // A source "already compressed as wanted" passes through untouched, counted and hashed.
+    const stream = compressedStream(path, {
+      compression: "zstd",
+      sourceCompression: "zstd",
+      writer: this.#writer,
+    });
+    try {
+      await this.#upload(objectKey, stream, "application/octet-stream");
+    } catch (error) {
+      const reason = error instanceof S3Error ? error.detail : errorMessage(error);
+      if (stream.sourceFailed()) {
+        throw new InputError(`Cannot read "${path}": ${reason}`, { cause: error });
+      }
+      throw new UnavailableError(`Cannot store "${path}" as "${this.uri(key)}": ${reason}`, {
+        cause: error,
+      });
+    }
+    return stream.stats().bytes;
+  }
+
+  /** Downloads the object under `key` to `destination`, streaming. */
+  async getFile(key: string, destination: string): Promise<void> {
+    if (!isSafeKey(key)) throw new InputError(`Refusing "${key}": not a key of this store`);
+    try {
+      await this.#client.request({
+        operation: "GetObject",
+        method: "GET",
+        key: this.prefix + key,
+        sink: async (body) => {
+          using file = await Deno.open(destination, { write: true, create: true, truncate: true });
+          for await (const chunk of body) await writeAll(file, chunk);
+        },
+      });
+    } catch (error) {
+      throw new UnavailableError(`Cannot read "${this.uri(key)}": ${errorMessage(error)}`, {
+        cause: error,
+      });
     }
   }
 

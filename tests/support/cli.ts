@@ -23,6 +23,11 @@ export interface RunAgentOptions {
   timeoutMs?: number;
   /** A file to feed to stdin (default: none). */
   stdinFile?: string;
+  /**
+   * A command the agent runs under, e.g. `["nsenter", "--net=/proc/7/ns/net", "--"]` to reach
+   * a server in another network namespace.
+   */
+  wrap?: string[];
 }
 
 /**
@@ -40,8 +45,11 @@ export function agentArgs(args: string[]): string[] {
 
 /** Runs `agent ARGS...` and waits for it to exit. */
 export async function runAgent(args: string[], options: RunAgentOptions = {}): Promise<CliRun> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: agentArgs(args),
+  const wrap = options.wrap ?? [];
+  const child = new Deno.Command(wrap[0] ?? Deno.execPath(), {
+    args: wrap.length > 0
+      ? [...wrap.slice(1), Deno.execPath(), ...agentArgs(args)]
+      : agentArgs(args),
     cwd: options.cwd ?? ROOT,
     env: { NO_COLOR: "1", DENO_DIR, ...options.env },
     stdin: options.stdinFile ? "piped" : "null",

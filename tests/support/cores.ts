@@ -19,6 +19,19 @@ export interface Crash {
   source: string;
   /** Who wrote the core: the kernel, or gdb's generate-core-file where core_pattern pipes. */
   writer: "kernel" | "gdb";
+  /** For a stripped build, the debug info taken out of it (`objcopy --only-keep-debug`). */
+  debugFile?: string;
+}
+
+/** How {@linkcode crash} builds and runs a program. */
+export interface CrashOptions {
+  /**
+   * Strip the executable after building it (`strip --strip-all`, keeping its build-id),
+   * saving the debug info beside it as `NAME.debug` first.
+   */
+  strip?: boolean;
+  /** Directory under `parent` to build and crash in; default the program's name. */
+  dir?: string;
 }
 
 const PROGRAMS = new URL("./programs/", import.meta.url);
@@ -79,27 +92,39 @@ export function goToolchains(): { go: string; version: string }[] {
   return [...found].map(([version, go]) => ({ go, version }));
 }
 
-/** Whether `programs/<name>` is a Go program (`.go`) rather than C. */
-function isGo(name: string): boolean {
-  try {
-    return Deno.statSync(new URL(`${name}.go`, PROGRAMS)).isFile;
-  } catch {
-    return false;
+/** The language of `programs/<name>`, told by which source file exists. */
+function language(name: string): "go" | "cpp" | "c" {
+  for (const extension of ["go", "cpp"] as const) {
+    try {
+      if (Deno.statSync(new URL(`${name}.${extension}`, PROGRAMS)).isFile) return extension;
+    } catch {
+      // Not this one.
+    }
   }
+  return "c";
 }
 
 /**
- * Compiles `programs/<name>.c` (gcc) or `programs/<name>.go` (go build, with its caches
- * inside `dir`) into `dir` and returns the executable path.
+ * Compiles `programs/<name>.c` (gcc), `programs/<name>.cpp` (g++) or `programs/<name>.go`
+ * (go build, with its caches inside `dir`) into `dir` and returns the executable path.
  */
 export async function compile(name: string, dir: string, goBinary = "go"): Promise<string> {
   const exe = `${dir}/${name}`;
-  const go = isGo(name);
-  const source = new URL(`${name}.${go ? "go" : "c"}`, PROGRAMS).pathname;
-  const out = await new Deno.Command(go ? goBinary : "gcc", {
-    args: go
-      ? ["build", "-o", exe, source]
-      : ["-g", "-O0", "-fno-omit-frame-pointer", "-pthread", "-o", exe, source],
+  const lang = language(name);
+  const go = lang === "go";
+  const source = new URL(`${name}.${lang}`, PROGRAMS).pathname;
+  const library = !go && (await compileLibrary(name, dir)) !== undefined;
+  const out = await new Deno.Command(go ? goBinary : lang === "cpp" ? "g++" : "gcc", {
+    args: go ? ["build", "-o", exe, source] : [
+      "-g",
+      "-O0",
+      "-fno-omit-frame-pointer",
+      "-pthread",
+      "-o",
+      exe,
+      source,
+      ...(library ? [`-L${dir}`, `-l${name}`, "-Wl,-rpath,$ORIGIN"] : []),
+    ],
     env: go
       ? {
         HOME: dir,
@@ -115,6 +140,62 @@ export async function compile(name: string, dir: string, goBinary = "go"): Promi
     throw new Error(`building ${source} failed: ${new TextDecoder().decode(out.stderr)}`);
   }
   return exe;
+}
+
+/**
+ * Builds `programs/lib<name>.c`, when there is one, into `dir/lib<name>.so` (with `defines`,
+ * e.g. `["PLUGIN_V2"]` for another build of it). Returns the library, or `undefined`.
+ */
+export async function compileLibrary(
+  name: string,
+  dir: string,
+  defines: string[] = [],
+): Promise<string | undefined> {
+  const source = new URL(`lib${name}.c`, PROGRAMS).pathname;
+  try {
+    await Deno.stat(source);
+  } catch {
+    return undefined;
+  }
+  const library = `${dir}/lib${name}.so`;
+  const out = await new Deno.Command("gcc", {
+    args: [
+      "-g",
+      "-O0",
+      "-fno-omit-frame-pointer",
+      "-shared",
+      "-fPIC",
+      ...defines.map((d) => `-D${d}`),
+      "-o",
+      library,
+      source,
+    ],
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`building ${source} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return library;
+}
+
+/**
+ * Strips `exe` as release builds are (no symbol table, no debug info; the build-id note
+ * stays), keeping what was taken out in `exe.debug`. Returns that file.
+ */
+export async function strip(exe: string): Promise<string> {
+  const debug = `${exe}.debug`;
+  for (
+    const [tool, args] of [
+      ["objcopy", ["--only-keep-debug", exe, debug]],
+      ["strip", ["--strip-all", exe]],
+    ] as const
+  ) {
+    const out = await new Deno.Command(tool, { args: [...args], stderr: "piped" }).output();
+    if (!out.success) {
+      throw new Error(`${tool} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+    }
+  }
+  return debug;
 }
 
 /** Reads `core_pattern` through `cat`: Deno asks for --allow-all to read /proc/sys directly. */
@@ -138,10 +219,20 @@ export async function crash(
   parent: string,
   args: string[] = [],
   goBinary?: string,
+  options: CrashOptions = {},
 ): Promise<Crash> {
-  const dir = `${parent}/${name}`;
+  const dir = `${parent}/${options.dir ?? name}`;
   await Deno.mkdir(dir, { recursive: true });
   const exe = await compile(name, dir, goBinary);
+  const debugFile = options.strip ? await strip(exe) : undefined;
+  const made = (writer: Crash["writer"]): Crash => ({
+    name,
+    exe,
+    core,
+    source: `${name}.${language(name)}`,
+    writer,
+    ...(debugFile ? { debugFile } : {}),
+  });
   const core = `${dir}/core`;
   const pattern = corePattern();
   if (!pattern.startsWith("|") && !pattern.includes("/")) {
@@ -157,7 +248,7 @@ export async function crash(
     for await (const entry of Deno.readDir(dir)) {
       if (entry.isFile && entry.name.startsWith(prefix) && entry.name !== name) {
         if (`${dir}/${entry.name}` !== core) await Deno.rename(`${dir}/${entry.name}`, core);
-        return { name, exe, core, source: `${name}.${isGo(name) ? "go" : "c"}`, writer: "kernel" };
+        return made("kernel");
       }
     }
   }
@@ -179,7 +270,123 @@ export async function crash(
     stderr: "null",
   }).output();
   await Deno.stat(core);
-  return { name, exe, core, source: `${name}.${isGo(name) ? "go" : "c"}`, writer: "gdb" };
+  return made("gdb");
+}
+
+/** The text `cat` prints for `file` (Deno asks for --allow-all to read /proc/PID itself). */
+async function readProc(file: string): Promise<string | undefined> {
+  const out = await new Deno.Command("cat", { args: ["--", file], stderr: "null" }).output();
+  return out.success ? new TextDecoder().decode(out.stdout) : undefined;
+}
+
+/** The path `command` runs (a name is looked up in PATH). */
+async function resolveCommand(command: string): Promise<string> {
+  if (command.includes("/")) return command;
+  const out = await new Deno.Command("sh", {
+    args: ["-c", 'command -v "$0"', command],
+    stdout: "piped",
+  }).output();
+  const path = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success || !path) throw new Error(`${command} is not on PATH`);
+  return path;
+}
+
+/**
+ * Whether the process `pid` is asleep in a system call (state S, a syscall number in
+ * `/proc/PID/syscall`): past its start-up, in its own wait (pause, nanosleep). Killed before,
+ * it would die in the dynamic loader.
+ */
+async function waiting(pid: number): Promise<boolean> {
+  const stat = await readProc(`/proc/${pid}/stat`);
+  const state = stat?.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  const syscall = await readProc(`/proc/${pid}/syscall`);
+  return state === "S" && /^\d+ /.test(syscall ?? "");
+}
+
+/**
+ * The core of a healthy process another process killed: runs `command args` (a program of
+ * `programs/` when `command` names one, compiled first; else a command such as `sleep`) in
+ * `parent/dir`, waits until it runs, and sends it `signal` from this process, as `kill -ABRT`
+ * would. Where core_pattern pipes cores away, gdb runs it and writes the core on the signal.
+ */
+export async function killedCore(
+  command: string,
+  parent: string,
+  args: string[] = [],
+  options: { dir?: string; signal?: Deno.Signal } = {},
+): Promise<Crash> {
+  const name = command.split("/").at(-1)!;
+  const dir = `${parent}/${options.dir ?? `killed-${name}`}`;
+  await Deno.mkdir(dir, { recursive: true });
+  let program: string;
+  try {
+    await Deno.stat(new URL(`${name}.${language(name)}`, PROGRAMS));
+    program = await compile(name, dir);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    program = await resolveCommand(command);
+  }
+  const exe = await Deno.realPath(program);
+  const core = `${dir}/core`;
+  const viaKernel = !corePattern().startsWith("|") && !corePattern().includes("/");
+  const child = new Deno.Command(viaKernel ? "bash" : "gdb", {
+    args: viaKernel ? ["-c", 'ulimit -c unlimited && exec "$0" "$@"', program, ...args] : [
+      "-nx",
+      "-batch",
+      "-ex",
+      "run",
+      "-ex",
+      `generate-core-file ${core}`,
+      "--args",
+      program,
+      ...args,
+    ],
+    cwd: dir,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  // The process to kill: bash itself once it has exec'd the program, or gdb's inferior.
+  let pid: number | undefined;
+  for (let tries = 0; pid === undefined; tries++) {
+    if (tries > 6000) throw new Error(`${command} did not start`);
+    if (viaKernel) {
+      const exeLink = await new Deno.Command("readlink", { args: [`/proc/${child.pid}/exe`] })
+        .output();
+      if (
+        new TextDecoder().decode(exeLink.stdout).trim() === exe && await waiting(child.pid)
+      ) {
+        pid = child.pid;
+      }
+    } else {
+      const children = await readProc(`/proc/${child.pid}/task/${child.pid}/children`);
+      const first = Number(children?.trim().split(/\s+/)[0]);
+      if (
+        first > 0 && (await readProc(`/proc/${first}/comm`))?.trim() === name.slice(0, 15) &&
+        await waiting(first)
+      ) {
+        pid = first;
+      }
+    }
+    if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  Deno.kill(pid, options.signal ?? "SIGABRT");
+  await child.status;
+  if (viaKernel) {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isFile && entry.name.startsWith("core") && entry.name !== "core") {
+        await Deno.rename(`${dir}/${entry.name}`, core);
+      }
+    }
+  }
+  await Deno.stat(core);
+  return {
+    name,
+    exe,
+    core,
+    source: `${name}.${language(name)}`,
+    writer: viaKernel ? "kernel" : "gdb",
+  };
 }
 
 /** The sample programs and what their crash looks like. */
