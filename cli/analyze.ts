@@ -6,7 +6,7 @@
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { formatBytes } from "../lib/config/mod.ts";
 import { escapeControl } from "../lib/escape.ts";
-import { analyzeWithBundle } from "../lib/collect/bundle.ts";
+import { analyzeWithBundle } from "../lib/collect/mod.ts";
 import {
   analyzeOptions,
   type CoreAnalysis,

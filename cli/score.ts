@@ -1,5 +1,5 @@
 /**
- * `agent score CORE... [--threshold N] [--fail-under N] [--pod NAME] [-o table|json]`.
+ * `agent score CORE... [--threshold N] [--fail-under N] [--pod NAME] [--wide] [-o table|json]`.
  *
  * @module
  */
@@ -10,8 +10,14 @@ import {
   Option,
 } from "@commander-js/extra-typings";
 import { AgentError, ExitCode } from "../lib/errors.ts";
-import { analyzeWithBundle } from "../lib/collect/bundle.ts";
-import { analyzeOptions, liftingRule, scoreCore, type ScoreItem } from "../lib/core/mod.ts";
+import { analyzeWithBundle } from "../lib/collect/mod.ts";
+import {
+  analyzeOptions,
+  liftingRule,
+  scoreCore,
+  type ScoreItem,
+  scoreOptions,
+} from "../lib/core/mod.ts";
 import { escapeControl } from "../lib/escape.ts";
 import { mapLimit } from "../lib/pool.ts";
 import { type CliContext, flag } from "./_context.ts";
@@ -85,14 +91,10 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
         async (file) => {
           try {
             const analysis = await analyzeWithBundle(file, analyze, config);
-            const score = scoreCore(analysis, {
-              scoring: config.analyzer.scoring,
-              panicKeywords: config.analyzer.panicKeywords,
-              fatalSignals: config.analyzer.fatalSignals,
-              threshold,
-              pod: options.pod,
-              now,
-            });
+            const score = scoreCore(
+              analysis,
+              scoreOptions(config, { pod: options.pod, now }),
+            );
             for (const warning of analysis.warnings) context.log().debug(warning, { file });
             return {
               file,

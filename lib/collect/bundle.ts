@@ -20,11 +20,15 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { createReadStream } from "node:fs";
 import { basename, join } from "node:path";
-import { readElfIdentity } from "../core/build_id.ts";
-import type { BundleFile } from "../core/symbols.ts";
-import { analyzeCore, type AnalyzeOptions, type CoreAnalysis } from "../core/analyze.ts";
+import {
+  analyzeCore,
+  type AnalyzeOptions,
+  type BundleFile,
+  type CoreAnalysis,
+  readElfIdentity,
+} from "../core/mod.ts";
 import type { Config } from "../config/mod.ts";
-import { BUNDLE_PREFIX, isSafeKey, type Store } from "../store/backend.ts";
+import { BUNDLE_PREFIX, isSafeKey, openStore, type Store } from "../store/mod.ts";
 import { makeTempDir, removeTempDir } from "../lifecycle.ts";
 
 const entrySchema = z.object({
@@ -366,8 +370,6 @@ export async function analyzeWithBundle(
   let store: Store | undefined;
   const problems: string[] = [];
   try {
-    // Loaded only for a core that has a bundle: the S3 client is not small.
-    const { openStore } = await import("../store/open.ts");
     store = openStore(config.storage, config.nodeName || Deno.hostname());
   } catch (error) {
     problems.push(error instanceof Error ? error.message : String(error));

@@ -25,6 +25,7 @@ import {
   type CoreAnalysis,
   crashFingerprint,
   scoreCore,
+  scoreOptions,
 } from "../core/mod.ts";
 import type { Score } from "../core/mod.ts";
 import { AgentError, InputError } from "../errors.ts";
@@ -384,15 +385,10 @@ export class CorePipeline {
     const instance = correlation.instance ?? "unknown";
     const groupStored = index.group(instance, fingerprint.id)
       .filter((r) => r.id !== record.id && r.state === "stored").length;
-    const score = scoreCore(analysis, {
-      scoring: config.analyzer.scoring,
-      panicKeywords: config.analyzer.panicKeywords,
-      fatalSignals: config.analyzer.fatalSignals,
-      threshold: config.analyzer.valueThreshold,
-      pod: correlation.pod ?? undefined,
-      groupStored,
-      now: this.#now(),
-    });
+    const score = scoreCore(
+      analysis,
+      scoreOptions(config, { pod: correlation.pod ?? undefined, groupStored, now: this.#now() }),
+    );
     let current = index.update(record.id, {
       state: record.state === "storing" ? "storing" : "analyzed",
       crashTime: crashTime.toISOString(),

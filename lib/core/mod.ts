@@ -4,6 +4,8 @@
  *
  * @module
  */
+export { readElfIdentity } from "./build_id.ts";
+export type { BundleFile } from "./symbols.ts";
 export { analyzeCore, type AnalyzeOptions, analyzeOptions, type CoreAnalysis } from "./analyze.ts";
 export { crashFrame, type Frame, frameLabel, frameName, isProgramFrame } from "./frames.ts";
 export { type CoreNotes, readCoreNotes } from "./elf_core.ts";
@@ -18,6 +20,7 @@ export {
   scoreCore,
   type ScoreItem,
   type ScoreOptions,
+  scoreOptions,
   stackTraceText,
 } from "./score.ts";
 export { signalCodeDescription, signalName } from "./signals.ts";

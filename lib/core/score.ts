@@ -82,6 +82,29 @@ export interface ScoreOptions {
 }
 
 /**
+ * Turns the configuration and what the caller knows of the core into scorer options; the
+ * threshold is `analyzer.valueThreshold` unless given.
+ *
+ * @example Usage
+ * ```ts ignore
+ * scoreCore(analysis, scoreOptions(config, { pod: "querynode-0", now: new Date() }));
+ * ```
+ */
+export function scoreOptions(
+  config: Pick<Config, "analyzer">,
+  known: Pick<ScoreOptions, "pod" | "groupStored" | "now"> & { threshold?: number },
+): ScoreOptions {
+  const { scoring, panicKeywords, fatalSignals, valueThreshold } = config.analyzer;
+  return {
+    scoring,
+    panicKeywords,
+    fatalSignals,
+    ...known,
+    threshold: known.threshold ?? valueThreshold,
+  };
+}
+
+/**
  * Renders the crashing thread's stack as text, one frame a line; the stack-trace rule
  * measures this text. File and library names are reduced to their base names so that the
  * length does not depend on where the sources were built.

@@ -7,6 +7,7 @@
  * @module
  */
 export {
+  BUNDLE_PREFIX,
   isSafeKey,
   type PutOptions,
   type PutResult,

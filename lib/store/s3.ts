@@ -15,11 +15,9 @@
  * @module
  */
 import type { Readable } from "node:stream";
-import type { Config } from "../config/mod.ts";
-import { ConfigError, errorMessage, InputError, UnavailableError } from "../errors.ts";
+import { errorMessage, InputError, UnavailableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { writeAll } from "../io.ts";
-import { redactUrls } from "../redact.ts";
 import { isLeftover, STALE_MS, writerTag } from "./_leftovers.ts";
 import {
   isSafeKey,
@@ -34,11 +32,11 @@ import { type CompressedStream, compressedStream } from "./compress.ts";
 import { objectName, safeName, safeObjectName } from "./names.ts";
 import { nodeFetch, S3Client, S3Error, type S3Fetch } from "./_s3_client.ts";
 import { escapeXml, xmlBlocks, xmlText } from "./_xml.ts";
+import { type S3Config, s3Target } from "./_s3_config.ts";
 
 export type { S3Fetch, S3FetchInit } from "./_s3_client.ts";
 
-/** The `storage.s3` configuration section. */
-export type S3Config = Config["storage"]["s3"];
+export { MIN_PART_SIZE, type S3Config } from "./_s3_config.ts";
 
 /** Options of {@linkcode S3Store} beyond its configuration, mostly for tests. */
 export interface S3StoreOptions {
@@ -60,10 +58,8 @@ export interface S3StoreOptions {
   now?: () => Date;
 }
 
-/** The smallest part S3 accepts (except the last one). */
-export const MIN_PART_SIZE = 5 * 1024 * 1024;
-const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
 const MAX_PARTS = 10_000;
+
 /** A store in an S3-compatible bucket. */
 export class S3Store implements Store {
   readonly kind = "s3" as const;
@@ -108,88 +104,17 @@ export class S3Store implements Store {
    * ```
    */
   constructor(config: S3Config, writer = "agent", options: S3StoreOptions = {}) {
-    const env = options.env ?? readEnv;
-    if (config.bucket === "") {
-      throw new ConfigError("Missing storage.s3.bucket: the s3 backend needs a bucket");
-    }
-    if (/[\s/\\]/.test(config.bucket)) {
-      throw new ConfigError(`Invalid storage.s3.bucket "${config.bucket}": not a bucket name`);
-    }
-    this.bucket = config.bucket;
-    const prefix = config.prefix.replace(/^\/+/, "");
-    if (prefix !== "" && !isSafeKey(prefix.replace(/\/$/, ""))) {
-      throw new ConfigError(
-        `Invalid storage.s3.prefix "${config.prefix}": empty, "." or ".." parts are not allowed`,
-      );
-    }
-    this.prefix = prefix === "" || prefix.endsWith("/") ? prefix : `${prefix}/`;
-    const region = config.region || env("AWS_REGION") || env("AWS_DEFAULT_REGION") ||
-      "us-east-1";
-    const endpoint = config.endpoint || env("AWS_ENDPOINT_URL_S3") || env("AWS_ENDPOINT_URL") ||
-      `https://s3.${region}.amazonaws.com`;
-    let base: URL | undefined;
-    try {
-      base = new URL(endpoint);
-    } catch {
-      // Reported below.
-    }
-    const shown = redactUrls(endpoint);
-    if (base !== undefined && (base.username !== "" || base.password !== "")) {
-      throw new ConfigError(
-        `Invalid storage.s3.endpoint "${shown}": credentials do not go in the URL ` +
-          "(set storage.s3.accessKeyId and storage.s3.secretAccessKey)",
-      );
-    }
-    if (
-      base === undefined || !["http:", "https:"].includes(base.protocol) || base.search !== ""
-    ) {
-      throw new ConfigError(
-        `Invalid storage.s3.endpoint "${shown}": expected a URL like "https://s3.example.com:9000"`,
-      );
-    }
-    let credentials: S3Client["options"]["credentials"];
-    if (config.accessKeyId !== "" || config.secretAccessKey !== "") {
-      if (config.accessKeyId === "" || config.secretAccessKey === "") {
-        throw new ConfigError(
-          "Incomplete S3 credentials: set both storage.s3.accessKeyId and storage.s3.secretAccessKey",
-        );
-      }
-      credentials = {
-        accessKeyId: config.accessKeyId,
-        secretAccessKey: config.secretAccessKey,
-      };
-    } else {
-      const accessKeyId = env("AWS_ACCESS_KEY_ID");
-      const secretAccessKey = env("AWS_SECRET_ACCESS_KEY");
-      if (!accessKeyId || !secretAccessKey) {
-        throw new ConfigError(
-          "Missing S3 credentials: set storage.s3.accessKeyId and storage.s3.secretAccessKey, " +
-            "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-        );
-      }
-      const sessionToken = env("AWS_SESSION_TOKEN");
-      credentials = {
-        accessKeyId,
-        secretAccessKey,
-        ...(sessionToken ? { sessionToken } : {}),
-      };
-    }
-    if (
-      !Number.isInteger(config.partSize) || config.partSize < MIN_PART_SIZE ||
-      config.partSize > MAX_PART_SIZE
-    ) {
-      throw new ConfigError(
-        `Invalid storage.s3.partSize ${config.partSize}: S3 parts are 5MiB to 5GiB`,
-      );
-    }
-    this.#partSize = config.partSize;
+    const target = s3Target(config, options.env);
+    this.bucket = target.bucket;
+    this.prefix = target.prefix;
+    this.#partSize = target.partSize;
     this.#writer = writerTag(writer);
     this.#client = new S3Client({
-      base,
+      base: target.base,
       bucket: this.bucket,
       pathStyle: config.forcePathStyle,
-      region,
-      credentials,
+      region: target.region,
+      credentials: target.credentials,
       fetch: options.fetch ?? nodeFetch,
       attempts: Math.max(1, options.attempts ?? 5),
       retryDelayMs: options.retryDelayMs ?? 200,
@@ -732,13 +657,5 @@ export class S3Store implements Store {
     this.#log?.warn(errorMessage(error), {
       store: this.location,
     });
-  }
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
   }
 }
