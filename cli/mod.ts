@@ -12,6 +12,7 @@ import { analyzeCommand } from "./analyze.ts";
 import { collectCommand } from "./collect.ts";
 import { daemonCommand } from "./daemon.ts";
 import { discoverCommand } from "./discover.ts";
+import { graphCommand } from "./graph.ts";
 import { pruneCommand } from "./prune.ts";
 import { scoreCommand } from "./score.ts";
 import { uninstallCommand } from "./uninstall.ts";
@@ -63,6 +64,7 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   program.addCommand(collectCommand(context));
   program.addCommand(pruneCommand(context));
   program.addCommand(uninstallCommand(context));
+  program.addCommand(graphCommand(context));
   program.addCommand(daemonCommand(context));
   program.addCommand(versionCommand());
   const configure = (command: CommandUnknownOpts) => {

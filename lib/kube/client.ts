@@ -58,6 +58,12 @@ export interface Selection {
   fieldSelector?: string;
 }
 
+/**
+ * A `JSON.parse` reviver applied while an answer is decoded: what it drops (a Secret's
+ * values) is never part of the object handed on.
+ */
+export type Reviver = (this: unknown, key: string, value: unknown) => unknown;
+
 /** The most a log read or a single watch line may hold. */
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
@@ -134,23 +140,22 @@ export class KubeClient {
   async json<T = KubeObject>(
     method: string,
     path: string,
-    options: RequestOptions = {},
+    options: RequestOptions & { reviver?: Reviver } = {},
   ): Promise<T> {
     const response = await this.request(method, path, options);
-    return JSON.parse(await readText(response, MAX_LINE_BYTES * 8)) as T;
+    return JSON.parse(await readText(response, MAX_LINE_BYTES * 8), options.reviver) as T;
   }
 
   /** Lists a collection: its items and the list's resourceVersion. */
   async list(
     path: string,
     selection: Selection = {},
+    reviver?: Reviver,
   ): Promise<{ items: KubeObject[]; resourceVersion: string }> {
     const list = await this.json<{ items?: KubeObject[]; metadata?: { resourceVersion?: string } }>(
       "GET",
       path,
-      {
-        query: { ...selection },
-      },
+      { query: { ...selection }, reviver },
     );
     return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? "" };
   }
@@ -165,6 +170,7 @@ export class KubeClient {
       resourceVersion?: string;
       timeoutSeconds?: number;
       signal?: AbortSignal;
+      reviver?: Reviver;
     },
   ): AsyncGenerator<WatchEvent> {
     const response = await this.request("GET", path, {
@@ -192,7 +198,7 @@ export class KubeClient {
         while ((newline = buffer.indexOf("\n", start)) >= 0) {
           const line = buffer.slice(start, newline).trim();
           start = newline + 1;
-          if (line) yield JSON.parse(line) as WatchEvent;
+          if (line) yield JSON.parse(line, options.reviver) as WatchEvent;
           if (options.signal?.aborted) return;
         }
         buffer = buffer.slice(start);

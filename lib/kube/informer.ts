@@ -10,7 +10,7 @@
  * @module
  */
 import type { Logger } from "../log.ts";
-import { KubeApiError, type KubeClient, type KubeObject } from "./client.ts";
+import { KubeApiError, type KubeClient, type KubeObject, type Reviver } from "./client.ts";
 import { after, sleep } from "../pool.ts";
 import { errorMessage } from "../errors.ts";
 
@@ -31,6 +31,11 @@ export interface InformerOptions {
   ): void | Promise<void>;
   /** Reduces each object before it is cached (keep only the fields the handler reads). */
   transform?(object: KubeObject): KubeObject;
+  /**
+   * Applied while each answer is decoded, before `transform`: what it drops never becomes
+   * part of an object (a Secret's values).
+   */
+  reviver?: Reviver;
   /** Reconnect when nothing (not even a bookmark) arrives for this long. Default 90 s. */
   idleTimeoutMs?: number;
   /** Asks the server to end each watch after this long; it is then resumed. Default 300 s. */
@@ -150,7 +155,7 @@ export class Informer {
     const { items, resourceVersion } = await this.client.list(this.options.path, {
       labelSelector: this.options.labelSelector,
       fieldSelector: this.options.fieldSelector,
-    });
+    }, this.options.reviver);
     this.stats.lists++;
     const seen = new Set<string>();
     for (const item of items) {
@@ -188,6 +193,7 @@ export class Informer {
         fieldSelector: o.fieldSelector,
         timeoutSeconds: o.watchTimeoutSeconds ?? 300,
         signal: AbortSignal.any([signal, idle.signal]),
+        reviver: o.reviver,
       });
       for await (const event of events) {
         arm();

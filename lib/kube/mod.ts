@@ -6,8 +6,20 @@
  * @module
  */
 export { type KubeTarget, loadKubeTarget, type LoadKubeTargetOptions } from "./kubeconfig.ts";
-export { KubeApiError, KubeClient, type KubeObject, type WatchEvent } from "./client.ts";
-export { Informer, type InformerOptions, type InformerStats } from "./informer.ts";
+export {
+  KubeApiError,
+  KubeClient,
+  type KubeObject,
+  type Reviver,
+  type Selection,
+  type WatchEvent,
+} from "./client.ts";
+export {
+  Informer,
+  type InformerEventType,
+  type InformerOptions,
+  type InformerStats,
+} from "./informer.ts";
 export {
   judgeLogs,
   judgeTermination,

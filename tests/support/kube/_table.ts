@@ -75,8 +75,20 @@ const POD_COLUMNS: Column[] = [
   AGE,
 ];
 
+const LEASE_COLUMNS: Column[] = [
+  NAME,
+  {
+    name: "Holder",
+    type: "string",
+    cell: (lease) => (lease.spec as Json | undefined)?.holderIdentity ?? "",
+  },
+  AGE,
+];
+
 function columnsFor(type: ResourceType): Column[] {
-  return type.kind === "Pod" ? POD_COLUMNS : [NAME, AGE];
+  if (type.kind === "Pod") return POD_COLUMNS;
+  if (type.kind === "Lease") return LEASE_COLUMNS;
+  return [NAME, AGE];
 }
 
 /** Renders objects as a Table; `includeObject` is kubectl's query parameter. */

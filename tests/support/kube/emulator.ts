@@ -280,7 +280,8 @@ export class KubeEmulator {
 
   #prepareNew(resource: ResourceType, object: Json): Json {
     const m = meta(object);
-    m.uid = crypto.randomUUID();
+    // A uid given to put() is kept, so that fixtures can wire owner references up front.
+    if (typeof m.uid !== "string" || !m.uid) m.uid = crypto.randomUUID();
     m.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, "Z");
     if (resource.kind !== "Pod" && resource.kind !== "Event") m.generation = 1;
     return object;
