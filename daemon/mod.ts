@@ -18,6 +18,7 @@ import { collectorFeature } from "./features/collector.ts";
 import { kataFeature } from "./features/kata.ts";
 import { kubernetesFeature } from "./features/kubernetes.ts";
 import { nodeFeature } from "./features/node.ts";
+import { platformFeature } from "./features/platform.ts";
 import { retentionFeature } from "./features/retention.ts";
 import { type HttpServer, listen, type ListenOptions } from "./http.ts";
 
@@ -77,6 +78,7 @@ async function serve(
     retentionFeature(context),
     kubernetesFeature(context, { cluster, outcomes }),
     nodeFeature(context),
+    platformFeature(context),
   ];
   const running: Feature[] = [];
   let server: HttpServer | undefined;

@@ -35,3 +35,4 @@ export {
   detectPlacement,
   type Placement,
 } from "./identity.ts";
+export { LeaderElector, type LeaderElectorOptions } from "./leader.ts";

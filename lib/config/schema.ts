@@ -41,8 +41,11 @@ export function show(value: unknown): string {
 /** Names of keys whose values are credentials: a secret, a password, a token, an API key. */
 const SECRET_NAME = /secret|passw(or)?d|token|api_?key|access_?key|credential|private_?key/i;
 
-/** Names of keys that say where a secret is (a file, a variable), not the secret itself. */
-const SECRET_POINTER = /(File|Env|Path)$/;
+/**
+ * Names of keys that say where a secret is (a file, a variable, a Secret object), not the
+ * secret itself.
+ */
+const SECRET_POINTER = /(File|Env|Path|Ref)$/;
 
 /**
  * Whether the value of `key` is a credential that no message may show. Decided by the key's
@@ -261,6 +264,40 @@ export const configSchema = z.strictObject({
     devPath: z.string().min(1),
     rootfsPath: z.string().min(1),
   }),
+  platform: z.strictObject({
+    url: z.string().regex(
+      /^(https?:\/\/[^\s/]+(\/\S*)?)?$/,
+      'expected a URL like "https://platform.example.com"',
+    ),
+    clusterName: z.string().max(253),
+    credentialsSecretRef: z.string().regex(
+      /^([a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$/,
+      'expected "namespace/name" of a Secret',
+    ),
+    credentialsFile: z.string(),
+    syncInterval: duration([1000, "1s"]),
+    rateLimit: z.strictObject({
+      eventsPerSecond: z.number().int().min(1).max(1000),
+      burstSize: z.number().int().min(1).max(1000),
+    }),
+    bufferSize: z.number().int().min(1).max(1_000_000),
+    transport: z.enum(["http"]),
+    graphPath: z.string(),
+    leaderElection: z.strictObject({
+      namespace: z.string(),
+      leaseName: z.string().regex(
+        /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/,
+        "expected a Kubernetes object name",
+      ),
+      leaseDuration: duration([1000, "1s"]),
+      renewDeadline: duration([1000, "1s"]),
+      retryPeriod: duration([100, "100ms"]),
+    }).refine((l) => l.renewDeadline < l.leaseDuration, {
+      message: "renewDeadline must be shorter than leaseDuration",
+    }).refine((l) => l.retryPeriod < l.renewDeadline, {
+      message: "retryPeriod must be shorter than renewDeadline",
+    }),
+  }),
   server: z.strictObject({
     listenAddress: parsedText(parseListenAddress, "expected HOST:PORT"),
     bearerTokenFile: z.string(),
@@ -394,6 +431,24 @@ export const DEFAULTS: ConfigInput = {
     devPath: "/dev",
     rootfsPath: "/",
   },
+  platform: {
+    url: "",
+    clusterName: "",
+    credentialsSecretRef: "",
+    credentialsFile: "",
+    syncInterval: "5m",
+    rateLimit: { eventsPerSecond: 10, burstSize: 20 },
+    bufferSize: 1000,
+    transport: "http",
+    graphPath: "",
+    leaderElection: {
+      namespace: "",
+      leaseName: "agent-platform",
+      leaseDuration: "15s",
+      renewDeadline: "10s",
+      retryPeriod: "2s",
+    },
+  },
   server: {
     listenAddress: "127.0.0.1:8090",
     bearerTokenFile: "",
@@ -416,4 +471,6 @@ export const ENV_ALIASES: Record<string, string> = {
   "node.sysPath": "HOST_SYS",
   "node.devPath": "HOST_DEV",
   "node.rootfsPath": "HOST_ROOT",
+  // The downward API's usual name for the pod's namespace.
+  "platform.leaderElection.namespace": "POD_NAMESPACE",
 };

@@ -31,6 +31,17 @@ export interface AgentMetrics {
   httpTimeouts: Counter<"phase">;
   httpConnections: Gauge;
   httpRequestsInFlight: Gauge;
+  platformEventsSent: Counter<"kind">;
+  platformEventsDropped: Counter<"kind" | "reason">;
+  platformEventsRetried: Counter<"kind">;
+  platformTokenRefreshes: Counter;
+  platformLastSync: Gauge;
+  platformLastSnapshot: Gauge;
+  platformSnapshotSeconds: Histogram;
+  platformBufferedEvents: Gauge;
+  platformBufferCapacity: Gauge;
+  platformLeader: Gauge;
+  platformResources: Gauge<"kind">;
 }
 
 /**
@@ -165,6 +176,67 @@ export function createMetrics(): AgentMetrics {
     httpRequestsInFlight: new Gauge({
       name: "agent_http_requests_in_flight",
       help: "HTTP requests being answered.",
+      registers,
+    }),
+    platformEventsSent: new Counter({
+      name: "agent_platform_events_sent_total",
+      help: "Changes sent to the platform, by kind (Relationship for relationships).",
+      labelNames: ["kind"] as const,
+      registers,
+    }),
+    platformEventsDropped: new Counter({
+      name: "agent_platform_events_dropped_total",
+      help:
+        "Changes not sent, by kind and reason (buffer_full: the buffer was full; rejected: the platform refused them; shutdown: still buffered at the end).",
+      labelNames: ["kind", "reason"] as const,
+      registers,
+    }),
+    platformEventsRetried: new Counter({
+      name: "agent_platform_events_retried_total",
+      help: "Changes sent again after a failed try, by kind.",
+      labelNames: ["kind"] as const,
+      registers,
+    }),
+    platformTokenRefreshes: new Counter({
+      name: "agent_platform_token_refreshes_total",
+      help: "Access tokens fetched from the platform with a JWT-bearer assertion.",
+      registers,
+    }),
+    platformLastSync: new Gauge({
+      name: "agent_platform_last_sync_timestamp_seconds",
+      help: "When the platform last took a snapshot, events or a heartbeat (Unix time).",
+      registers,
+    }),
+    platformLastSnapshot: new Gauge({
+      name: "agent_platform_last_snapshot_timestamp_seconds",
+      help: "When the platform last took a snapshot (Unix time).",
+      registers,
+    }),
+    platformSnapshotSeconds: new Histogram({
+      name: "agent_platform_snapshot_duration_seconds",
+      help: "Time to read the graph and send a snapshot to the platform.",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    platformBufferedEvents: new Gauge({
+      name: "agent_platform_buffered_events",
+      help: "Changes waiting in the buffer to be sent.",
+      registers,
+    }),
+    platformBufferCapacity: new Gauge({
+      name: "agent_platform_buffer_capacity_events",
+      help: "How many changes the buffer holds at most (platform.bufferSize).",
+      registers,
+    }),
+    platformLeader: new Gauge({
+      name: "agent_platform_leader",
+      help: "Whether this agent holds the Lease and streams the cluster's metadata (1) or not (0).",
+      registers,
+    }),
+    platformResources: new Gauge({
+      name: "agent_platform_graph_resources",
+      help: "Resources in the resource graph, by kind (only the leader keeps a graph).",
+      labelNames: ["kind"] as const,
       registers,
     }),
     up: new Gauge({

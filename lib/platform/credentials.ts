@@ -8,6 +8,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { ConfigError, errorMessage } from "../errors.ts";
+import type { KubeObject } from "../kube/mod.ts";
 
 /** What a file or Secret holds, before it is checked. */
 export interface CredentialFields {
@@ -150,4 +151,45 @@ export function credentialsFromSecret(
     { client_id: decode(data?.client_id), private_key: decode(data?.private_key) },
     source,
   );
+}
+
+/** What {@linkcode watchCredentialsSecret} reports: new credentials, or why there are none. */
+export type CredentialsUpdate =
+  | { credentials: PlatformCredentials }
+  | { error: string };
+
+/**
+ * The Secret `namespace/name` as an informer over that one object: every version is parsed as
+ * it arrives (the PEM text is dropped once the key is imported) and reported to `onUpdate`;
+ * the informer caches only its metadata.
+ */
+export function credentialsSecretInformerOptions(
+  namespace: string,
+  name: string,
+  onUpdate: (update: CredentialsUpdate) => void,
+): {
+  path: string;
+  fieldSelector: string;
+  transform(object: KubeObject): KubeObject;
+  onEvent(type: string): void;
+} {
+  const source = `${namespace}/${name}`;
+  let latest: CredentialsUpdate = { error: `Secret "${source}" not found` };
+  return {
+    path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
+    fieldSelector: `metadata.name=${name}`,
+    transform(object) {
+      try {
+        latest = {
+          credentials: credentialsFromSecret(object.data as Record<string, unknown>, source),
+        };
+      } catch (error) {
+        latest = { error: errorMessage(error) };
+      }
+      return { metadata: { ...object.metadata, annotations: undefined, managedFields: undefined } };
+    },
+    onEvent(type) {
+      onUpdate(type === "DELETED" ? { error: `Secret "${source}" was deleted` } : latest);
+    },
+  };
 }

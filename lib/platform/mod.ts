@@ -8,6 +8,8 @@
 export {
   type CredentialFields,
   credentialsFromSecret,
+  credentialsSecretInformerOptions,
+  type CredentialsUpdate,
   parseCredentials,
   PlatformCredentials,
   readCredentialsFile,

@@ -17,13 +17,13 @@ export function freePort(): number {
  * with "timed out waiting for WHAT".
  */
 export async function waitFor(
-  test: () => Promise<boolean>,
+  test: () => boolean | Promise<boolean>,
   what: string,
   ms = 20_000,
 ): Promise<void> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
-    if (await test().catch(() => false)) return;
+    if (await Promise.resolve().then(test).catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}`);

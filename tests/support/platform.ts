@@ -13,7 +13,7 @@
  */
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { KeyObject } from "node:crypto";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { decodeJwt, importJWK, type JWK, jwtVerify } from "jose";
 
 /** What the emulator does with a request instead of answering normally. */
@@ -279,4 +279,26 @@ function concat(chunks: Uint8Array[]): Uint8Array {
     offset += c.length;
   }
   return out;
+}
+
+/** A fresh ECDSA P-256 key pair: the private key as PKCS#8 PEM, the public key to register. */
+export function ecKeyPair(): { pem: string; publicKey: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  return { pem: privateKey.export({ format: "pem", type: "pkcs8" }) as string, publicKey };
+}
+
+/** The Secret the agent reads its platform credentials from. */
+export function credentialsSecret(
+  namespace: string,
+  name: string,
+  clientId: string,
+  pem: string,
+): Record<string, unknown> {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name, namespace },
+    type: "Opaque",
+    data: { client_id: btoa(clientId), private_key: btoa(pem) },
+  };
 }
