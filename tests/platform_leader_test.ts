@@ -6,9 +6,8 @@
 import { assert, assertEquals, withTempDir } from "./support/assert.ts";
 import { startDaemon, type TestDaemon } from "./support/daemon.ts";
 import { KubeEmulator } from "./support/kube/emulator.ts";
-import { clusterObjects } from "./support/kube/cluster_fixtures.ts";
 import { waitFor } from "./support/net.ts";
-import { credentialsSecret, ecKeyPair, PlatformEmulator } from "./support/platform.ts";
+import { PlatformEmulator, seedStreaming } from "./support/platform.ts";
 import type { Resource } from "../lib/cluster/mod.ts";
 
 async function leading(daemon: TestDaemon): Promise<boolean> {
@@ -29,11 +28,7 @@ Deno.test("one of three daemons streams; the Lease hands over when it dies or st
     const stopped = new Set<TestDaemon>();
     let ticking = true;
     try {
-      emu.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "agent-system" } });
-      for (const object of clusterObjects()) emu.put(object);
-      const keys = ecKeyPair();
-      platform.registerClient("agent-1", keys.publicKey);
-      emu.put(credentialsSecret("agent-system", "platform-credentials", "agent-1", keys.pem));
+      seedStreaming(emu, platform);
       const kubeconfig = await emu.writeKubeconfig(`${dir}/kubeconfig`, "agent-system");
       for (const name of ["node-a", "node-b", "node-c"]) {
         await Deno.mkdir(`${dir}/${name}`);

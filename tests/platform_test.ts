@@ -7,9 +7,13 @@ import { assert, assertEquals, assertStringIncludes, withTempDir } from "./suppo
 import { haveCommand, skipNotice } from "./support/cores.ts";
 import { startDaemon, type TestDaemon } from "./support/daemon.ts";
 import { KubeEmulator } from "./support/kube/emulator.ts";
-import { clusterObjects } from "./support/kube/cluster_fixtures.ts";
 import { waitFor } from "./support/net.ts";
-import { credentialsSecret, ecKeyPair, PlatformEmulator } from "./support/platform.ts";
+import {
+  credentialsSecret,
+  ecKeyPair,
+  PlatformEmulator,
+  seedStreaming,
+} from "./support/platform.ts";
 import type { Resource } from "../lib/cluster/mod.ts";
 
 const CANARY = "canary-daemon-4e7c20d9";
@@ -29,11 +33,7 @@ async function withStreaming(fn: (s: Setup) => Promise<void>): Promise<void> {
     const platform = await PlatformEmulator.start();
     let daemon: TestDaemon | undefined;
     try {
-      emu.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "agent-system" } });
-      for (const object of clusterObjects(CANARY)) emu.put(object);
-      const keys = ecKeyPair();
-      platform.registerClient("agent-1", keys.publicKey);
-      emu.put(credentialsSecret("agent-system", "platform-credentials", "agent-1", keys.pem));
+      seedStreaming(emu, platform, { canary: CANARY });
       const kubeconfig = await emu.writeKubeconfig(`${dir}/kubeconfig`, "agent-system");
       daemon = await startDaemon({
         dir,

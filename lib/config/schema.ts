@@ -283,6 +283,10 @@ export const configSchema = z.strictObject({
     bufferSize: z.number().int().min(1).max(1_000_000),
     transport: z.enum(["http"]),
     graphPath: z.string(),
+    agentConfig: z.string().regex(
+      /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$/,
+      "expected the name of an AgentConfig",
+    ),
     leaderElection: z.strictObject({
       namespace: z.string(),
       leaseName: z.string().regex(
@@ -441,6 +445,7 @@ export const DEFAULTS: ConfigInput = {
     bufferSize: 1000,
     transport: "http",
     graphPath: "",
+    agentConfig: "",
     leaderElection: {
       namespace: "",
       leaseName: "agent-platform",

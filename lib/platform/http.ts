@@ -25,6 +25,9 @@ export class PlatformRejected extends AgentError {
 /** The platform could not be reached or kept failing after every retry. */
 export class PlatformUnreachable extends UnavailableError {}
 
+/** No usable credentials (yet): nothing can be sent until they are there. */
+export class CredentialsMissing extends PlatformUnreachable {}
+
 /** Retry settings. */
 export interface RetryOptions {
   /** More tries after the first (default 5). */
@@ -83,7 +86,7 @@ export class PlatformHttp {
   #refreshing: Promise<string> | undefined;
   readonly #fetch: typeof fetch;
   readonly #now: () => number;
-  readonly #base: string;
+  #base: string;
 
   /** Creates a client; nothing is sent until the first request. */
   constructor(private readonly options: PlatformHttpOptions) {
@@ -94,6 +97,14 @@ export class PlatformHttp {
 
   /** Forgets the cached token (new credentials). */
   resetToken(): void {
+    this.#token = undefined;
+  }
+
+  /** Sends to another platform from now on (its token is fetched anew: the audience changed). */
+  retarget(url: string): void {
+    const base = url.replace(/\/+$/, "");
+    if (base === this.#base) return;
+    this.#base = base;
     this.#token = undefined;
   }
 

@@ -17,6 +17,7 @@ export {
 export { ASSERTION_LIFETIME_S, signAssertion } from "./jwt.ts";
 export {
   type Body,
+  CredentialsMissing,
   PlatformHttp,
   type PlatformHttpOptions,
   PlatformRejected,
@@ -35,3 +36,14 @@ export {
 } from "./payload.ts";
 export { HttpTransport, type PlatformTransport } from "./transport.ts";
 export { Streamer, type StreamerHooks, type StreamerOptions } from "./streamer.ts";
+export {
+  AGENT_CONFIG_API,
+  type AgentConfigSpec,
+  agentConfigStatus,
+  type Condition,
+  mergeSettings,
+  parseAgentConfigSpec,
+  type PlatformSettings,
+  type StreamState,
+} from "./agent_config.ts";
+export { PlatformAgent, type PlatformAgentHooks, type PlatformAgentOptions } from "./agent.ts";

@@ -15,7 +15,7 @@ import { errorMessage } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { sleep } from "../pool.ts";
 import { BoundedBuffer } from "./buffer.ts";
-import { PlatformRejected } from "./http.ts";
+import { CredentialsMissing, PlatformRejected } from "./http.ts";
 import { TokenBucket } from "./limiter.ts";
 import { eventOf, type PlatformEvent, type SnapshotHeader } from "./payload.ts";
 import type { PlatformTransport } from "./transport.ts";
@@ -64,6 +64,8 @@ export class Streamer {
   readonly #bucket: TokenBucket;
   #needSnapshot = true;
   #lastSnapshotAt: number | undefined;
+  #lastSyncAt: number | undefined;
+  #problem: { reason: string; message: string } | undefined;
 
   /** Creates a streamer; {@linkcode run} starts it. */
   constructor(private readonly options: StreamerOptions) {
@@ -74,6 +76,39 @@ export class Streamer {
   /** Events waiting to be sent. */
   get buffered(): number {
     return this.#buffer.size;
+  }
+
+  /** Where the stream stands, for the AgentConfig's status. */
+  state(): {
+    lastSyncAt?: number;
+    lastSnapshotAt?: number;
+    problem?: { reason: string; message: string };
+    snapshotPending: boolean;
+  } {
+    return {
+      lastSyncAt: this.#lastSyncAt,
+      lastSnapshotAt: this.#lastSnapshotAt,
+      problem: this.#problem,
+      snapshotPending: this.#needSnapshot || this.#lastSnapshotAt === undefined,
+    };
+  }
+
+  /** Records a success (when `error` is undefined) or why the platform was not reached. */
+  #outcome(error?: unknown): void {
+    if (error === undefined) {
+      this.#problem = undefined;
+      this.#lastSyncAt = (this.options.now ?? Date.now)();
+      this.options.hooks?.synced?.(this.#lastSyncAt);
+      return;
+    }
+    this.#problem = {
+      reason: error instanceof CredentialsMissing
+        ? "CredentialsMissing"
+        : error instanceof PlatformRejected
+        ? "PlatformRejected"
+        : "PlatformUnreachable",
+      message: errorMessage(error),
+    };
   }
 
   /**
@@ -160,7 +195,7 @@ export class Streamer {
       const at = now();
       this.#lastSnapshotAt = at;
       o.hooks?.snapshot?.(seconds, at);
-      o.hooks?.synced?.(at);
+      this.#outcome();
       o.log.info("snapshot sent to the platform", {
         resources: o.graph.size,
         seconds: round(seconds),
@@ -169,6 +204,7 @@ export class Streamer {
     } catch (error) {
       if (signal.aborted) return false;
       this.#needSnapshot = true;
+      this.#outcome(error);
       o.log[error instanceof PlatformRejected ? "error" : "warn"]("cannot send the snapshot", {
         error: errorMessage(error),
       });
@@ -189,9 +225,10 @@ export class Streamer {
         () => this.#count(batch, (kind, n) => o.hooks?.retried?.(kind, n)),
       );
       this.#count(batch, (kind, n) => o.hooks?.sent?.(kind, n));
-      o.hooks?.synced?.((o.now ?? Date.now)());
+      this.#outcome();
       return "sent";
     } catch (error) {
+      if (!signal.aborted) this.#outcome(error);
       if (error instanceof PlatformRejected) {
         this.#count(batch, (kind, n) => o.hooks?.dropped?.(kind, "rejected", n));
         o.log.warn("the platform refused a batch of events: dropped", {
@@ -253,9 +290,11 @@ export class Streamer {
             ? null
             : new Date(this.#lastSnapshotAt).toISOString(),
         }, signal);
-        o.hooks?.synced?.((o.now ?? Date.now)());
+        this.#outcome();
       } catch (error) {
-        if (!signal.aborted) o.log.warn("cannot send a heartbeat", { error: errorMessage(error) });
+        if (signal.aborted) return;
+        this.#outcome(error);
+        o.log.warn("cannot send a heartbeat", { error: errorMessage(error) });
       }
     }
   }

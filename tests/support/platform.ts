@@ -15,6 +15,7 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { decodeJwt, importJWK, type JWK, jwtVerify } from "jose";
+import { clusterObjects } from "./kube/cluster_fixtures.ts";
 
 /** What the emulator does with a request instead of answering normally. */
 export type Fault =
@@ -301,4 +302,24 @@ export function credentialsSecret(
     type: "Opaque",
     data: { client_id: btoa(clientId), private_key: btoa(pem) },
   };
+}
+
+/**
+ * Readies `emu` and `platform` for a streaming daemon: the `agent-system` namespace, the
+ * cluster of `clusterObjects()` (its Secret and ConfigMap holding `canary`), and the Secret
+ * `agent-system/SECRET` with credentials the platform knows as `clientId`.
+ */
+export function seedStreaming(
+  emu: { put(object: Record<string, unknown>): unknown },
+  platform: PlatformEmulator,
+  options: { clientId?: string; secret?: string; canary?: string } = {},
+): void {
+  const clientId = options.clientId ?? "agent-1";
+  emu.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "agent-system" } });
+  for (const object of clusterObjects(options.canary)) emu.put(object);
+  const keys = ecKeyPair();
+  platform.registerClient(clientId, keys.publicKey);
+  emu.put(
+    credentialsSecret("agent-system", options.secret ?? "platform-credentials", clientId, keys.pem),
+  );
 }

@@ -5,12 +5,28 @@
  * @module
  */
 import { BadRequest, type Json } from "./_match.ts";
-import { groupList, openApiDocument, openApiIndex } from "./resources.ts";
+import {
+  groupList,
+  openApiDocument,
+  openApiIndex,
+  RESOURCES,
+  type ResourceType,
+} from "./resources.ts";
 
 /** A request the API refuses, answered as a `Status`. */
 export class ApiError extends Error {
-  constructor(readonly code: number, readonly reason: string, message: string) {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+    readonly details?: Json,
+  ) {
     super(message);
+  }
+
+  /** The `Status` answer. */
+  answer(): Response {
+    return status(this.code, this.reason, this.message, this.details);
   }
 }
 
@@ -36,7 +52,7 @@ export function json(value: unknown, code = 200): Response {
 }
 
 /** A `Status` answer. */
-export function status(code: number, reason: string, message: string): Response {
+export function status(code: number, reason: string, message: string, details?: Json): Response {
   return json({
     kind: "Status",
     apiVersion: "v1",
@@ -44,6 +60,7 @@ export function status(code: number, reason: string, message: string): Response 
     status: "Failure",
     message,
     reason,
+    ...(details ? { details } : {}),
     code,
   }, code);
 }
@@ -78,7 +95,11 @@ export async function body(
 }
 
 /** The discovery and OpenAPI answers (`/version`, `/api`, `/apis`, `/openapi/v3…`), if `path` is one. */
-export function discoveryAnswer(path: string, port: number): Response | undefined {
+export function discoveryAnswer(
+  path: string,
+  port: number,
+  types: ResourceType[] = RESOURCES,
+): Response | undefined {
   if (path === "/version") {
     return json({
       major: "1",
@@ -97,11 +118,11 @@ export function discoveryAnswer(path: string, port: number): Response | undefine
       }],
     });
   }
-  if (path === "/apis") return json(groupList());
-  if (path === "/openapi/v3") return json(openApiIndex());
+  if (path === "/apis") return json(groupList(types));
+  if (path === "/openapi/v3") return json(openApiIndex(types));
   const openapi = /^\/openapi\/v3\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(path);
   if (openapi) {
-    const document = openApiDocument(openapi[2] ?? "", openapi[1] ?? openapi[3]!);
+    const document = openApiDocument(openapi[2] ?? "", openapi[1] ?? openapi[3]!, types);
     if (!document) throw new ApiError(404, "NotFound", `no OpenAPI document for ${path}`);
     return json(document);
   }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Json } from "./_match.ts";
+import { jsonPath } from "./_crd.ts";
 import type { ResourceType } from "./resources.ts";
 
 interface Column {
@@ -86,6 +87,21 @@ const LEASE_COLUMNS: Column[] = [
 ];
 
 function columnsFor(type: ResourceType): Column[] {
+  if (type.printerColumns?.length) {
+    // A custom resource's columns; `date` columns print as ages, as kubectl does.
+    return [
+      NAME,
+      ...type.printerColumns.map((c): Column => ({
+        name: String(c.name),
+        type: c.type === "date" ? "date" : String(c.type ?? "string"),
+        cell: (o, now) => {
+          const value = jsonPath(o, String(c.jsonPath));
+          if (value === undefined) return "";
+          return c.type === "date" ? age(value, now) : value;
+        },
+      })),
+    ];
+  }
   if (type.kind === "Pod") return POD_COLUMNS;
   if (type.kind === "Lease") return LEASE_COLUMNS;
   return [NAME, AGE];

@@ -31,6 +31,7 @@ import {
   status,
 } from "./_http.ts";
 import { toTable } from "./_table.ts";
+import { admit, dropCrd, isCrd, serveCrd } from "./_crd.ts";
 import { apiVersionOf, resourceList, RESOURCES, type ResourceType } from "./resources.ts";
 
 /** Options of {@linkcode KubeEmulator.start}. */
@@ -75,6 +76,8 @@ export class KubeEmulator {
   readonly #watches = new Set<Watch>();
   readonly #logs = new Map<string, string>();
   readonly #failures: { status: number; path: string }[] = [];
+  /** Every kind served: the built-in ones and those of the stored CRDs. */
+  #types: ResourceType[] = RESOURCES;
   readonly #options: Required<KubeEmulatorOptions>;
   #rv = 1;
   #server: Deno.HttpServer | undefined;
@@ -257,13 +260,13 @@ export class KubeEmulator {
   }
 
   #type(plural: string): ResourceType {
-    const resource = RESOURCES.find((r) => r.plural === plural);
+    const resource = this.#types.find((r) => r.plural === plural);
     if (!resource) throw new Error(`the emulator does not serve ${plural}`);
     return resource;
   }
 
   #typeOfObject(object: Json): ResourceType {
-    const resource = RESOURCES.find((r) =>
+    const resource = this.#types.find((r) =>
       apiVersionOf(r) === object.apiVersion && r.kind === object.kind
     );
     if (!resource) {
@@ -291,6 +294,7 @@ export class KubeEmulator {
   #store(resource: ResourceType, object: Json, type: EventType, previous?: Json): Json {
     object.apiVersion = apiVersionOf(resource);
     object.kind = resource.kind;
+    if (isCrd(resource)) this.#types = serveCrd(this.#types, object);
     const m = meta(object);
     if (!resource.namespaced) delete m.namespace;
     if (type === "ADDED" && !m.uid) this.#prepareNew(resource, object);
@@ -307,6 +311,7 @@ export class KubeEmulator {
     const { object } = this.#objects.get(key)!;
     this.#objects.delete(key);
     const m = meta(object);
+    if (isCrd(resource)) this.#types = dropCrd(this.#types, this.#objects, object);
     // Deleting a namespace deletes what is in it; deleting an owner deletes what it owns.
     if (resource.kind === "Namespace") {
       for (const [k, e] of [...this.#objects]) {
@@ -368,7 +373,7 @@ export class KubeEmulator {
       if (failure) throw new ApiError(failure.status, "InternalError", "injected failure");
       return await this.#route(request, url);
     } catch (error) {
-      if (error instanceof ApiError) return status(error.code, error.reason, error.message);
+      if (error instanceof ApiError) return error.answer();
       if (error instanceof BadRequest || error instanceof SyntaxError) {
         return status(400, "BadRequest", error.message);
       }
@@ -378,7 +383,7 @@ export class KubeEmulator {
 
   async #route(request: Request, url: URL): Promise<Response> {
     const path = url.pathname.replace(/\/+$/, "");
-    const discovery = discoveryAnswer(path, this.#port);
+    const discovery = discoveryAnswer(path, this.#port, this.#types);
     if (discovery) return discovery;
     const parts = path.split("/").filter(Boolean);
     let group = "";
@@ -399,7 +404,7 @@ export class KubeEmulator {
       );
     }
     if (rest.length === 0) {
-      const list = resourceList(group, version);
+      const list = resourceList(group, version, this.#types);
       if (!list) throw new ApiError(404, "NotFound", `no resources in ${group}/${version}`);
       return json(list);
     }
@@ -409,7 +414,7 @@ export class KubeEmulator {
       rest = rest.slice(2);
     }
     const [plural, name, subresource] = rest;
-    const resource = RESOURCES.find((r) =>
+    const resource = this.#types.find((r) =>
       r.group === group && r.version === version && r.plural === plural
     );
     if (!resource || rest.length > 3) {
@@ -496,6 +501,7 @@ export class KubeEmulator {
           throw new ApiError(409, "AlreadyExists", `${resource.plural} "${m.name}" already exists`);
         }
         for (const field of ["uid", "resourceVersion", "creationTimestamp"]) delete m[field];
+        admit(resource, object);
         if (url.searchParams.get("dryRun") === "All") return json(object, 201);
         return json(this.#store(resource, object, "ADDED"), 201);
       }
@@ -587,6 +593,7 @@ export class KubeEmulator {
         if (m.generation !== undefined && subresource !== "status") {
           m.generation = Number(m.generation) + 1;
         }
+        admit(resource, next);
         return json(this.#store(resource, next, "MODIFIED", existing));
       }
       default:

@@ -15,6 +15,10 @@ export interface ResourceType {
   shortNames?: string[];
   /** Subresources served besides the object itself. */
   subresources?: string[];
+  /** A custom resource's `openAPIV3Schema`: its objects are validated, pruned and defaulted. */
+  schema?: Record<string, unknown>;
+  /** A custom resource's `additionalPrinterColumns`, for `kubectl get`. */
+  printerColumns?: Record<string, unknown>[];
 }
 
 const VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
@@ -244,6 +248,17 @@ export const RESOURCES: ResourceType[] = [
     singular: "lease",
     namespaced: true,
   },
+  // Storing one makes the emulator serve its kind (see _crd.ts).
+  {
+    group: "apiextensions.k8s.io",
+    version: "v1",
+    kind: "CustomResourceDefinition",
+    plural: "customresourcedefinitions",
+    singular: "customresourcedefinition",
+    namespaced: false,
+    shortNames: ["crd", "crds"],
+    subresources: ["status"],
+  },
 ];
 
 /** The `apiVersion` of a resource type: `v1` or `group/version`. */
@@ -252,8 +267,12 @@ export function apiVersionOf(type: ResourceType): string {
 }
 
 /** Discovery's APIResourceList for one group/version. */
-export function resourceList(group: string, version: string): Record<string, unknown> | undefined {
-  const types = RESOURCES.filter((r) => r.group === group && r.version === version);
+export function resourceList(
+  group: string,
+  version: string,
+  all: ResourceType[] = RESOURCES,
+): Record<string, unknown> | undefined {
+  const types = all.filter((r) => r.group === group && r.version === version);
   if (types.length === 0) return undefined;
   const resources = types.flatMap((type) => [
     {
@@ -281,9 +300,9 @@ export function resourceList(group: string, version: string): Record<string, unk
 }
 
 /** Discovery's APIGroupList for `/apis`. */
-export function groupList(): Record<string, unknown> {
+export function groupList(all: ResourceType[] = RESOURCES): Record<string, unknown> {
   const groups = [
-    ...new Set(RESOURCES.filter((r) => r.group).map((r) => `${r.group}/${r.version}`)),
+    ...new Set(all.filter((r) => r.group).map((r) => `${r.group}/${r.version}`)),
   ].map((gv) => {
     const [name, version] = gv.split("/") as [string, string];
     const preferred = { groupVersion: gv, version };
@@ -297,9 +316,9 @@ export function groupList(): Record<string, unknown> {
  * validates fields itself (the `fieldValidation` parameter), and then skips client-side
  * validation against a full schema.
  */
-export function openApiIndex(): Record<string, unknown> {
+export function openApiIndex(all: ResourceType[] = RESOURCES): Record<string, unknown> {
   const paths: Record<string, unknown> = {};
-  for (const type of RESOURCES) {
+  for (const type of all) {
     const gv = type.group ? `apis/${type.group}/${type.version}` : `api/${type.version}`;
     paths[gv] = { serverRelativeURL: `/openapi/v3/${gv}?hash=emulator` };
   }
@@ -310,8 +329,9 @@ export function openApiIndex(): Record<string, unknown> {
 export function openApiDocument(
   group: string,
   version: string,
+  all: ResourceType[] = RESOURCES,
 ): Record<string, unknown> | undefined {
-  const types = RESOURCES.filter((r) => r.group === group && r.version === version);
+  const types = all.filter((r) => r.group === group && r.version === version);
   if (types.length === 0) return undefined;
   const paths: Record<string, unknown> = {};
   for (const type of types) {
