@@ -58,6 +58,20 @@ export function platformFeature(context: FeatureContext): Feature {
         },
         version: VERSION,
         log,
+        ...(settings.transport === "grpc"
+          ? {
+            transport: (http, current, clusterUid) =>
+              new platform.GrpcTransport({
+                target: settings.grpcTarget.replace(/^grpcs?:\/\//, ""),
+                secure: settings.grpcTarget.startsWith("grpcs:"),
+                token: (signal) => http.token(signal),
+                invalidateToken: (token) => http.invalidate(token),
+                clusterUid,
+                log,
+                maxUnackedEvents: current.bufferSize,
+              }),
+          }
+          : {}),
         hooks: {
           leading: (leading) => metrics.platformLeader.set(leading ? 1 : 0),
           tokenRefreshed: () => metrics.platformTokenRefreshes.inc(),

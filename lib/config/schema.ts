@@ -281,7 +281,11 @@ export const configSchema = z.strictObject({
       burstSize: z.number().int().min(1).max(1000),
     }),
     bufferSize: z.number().int().min(1).max(1_000_000),
-    transport: z.enum(["http"]),
+    transport: z.enum(["http", "grpc"]),
+    grpcTarget: z.string().regex(
+      /^(grpcs?:\/\/[^\s/:]+:\d{1,5})?$/,
+      'expected "grpc://host:port" (plaintext) or "grpcs://host:port" (TLS)',
+    ),
     graphPath: z.string(),
     agentConfig: z.string().regex(
       /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$/,
@@ -301,6 +305,9 @@ export const configSchema = z.strictObject({
     }).refine((l) => l.retryPeriod < l.renewDeadline, {
       message: "retryPeriod must be shorter than renewDeadline",
     }),
+  }).refine((p) => p.transport !== "grpc" || p.grpcTarget !== "", {
+    message: 'transport "grpc" needs platform.grpcTarget',
+    path: ["grpcTarget"],
   }),
   server: z.strictObject({
     listenAddress: parsedText(parseListenAddress, "expected HOST:PORT"),
@@ -444,6 +451,7 @@ export const DEFAULTS: ConfigInput = {
     rateLimit: { eventsPerSecond: 10, burstSize: 20 },
     bufferSize: 1000,
     transport: "http",
+    grpcTarget: "",
     graphPath: "",
     agentConfig: "",
     leaderElection: {

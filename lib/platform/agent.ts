@@ -353,10 +353,11 @@ export class PlatformAgent {
       });
     };
     this.#http.retarget(settings.url);
+    const transport = o.transport?.(this.#http, settings, clusterUid) ??
+      new HttpTransport(this.#http, clusterUid);
     const streamer = new Streamer({
       graph,
-      transport: o.transport?.(this.#http, settings, clusterUid) ??
-        new HttpTransport(this.#http, clusterUid),
+      transport,
       header,
       log: o.log,
       bufferSize: settings.bufferSize,
@@ -377,6 +378,8 @@ export class PlatformAgent {
     } finally {
       session.abort();
       leading.removeEventListener("abort", end);
+      // A stopping daemon's transport sends what it holds; a lost Lease sends nothing more.
+      await transport.close(daemon.aborted);
       await status;
     }
   }

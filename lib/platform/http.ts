@@ -100,6 +100,21 @@ export class PlatformHttp {
     this.#token = undefined;
   }
 
+  /**
+   * The access token for another protocol to the same platform (gRPC): cached, or fetched.
+   *
+   * @throws {PlatformRejected} when the platform refuses the assertion.
+   * @throws {PlatformUnreachable} when the token endpoint cannot be reached.
+   */
+  token(signal: AbortSignal): Promise<string> {
+    return this.#accessToken(signal);
+  }
+
+  /** Forgets `token` if it is the cached one (the platform said it is no longer valid). */
+  invalidate(token: string): void {
+    if (this.#token?.value === token) this.#token = undefined;
+  }
+
   /** Sends to another platform from now on (its token is fetched anew: the audience changed). */
   retarget(url: string): void {
     const base = url.replace(/\/+$/, "");

@@ -47,3 +47,5 @@ export {
   type StreamState,
 } from "./agent_config.ts";
 export { PlatformAgent, type PlatformAgentHooks, type PlatformAgentOptions } from "./agent.ts";
+export { GrpcTransport, type GrpcTransportOptions } from "./grpc.ts";
+export { STREAM_PROTO, STREAM_SERVICE } from "./_proto.ts";

@@ -27,8 +27,11 @@ export interface PlatformTransport {
     onRetry?: (reason: string) => void,
   ): Promise<void>;
   heartbeat(beat: Heartbeat, signal: AbortSignal): Promise<void>;
-  /** Releases connections; nothing is sent after it. */
-  close(): Promise<void>;
+  /**
+   * Releases connections; nothing is sent after it. With `drain` (a shutdown), what the
+   * transport still holds is sent first, briefly.
+   */
+  close(drain: boolean): Promise<void>;
 }
 
 /** The platform's HTTP API: `POST /api/v1/agent/{snapshot,events,heartbeat}`. */
@@ -73,8 +76,8 @@ export class HttpTransport implements PlatformTransport {
     await this.http.post("/api/v1/agent/heartbeat", JSON.stringify(beat), signal);
   }
 
-  /** Nothing to release: fetch pools its own connections. */
-  close(): Promise<void> {
+  /** Nothing to release: fetch pools its own connections, and nothing is held. */
+  close(_drain: boolean): Promise<void> {
     return Promise.resolve();
   }
 }

@@ -28,3 +28,34 @@ export async function waitFor(
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/**
+ * Waits on conditions over state that changes when a peer hears something: `notify()` after
+ * each change, and every pending `waitUntil` checks again (no polling).
+ */
+export class Conditions {
+  readonly #waiters = new Set<() => void>();
+
+  /** Resolves once `test()` holds (fails after `timeoutMs`, default 30 s). */
+  waitUntil(test: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+    if (test()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!test()) return;
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(check);
+        reject(new Error(`timed out waiting for ${what}`));
+      }, timeoutMs);
+      this.#waiters.add(check);
+    });
+  }
+
+  /** Checks every pending condition again. */
+  notify(): void {
+    for (const check of [...this.#waiters]) check();
+  }
+}

@@ -5,7 +5,8 @@
  * client's registered public key, `iss` = `sub` = the client id, `aud` = this platform's URL,
  * `exp` in the future and at most five minutes after `iat`, and a `jti` never seen before.
  * It issues tokens that expire, checks them on `POST /api/v1/agent/{snapshot,events,
- * heartbeat}`, records every payload (and every raw body, for canary searches), and injects
+ * heartbeat}` (and answers `POST /oauth/introspect` for its gRPC side), records every payload
+ * (and every raw body, for canary searches), and injects
  * faults: a status, a slow answer, a dropped connection, or an answer lost after the request
  * was recorded. Built on `node:http` so that a connection can be dropped mid-request.
  *
@@ -16,6 +17,7 @@ import type { AddressInfo } from "node:net";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { decodeJwt, importJWK, type JWK, jwtVerify } from "jose";
 import { clusterObjects } from "./kube/cluster_fixtures.ts";
+import { Conditions } from "./net.ts";
 
 /** What the emulator does with a request instead of answering normally. */
 export type Fault =
@@ -62,7 +64,7 @@ export class PlatformEmulator {
   readonly #tokens = new Map<string, { clientId: string; expiresAt: number }>();
   readonly #jtis = new Set<string>();
   readonly #faults = new Map<string, Fault[]>();
-  readonly #waiters = new Set<() => void>();
+  readonly #conditions = new Conditions();
   /** Token requests: accepted (with the client) or refused (with the reason). */
   readonly tokenRequests: { ok: boolean; clientId?: string; reason?: string; jti?: string }[] = [];
   readonly snapshots: Received<Record<string, unknown>>[] = [];
@@ -122,22 +124,9 @@ export class PlatformEmulator {
     return this.batches.flatMap((b) => b.body.events);
   }
 
-  /** Resolves once `test()` holds, checked after every request (fails after `timeoutMs`). */
+  /** Resolves once `test()` holds, checked after everything the peer hears. */
   waitUntil(test: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-    if (test()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!test()) return;
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(check);
-        reject(new Error(`timed out waiting for ${what}`));
-      }, timeoutMs);
-      this.#waiters.add(check);
-    });
+    return this.#conditions.waitUntil(test, what, timeoutMs);
   }
 
   /** Stops the emulator, closing its connections. */
@@ -171,6 +160,8 @@ export class PlatformEmulator {
         ? [405, { error: "method_not_allowed" }]
         : path === "/oauth/token"
         ? await this.#token(request, text)
+        : path === "/oauth/introspect"
+        ? this.#introspect(text)
         : this.#api(path, request, text);
       if (fault && "lose" in fault) {
         request.socket.destroy();
@@ -182,7 +173,7 @@ export class PlatformEmulator {
         );
       }
     } finally {
-      for (const check of [...this.#waiters]) check();
+      this.#conditions.notify();
     }
   }
 
@@ -233,6 +224,18 @@ export class PlatformEmulator {
     });
     this.tokenRequests.push({ ok: true, clientId: claims.iss!, jti: claims.jti });
     return [200, { access_token: token, token_type: "Bearer", expires_in: this.#tokenTtl }];
+  }
+
+  /**
+   * Token introspection (RFC 7662), for the platform's gRPC side: whether a token is one this
+   * platform issued and has not expired.
+   */
+  #introspect(text: string): [number, unknown] {
+    const token = new URLSearchParams(text).get("token") ?? "";
+    const grant = this.#tokens.get(token);
+    return grant && grant.expiresAt > Date.now()
+      ? [200, { active: true, client_id: grant.clientId }]
+      : [200, { active: false }];
   }
 
   /** The agent API: checks the token, records the payload. */
