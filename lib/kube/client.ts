@@ -186,24 +186,17 @@ export class KubeClient {
       timeoutMs: 0,
     });
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
+    const decoder = new WatchDecoder(options.reviver);
     try {
       for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return;
-        buffer += value;
-        // One slice per chunk, not per line: a chunk can hold thousands of events.
-        let start = 0;
-        let newline: number;
-        while ((newline = buffer.indexOf("\n", start)) >= 0) {
-          const line = buffer.slice(start, newline).trim();
-          start = newline + 1;
-          if (line) yield JSON.parse(line, options.reviver) as WatchEvent;
+        // Each chunk is read and decoded in another function: this generator's frame, which
+        // lives on while it waits for the consumer, never holds the chunk's text (with a
+        // Secret's values in it, before the reviver dropped them).
+        const events = await decoder.next(reader);
+        if (events === undefined) return;
+        for (const event of events) {
+          yield event;
           if (options.signal?.aborted) return;
-        }
-        buffer = buffer.slice(start);
-        if (buffer.length > MAX_LINE_BYTES) {
-          throw new Error(`watch event longer than ${MAX_LINE_BYTES} bytes`);
         }
       }
     } finally {
@@ -229,6 +222,48 @@ export class KubeClient {
     });
     return await readText(response, limit);
   }
+}
+
+/** Splits a watch stream's text into events, one line each. */
+class WatchDecoder {
+  /** The start of a line whose end has not come yet: a copy, never a slice of a chunk. */
+  #rest = "";
+
+  constructor(private readonly reviver?: Reviver) {}
+
+  /** The events of the next chunk, or `undefined` at the end of the stream. */
+  async next(reader: ReadableStreamDefaultReader<string>): Promise<WatchEvent[] | undefined> {
+    const { done, value } = await reader.read();
+    return done ? undefined : this.#decode(value);
+  }
+
+  #decode(chunk: string): WatchEvent[] {
+    const text = this.#rest + chunk;
+    const events: WatchEvent[] = [];
+    // One slice per line of the chunk, not one per line of what is left: a chunk can hold
+    // thousands of events.
+    let start = 0;
+    let newline: number;
+    while ((newline = text.indexOf("\n", start)) >= 0) {
+      const line = text.slice(start, newline).trim();
+      start = newline + 1;
+      if (line) events.push(JSON.parse(line, this.reviver) as WatchEvent);
+    }
+    if (text.length - start > MAX_LINE_BYTES) {
+      throw new Error(`watch event longer than ${MAX_LINE_BYTES} bytes`);
+    }
+    // A slice would keep the whole chunk alive until the next one arrives.
+    this.#rest = start === text.length ? "" : copy(text.slice(start));
+    return events;
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A string with storage of its own (V8 keeps slices pointing into their parent). */
+function copy(text: string): string {
+  return decoder.decode(encoder.encode(text));
 }
 
 /** Reads a response body as text, stopping at `max` bytes. */

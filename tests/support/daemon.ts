@@ -26,6 +26,8 @@ export interface StartDaemonOptions {
   /** `PATH` of the daemon itself (with `fileLimit`: bash needs the usual one to start). */
   path?: string;
   env?: Record<string, string>;
+  /** Opens V8's inspector on this port of 127.0.0.1 (`--inspect`), e.g. for heap snapshots. */
+  inspectPort?: number;
 }
 
 /** A running daemon. */
@@ -63,6 +65,9 @@ export async function startDaemon(options: StartDaemonOptions): Promise<TestDaem
     "json",
     ...(options.configFile === undefined ? [] : ["--listen-address", `127.0.0.1:${port}`]),
   ]);
+  if (options.inspectPort !== undefined) {
+    args.splice(1, 0, `--inspect=127.0.0.1:${options.inspectPort}`);
+  }
   const command = options.fileLimit === undefined
     ? new Deno.Command(Deno.execPath(), { args, ...spawnOptions(options) })
     : new Deno.Command("bash", {

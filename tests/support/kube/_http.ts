@@ -128,3 +128,12 @@ export function discoveryAnswer(
   }
   return undefined;
 }
+
+/** Closes a stream's controller, unless the client cancelled the stream (it is closed then). */
+export function closeQuietly(controller: ReadableStreamDefaultController<Uint8Array>): void {
+  try {
+    controller.close();
+  } catch {
+    // Cancelled: closed already.
+  }
+}

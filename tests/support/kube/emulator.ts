@@ -23,6 +23,7 @@ import {
 import {
   ApiError,
   body,
+  closeQuietly,
   discoveryAnswer,
   encoder,
   json,
@@ -643,7 +644,7 @@ export class KubeEmulator {
             open = false;
             for (const t of timers) clearTimeout(t);
             this.#watches.delete(watch);
-            controller.close();
+            closeQuietly(controller);
           },
         };
         if (requested === "" || requested === "0") {
