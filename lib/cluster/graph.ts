@@ -108,6 +108,13 @@ export class ResourceGraph {
     return total;
   }
 
+  /** The bytes of the database's pages: what the graph takes in memory (or on disk). */
+  storageBytes(): number {
+    const count = this.#db.prepare("PRAGMA page_count").get() as { page_count: number };
+    const size = this.#db.prepare("PRAGMA page_size").get() as { page_size: number };
+    return count.page_count * size.page_size;
+  }
+
   /** How many resources of each kind it holds. */
   counts(): Record<string, number> {
     return Object.fromEntries([...this.#counts].filter(([, n]) => n > 0).sort());

@@ -50,6 +50,8 @@ Deno.test("ResourceGraph derives every kind of relationship", () => {
     );
     assertEquals(graph.counts().Pod, 5);
     assertEquals(graph.size, resources().length);
+    // The bodies are in the database's pages.
+    assert(graph.storageBytes() > resources().length * 100);
   } finally {
     graph.close();
   }

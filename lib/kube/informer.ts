@@ -32,6 +32,12 @@ export interface InformerOptions {
   /** Reduces each object before it is cached (keep only the fields the handler reads). */
   transform?(object: KubeObject): KubeObject;
   /**
+   * What the cache keeps of each (transformed) object, when the handler stores the objects
+   * itself: the cache then needs only the key and the resourceVersion. `previous` in
+   * `onEvent` and a DELETED object found missing at a relist are what was kept.
+   */
+  keep?(object: KubeObject): KubeObject;
+  /**
    * Applied while each answer is decoded, before `transform`: what it drops never becomes
    * part of an object (a Secret's values).
    */
@@ -243,7 +249,7 @@ export class Informer {
         this.stats.duplicatesDropped++;
         return;
       }
-      this.cache.set(key, object);
+      this.cache.set(key, this.options.keep?.(object) ?? object);
       type = previous ? "MODIFIED" : "ADDED";
     }
     this.stats.events++;
