@@ -88,6 +88,10 @@ export class ResourceGraph {
    */
   readonly #selectors = new Map<string, Map<string, Record<string, string>>>();
   readonly #q: ReturnType<typeof statements>;
+  /** The transaction the changes of this turn of the event loop go into, when one is open. */
+  #pending: ReturnType<typeof setTimeout> | undefined;
+  /** Inside {@linkcode transaction}. */
+  #explicit = false;
 
   /** Opens the graph (an empty one: the informers fill it). */
   constructor(options: ResourceGraphOptions = {}) {
@@ -131,6 +135,7 @@ export class ResourceGraph {
    * is skipped; returns whether anything changed.
    */
   apply(type: ChangeType, resource: Resource): boolean {
+    this.#begin();
     const key = keyOf(resource);
     const row = this.#q.id.get(key) as
       | { id: number; rv: string | null; body: string | null }
@@ -171,7 +176,9 @@ export class ResourceGraph {
 
   /** Runs `fn` in one transaction: many changes at once (a relist) apply much faster. */
   transaction<T>(fn: () => T): T {
+    this.#commit();
     this.#db.exec("BEGIN");
+    this.#explicit = true;
     try {
       const result = fn();
       this.#db.exec("COMMIT");
@@ -179,6 +186,8 @@ export class ResourceGraph {
     } catch (error) {
       this.#db.exec("ROLLBACK");
       throw error;
+    } finally {
+      this.#explicit = false;
     }
   }
 
@@ -294,6 +303,7 @@ export class ResourceGraph {
 
   /** Forgets everything, without telling subscribers (a new leader lists the cluster again). */
   clear(): void {
+    this.#commit();
     this.#db.exec(
       "DELETE FROM graph_edges; DELETE FROM graph_pod_labels; DELETE FROM graph_nodes;",
     );
@@ -303,7 +313,27 @@ export class ResourceGraph {
 
   /** Closes the database. */
   close(): void {
+    this.#commit();
     this.#db.close();
+  }
+
+  /**
+   * Opens a transaction that commits once this turn of the event loop is over: the changes
+   * of one watch chunk, or of a whole list, go in together (one transaction per statement
+   * made applying a change about twice as slow). Reads on the same connection see them at
+   * once; a graph file is rebuilt at start-up, so nothing relies on them being on disk.
+   */
+  #begin(): void {
+    if (this.#pending !== undefined || this.#explicit) return;
+    this.#db.exec("BEGIN");
+    this.#pending = setTimeout(() => this.#commit(), 0);
+  }
+
+  #commit(): void {
+    if (this.#pending === undefined) return;
+    clearTimeout(this.#pending);
+    this.#pending = undefined;
+    this.#db.exec("COMMIT");
   }
 
   #intern(key: string): number {

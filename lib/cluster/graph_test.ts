@@ -1,5 +1,7 @@
 import { assert, assertEquals, withTempDir } from "../../tests/support/assert.ts";
 import { clusterObjects } from "../../tests/support/kube/cluster_fixtures.ts";
+import { waitFor } from "../../tests/support/net.ts";
+import { DatabaseSync } from "node:sqlite";
 import type { KubeObject } from "../kube/mod.ts";
 import { findKind, reduceObject } from "./kinds.ts";
 import { type GraphEvent, type Relation, ResourceGraph } from "./graph.ts";
@@ -177,5 +179,31 @@ Deno.test("ResourceGraph on disk starts empty and clear() forgets everything", a
       second.close();
     }
     await Promise.resolve();
+  });
+});
+
+Deno.test("ResourceGraph commits the changes of one turn together, once it is over", async () => {
+  await withTempDir(async (dir) => {
+    const graph = new ResourceGraph({ path: `${dir}/graph.db` });
+    const reader = new DatabaseSync(`${dir}/graph.db`, { readOnly: true });
+    const stored = () =>
+      (reader.prepare("SELECT count(*) AS n FROM graph_nodes WHERE body IS NOT NULL").get() as {
+        n: number;
+      }).n;
+    try {
+      load(graph);
+      // Seen at once through the graph, by another connection once the turn is over.
+      assertEquals(graph.size, resources().length);
+      assertEquals(stored(), 0);
+      await waitFor(() => stored() === resources().length, "the commit");
+      // An explicit transaction commits what is pending first, then its own changes.
+      const pod = graph.get("Pod/shop/web-7d9f8b6c5-xxxx0")!;
+      graph.apply("DELETED", pod);
+      graph.transaction(() => graph.apply("ADDED", pod));
+      assertEquals(stored(), resources().length);
+    } finally {
+      reader.close();
+      graph.close();
+    }
   });
 });
