@@ -24,9 +24,11 @@ import { createProcessesCollector } from "./processes.ts";
 import { systemCollector } from "./system.ts";
 import { Families } from "./_read.ts";
 
-export { createFilesystemCollector } from "./filesystem.ts";
+export { createFilesystemCollector, FS_TYPES_EXCLUDE, MOUNT_POINTS_EXCLUDE } from "./filesystem.ts";
 export { createProcessesCollector } from "./processes.ts";
 export { DEFAULT_CPU_FLAGS } from "./cpuinfo.ts";
+export { DISK_DEVICE_EXCLUDE } from "./disk.ts";
+export { NETSTAT_FIELDS } from "./netstat.ts";
 export type {
   Capabilities,
   CollectContext,
