@@ -59,7 +59,7 @@ Deno.test("agent stats cuts long mount points and pod names to fit 120 columns",
     });
     assertEquals(run.code, 0, run.stderr);
     // Both ends of the path: where it is, and the volume's name.
-    assertMatch(run.stdout, /rw {3}\/var\/lib\/kubelet\/p[^ ]*…x+\/mount$/m);
+    assertMatch(run.stdout, /rw {3}\/var\/lib\/kube[^ ]*…x+\/mount$/m);
     assertStringIncludes(run.stdout, `a-namespace-with-a-long-name/a-statefulset`);
     assertEquals(run.stdout.split("\n").filter((line) => line.length > 120), []);
   }));

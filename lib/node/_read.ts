@@ -37,6 +37,35 @@ export async function readText(
   }
 }
 
+/**
+ * {@linkcode readText}, synchronously: for pseudo-files the kernel makes from memory
+ * (`/proc/diskstats`, `/proc/net/*`, most of `/sys`), which never wait on a device and cost
+ * half as much CPU read in place as on Deno's blocking pool (a thread hop each: 13 µs against
+ * 25 µs per file here). Not for files that may wait: a driver's attributes that take the
+ * RTNL lock (a network device's `speed`), files on disk.
+ */
+export function readTextNow(
+  context: Pick<CollectContext, "warn">,
+  path: string,
+  options: { optional?: boolean } = {},
+): string | undefined {
+  try {
+    const bytes = Deno.readFileSync(path);
+    if (bytes.length > MAX_FILE_BYTES) {
+      context.warn(path, `larger than ${MAX_FILE_BYTES} bytes: not read`);
+      return undefined;
+    }
+    return new TextDecoder().decode(bytes);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      if (!options.optional) context.warn(path, "no such file");
+    } else {
+      context.warn(path, errorMessage(error));
+    }
+    return undefined;
+  }
+}
+
 let pageBytes: number | undefined;
 
 /**

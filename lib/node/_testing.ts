@@ -7,7 +7,13 @@
 import type { MetricFamily } from "../prom/mod.ts";
 import type { RunOptions, RunResult } from "../run.ts";
 import type { NodeCollector, NodePaths } from "./collector.ts";
-import { createFilesystemCollector, createProcessesCollector, NODE_COLLECTORS } from "./mod.ts";
+import {
+  createFilesystemCollector,
+  createNetstatCollector,
+  createProcessesCollector,
+  NODE_COLLECTORS,
+} from "./mod.ts";
+import { spawnStatfs } from "./_statfs.ts";
 
 /**
  * A host tree captured from a real machine (this project's CI host: 2 CPUs, one virtio disk,
@@ -121,13 +127,19 @@ export function hostStatfs(root: string): Record<string, StatfsRow> {
   };
 }
 
-/** Every collector, the stateful ones new (each test its own memory). */
+/**
+ * Every collector, the stateful ones new (each test its own memory), the filesystem's asking
+ * `stat -f` through the runner (tests pass {@linkcode fakeStat}), netstat's reading
+ * `/proc/net/tcp` only.
+ */
 export function freshCollectors(): NodeCollector[] {
   return NODE_COLLECTORS.map((collector) =>
     collector.name === "filesystem"
-      ? createFilesystemCollector()
+      ? createFilesystemCollector({ statfs: spawnStatfs() })
       : collector.name === "processes"
       ? createProcessesCollector()
+      : collector.name === "netstat"
+      ? createNetstatCollector({ sockDiag: null })
       : collector
   );
 }

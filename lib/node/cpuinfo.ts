@@ -15,7 +15,7 @@
  * @module
  */
 import type { NodeCollector } from "./collector.ts";
-import { Families, readText } from "./_read.ts";
+import { Families, readTextNow } from "./_read.ts";
 
 /** The flags exported by default (`node.cpuFlags`): see the module's documentation. */
 export const DEFAULT_CPU_FLAGS: readonly string[] = [
@@ -73,14 +73,14 @@ export const cpuinfoCollector: NodeCollector = {
   name: "cpuinfo",
   description: "CPU models, microcode and instruction-set flags (/proc/cpuinfo)",
   capabilities: { reads: ["proc/cpuinfo"] },
-  async collect(context) {
+  collect(context) {
     const path = `${context.paths.proc}/cpuinfo`;
-    const text = await readText(context, path);
-    if (text === undefined) throw new Error(`cannot read ${path}`);
+    const text = readTextNow(context, path);
+    if (text === undefined) return Promise.reject(new Error(`cannot read ${path}`));
     const blocks = parseCpuinfo(text);
     if (blocks.length === 0) {
       context.warn(path, "no processor block");
-      return [];
+      return Promise.resolve([]);
     }
     const out = new Families();
     for (const cpu of blocks) {
@@ -112,6 +112,6 @@ export const cpuinfoCollector: NodeCollector = {
         { flag },
       );
     }
-    return out.list();
+    return Promise.resolve(out.list());
   },
 };

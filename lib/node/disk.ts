@@ -8,7 +8,7 @@
  * @module
  */
 import type { CollectContext, NodeCollector } from "./collector.ts";
-import { Families, readText, toNumber } from "./_read.ts";
+import { Families, readText, readTextNow, toNumber } from "./_read.ts";
 
 /**
  * node_exporter's (1.12) default device exclusion: partitions (`sda1`, `nvme0n1p1`), loop,
@@ -88,7 +88,7 @@ export const diskCollector: NodeCollector = {
   },
   async collect(context) {
     const path = `${context.paths.proc}/diskstats`;
-    const text = await readText(context, path);
+    const text = readTextNow(context, path);
     if (text === undefined) throw new Error(`cannot read ${path}`);
     const out = new Families();
     for (const line of text.split("\n")) {
@@ -130,7 +130,7 @@ async function info(
     if (match) udev.set(match[1]!, match[2]!);
   }
   // /sys/block names a device with a slash in its name (cciss/c0d0) with a "!".
-  const rotational = await readText(
+  const rotational = readTextNow(
     context,
     `${context.paths.sys}/block/${disk.device.replaceAll("/", "!")}/queue/rotational`,
     { optional: true },

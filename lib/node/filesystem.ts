@@ -8,28 +8,16 @@
  * under `node.rootfsPath` (the DaemonSet mounts the host's `/` at `/host/root` with
  * `HostToContainer` propagation, so that later mounts show). Where PID 1 is hidden
  * (`hidepid`), `PROC/self/mountinfo` is read instead and only what lies under the root path
- * kept.
- *
- * Deno has no `statfs(2)`. The numbers come from one `stat -f` (GNU coreutils) for every
- * mount point at once: one process per collection, not one per mount, with each record
- * named by the path we gave and NUL-terminated, so that any mount point (spaces, newlines)
- * maps back. Not `df`: it prints its own mount table's names, pads and rounds, and counts
- * blocks of `f_frsize` where node_exporter multiplies by `f_bsize`. Not FFI into libc: it
- * needs `--allow-ffi` and a libc by file name (none in a static or musl image), and a hung
- * NFS server would pin one of Deno's threads per call for good, where a process is killed.
- *
- * A mount whose statfs hangs (a dead NFS server) would stall every collection: the run is
- * killed after {@linkcode STATFS_TIMEOUT_MS}, the mounts it did not answer for are tried one
- * process each to find the one that hangs, and that one is reported as
- * `node_filesystem_device_error` 1 without being statted again for
- * {@linkcode STUCK_RETRY_MS} (node_exporter's stuck-mount watcher does the same).
+ * kept. Deno has no `statfs(2)`: `_statfs.ts` says how it is done instead, and how a mount
+ * whose statfs hangs (a dead NFS server) is kept from stalling every collection.
  *
  * @module
  */
-import { mapLimit } from "../pool.ts";
-import { text } from "../run.ts";
 import type { CollectContext, NodeCollector } from "./collector.ts";
-import { Families, readText, toNumber, unescapeOctal } from "./_read.ts";
+import { Families, readTextNow, unescapeOctal } from "./_read.ts";
+import { ffiStatfs, spawnStatfs, type StatfsMany } from "./_statfs.ts";
+
+export { STATFS_TIMEOUT_MS, STUCK_RETRY_MS } from "./_statfs.ts";
 
 /** node_exporter's default `--collector.filesystem.mount-points-exclude` (Debian's adds more). */
 export const MOUNT_POINTS_EXCLUDE =
@@ -38,15 +26,6 @@ export const MOUNT_POINTS_EXCLUDE =
 /** node_exporter's default `--collector.filesystem.fs-types-exclude`. */
 export const FS_TYPES_EXCLUDE =
   /^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$/;
-
-/** How long statfs of every mount may take before the run is killed. */
-export const STATFS_TIMEOUT_MS = 3000;
-
-/** How long a mount whose statfs hung is left alone before it is tried again. */
-export const STUCK_RETRY_MS = 5 * 60_000;
-
-/** Mounts tried one process each at once, when a run hung. */
-const PROBES_AT_ONCE = 8;
 
 /** One mount of `mountinfo`, as node_exporter labels it. */
 export interface Mount {
@@ -82,15 +61,6 @@ export function parseMountinfo(text: string, bad: (line: string) => void = () =>
   return mounts;
 }
 
-/** What statfs said of a path. */
-interface Statfs {
-  size: number;
-  free: number;
-  avail: number;
-  files: number;
-  filesFree: number;
-}
-
 const FAMILIES = [
   ["size", "node_filesystem_size_bytes", "Filesystem size in bytes."],
   ["free", "node_filesystem_free_bytes", "Filesystem free space in bytes."],
@@ -103,20 +73,24 @@ const FAMILIES = [
   ["filesFree", "node_filesystem_files_free", "Filesystem total free file nodes."],
 ] as const;
 
-/** Creates the collector, with its own memory of the mounts that hung. */
-export function createFilesystemCollector(now: () => number = Date.now): NodeCollector {
-  /** Mount point (as statted) to when it may be tried again; at most the host's mounts. */
-  const stuck = new Map<string, number>();
+/**
+ * Creates the collector, with its own memory of the mounts that hung. `statfs` is libc's by
+ * FFI where it can be opened, else `stat -f` processes (tests choose).
+ */
+export function createFilesystemCollector(
+  options: { statfs?: StatfsMany } = {},
+): NodeCollector {
+  let statfs = options.statfs;
   return {
     name: "filesystem",
     description: "size, free space and inodes per mounted filesystem (mountinfo, statfs)",
     capabilities: {
-      reads: ["proc/1/mountinfo", "rootfs (statfs of every mount point, by `stat -f`)"],
+      reads: ["proc/1/mountinfo", "rootfs (statfs of every mount point)"],
       optional: ["proc/1/mountinfo"],
       privilege: "root to statfs every mount; the host's / mounted (rootfsPath)",
     },
     async collect(context) {
-      const mounts = await hostMounts(context);
+      const mounts = hostMounts(context);
       const out = new Families();
       const seen = new Set<string>();
       const wanted: { mount: Mount; target: string }[] = [];
@@ -130,22 +104,11 @@ export function createFilesystemCollector(now: () => number = Date.now): NodeCol
         seen.add(key);
         wanted.push({ mount, target: `${root}${mount.mountPoint}` });
       }
-      for (const [target, until] of stuck) if (until <= now()) stuck.delete(target);
-      const fresh = wanted.filter((w) => !stuck.has(w.target)).map((w) => w.target);
-      const stats = await statfsAll(context, fresh);
-      const missing = fresh.filter((target) => !stats.has(target));
-      if (stats.timedOut && missing.length > 0) {
-        // Which one hung: each alone; the others answer at once.
-        await mapLimit(missing, PROBES_AT_ONCE, async (target) => {
-          const alone = await statfsAll(context, [target]);
-          const stat = alone.get(target);
-          if (stat) stats.set(target, stat);
-          else if (alone.timedOut) {
-            stuck.set(target, now() + STUCK_RETRY_MS);
-            context.warn(target, `statfs did not answer in ${STATFS_TIMEOUT_MS} ms`);
-          }
-        });
-      }
+      statfs ??= ffiStatfs() ?? spawnStatfs();
+      const stats = await statfs(
+        context,
+        wanted.map(({ mount, target }) => ({ path: target, fsType: mount.fsType })),
+      );
       for (const { mount, target } of wanted) {
         const labels = {
           device: mount.device,
@@ -178,14 +141,14 @@ export function createFilesystemCollector(now: () => number = Date.now): NodeCol
 }
 
 /** The host's mounts: its init's mount namespace, else ours under the root path. */
-async function hostMounts(context: CollectContext): Promise<Mount[]> {
+function hostMounts(context: CollectContext): Mount[] {
   const { proc, rootfs } = context.paths;
   let path = `${proc}/1/mountinfo`;
-  let text = await readText(context, path, { optional: true });
+  let text = readTextNow(context, path, { optional: true });
   let prefix = "";
   if (text === undefined) {
     path = `${proc}/self/mountinfo`;
-    text = await readText(context, path);
+    text = readTextNow(context, path);
     if (text === undefined) throw new Error(`cannot read ${proc}/1/mountinfo nor ${path}`);
     prefix = rootfs.replace(/\/+$/, "");
   }
@@ -199,50 +162,4 @@ async function hostMounts(context: CollectContext): Promise<Mount[]> {
     if (mount.mountPoint !== prefix && !mount.mountPoint.startsWith(`${prefix}/`)) return [];
     return [{ ...mount, mountPoint: mount.mountPoint.slice(prefix.length) || "/" }];
   });
-}
-
-/** statfs of `targets` by one `stat -f`, by target; `timedOut` when it was killed. */
-async function statfsAll(
-  context: CollectContext,
-  targets: string[],
-): Promise<Map<string, Statfs> & { timedOut?: boolean }> {
-  const stats: Map<string, Statfs> & { timedOut?: boolean } = new Map();
-  if (targets.length === 0) return stats;
-  let result;
-  try {
-    result = await context.run("stat", {
-      // %s is f_bsize, the block size node_exporter multiplies by (f_frsize is %S).
-      args: ["-f", "--printf", "%n\\0%s %b %f %a %c %d\\0", "--", ...targets],
-      timeoutMs: STATFS_TIMEOUT_MS,
-      // Its messages in English, for the reasons read from them below.
-      env: { LC_ALL: "C" },
-    });
-  } catch (error) {
-    throw new Error(`cannot run stat -f: ${error instanceof Error ? error.message : error}`);
-  }
-  const records = text(result.stdout).split("\0");
-  for (let i = 0; i + 1 < records.length; i += 2) {
-    const [bsize, blocks, bfree, bavail, files, ffree] = records[i + 1]!.split(" ").map(toNumber);
-    if (
-      bsize === undefined || blocks === undefined || bfree === undefined ||
-      bavail === undefined || files === undefined || ffree === undefined
-    ) {
-      context.warn(records[i]!, `malformed statfs "${records[i + 1]!.slice(0, 80)}"`);
-      continue;
-    }
-    stats.set(records[i]!, {
-      size: blocks * bsize,
-      free: bfree * bsize,
-      avail: bavail * bsize,
-      files,
-      filesFree: ffree,
-    });
-  }
-  for (const line of text(result.stderr).split("\n")) {
-    // "stat: cannot read file system information for '/x': Permission denied"
-    const match = /for '(.*)': (.*)$/.exec(line);
-    if (match) context.warn(match[1]!, `statfs: ${match[2]}`);
-  }
-  if (result.timedOut) stats.timedOut = true;
-  return stats;
 }

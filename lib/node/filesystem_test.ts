@@ -1,14 +1,16 @@
 import { assertEquals } from "../../tests/support/assert.ts";
 import { collectNode } from "./mod.ts";
 import { createFilesystemCollector, parseMountinfo, STUCK_RETRY_MS } from "./filesystem.ts";
+import { ffiStatfs, spawnStatfs } from "./_statfs.ts";
+import { runCommand } from "../run.ts";
 import { fakeStat, HOST, hostStatfs, pathsAt, samples, value, withHost } from "./_testing.ts";
 
 const ROOT = HOST.replace(/\/$/, "");
 
-Deno.test("filesystem collector stats the host's mounts in one process, node_exporter's way", async () => {
+Deno.test("filesystem collector by stat -f stats the host's mounts in one process", async () => {
   const run = fakeStat(hostStatfs(HOST));
   const { families, problems } = await collectNode(
-    [createFilesystemCollector()],
+    [createFilesystemCollector({ statfs: spawnStatfs() })],
     pathsAt(HOST),
     { run },
   );
@@ -60,7 +62,7 @@ Deno.test("filesystem collector labels a mount point with spaces as the host has
       [`${base}/mnt/my disk`]: [1024, 10, 5, 4, 100, 90],
     });
     const { families, problems } = await collectNode(
-      [createFilesystemCollector()],
+      [createFilesystemCollector({ statfs: spawnStatfs() })],
       pathsAt(root),
       { run },
     );
@@ -78,7 +80,7 @@ Deno.test("filesystem collector reports a mount statfs refuses as a device error
     const python = Object.keys(table)[1]!;
     delete table[python];
     const { families, problems } = await collectNode(
-      [createFilesystemCollector()],
+      [createFilesystemCollector({ statfs: spawnStatfs() })],
       pathsAt(root),
       { run: fakeStat(table) },
     );
@@ -95,7 +97,7 @@ Deno.test("filesystem collector finds the mount that hangs, and leaves it alone 
     table[python] = "hang";
     const run = fakeStat(table);
     let now = 1_000_000;
-    const collector = createFilesystemCollector(() => now);
+    const collector = createFilesystemCollector({ statfs: spawnStatfs(() => now) });
     const first = await collectNode([collector], pathsAt(root), { run });
     // The run of both hung; each alone then: the root answers, the other hangs.
     assertEquals(run.calls, [[slash, python], [slash], [python]]);
@@ -132,28 +134,116 @@ Deno.test("filesystem collector reads its own mounts under the root path where P
       [`${base}/`]: [4096, 100, 50, 40, 1000, 900],
       [`${base}/var/lib/kubelet`]: [4096, 200, 50, 40, 1000, 900],
     });
-    const { families } = await collectNode([createFilesystemCollector()], pathsAt(root), { run });
+    const { families } = await collectNode(
+      [createFilesystemCollector({ statfs: spawnStatfs() })],
+      pathsAt(root),
+      { run },
+    );
     assertEquals(
       samples(families, "node_filesystem_readonly").map((s) => [s.labels.mountpoint, s.value]),
       [["/", 1], ["/var/lib/kubelet", 0]],
     );
   }));
 
-Deno.test("filesystem collector parses the real stat -f, names with a space and a newline too", () =>
+for (const [how, statfs] of [["stat -f", spawnStatfs], ["libc's statfs", ffiStatfs]] as const) {
+  Deno.test({
+    name: `filesystem collector reads the real ${how}, mount points with a space and a newline too`,
+    ignore: statfs() === undefined,
+    fn: () =>
+      withHost(async (root) => {
+        await Deno.mkdir(`${root}a b`);
+        await Deno.mkdir(`${root}c\nd`);
+        await Deno.writeTextFile(
+          `${root}proc/1/mountinfo`,
+          "27 1 254:0 / / rw - ext4 /dev/vda rw\n" +
+            "28 27 254:0 / /a\\040b rw - ext4 /dev/vda rw\n" +
+            // Not kept in memory: asked on a thread, with a timeout.
+            "29 27 254:0 / /c\\012d rw - nfs4 server:/export rw\n",
+        );
+        const { families, problems } = await collectNode(
+          [createFilesystemCollector({ statfs: statfs()! })],
+          pathsAt(root),
+        );
+        const sizes = samples(families, "node_filesystem_size_bytes");
+        assertEquals(sizes.map((s) => s.labels.mountpoint), ["/", "/a b", "/c\nd"]);
+        // The same filesystem under all three: the same size, and more than nothing.
+        assertEquals(new Set(sizes.map((s) => s.value)).size, 1);
+        assertEquals(sizes[0]!.value > 0, true);
+        assertEquals([...problems], []);
+      }),
+  });
+}
+
+Deno.test({
+  name: "libc's statfs and stat -f agree on this host's root filesystem",
+  ignore: ffiStatfs() === undefined,
+  fn: async () => {
+    const context = {
+      paths: pathsAt("/"),
+      options: { topProcesses: 0, cpuFlags: [] },
+      run: runCommand,
+      warn: (source: string, reason: string) => {
+        throw new Error(`${source}: ${reason}`);
+      },
+    };
+    const targets = [{ path: "/", fsType: "ext4" }, { path: "/", fsType: "nfs" }];
+    const [byFfi, bySpawn] = await Promise.all([
+      ffiStatfs()!(context, targets),
+      spawnStatfs()(context, targets),
+    ]);
+    // Sizes and inode counts do not move; free space may between the two.
+    assertEquals(byFfi.get("/")?.size, bySpawn.get("/")?.size);
+    assertEquals(byFfi.get("/")?.files, bySpawn.get("/")?.files);
+  },
+});
+
+Deno.test("libc's statfs leaves a mount whose call hangs alone until the call returns", () =>
   withHost(async (root) => {
-    await Deno.mkdir(`${root}a b`);
-    await Deno.mkdir(`${root}c\nd`);
+    const base = root.replace(/\/$/, "");
+    let release = () => {};
+    const calls: string[] = [];
+    const answer = (path: Uint8Array, buffer: Uint8Array) => {
+      calls.push(new TextDecoder().decode(path.subarray(0, -1)));
+      const view = new DataView(buffer.buffer);
+      view.setBigUint64(8, 4096n, true);
+      view.setBigUint64(16, 10n, true);
+      return 0;
+    };
+    const symbols = {
+      statfs: answer,
+      statfsOnThread: (path: Uint8Array<ArrayBuffer>, buffer: Uint8Array<ArrayBuffer>) => {
+        // The NFS mount hangs until released; others answer.
+        if (new TextDecoder().decode(path).startsWith(`${base}/nfs`)) {
+          calls.push(`${base}/nfs`);
+          return new Promise<number>((resolve) => {
+            release = () => resolve(0);
+          });
+        }
+        return Promise.resolve(answer(path, buffer));
+      },
+    };
     await Deno.writeTextFile(
       `${root}proc/1/mountinfo`,
-      "27 1 254:0 / / rw - ext4 /dev/vda rw\n" +
-        "28 27 254:0 / /a\\040b rw - ext4 /dev/vda rw\n" +
-        "29 27 254:0 / /c\\012d rw - ext4 /dev/vda rw\n",
+      "27 1 254:0 / / rw - ext4 /dev/vda rw\n28 27 0:90 / /nfs rw - nfs4 server:/export rw\n",
     );
-    const { families, problems } = await collectNode([createFilesystemCollector()], pathsAt(root));
-    const sizes = samples(families, "node_filesystem_size_bytes");
-    assertEquals(sizes.map((s) => s.labels.mountpoint), ["/", "/a b", "/c\nd"]);
-    // The same filesystem under all three: the same size, and more than nothing.
-    assertEquals(new Set(sizes.map((s) => s.value)).size, 1);
-    assertEquals(sizes[0]!.value > 0, true);
-    assertEquals([...problems], []);
+    const collector = createFilesystemCollector({
+      statfs: ffiStatfs({ symbols, timeoutMs: 50 })!,
+    });
+    const first = await collectNode([collector], pathsAt(root));
+    assertEquals(calls, [`${base}/`, `${base}/nfs`]);
+    assertEquals(value(first.families, "node_filesystem_device_error", { fstype: "nfs4" }), 1);
+    assertEquals(value(first.families, "node_filesystem_size_bytes", { fstype: "ext4" }), 40960);
+    assertEquals(first.problems.get(`${base}/nfs`), "statfs did not answer in 50 ms");
+    // Its call still hangs: not asked again.
+    calls.length = 0;
+    const second = await collectNode([collector], pathsAt(root));
+    assertEquals(calls, [`${base}/`]);
+    assertEquals(value(second.families, "node_filesystem_device_error", { fstype: "nfs4" }), 1);
+    // Once it returned, asked as any other.
+    release();
+    // A turn of the event loop: the returned call's `finally` has run (no time involved).
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    calls.length = 0;
+    await collectNode([collector], pathsAt(root));
+    assertEquals(calls, [`${base}/`, `${base}/nfs`]);
   }));

@@ -16,7 +16,7 @@ import { diskCollector } from "./disk.ts";
 import { createFilesystemCollector } from "./filesystem.ts";
 import { loadCollector } from "./load.ts";
 import { memoryCollector } from "./memory.ts";
-import { netstatCollector } from "./netstat.ts";
+import { createNetstatCollector } from "./netstat.ts";
 import { networkCollector } from "./network.ts";
 import { numaCollector } from "./numa.ts";
 import { pressureCollector } from "./pressure.ts";
@@ -28,7 +28,7 @@ export { createFilesystemCollector, FS_TYPES_EXCLUDE, MOUNT_POINTS_EXCLUDE } fro
 export { createProcessesCollector } from "./processes.ts";
 export { DEFAULT_CPU_FLAGS } from "./cpuinfo.ts";
 export { DISK_DEVICE_EXCLUDE } from "./disk.ts";
-export { NETSTAT_FIELDS } from "./netstat.ts";
+export { createNetstatCollector, NETSTAT_FIELDS } from "./netstat.ts";
 export type {
   Capabilities,
   CollectContext,
@@ -44,8 +44,8 @@ export const DEFAULT_NODE_OPTIONS: NodeOptions = {
 };
 
 /**
- * Every collector, in the order `agent stats` shows them. The filesystem and processes
- * collectors keep state between collections: these are this process's instances (one daemon
+ * Every collector, in the order `agent stats` shows them. The filesystem, netstat and
+ * processes collectors keep state between collections: these are this process's instances (one daemon
  * or one `agent stats` per process); tests make their own with the factories.
  */
 export const NODE_COLLECTORS: readonly NodeCollector[] = [
@@ -59,7 +59,7 @@ export const NODE_COLLECTORS: readonly NodeCollector[] = [
   diskCollector,
   createFilesystemCollector(),
   networkCollector,
-  netstatCollector,
+  createNetstatCollector(),
   createProcessesCollector(),
 ];
 

@@ -14,7 +14,7 @@
  */
 import { errorMessage } from "../errors.ts";
 import type { CollectContext, NodeCollector } from "./collector.ts";
-import { Families, listDir, readText, toNumber } from "./_read.ts";
+import { Families, listDir, readTextNow, toNumber } from "./_read.ts";
 
 const RECEIVE = ["bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast"];
 const TRANSMIT = ["bytes", "packets", "errs", "drop", "fifo", "colls", "carrier", "compressed"];
@@ -43,16 +43,16 @@ const CLASS_FILES: readonly [file: string, name: string, type: "gauge" | "counte
 const TEXT_FILES = ["address", "broadcast", "duplex", "operstate", "ifalias"] as const;
 
 /** A file of `/proc/net` in the host's network namespace: see the module's documentation. */
-export async function readHostNet(
+export function readHostNet(
   context: CollectContext,
   file: string,
   options: { optional?: boolean } = {},
-): Promise<{ path: string; text: string | undefined }> {
+): { path: string; text: string | undefined } {
   const own = `${context.paths.proc}/1/net/${file}`;
-  const text = await readText(context, own, { optional: true });
+  const text = readTextNow(context, own, { optional: true });
   if (text !== undefined) return { path: own, text };
   const path = `${context.paths.proc}/net/${file}`;
-  return { path, text: await readText(context, path, options) };
+  return { path, text: readTextNow(context, path, options) };
 }
 
 /** node_network_{receive,transmit}_*_total{device}, node_network_up, _info, _mtu_bytes, … */
@@ -65,7 +65,7 @@ export const networkCollector: NodeCollector = {
   },
   async collect(context) {
     const out = new Families();
-    const { path, text } = await readHostNet(context, "dev");
+    const { path, text } = readHostNet(context, "dev");
     const devices = new Map<string, number[]>();
     for (const line of text?.split("\n").slice(2) ?? []) {
       if (line.trim() === "") continue;
@@ -97,10 +97,7 @@ export const networkCollector: NodeCollector = {
       }
       // node_exporter reads the counters by netlink, which has this one too.
       const nohandler = toNumber(
-        await sysfsValue(
-          context,
-          `${context.paths.sys}/class/net/${device}/statistics/rx_nohandler`,
-        ),
+        sysfsValueNow(context, `${context.paths.sys}/class/net/${device}/statistics/rx_nohandler`),
       );
       if (nohandler !== undefined) {
         out.add(
@@ -131,7 +128,10 @@ async function netClass(context: CollectContext, out: Families): Promise<boolean
     const values = new Map<string, string>();
     await Promise.all(
       [...TEXT_FILES, ...CLASS_FILES.map(([file]) => file)].map(async (file) => {
-        const value = await sysfsValue(context, `${dir}/${file}`);
+        const path = `${dir}/${file}`;
+        const value = DRIVER_FILES.has(file)
+          ? await sysfsValue(context, path)
+          : sysfsValueNow(context, path);
         if (value !== undefined) values.set(file, value);
       }),
     );
@@ -177,6 +177,13 @@ function sysfsNumber(text: string | undefined): number | undefined {
 }
 
 /**
+ * Attributes the driver answers under the RTNL lock (ethtool's link settings), which another
+ * netlink user may hold a while: read off the event loop. The others are the kernel's own
+ * fields, read in place (see `readTextNow`).
+ */
+const DRIVER_FILES = new Set(["speed", "duplex"]);
+
+/**
  * A sysfs attribute, trimmed; `undefined` where the device does not have it: missing, or
  * refused with EINVAL or EOPNOTSUPP (`speed` and `duplex` of a device that is down, `carrier`
  * of one administratively down), as procfs skips them. Other errors are warned.
@@ -185,14 +192,27 @@ async function sysfsValue(context: CollectContext, path: string): Promise<string
   try {
     return new TextDecoder().decode(await Deno.readFile(path)).trim();
   } catch (error) {
-    if (
-      error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied ||
-      error instanceof Deno.errors.NotSupported ||
-      /invalid argument|not supported|os error (22|95)\)/i.test(errorMessage(error))
-    ) {
-      return undefined;
-    }
-    context.warn(path, errorMessage(error));
+    return sysfsError(context, path, error);
+  }
+}
+
+/** {@linkcode sysfsValue}, read in place. */
+function sysfsValueNow(context: CollectContext, path: string): string | undefined {
+  try {
+    return new TextDecoder().decode(Deno.readFileSync(path)).trim();
+  } catch (error) {
+    return sysfsError(context, path, error);
+  }
+}
+
+function sysfsError(context: CollectContext, path: string, error: unknown): undefined {
+  if (
+    error instanceof Deno.errors.NotFound || error instanceof Deno.errors.PermissionDenied ||
+    error instanceof Deno.errors.NotSupported ||
+    /invalid argument|not supported|os error (22|95)\)/i.test(errorMessage(error))
+  ) {
     return undefined;
   }
+  context.warn(path, errorMessage(error));
+  return undefined;
 }

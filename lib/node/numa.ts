@@ -8,7 +8,7 @@
  * @module
  */
 import type { NodeCollector } from "./collector.ts";
-import { Families, listDir, readText, toNumber } from "./_read.ts";
+import { Families, listDir, readTextNow, toNumber } from "./_read.ts";
 
 /** node_memory_numa_*{node}. */
 export const numaCollector: NodeCollector = {
@@ -28,7 +28,7 @@ export const numaCollector: NodeCollector = {
     for (const entry of nodes) {
       const node = entry.name.slice("node".length);
       const meminfoPath = `${root}/${entry.name}/meminfo`;
-      const meminfo = await readText(context, meminfoPath);
+      const meminfo = readTextNow(context, meminfoPath);
       for (const line of meminfo?.split("\n") ?? []) {
         if (line.trim() === "") continue;
         // "Node 0 Active(anon):       1636 kB"
@@ -47,7 +47,7 @@ export const numaCollector: NodeCollector = {
         );
       }
       const numastatPath = `${root}/${entry.name}/numastat`;
-      const numastat = await readText(context, numastatPath);
+      const numastat = readTextNow(context, numastatPath);
       for (const line of numastat?.split("\n") ?? []) {
         if (line.trim() === "") continue;
         const [field, text, extra] = line.trim().split(/\s+/);

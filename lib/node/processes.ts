@@ -25,7 +25,7 @@ import { errorMessage } from "../errors.ts";
 import type { CollectContext, NodeCollector } from "./collector.ts";
 import { USER_HZ } from "./cpu.ts";
 import { parseKubepodsCgroup, type PodNames, readPodNames } from "./_kubepods.ts";
-import { Families, pageSize, readText, toNumber } from "./_read.ts";
+import { Families, pageSize, readTextNow, toNumber } from "./_read.ts";
 
 /** What `/proc/PID/stat` says of a process (or thread). */
 export interface ProcStat {
@@ -140,7 +140,7 @@ export function createProcessesCollector(): NodeCollector {
         ] as const
       ) {
         const path = `${proc}/sys/kernel/${file}`;
-        const value = toNumber(await readText(context, path));
+        const value = toNumber(readTextNow(context, path));
         if (value !== undefined) out.add(name, help, "gauge", value);
       }
       const top = topProcesses(processes, previous, context.options.topProcesses);
