@@ -14,6 +14,7 @@ import { daemonCommand } from "./daemon.ts";
 import { discoverCommand } from "./discover.ts";
 import { pruneCommand } from "./prune.ts";
 import { scoreCommand } from "./score.ts";
+import { statsCommand } from "./stats.ts";
 import { uninstallCommand } from "./uninstall.ts";
 import { versionCommand } from "./version.ts";
 
@@ -63,6 +64,7 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   program.addCommand(collectCommand(context));
   program.addCommand(pruneCommand(context));
   program.addCommand(uninstallCommand(context));
+  program.addCommand(statsCommand(context));
   program.addCommand(daemonCommand(context));
   program.addCommand(versionCommand());
   const configure = (command: CommandUnknownOpts) => {
