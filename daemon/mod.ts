@@ -99,6 +99,8 @@ async function serve(
         },
         exposition: async () =>
           (await Promise.all(running.map((feature) => feature.exposition?.() ?? ""))).join(""),
+        families: async () =>
+          (await Promise.all(running.map((feature) => feature.families?.() ?? []))).flat(),
         bearerToken,
         kata: () => kata.api(),
         ownMetricsMaxAgeMs: 1000,

@@ -1,9 +1,10 @@
 /**
  * `GET /metrics`: every sandbox's families (kata-monitor's aggregate, bytes shared by every
  * request until it changes) and the agent's own (one prom-client rendering shared by the
- * requests of `ownMetricsMaxAgeMs`), as text 0.0.4 or OpenMetrics, gzipped when accepted,
- * filtered by `filter_family`; and kata-monitor's `?sandbox=ID`, one shim's answer byte for
- * byte.
+ * requests of `ownMetricsMaxAgeMs`, with the features' families and the `container_*`
+ * families of the sandboxes and of the host's containers merged by name), as text 0.0.4 or
+ * OpenMetrics, gzipped when accepted, filtered by `filter_family`; and kata-monitor's
+ * `?sandbox=ID`, one shim's answer byte for byte.
  *
  * @module
  */
@@ -12,7 +13,14 @@ import { accepts } from "hono/accepts";
 import { HTTPException } from "hono/http-exception";
 import type { Registry } from "prom-client";
 import { SharedBody } from "../../lib/kata/mod.ts";
-import { parsePrometheusText, serializeHeader, serializeSamples } from "../../lib/prom/mod.ts";
+import {
+  mergeFamilies,
+  type MetricFamily,
+  parsePrometheusText,
+  serializeHeader,
+  serializePrometheusText,
+  serializeSamples,
+} from "../../lib/prom/mod.ts";
 import type { KataApi } from "../features/kata.ts";
 
 const TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8";
@@ -29,6 +37,12 @@ export interface MetricsRouteOptions {
   beforeScrape?(): void;
   /** Families rendered elsewhere (text format 0.0.4), served with the agent's own. */
   exposition?(): Promise<string>;
+  /**
+   * Families rendered elsewhere whose names the Kata sandboxes' derived cAdvisor-style
+   * series share (`container_*` of the host's containers): merged with those by name, so
+   * that each name has one `# HELP`/`# TYPE` block.
+   */
+  families?(): Promise<MetricFamily[]>;
   /** The Kata sandboxes, while the Kata side runs. */
   kata?(): KataApi | undefined;
   /**
@@ -75,11 +89,15 @@ export function metricsRoute(app: Hono, options: MetricsRouteOptions): void {
     if (rendering === undefined || now - rendering.at >= (options.ownMetricsMaxAgeMs ?? 0)) {
       const done = (async () => {
         options.beforeScrape?.();
-        const [own, more] = await Promise.all([
+        const [own, more, families] = await Promise.all([
           options.registry.metrics(),
           options.exposition?.() ?? "",
+          options.families?.() ?? [],
         ]);
-        return { text: own + more, tails: new Map<string, Uint8Array>() };
+        // The sandboxes' cAdvisor-style series leave the shared body for this merge.
+        const derived = options.kata?.()?.aggregate().cadvisorFamilies() ?? [];
+        const merged = serializePrometheusText(mergeFamilies([...derived, ...families]));
+        return { text: own + more + merged, tails: new Map<string, Uint8Array>() };
       })();
       rendering = { at: now, done };
       // A failed rendering is not shared: the next request tries again.
@@ -140,7 +158,8 @@ export function metricsRoute(app: Hono, options: MetricsRouteOptions): void {
       // A few variants at most: `filter_family` can be anything.
       if (own.tails.size < 8) own.tails.set(variant, tail);
     }
-    const shared = kata?.aggregate().body({ families: prefixes, openMetrics }) ?? NO_SANDBOXES;
+    const shared = kata?.aggregate().body({ families: prefixes, openMetrics, cadvisor: false }) ??
+      NO_SANDBOXES;
     const parts = gzip ? shared.gzipWith(tail) : [shared.bytes, tail];
     // A stream hands the server these arrays as they are; a Uint8Array body would be copied.
     return c.body(
