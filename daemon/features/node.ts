@@ -4,18 +4,36 @@
  * rendered, node_exporter's way, at most once a second whatever the number of scrapes. A
  * problem with a source (a missing file, a malformed line) is logged once.
  *
+ * The cgroups collector's `container_*` families go out through {@linkcode Feature.families},
+ * merged with the Kata sandboxes' series of the same names; the pods' and containers' names
+ * come from the CRI runtime (`kata.runtimeEndpoint`), asked when a container appears.
+ *
  * @module
  */
-import { collectNode, type NodeCollector, selectCollectors } from "../../lib/node/mod.ts";
-import { serializePrometheusText } from "../../lib/prom/mod.ts";
+import { ContainerMetadataCache, CriClient } from "../../lib/kata/mod.ts";
+import {
+  collectNode,
+  type CollectServices,
+  type NodeCollector,
+  selectCollectors,
+} from "../../lib/node/mod.ts";
+import { type MetricFamily, serializePrometheusText } from "../../lib/prom/mod.ts";
 import type { Feature, FeatureContext } from "../feature.ts";
 
 /** How long one collection serves the renderings that follow it. */
 const MAX_AGE_MS = 1000;
 
+/** One collection, split as `/metrics` takes it. */
+interface Collected {
+  /** `node_*` families, as text. */
+  text: string;
+  /** `container_*` families, merged by the route with the sandboxes'. */
+  containers: MetricFamily[];
+}
+
 /** Creates the node feature. */
 export function nodeFeature(context: FeatureContext): Feature {
-  const { config, log } = context;
+  const { config, log, signal } = context;
   const collectors: NodeCollector[] = selectCollectors(config.node.collectors);
   const paths = {
     proc: config.node.procPath,
@@ -24,12 +42,49 @@ export function nodeFeature(context: FeatureContext): Feature {
     rootfs: config.node.rootfsPath,
   };
   const reported = new Set<string>();
-  let last: { at: number; text: Promise<string> } | undefined;
+  let last: { at: number; collected: Promise<Collected> } | undefined;
+  let cri: CriClient | undefined;
+  let containers: ContainerMetadataCache | undefined;
+  const services: CollectServices = {
+    // Kata's side serves its sandboxes' container_* series: the cgroups collector leaves
+    // those sandboxes out.
+    ...(config.kata.enabled ? { kataSandboxRoots: config.kata.sandboxRoots } : {}),
+  };
+  const collect = (): Promise<Collected> => {
+    const now = Date.now();
+    if (last === undefined || now - last.at >= MAX_AGE_MS) {
+      const collected = collectNode(collectors, paths, services).then(
+        ({ families, problems }) => {
+          for (const [source, reason] of problems) {
+            const key = `${source}: ${reason}`;
+            if (reported.has(key)) continue;
+            reported.add(key);
+            log.warn("node collector problem", { source, reason });
+          }
+          const node = families.filter((f) => !f.name.startsWith("container_"));
+          const containers = families.filter((f) => f.name.startsWith("container_"));
+          return { text: serializePrometheusText(node), containers };
+        },
+      );
+      last = { at: now, collected };
+    }
+    return last.collected;
+  };
   return {
     name: "node",
     title: "node collectors",
     enabled: collectors.length > 0,
     start() {
+      if (collectors.some((c) => c.name === "cgroups")) {
+        cri = new CriClient(config.kata.runtimeEndpoint);
+        containers = new ContainerMetadataCache({
+          client: cri,
+          minIntervalMs: config.kata.criSyncInterval,
+          logger: log,
+          signal,
+        });
+        services.containers = containers;
+      }
       log.info("collecting node metrics", {
         collectors: collectors.map((c) => c.name).join(","),
         proc: paths.proc,
@@ -37,23 +92,12 @@ export function nodeFeature(context: FeatureContext): Feature {
       });
       return Promise.resolve();
     },
-    stop: () => Promise.resolve(),
-    ready: () => true,
-    exposition() {
-      const now = Date.now();
-      if (last === undefined || now - last.at >= MAX_AGE_MS) {
-        const text = collectNode(collectors, paths).then(({ families, problems }) => {
-          for (const [source, reason] of problems) {
-            const key = `${source}: ${reason}`;
-            if (reported.has(key)) continue;
-            reported.add(key);
-            log.warn("node collector problem", { source, reason });
-          }
-          return serializePrometheusText(families);
-        });
-        last = { at: now, text };
-      }
-      return last.text;
+    async stop() {
+      await containers?.settled();
+      await cri?.close();
     },
+    ready: () => true,
+    exposition: async () => (await collect()).text,
+    families: async () => (await collect()).containers,
   };
 }

@@ -8,7 +8,8 @@
  */
 import { errorMessage } from "../errors.ts";
 import type { MetricFamily } from "../prom/mod.ts";
-import type { CollectContext, NodeCollector, NodePaths } from "./collector.ts";
+import type { CollectContext, CollectServices, NodeCollector, NodePaths } from "./collector.ts";
+import { cgroupsCollector } from "./cgroups.ts";
 import { cpuCollector } from "./cpu.ts";
 import { loadCollector } from "./load.ts";
 import { memoryCollector } from "./memory.ts";
@@ -16,7 +17,15 @@ import { pressureCollector } from "./pressure.ts";
 import { systemCollector } from "./system.ts";
 import { Families } from "./_read.ts";
 
-export type { Capabilities, CollectContext, NodeCollector, NodePaths } from "./collector.ts";
+export type {
+  Capabilities,
+  CollectContext,
+  CollectServices,
+  ContainerDirectory,
+  ContainerIdentity,
+  NodeCollector,
+  NodePaths,
+} from "./collector.ts";
 
 /** Every collector, in the order `agent stats` shows them. */
 export const NODE_COLLECTORS: readonly NodeCollector[] = [
@@ -25,6 +34,7 @@ export const NODE_COLLECTORS: readonly NodeCollector[] = [
   memoryCollector,
   systemCollector,
   pressureCollector,
+  cgroupsCollector,
 ];
 
 /** The collectors' names. */
@@ -38,7 +48,8 @@ export interface NodeCollection {
 }
 
 /**
- * Runs `collectors` at once over the host at `paths`, adding the scrape's own families.
+ * Runs `collectors` at once over the host at `paths`, with the daemon's `services` (CRI
+ * metadata, the program runner), adding the scrape's own families.
  *
  * @example Usage
  * ```ts ignore
@@ -48,9 +59,11 @@ export interface NodeCollection {
 export async function collectNode(
   collectors: readonly NodeCollector[],
   paths: NodePaths,
+  services: CollectServices = {},
 ): Promise<NodeCollection> {
   const problems = new Map<string, string>();
   const context: CollectContext = {
+    ...services,
     paths,
     warn: (source, reason) => {
       if (!problems.has(source)) problems.set(source, reason);
