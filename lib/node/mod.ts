@@ -61,16 +61,19 @@ export async function collectNode(
   paths: NodePaths,
   services: CollectServices = {},
 ): Promise<NodeCollection> {
-  const problems = new Map<string, string>();
-  const context: CollectContext = {
-    ...services,
-    paths,
-    warn: (source, reason) => {
-      if (!problems.has(source)) problems.set(source, reason);
-    },
-  };
+  // Each collector's problems apart, merged in the collectors' order afterwards: two that
+  // read the same file must not race for whose reason is told.
+  const perCollector = collectors.map(() => new Map<string, string>());
   const scrape = new Families();
-  const results = await Promise.all(collectors.map(async (collector) => {
+  const results = await Promise.all(collectors.map(async (collector, index) => {
+    const own = perCollector[index]!;
+    const context: CollectContext = {
+      ...services,
+      paths,
+      warn: (source, reason) => {
+        if (!own.has(source)) own.set(source, reason);
+      },
+    };
     const started = performance.now();
     let families: MetricFamily[] = [];
     let success = 1;
@@ -97,6 +100,10 @@ export async function collectNode(
     );
     return families;
   }));
+  const problems = new Map<string, string>();
+  for (const own of perCollector) {
+    for (const [source, reason] of own) if (!problems.has(source)) problems.set(source, reason);
+  }
   return { families: [...results.flat(), ...scrape.list()], problems };
 }
 
