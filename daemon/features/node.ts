@@ -8,17 +8,24 @@
  * merged with the Kata sandboxes' series of the same names; the pods' and containers' names
  * come from the CRI runtime (`kata.runtimeEndpoint`), asked when a container appears.
  *
+ * The kmsg collector's kernel log is read continuously (a supervised stage): each crash it
+ * logs goes to `kernelCrashes` for core correlation, with the pod and container of the
+ * process's cgroup; OOM kills and hung tasks are logged.
+ *
  * @module
  */
+import { type KernelCrashes, parseCgroup } from "../../lib/collect/mod.ts";
 import { ContainerMetadataCache, CriClient } from "../../lib/kata/mod.ts";
 import {
   collectNode,
   type CollectServices,
+  type KernelEvent,
+  KernelLog,
   type NodeCollector,
   selectCollectors,
 } from "../../lib/node/mod.ts";
 import { type MetricFamily, serializePrometheusText } from "../../lib/prom/mod.ts";
-import type { Feature, FeatureContext } from "../feature.ts";
+import { type Feature, type FeatureContext, superviseStage } from "../feature.ts";
 
 /** How long one collection serves the renderings that follow it. */
 const MAX_AGE_MS = 1000;
@@ -31,8 +38,11 @@ interface Collected {
   containers: MetricFamily[];
 }
 
-/** Creates the node feature. */
-export function nodeFeature(context: FeatureContext): Feature {
+/** Creates the node feature; the kernel's crash lines go to `channels.kernelCrashes`. */
+export function nodeFeature(
+  context: FeatureContext,
+  channels: { kernelCrashes: KernelCrashes },
+): Feature {
   const { config, log, signal } = context;
   const collectors: NodeCollector[] = selectCollectors(config.node.collectors);
   const paths = {
@@ -45,6 +55,7 @@ export function nodeFeature(context: FeatureContext): Feature {
   let last: { at: number; collected: Promise<Collected> } | undefined;
   let cri: CriClient | undefined;
   let containers: ContainerMetadataCache | undefined;
+  let kernelStage: Promise<void> | undefined;
   const services: CollectServices = {
     // Kata's side serves its sandboxes' container_* series: the cgroups collector leaves
     // those sandboxes out.
@@ -85,6 +96,22 @@ export function nodeFeature(context: FeatureContext): Feature {
         });
         services.containers = containers;
       }
+      if (collectors.some((c) => c.name === "kmsg")) {
+        const kernelLog = new KernelLog({
+          path: `${paths.dev}/kmsg`,
+          proc: paths.proc,
+          intervalMs: config.node.interval,
+          bufferRecords: config.node.kmsgBufferRecords,
+          log,
+        });
+        services.kernelLog = kernelLog;
+        kernelLog.events.subscribe((event) => onKernelEvent(event, context, channels));
+        kernelStage = superviseStage(context, "kernel-log", async (stageSignal) => {
+          await kernelLog.run(stageSignal);
+          // A log it may not read stays so: said once, not retried.
+          if (kernelLog.unavailable() !== undefined) await aborted(stageSignal);
+        });
+      }
       log.info("collecting node metrics", {
         collectors: collectors.map((c) => c.name).join(","),
         proc: paths.proc,
@@ -93,6 +120,7 @@ export function nodeFeature(context: FeatureContext): Feature {
       return Promise.resolve();
     },
     async stop() {
+      await kernelStage;
       await containers?.settled();
       await cri?.close();
     },
@@ -100,4 +128,54 @@ export function nodeFeature(context: FeatureContext): Feature {
     exposition: async () => (await collect()).text,
     families: async () => (await collect()).containers,
   };
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+/** Hands a crash to core correlation; logs OOM kills and hung tasks as they happen. */
+function onKernelEvent(
+  event: KernelEvent,
+  context: FeatureContext,
+  channels: { kernelCrashes: KernelCrashes },
+): void {
+  switch (event.kind) {
+    case "crash": {
+      const cgroup = event.cgroup ? parseCgroup(event.cgroup) : {};
+      channels.kernelCrashes.record({
+        time: event.time,
+        pid: event.pid,
+        comm: event.comm,
+        what: event.what,
+        ...(cgroup.podUid ? { cgroup } : {}),
+        line: event.text,
+      });
+      return;
+    }
+    case "oom-kill": {
+      if (!event.live) return;
+      const cgroup = event.memcg ? parseCgroup(`0::${event.memcg}`) : {};
+      context.log.info("the kernel killed a process for want of memory", {
+        pid: event.pid,
+        comm: event.comm,
+        constraint: event.constraint,
+        podUid: cgroup.podUid ?? "",
+        containerId: cgroup.containerId ?? "",
+      });
+      return;
+    }
+    case "hung-task":
+      if (event.live) {
+        context.log.warn("the kernel reports a task blocked", {
+          pid: event.pid,
+          comm: event.comm,
+          seconds: event.seconds,
+        });
+      }
+      return;
+  }
 }

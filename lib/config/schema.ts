@@ -248,6 +248,8 @@ export const configSchema = z.strictObject({
     sysPath: z.string().min(1),
     devPath: z.string().min(1),
     rootfsPath: z.string().min(1),
+    interval: duration(NONZERO),
+    kmsgBufferRecords: z.number().int().min(1).max(1_000_000),
   }),
   server: z.strictObject({
     listenAddress: parsedText(parseListenAddress, "expected HOST:PORT"),
@@ -374,6 +376,8 @@ export const DEFAULTS: ConfigInput = {
     sysPath: "/sys",
     devPath: "/dev",
     rootfsPath: "/",
+    interval: "1s",
+    kmsgBufferRecords: 1024,
   },
   server: {
     listenAddress: "127.0.0.1:8090",

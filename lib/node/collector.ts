@@ -9,6 +9,7 @@
  */
 import type { MetricFamily } from "../prom/mod.ts";
 import type { Runner } from "../run.ts";
+import type { KernelLogStats } from "./kmsg.ts";
 
 /** Where the host's trees are: the DaemonSet mounts them read-only elsewhere. */
 export interface NodePaths {
@@ -68,6 +69,8 @@ export interface CollectServices {
    * cAdvisor-style series: the cgroups of those sandboxes are left to it.
    */
   kataSandboxRoots?: readonly string[];
+  /** The daemon's running kernel log reader (`KernelLog`), for the kmsg collector. */
+  kernelLog?: { stats(): KernelLogStats; unavailable(): string | undefined };
   /** Runs programs (`nvidia-smi`); default `runCommand`. */
   run?: Runner;
   /** How long a program may run, in milliseconds; default 5000. */

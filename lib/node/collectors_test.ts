@@ -1,9 +1,30 @@
 import { assert, assertEquals, withTempDir } from "../../tests/support/assert.ts";
 import type { MetricFamily } from "../prom/mod.ts";
-import { collectNode, NODE_COLLECTORS, type NodePaths, selectCollectors } from "./mod.ts";
+import {
+  collectNode,
+  type CollectServices,
+  NODE_COLLECTORS,
+  type NodePaths,
+  selectCollectors,
+} from "./mod.ts";
 
 /** A host tree captured from a real machine (this project's CI host). */
 const HOST = new URL("./testdata/host/", import.meta.url).pathname;
+
+/** What the daemon hands the collectors that read more than files: a quiet kernel log. */
+const SERVICES: CollectServices = {
+  kernelLog: {
+    stats: () => ({
+      records: 0,
+      lost: 0,
+      overruns: 0,
+      oomKills: { none: 0, cpuset: 0, memory_policy: 0, memcg: 0 },
+      segfaults: 0,
+      hungTasks: 0,
+    }),
+    unavailable: () => undefined,
+  },
+};
 
 function pathsAt(root: string): NodePaths {
   return { proc: `${root}proc`, sys: `${root}sys`, dev: `${root}dev`, rootfs: root };
@@ -31,7 +52,7 @@ async function hostCopy(dir: string, edit: (root: string) => Promise<void>): Pro
 }
 
 Deno.test("collectNode() reads a real host's files with node_exporter's names", async () => {
-  const { families, problems } = await collectNode(NODE_COLLECTORS, pathsAt(HOST));
+  const { families, problems } = await collectNode(NODE_COLLECTORS, pathsAt(HOST), SERVICES);
   assertEquals(value(families, "node_load1"), 3.18);
   assertEquals(value(families, "node_load15"), 3.13);
   // cpu0's user ticks are 295258: 2952.58 s at USER_HZ 100.
@@ -73,7 +94,7 @@ Deno.test("a malformed line costs only its own value, with one warning naming th
       );
       await Deno.remove(`${root}proc/pressure`, { recursive: true });
     });
-    const { families, problems } = await collectNode(NODE_COLLECTORS, pathsAt(root));
+    const { families, problems } = await collectNode(NODE_COLLECTORS, pathsAt(root), SERVICES);
     assertEquals(value(families, "node_intr_total"), undefined);
     assertEquals(value(families, "node_boot_time_seconds"), 1796133689);
     assert(value(families, "node_context_switches_total")! > 0, "ctxt kept");

@@ -11,12 +11,22 @@ import type { MetricFamily } from "../prom/mod.ts";
 import type { CollectContext, CollectServices, NodeCollector, NodePaths } from "./collector.ts";
 import { cgroupsCollector } from "./cgroups.ts";
 import { cpuCollector } from "./cpu.ts";
+import { kmsgCollector } from "./kmsg.ts";
 import { loadCollector } from "./load.ts";
 import { memoryCollector } from "./memory.ts";
 import { pressureCollector } from "./pressure.ts";
 import { systemCollector } from "./system.ts";
 import { Families } from "./_read.ts";
 
+export {
+  type KernelEvent,
+  KernelLog,
+  type KernelLogOptions,
+  type KernelLogStats,
+  type KmsgFs,
+  type KmsgSource,
+  openKmsg,
+} from "./kmsg.ts";
 export type {
   Capabilities,
   CollectContext,
@@ -35,6 +45,7 @@ export const NODE_COLLECTORS: readonly NodeCollector[] = [
   systemCollector,
   pressureCollector,
   cgroupsCollector,
+  kmsgCollector,
 ];
 
 /** The collectors' names. */
