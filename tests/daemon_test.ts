@@ -115,7 +115,7 @@ Deno.test("the daemon watches restarts, uninstalls a crash loop, serves probes a
         assert(
           checked.code === 0 ||
             checked.kataLints.length + checked.nodeExporterLints.length +
-                  checked.cadvisorLints.length > 0,
+                  checked.cadvisorLints.length + checked.dcgmLints.length > 0,
           String(checked.code),
         );
       }

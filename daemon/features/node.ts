@@ -57,6 +57,8 @@ export function nodeFeature(
   let containers: ContainerMetadataCache | undefined;
   let kernelStage: Promise<void> | undefined;
   const services: CollectServices = {
+    commandTimeoutMs: config.node.commandTimeout,
+    nvidiaSmi: config.node.nvidiaSmiPath,
     // Kata's side serves its sandboxes' container_* series: the cgroups collector leaves
     // those sandboxes out.
     ...(config.kata.enabled ? { kataSandboxRoots: config.kata.sandboxRoots } : {}),

@@ -250,6 +250,8 @@ export const configSchema = z.strictObject({
     rootfsPath: z.string().min(1),
     interval: duration(NONZERO),
     kmsgBufferRecords: z.number().int().min(1).max(1_000_000),
+    commandTimeout: duration(NONZERO),
+    nvidiaSmiPath: z.string().min(1),
   }),
   server: z.strictObject({
     listenAddress: parsedText(parseListenAddress, "expected HOST:PORT"),
@@ -378,6 +380,8 @@ export const DEFAULTS: ConfigInput = {
     rootfsPath: "/",
     interval: "1s",
     kmsgBufferRecords: 1024,
+    commandTimeout: "5s",
+    nvidiaSmiPath: "nvidia-smi",
   },
   server: {
     listenAddress: "127.0.0.1:8090",

@@ -142,6 +142,21 @@ const CONTAINER_DIR = /^(?:(?:cri-containerd|crio|docker|containerd)-)?([0-9a-f]
 const POD_DIR =
   /^(?:pod([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})|kubepods(?:-[a-z]+)?-pod([0-9a-f]{8}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{12})\.slice)$/;
 
+/**
+ * The pod uid and container id a cgroup path names (`/kubepods/burstable/pod<uid>/<id>`,
+ * `…-pod<uid_>.slice/cri-containerd-<id>.scope`), either missing when it names none.
+ */
+export function cgroupIdsOfPath(path: string): { podUid?: string; containerId?: string } {
+  const ids: { podUid?: string; containerId?: string } = {};
+  for (const segment of path.split("/")) {
+    const pod = POD_DIR.exec(segment);
+    if (pod) ids.podUid = pod[1] ?? pod[2]!.replaceAll("_", "-");
+    const container = CONTAINER_DIR.exec(segment)?.[1];
+    if (container) ids.containerId = container;
+  }
+  return ids;
+}
+
 /** A cgroup found by the walk. */
 export interface FoundCgroup {
   /** The path from the tree's root, as cAdvisor's `id`: `/kubepods/burstable/pod…/…`. */

@@ -1,5 +1,6 @@
 import { assert, assertEquals, withTempDir } from "../../tests/support/assert.ts";
 import type { MetricFamily } from "../prom/mod.ts";
+import { runCommand } from "../run.ts";
 import {
   collectNode,
   type CollectServices,
@@ -11,8 +12,21 @@ import {
 /** A host tree captured from a real machine (this project's CI host). */
 const HOST = new URL("./testdata/host/", import.meta.url).pathname;
 
-/** What the daemon hands the collectors that read more than files: a quiet kernel log. */
+/**
+ * What the daemon hands the collectors that read more than files: a quiet kernel log, and
+ * the stand-in `nvidia-smi` replaying an A100 node.
+ */
 const SERVICES: CollectServices = {
+  run: (command, options) =>
+    runCommand(command, {
+      ...options,
+      env: {
+        PATH: `${new URL("../../tests/support/bin", import.meta.url).pathname}:${
+          Deno.env.get("PATH") ?? ""
+        }`,
+        NVIDIA_SMI_FIXTURE: new URL("./testdata/nvidia-smi/a100", import.meta.url).pathname,
+      },
+    }),
   kernelLog: {
     stats: () => ({
       records: 0,

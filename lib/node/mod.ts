@@ -11,6 +11,7 @@ import type { MetricFamily } from "../prom/mod.ts";
 import type { CollectContext, CollectServices, NodeCollector, NodePaths } from "./collector.ts";
 import { cgroupsCollector } from "./cgroups.ts";
 import { cpuCollector } from "./cpu.ts";
+import { gpuCollector } from "./gpu.ts";
 import { kmsgCollector } from "./kmsg.ts";
 import { loadCollector } from "./load.ts";
 import { memoryCollector } from "./memory.ts";
@@ -46,6 +47,7 @@ export const NODE_COLLECTORS: readonly NodeCollector[] = [
   pressureCollector,
   cgroupsCollector,
   kmsgCollector,
+  gpuCollector,
 ];
 
 /** The collectors' names. */

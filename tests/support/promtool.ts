@@ -3,9 +3,11 @@
  * lints names the peers the agent is compatible with chose, kept as they are: Kata's
  * (`kata_monitor_running_shim_count` "should not have `_count` suffix",
  * `…_histogram_milliseconds` "use base unit seconds"), node_exporter's meminfo names
- * (`node_memory_MemTotal_bytes` "should be written in 'snake_case'") and cAdvisor's
+ * (`node_memory_MemTotal_bytes` "should be written in 'snake_case'"), cAdvisor's
  * `container_memory_failcnt` (a counter without `_total`: cAdvisor's name, kept so that its
- * dashboards work). Parse errors and findings on any other name are defects.
+ * dashboards work) and dcgm-exporter's `DCGM_FI_*` families (DCGM's upper-case field names,
+ * counters without `_total`, the labels `UUID` and `modelName`: dcgm-exporter chose them, and
+ * GPU dashboards query them so). Parse errors and findings on any other name are defects.
  *
  * @module
  */
@@ -19,6 +21,8 @@ export interface PromtoolResult {
   nodeExporterLints: string[];
   /** Lint findings on names cAdvisor chose (accepted). */
   cadvisorLints: string[];
+  /** Lint findings on dcgm-exporter's `DCGM_FI_*` families (accepted). */
+  dcgmLints: string[];
   /** Every other line of output: must be empty. */
   defects: string[];
 }
@@ -44,12 +48,14 @@ export async function promtoolCheck(text: string): Promise<PromtoolResult> {
   const cadvisorLints = lines.filter((line) =>
     line === 'container_memory_failcnt counter metrics should have "_total" suffix'
   );
-  const accepted = new Set([...kataLints, ...nodeExporterLints, ...cadvisorLints]);
+  const dcgmLints = lines.filter((line) => /^DCGM_FI_[A-Z0-9_]+ /.test(line));
+  const accepted = new Set([...kataLints, ...nodeExporterLints, ...cadvisorLints, ...dcgmLints]);
   return {
     code: out.code,
     kataLints,
     nodeExporterLints,
     cadvisorLints,
+    dcgmLints,
     defects: lines.filter((l) => !accepted.has(l)),
   };
 }
