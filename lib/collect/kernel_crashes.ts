@@ -87,7 +87,9 @@ export class KernelCrashes implements KernelCrashReader {
     facts: { pid?: number; comm?: string; time: Date },
     windowMs: number,
   ): KernelCrashMatch | undefined {
+    // A crash whose cgroup was not read names no pod: it can tie a core to none.
     const near = this.#crashes.filter((c) =>
+      c.cgroup?.podUid !== undefined &&
       Math.abs(c.time.getTime() - facts.time.getTime()) <= windowMs
     );
     const closest = (list: KernelCrash[]) =>
@@ -107,7 +109,7 @@ export class KernelCrashes implements KernelCrashReader {
     const byComm = near.filter((c) => sameComm(c.comm, facts.comm!));
     if (byComm.length === 0) return undefined;
     // The same program crashing in two pods near the same time: no guess.
-    const pods = new Set(byComm.map((c) => c.cgroup?.podUid ?? ""));
+    const pods = new Set(byComm.map((c) => c.cgroup!.podUid));
     if (pods.size > 1) return undefined;
     return { crash: closest(byComm), by: "comm" };
   }

@@ -44,6 +44,14 @@ Deno.test("KernelCrashes.find() gives up when the same program crashed in two po
   assertEquals(crashes.find({ comm: "datanode", time: new Date(T) }, WINDOW), undefined);
 });
 
+Deno.test("KernelCrashes.find() passes over crashes whose pod is unknown", () => {
+  const crashes = new KernelCrashes();
+  crashes.record(crash(100, "datanode", 10));
+  crashes.record(crash(200, "datanode", 5, "b"));
+  assertEquals(crashes.find({ comm: "datanode", time: new Date(T) }, WINDOW)?.crash.pid, 200);
+  assertEquals(crashes.find({ pid: 100, comm: "datanode", time: new Date(T) }, WINDOW)?.by, "comm");
+});
+
 Deno.test("KernelCrashes keeps the last max crashes", () => {
   const crashes = new KernelCrashes(2);
   for (const pid of [1, 2, 3]) crashes.record(crash(pid, "x", 0));

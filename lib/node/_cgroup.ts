@@ -198,8 +198,17 @@ export async function readCgroup(
   layout: CgroupLayout,
   path: string,
 ): Promise<CgroupStats> {
-  return layout.version === 2 ? await readV2(context, layout.root + path) : await readV1(
-    context,
+  // Problems are told by file name: containers come and go, and a source per container
+  // would make the daemon's set of problems it told grow without end.
+  const warn = {
+    warn: (source: string, reason: string) =>
+      context.warn(
+        `cgroup ${source.slice(source.lastIndexOf("/") + 1)}`,
+        `${reason} ("${source}")`,
+      ),
+  };
+  return layout.version === 2 ? await readV2(warn, layout.root + path) : await readV1(
+    warn,
     layout,
     path,
   );

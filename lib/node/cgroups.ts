@@ -341,7 +341,7 @@ export const cgroupsCollector: NodeCollector = {
     const layout: CgroupLayout | undefined = await cgroupLayout(base);
     const root = layout && walkRoot(layout);
     if (layout === undefined || root === undefined) {
-      throw new Error(`no cgroup filesystem at ${base}`);
+      throw new Error(`No cgroup filesystem at "${base}"`);
     }
     const { found, truncated } = await findCgroups(root);
     if (truncated) {

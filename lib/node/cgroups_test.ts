@@ -197,7 +197,7 @@ Deno.test("cgroupsCollector fails alone where there is no cgroup filesystem", as
   assertEquals(samples(families, "node_scrape_collector_success")[0]?.value, 0);
   assertEquals(
     problems.get("collector cgroups"),
-    `no cgroup filesystem at ${TESTDATA}nowhere/sys/fs/cgroup`,
+    `No cgroup filesystem at "${TESTDATA}nowhere/sys/fs/cgroup"`,
   );
 });
 

@@ -152,11 +152,13 @@ async function nvidiaSmi(
     });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      throw new Error(`${program} not found: no NVIDIA driver tools on this node`);
+      throw new Error(`Cannot run "${program}": not found (no NVIDIA driver tools on this node)`);
     }
     throw error;
   }
-  if (result.timedOut) throw new Error(`${program} did not answer within ${timeoutMs / 1000} s`);
+  if (result.timedOut) {
+    throw new Error(`Cannot run "${program}": no answer within ${timeoutMs / 1000} s`);
+  }
   const lines = (text(result.stdout) + "\n" + text(result.stderr)).split("\n")
     .map((line) => line.trim()).filter((line) => line !== "");
   return { lines, code: result.code };
@@ -179,17 +181,22 @@ async function queryGpus(
     const unknown = lines.map((line) => UNKNOWN_FIELD.exec(line)?.[1]).find((f) => f);
     if (unknown === undefined) return { fields, lines, code };
     if ((LABEL_FIELDS as readonly string[]).includes(unknown) || refusedHere.has(unknown)) {
-      throw new Error(`nvidia-smi refused the field "${unknown}"`);
+      throw new Error(`Cannot query GPUs: nvidia-smi refused the field "${unknown}"`);
     }
     refusedHere.add(unknown);
     context.warn(`nvidia-smi field ${unknown}`, "not known to this driver: not asked again");
   }
-  throw new Error("nvidia-smi refused every field");
+  throw new Error("Cannot query GPUs: nvidia-smi refused every field");
 }
 
 /** The pod and container of a process, from its cgroup and the runtime's names. */
 async function podOf(context: CollectContext, pid: string): Promise<Labels> {
-  const text = await readText(context, `${context.paths.proc}/${pid}/cgroup`, { optional: true });
+  // A process that is gone is no problem; any other is told once for all processes.
+  const quiet = {
+    warn: (source: string, reason: string) =>
+      context.warn("process cgroup", `${reason} ("${source}")`),
+  };
+  const text = await readText(quiet, `${context.paths.proc}/${pid}/cgroup`, { optional: true });
   const path = text?.split("\n").map((line) => line.split(":").slice(2).join(":"))
     .find((p) => cgroupIdsOfPath(p).podUid !== undefined);
   const ids = path === undefined ? {} : cgroupIdsOfPath(path);
@@ -250,9 +257,8 @@ export const gpuCollector: NodeCollector = {
     }
     if (gpus.size === 0 && lostGpus === 0) {
       // No device and no lost one: nvidia-smi's own message says why (no driver, no GPU).
-      throw new Error(
-        `nvidia-smi failed (exit ${code}): ${lines[0]?.slice(0, 200) ?? "no output"}`,
-      );
+      const said = lines[0]?.slice(0, 200).replace(/\.$/, "") ?? "no output";
+      throw new Error(`Cannot query GPUs with nvidia-smi (exit ${code}): ${said}`);
     }
     const apps = await nvidiaSmi(context, [`--query-compute-apps=${APP_FIELDS.join(",")}`, FORMAT])
       .catch((error) => {

@@ -195,13 +195,14 @@ Deno.test("gpuCollector fails alone, in one line, without a driver or without nv
     const nodriver = await collect(root, "nodriver");
     assertEquals(
       nodriver.problems.get("collector gpu"),
-      "nvidia-smi failed (exit 9): NVIDIA-SMI has failed because it couldn't communicate with " +
-        "the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.",
+      "Cannot query GPUs with nvidia-smi (exit 9): NVIDIA-SMI has failed because it couldn't " +
+        "communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed " +
+        "and running",
     );
     const absent = await collect(root, "a100", { nvidiaSmi: `${root}/no/nvidia-smi` });
     assertEquals(
       absent.problems.get("collector gpu"),
-      `${root}/no/nvidia-smi not found: no NVIDIA driver tools on this node`,
+      `Cannot run "${root}/no/nvidia-smi": not found (no NVIDIA driver tools on this node)`,
     );
     assertEquals(value(absent.families, "node_scrape_collector_success"), 0);
     assertEquals(absent.families.length, 2, "the scrape's own families only");

@@ -8,9 +8,11 @@
  * {@linkcode KernelLog.run} opens the device without blocking (`O_NONBLOCK`: a blocked
  * `read()` could not be interrupted when the daemon stops) and reads every record there is,
  * then again every `node.interval`. Reading starts at the oldest record the kernel still
- * holds, once: records older than the start (the backlog) count nowhere, since counters that
- * replayed history would jump at every restart of the agent, but their segfaults are still
- * told (`live: false`), so that a core found at start can be tied to the crash that made it.
+ * holds (`node:fs` has no seek to the end, and nothing logged between opening and the first
+ * read is missed): records older than the start (the backlog, told by their clock against
+ * the uptime at the start) count nowhere, since counters that replayed history would jump at
+ * every restart of the agent, and are told as `live: false` without a cgroup (their pid may
+ * be another process by now).
  * At most `node.kmsgBufferRecords` records are read before they are handled; a burst beyond
  * waits in the kernel's ring. When the ring overwrote records before they were read, the
  * kernel fails the read with `EPIPE` once and goes on at the oldest record left: that is
@@ -163,10 +165,10 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
 function openProblem(path: string, error: unknown): string {
   const code = (error as { code?: unknown }).code;
   if (code === "EPERM" || code === "EACCES") {
-    return `Cannot read ${path}: permission denied (needs CAP_SYSLOG, and the device in a container)`;
+    return `Cannot read "${path}": permission denied (needs CAP_SYSLOG, and the device in a container)`;
   }
-  if (code === "ENOENT") return `Cannot read ${path}: no such device`;
-  return `Cannot read ${path}: ${errorMessage(error)}`;
+  if (code === "ENOENT") return `Cannot read "${path}": no such device`;
+  return `Cannot read "${path}": ${errorMessage(error)}`;
 }
 
 /**
@@ -361,7 +363,7 @@ export const kmsgCollector: NodeCollector = {
   collect(context) {
     const kernel = context.kernelLog;
     if (kernel === undefined) {
-      throw new Error("the kernel log is read by the daemon only (continuously)");
+      throw new Error("The kernel log is read by the daemon only (continuously)");
     }
     const unavailable = kernel.unavailable();
     if (unavailable !== undefined) throw new Error(unavailable);

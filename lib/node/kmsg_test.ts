@@ -234,7 +234,7 @@ Deno.test("KernelLog without the device says why once; the collector fails alone
   await log.run(controller.signal);
   await log.run(controller.signal);
   const reason =
-    "Cannot read /nowhere/kmsg: permission denied (needs CAP_SYSLOG, and the device in a container)";
+    'Cannot read "/nowhere/kmsg": permission denied (needs CAP_SYSLOG, and the device in a container)';
   assertEquals(log.unavailable(), reason);
   assertEquals(warnings, [{ reason }]);
   const paths = { proc: "/x", sys: "/x", dev: "/x", rootfs: "/x" };
@@ -247,6 +247,6 @@ Deno.test("KernelLog without the device says why once; the collector fails alone
   const alone = await collectNode([kmsgCollector], paths);
   assertEquals(
     alone.problems.get("collector kmsg"),
-    "the kernel log is read by the daemon only (continuously)",
+    "The kernel log is read by the daemon only (continuously)",
   );
 });
