@@ -88,7 +88,8 @@ export function nodeFeature(
     title: "node collectors",
     enabled: collectors.length > 0,
     start() {
-      if (collectors.some((c) => c.name === "cgroups")) {
+      // Pods' and containers' names, for the cgroups' labels and the GPU processes'.
+      if (collectors.some((c) => c.name === "cgroups" || c.name === "gpu")) {
         cri = new CriClient(config.kata.runtimeEndpoint);
         containers = new ContainerMetadataCache({
           client: cri,

@@ -126,13 +126,16 @@ export class ContainerMetadataCache {
   readonly #now: () => number;
   #containers = new Map<string, ContainerIdentity>();
   #pods = new Map<string, PodIdentity>();
-  /** Ids noticed that the last listing did not know: they do not make it list again. */
+  /**
+   * Ids the last listing did not know among those noticed before it: they do not make it
+   * list again (the cgroup of something that is no CRI container).
+   */
   #misses = new Set<string>();
+  /** Ids noticed since the last listing started; bounded by what runs on the node. */
+  #noticed = new Set<string>();
   #lastAttemptAt: number | undefined;
   #inflight: Promise<void> | undefined;
   #failing = false;
-  /** The ids noticed when the listing in flight started. */
-  #pendingNoticed: Set<string> | undefined;
   #stats = { refreshes: 0, failures: 0 };
 
   /** Creates an empty cache; nothing is asked until {@linkcode notice} or {@linkcode refresh}. */
@@ -160,23 +163,20 @@ export class ContainerMetadataCache {
   }
 
   /**
-   * Tells the cache which container ids exist now. An id it does not know, and that the last
-   * listing did not show either, starts a listing in the background unless one ran less
-   * than the interval ago. Never throws, never waits.
+   * Tells the cache of container ids that exist now (all of them, or some: the cgroups of
+   * GPU processes). An id it does not know, and that the last listing did not show either,
+   * starts a listing in the background unless one ran less than the interval ago. Never
+   * throws, never waits.
    */
   notice(ids: Iterable<string>): void {
     let unknown = false;
-    const noticed = new Set<string>();
     for (const id of ids) {
-      noticed.add(id);
+      this.#noticed.add(id);
       if (!this.#containers.has(id) && !this.#misses.has(id)) unknown = true;
     }
-    // Misses are kept only for ids still noticed: the set never outgrows the node.
-    for (const id of this.#misses) if (!noticed.has(id)) this.#misses.delete(id);
     if (!unknown || this.#inflight) return;
     const last = this.#lastAttemptAt;
     if (last !== undefined && this.#now() - last < this.#minIntervalMs) return;
-    this.#pendingNoticed = noticed;
     // Counted and logged by the listing itself.
     this.refresh().catch(() => {});
   }
@@ -202,6 +202,8 @@ export class ContainerMetadataCache {
 
   async #refresh(): Promise<void> {
     this.#lastAttemptAt = this.#now();
+    const noticed = this.#noticed;
+    this.#noticed = new Set();
     const options = this.#signal ? { signal: this.#signal } : {};
     let sandboxes: PodSandbox[];
     let containers: CriContainer[];
@@ -215,6 +217,8 @@ export class ContainerMetadataCache {
         images = await this.#client.listImages(options);
       }
     } catch (error) {
+      // Noticed ids wait for the next listing.
+      for (const id of noticed) this.#noticed.add(id);
       if (this.#signal?.aborted) throw error;
       this.#stats.failures++;
       if (!this.#failing) {
@@ -272,8 +276,7 @@ export class ContainerMetadataCache {
     }
     this.#containers = byId;
     this.#pods = pods;
-    const noticed = this.#pendingNoticed ?? new Set<string>();
-    this.#pendingNoticed = undefined;
+    // Misses are kept only among the ids noticed lately: the set never outgrows the node.
     this.#misses = new Set([...noticed].filter((id) => !byId.has(id)));
     this.#stats.refreshes++;
     if (this.#failing) {

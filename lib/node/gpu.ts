@@ -200,6 +200,7 @@ async function podOf(context: CollectContext, pid: string): Promise<Labels> {
   const path = text?.split("\n").map((line) => line.split(":").slice(2).join(":"))
     .find((p) => cgroupIdsOfPath(p).podUid !== undefined);
   const ids = path === undefined ? {} : cgroupIdsOfPath(path);
+  if (ids.containerId) context.containers?.notice([ids.containerId]);
   const container = ids.containerId ? context.containers?.container(ids.containerId) : undefined;
   const pod = ids.podUid && !container ? context.containers?.pod(ids.podUid) : undefined;
   return {
