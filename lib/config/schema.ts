@@ -263,6 +263,10 @@ export const configSchema = z.strictObject({
     // Each is two series; 0 turns the top processes off.
     topProcesses: z.number().int().min(0).max(1000),
     cpuFlags: z.array(z.string().regex(/^[a-z0-9_]+$/, "expected a flag of /proc/cpuinfo")),
+    interval: duration(NONZERO),
+    kmsgBufferRecords: z.number().int().min(1).max(1_000_000),
+    commandTimeout: duration(NONZERO),
+    nvidiaSmiPath: z.string().min(1),
   }),
   server: z.strictObject({
     listenAddress: parsedText(parseListenAddress, "expected HOST:PORT"),
@@ -398,6 +402,10 @@ export const DEFAULTS: ConfigInput = {
     rootfsPath: "/",
     topProcesses: 10,
     cpuFlags: [...DEFAULT_CPU_FLAGS],
+    interval: "1s",
+    kmsgBufferRecords: 1024,
+    commandTimeout: "5s",
+    nvidiaSmiPath: "nvidia-smi",
   },
   server: {
     listenAddress: "127.0.0.1:8090",
