@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { AiOutcome } from "../lib/ai/mod.ts";
 import { Channel } from "../lib/channel.ts";
 import { ClusterFacts, type CoreOutcome } from "../lib/collect/mod.ts";
 import { type Config, readBearerToken } from "../lib/config/mod.ts";
@@ -14,6 +15,7 @@ import { type AgentMetrics, createMetrics } from "../lib/metrics/mod.ts";
 import { openState } from "../lib/store/mod.ts";
 import { createApp } from "./app.ts";
 import type { Feature, FeatureContext } from "./feature.ts";
+import { aiFeature } from "./features/ai.ts";
 import { collectorFeature } from "./features/collector.ts";
 import { kataFeature } from "./features/kata.ts";
 import { kubernetesFeature } from "./features/kubernetes.ts";
@@ -64,18 +66,24 @@ async function serve(
   const { log, signal } = options;
   const db = await openState(config.stateDir);
   const context: FeatureContext = { config, log, metrics, db, signal };
-  // What features tell each other: the cluster as correlation sees it, and each core's outcome.
+  // What features tell each other: the cluster as correlation sees it, each core's outcome,
+  // and each stored core's AI explanation.
   const cluster = new ClusterFacts();
   const outcomes = new Channel<CoreOutcome>((error) =>
     log.warn("a core outcome's subscriber failed", { error: errorMessage(error) })
   );
+  const explanations = new Channel<AiOutcome>((error) =>
+    log.warn("an AI explanation's subscriber failed", { error: errorMessage(error) })
+  );
   const kata = kataFeature(context);
   const collector = collectorFeature(context, { cluster, outcomes });
+  const ai = aiFeature(context, { cluster, outcomes, explanations });
   const features: Feature[] = [
     kata,
     collector,
+    ai,
     retentionFeature(context),
-    kubernetesFeature(context, { cluster, outcomes }),
+    kubernetesFeature(context, { cluster, outcomes, explanations }),
     nodeFeature(context),
   ];
   const running: Feature[] = [];
@@ -91,7 +99,11 @@ async function serve(
           state: true,
           ...Object.fromEntries(running.map((feature) => [feature.name, feature.ready()])),
         }),
-        cores: (query) => collector.cores(query),
+        cores: (query) => {
+          const records = collector.cores(query);
+          const explained = ai.coresAi(records.map((r) => r.id));
+          return records.map((r) => ({ ...r, ai: explained.get(r.id) ?? null }));
+        },
         beforeScrape: () => {
           metrics.httpConnections.set(server?.connections ?? 0);
           metrics.httpRequestsInFlight.set(server?.requests ?? 0);

@@ -68,6 +68,13 @@ export interface Explanation {
   at: string;
 }
 
+/** What the daemon's AI stage tells of each stored core it is done with. */
+export interface AiOutcome {
+  /** The core's id in the core index. */
+  coreId: number;
+  explanation: Explanation;
+}
+
 /** One request as metrics see it. */
 export interface RequestEvent {
   outcome: RequestOutcome;
@@ -124,9 +131,10 @@ export class Explainer {
     return this.options.now?.() ?? new Date();
   }
 
-  #base(fingerprint: string): Omit<Explanation, "status"> {
+  #base(fingerprint: string, status: Explanation["status"]): Explanation {
     const { settings } = this.options;
     return {
+      status,
       reason: null,
       skip: null,
       fingerprint,
@@ -142,7 +150,7 @@ export class Explainer {
   }
 
   #skipped(fingerprint: string, skip: SkipReason, reason: string): Explanation {
-    return { ...this.#base(fingerprint), status: "skipped", skip, reason };
+    return { ...this.#base(fingerprint, "skipped"), skip, reason };
   }
 
   /**
@@ -202,8 +210,7 @@ export class Explainer {
 
   #fromCache(cached: AnalysisRecord): Explanation {
     return {
-      ...this.#base(cached.fingerprint),
-      status: "cached",
+      ...this.#base(cached.fingerprint, "cached"),
       analysisId: cached.id,
       result: cached.result,
       provider: cached.provider,
@@ -225,7 +232,7 @@ export class Explainer {
     const messages: ChatMessage[] = [{ role: "user", content: prompt.user }];
     let answeredBy: string | null = null;
     const outcome = (explanation: Partial<Explanation> & Pick<Explanation, "status">) => ({
-      ...this.#base(fingerprint),
+      ...this.#base(fingerprint, explanation.status),
       analysisId: id,
       answeredBy,
       usage: {
@@ -268,8 +275,14 @@ export class Explainer {
       }
     } catch (error) {
       if (!(error instanceof Stop)) {
-        // Stopped (the daemon ending) or a defect: the analysis is over all the same.
-        ledger.finish(id, { status: "failed", error: errorMessage(error), now: this.#now() });
+        // Stopped (the daemon ending: the core is asked about again at the next start, so the
+        // group is not held back as after a failure) or a defect.
+        const stopped = this.options.signal?.aborted === true;
+        ledger.finish(id, {
+          status: stopped ? "skipped" : "failed",
+          error: stopped ? "stopped before the answer came" : errorMessage(error),
+          now: this.#now(),
+        });
         throw error;
       }
       // An analysis that sent nothing was skipped: it does not count towards the hour.
@@ -386,7 +399,8 @@ export class Explainer {
         backoffDelay(attempt, result.retryAfterMs, this.options.random),
         signal,
       );
-      if (signal.aborted) throw new Stop("stopped while waiting to try the model API again");
+      // Not a failure of the group's analysis: the caller stops (the daemon ending).
+      if (signal.aborted) throw new DOMException("stopped", "AbortError");
     }
   }
 

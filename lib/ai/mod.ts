@@ -28,6 +28,7 @@ export {
   type UsageReport,
 } from "./ledger.ts";
 export {
+  type AiOutcome,
   Explainer,
   type ExplainerOptions,
   type ExplainRequest,

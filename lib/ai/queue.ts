@@ -39,9 +39,12 @@ type Row = Record<string, SQLInputValue>;
 
 /** The work list. */
 export class AiCoreQueue {
+  /** The ledger in the same database, whose analyses the list refers to. */
+  readonly ledger: AiLedger;
+
   /** Opens the list in `db`, creating its table (and the ledger's, which it reads) if needed. */
   constructor(readonly db: DatabaseSync) {
-    new AiLedger(db);
+    this.ledger = new AiLedger(db);
     db.exec(`
       CREATE TABLE IF NOT EXISTS ai_cores (
         core_id INTEGER PRIMARY KEY,
