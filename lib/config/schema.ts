@@ -38,8 +38,11 @@ export function show(value: unknown): string {
   return String(value);
 }
 
-/** Names of keys whose values are credentials: a secret, a password, a token, an API key. */
-const SECRET_NAME = /secret|passw(or)?d|token|api_?key|access_?key|credential|private_?key/i;
+/**
+ * Names of keys whose values are credentials: a secret, a password, a token (not a count of
+ * tokens: `ai.maxOutputTokens`), an API key.
+ */
+const SECRET_NAME = /secret|passw(or)?d|token(?!s)|api_?key|access_?key|credential|private_?key/i;
 
 /** Names of keys that say where a secret is (a file, a variable), not the secret itself. */
 const SECRET_POINTER = /(File|Env|Path)$/;
