@@ -78,10 +78,11 @@ async function serve(
   const kata = kataFeature(context);
   const collector = collectorFeature(context, { cluster, outcomes });
   const ai = aiFeature(context, { cluster, outcomes, explanations });
+  // The AI stage starts before the collector, so that it hears of every core stored.
   const features: Feature[] = [
     kata,
-    collector,
     ai,
+    collector,
     retentionFeature(context),
     kubernetesFeature(context, { cluster, outcomes, explanations }),
     nodeFeature(context),
