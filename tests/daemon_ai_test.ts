@@ -314,3 +314,41 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name: "a daemon stopped while the model answers explains the core after its restart",
+  ignore: noGcc,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const { abort } = await sampleCores();
+      const emu = await ModelApiEmulator.start({ key: KEY });
+      let daemon: TestDaemon | undefined;
+      try {
+        emu.always({ kind: "hang" });
+        const config = configText(dir, aiSection(emu), "", false);
+        daemon = await start(dir, config);
+        await Deno.copyFile(abort.core, `${dir}/in/core.3000`);
+        await waitFor(() => Promise.resolve(emu.requests.length === 1), "the request sent");
+        assertEquals((await cores(daemon, "state=stored"))[0]?.ai?.state, "queued");
+        await daemon.stop();
+        daemon = undefined;
+        // Stopped is not failed: the crash group is asked about at once after the restart.
+        emu.always(undefined);
+        daemon = await start(dir, config);
+        let listed: Core[] = [];
+        await waitFor(
+          async () => {
+            listed = await cores(daemon!, "state=stored");
+            return listed[0]?.ai?.state === "explained";
+          },
+          "the core explained after the restart",
+          60_000,
+        );
+        assertEquals(emu.requests.length, 2);
+        assertStringIncludes(listed[0]!.ai!.result!.summary, "aborted");
+      } finally {
+        await daemon?.stop();
+        await emu.stop();
+      }
+    }),
+});

@@ -346,3 +346,19 @@ Deno.test("Explainer settles every reservation: usage and ledger agree after fau
     ]);
     assertEquals(report.analyses.ok, 1);
   }));
+
+Deno.test("the ledger counts spend per calendar month (UTC)", () => {
+  const db = new DatabaseSync(":memory:");
+  const ledger = new AiLedger(db);
+  const november = new Date("2026-11-30T23:59:59Z");
+  const december = new Date("2026-12-01T00:00:00Z");
+  const id = ledger.begin("fp", "openai", "m", 10, november)!;
+  const request = ledger.reserve(id, "m", 4_000_000, 0.005, november)!;
+  // A second worst case would pass November's limit, not December's.
+  assertEquals(ledger.reserve(id, "m", 4_000_000, 0.005, november), undefined);
+  ledger.settle(request, { costNano: 3_000_000, inputTokens: 1, outputTokens: 1, outcome: "ok" });
+  assertEquals(ledger.usage(november).cost, 0.003);
+  assertEquals(ledger.usage(december).cost, 0);
+  assert(ledger.reserve(id, "m", 4_000_000, 0.005, december) !== undefined);
+  db.close();
+});
