@@ -30,10 +30,10 @@ export function aiCommand(context: CliContext): CommandUnknownOpts {
   ai.command("usage")
     .summary("Show this month's spend on the model API, the hourly count and the limits")
     .description(
-      "Show what AI crash analysis used this month (UTC) on this node: the spend, from the\n" +
-        "provider's usage and ai.prices; requests and tokens; analyses begun in the last hour;\n" +
-        "explanations by outcome; crash groups with a cached explanation; and the limits of\n" +
-        "the ai section. Read from the state database (stateDir) that the daemon and\n" +
+      "Show what AI crash analysis used this month (UTC) on this node: the spend, from the " +
+        "provider's usage and ai.prices; requests and tokens; analyses begun in the last hour; " +
+        "explanations by outcome; crash groups with a cached explanation; and the limits of " +
+        "the ai section. Read from the state database (stateDir) that the daemon and " +
         "`agent analyze core --ai` share; nothing is created when there is none.",
     )
     .addOption(

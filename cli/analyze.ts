@@ -39,13 +39,11 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
     .option("--no-gdb", "notes only: do not run gdb")
     .option(
       "--ai",
-      "then explain the crash with the model of the ai section (once per crash group,\n" +
-        "within its limits; only the analysis's whitelisted facts are sent)",
+      "then explain the crash with the model of the ai section, once per crash group, within its limits (only whitelisted facts of the analysis are sent)",
     )
     .option(
       "--force",
-      "with --ai: ask again even when the crash group has an explanation or the core\n" +
-        "scores below ai.minScore (the cost limits still hold)",
+      "with --ai: ask again though the crash group has an explanation or the core scores below ai.minScore (the cost limits still hold)",
     )
     .addOption(
       new Option("-o, --output <format>", "output format").choices(["text", "json"] as const)
