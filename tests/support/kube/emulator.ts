@@ -32,6 +32,7 @@ import {
   status,
 } from "./_http.ts";
 import { toTable } from "./_table.ts";
+import { kubeconfigText } from "./_kubeconfig.ts";
 import { admit, dropCrd, isCrd, serveCrd } from "./_crd.ts";
 import { apiVersionOf, resourceList, RESOURCES, type ResourceType } from "./resources.ts";
 
@@ -103,11 +104,21 @@ export class KubeEmulator {
     }
   }
 
-  /** Starts an emulator on 127.0.0.1. */
+  /**
+   * Starts an emulator on 127.0.0.1; without a port, on a free one below the kernel's ephemeral
+   * range (32768–60999), which {@linkcode restart} finds free again.
+   */
   static async start(options: KubeEmulatorOptions = {}): Promise<KubeEmulator> {
     const emulator = new KubeEmulator(options);
-    await emulator.#listen(options.port ?? 0);
-    return emulator;
+    for (let attempt = 1;; attempt++) {
+      try {
+        await emulator.#listen(options.port ?? 10_000 + Math.floor(Math.random() * 22_000));
+        return emulator;
+      } catch (error) {
+        const retry = options.port === undefined && error instanceof Deno.errors.AddrInUse;
+        if (!retry || attempt >= 100) throw error;
+      }
+    }
   }
 
   /** Base URL, e.g. `http://127.0.0.1:41234` (`https://` with TLS). */
@@ -185,30 +196,7 @@ export class KubeEmulator {
 
   /** Writes a kubeconfig for this emulator and returns its path. */
   async writeKubeconfig(path: string, namespace = "default"): Promise<string> {
-    const config = [
-      "apiVersion: v1",
-      "kind: Config",
-      "clusters:",
-      "- name: emulator",
-      "  cluster:",
-      `    server: ${this.url}`,
-      this.#options.tls
-        ? `    certificate-authority-data: ${btoa(this.#options.tls.ca)}`
-        : "    insecure-skip-tls-verify: true",
-      "users:",
-      "- name: tester",
-      "  user:",
-      "    token: emulator-token",
-      "contexts:",
-      "- name: emulator",
-      "  context:",
-      "    cluster: emulator",
-      "    user: tester",
-      `    namespace: ${namespace}`,
-      "current-context: emulator",
-      "",
-    ].join("\n");
-    await Deno.writeTextFile(path, config);
+    await Deno.writeTextFile(path, kubeconfigText(this.url, namespace, this.#options.tls?.ca));
     return path;
   }
 
