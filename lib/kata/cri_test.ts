@@ -29,10 +29,10 @@ Deno.test("CriClient fails fast and clearly where nothing listens", async (t) =>
   const dir = await Deno.makeTempDir({ prefix: "agent-cri-" });
   try {
     await t.step("no socket file", async () => {
-      await using client = new CriClient(`unix://${dir}/missing.sock`);
-      const started = performance.now();
+      // A deadline far beyond the test's own: code 14 (UNAVAILABLE), not 4 (DEADLINE_EXCEEDED),
+      // says the call failed at once instead of waiting for the runtime to appear.
+      await using client = new CriClient(`unix://${dir}/missing.sock`, { timeoutMs: 3_600_000 });
       const error = await assertRejects(() => client.listPodSandboxes(), CriError) as CriError;
-      const elapsed = performance.now() - started;
       assertEquals(error.code, 14);
       assertEquals(error.exitCode, ExitCode.Unavailable);
       assertEquals(
@@ -40,7 +40,6 @@ Deno.test("CriClient fails fast and clearly where nothing listens", async (t) =>
         `Cannot reach the CRI runtime at ${dir}/missing.sock: 14 UNAVAILABLE: ` +
           `No connection established. Last error: connect ENOENT ${dir}/missing.sock`,
       );
-      assert(elapsed < 1000, `took ${elapsed} ms`);
     });
     await t.step("the socket of a runtime that was killed", async () => {
       const path = `${dir}/stale.sock`;
