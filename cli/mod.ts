@@ -9,6 +9,7 @@ import { escapeControl } from "../lib/escape.ts";
 import { VERSION } from "../lib/version.ts";
 import { type CliContext, createContext } from "./_context.ts";
 import { analyzeCommand } from "./analyze.ts";
+import { anomalyCommand } from "./anomaly.ts";
 import { collectCommand } from "./collect.ts";
 import { daemonCommand } from "./daemon.ts";
 import { discoverCommand } from "./discover.ts";
@@ -63,6 +64,7 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   program.addCommand(collectCommand(context));
   program.addCommand(pruneCommand(context));
   program.addCommand(uninstallCommand(context));
+  program.addCommand(anomalyCommand());
   program.addCommand(daemonCommand(context));
   program.addCommand(versionCommand());
   const configure = (command: CommandUnknownOpts) => {

@@ -1,0 +1,141 @@
+/**
+ * The anomaly detectors' figures: throughput per core (points per second of CPU time, every
+ * detector over every series of the NAB corpus, in process), memory per series (the state's
+ * bytes, and the heap and array buffers of 2,000 ensembles that have each seen 1,100 points,
+ * divided by 2,000), and the NAB scores of each detector on the corpus with the time
+ * `nab_score.py` took to run it (the whole command: one `agent anomaly score` process per file).
+ *
+ * Run: deno task bench:anomaly [--nab DIR] [--scorer FILE] [--jobs N] [--skip-nab]
+ * (defaults: ../shared/data/nab, ../shared/tools/nab_score.py, 2 jobs)
+ *
+ * @module
+ */
+// deno-lint-ignore-file no-console
+import process from "node:process";
+import { Detector, DETECTOR_NAMES, parseTimestamp } from "../lib/anomaly/mod.ts";
+
+function option(name: string, fallback: string): string {
+  const index = Deno.args.indexOf(`--${name}`);
+  return index === -1 ? fallback : Deno.args[index + 1] ?? fallback;
+}
+
+const nab = option("nab", "../shared/data/nab");
+const scorer = option("scorer", "../shared/tools/nab_score.py");
+const jobs = Number(option("jobs", "2"));
+
+interface Series {
+  times: Float64Array;
+  values: Float64Array;
+}
+
+async function corpus(): Promise<Series[]> {
+  const labels = JSON.parse(await Deno.readTextFile(`${nab}/labels/combined_windows.json`));
+  const out: Series[] = [];
+  for (const rel of Object.keys(labels).sort()) {
+    const rows = (await Deno.readTextFile(`${nab}/data/${rel}`)).trim().split("\n").slice(1);
+    out.push({
+      times: Float64Array.from(rows, (r) => parseTimestamp(r.split(",")[0]!)),
+      values: Float64Array.from(rows, (r) => Number(r.split(",")[1])),
+    });
+  }
+  return out;
+}
+
+function cpuSeconds(since?: NodeJS.CpuUsage): { usage: NodeJS.CpuUsage; seconds: number } {
+  const usage = process.cpuUsage(since);
+  return { usage, seconds: (usage.user + usage.system) / 1e6 };
+}
+
+function throughput(series: Series[]): Map<string, number> {
+  const result = new Map<string, number>();
+  for (const name of DETECTOR_NAMES) {
+    let points = 0;
+    let sink = 0;
+    const start = cpuSeconds().usage;
+    for (let round = 0; round < 3; round++) {
+      for (const s of series) {
+        const detector = new Detector(name);
+        for (let i = 0; i < s.values.length; i++) {
+          sink += detector.update(s.times[i]!, s.values[i]!);
+        }
+        points += s.values.length;
+      }
+    }
+    if (Number.isNaN(sink)) throw new Error("NaN score");
+    result.set(name, points / cpuSeconds(start).seconds);
+  }
+  return result;
+}
+
+function memory(): { state: number; heap: number } {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error("Run with --v8-flags=--expose-gc (deno task bench:anomaly does)");
+  const count = 2000;
+  const used = () => {
+    gc();
+    const m = Deno.memoryUsage();
+    return m.heapUsed + m.external;
+  };
+  const before = used();
+  const detectors = Array.from({ length: count }, () => new Detector("ensemble"));
+  for (const [i, d] of detectors.entries()) {
+    for (let t = 0; t < 1100; t++) d.update(t * 15, 50 + 10 * Math.sin((t + i) / 40) + (t % 7));
+  }
+  const heap = (used() - before) / count;
+  return { state: detectors[0]!.save().length, heap };
+}
+
+interface NabRun {
+  seconds: number;
+  scores: Record<string, number>;
+}
+
+async function nabScores(name: string): Promise<NabRun> {
+  const started = performance.now();
+  const out = await new Deno.Command("python3", {
+    args: [
+      scorer,
+      "--nab",
+      nab,
+      "--detect",
+      `deno run -q -A main.ts anomaly score --detector ${name}`,
+      "--profile",
+      "all",
+      "--jobs",
+      String(jobs),
+      "--json",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  const result = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    profiles: Record<string, { score: number }>;
+  };
+  return {
+    seconds: (performance.now() - started) / 1000,
+    scores: Object.fromEntries(Object.entries(result.profiles).map(([p, r]) => [p, r.score])),
+  };
+}
+
+const series = await corpus();
+const points = series.reduce((n, s) => n + s.values.length, 0);
+console.log(`NAB corpus: ${series.length} files, ${points} points (${nab})\n`);
+const speed = throughput(series);
+const { state, heap } = memory();
+console.log("| detector | points/s per core | NAB standard | low FP | low FN | NAB run (s) |");
+console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+for (const name of DETECTOR_NAMES) {
+  const run = Deno.args.includes("--skip-nab") ? undefined : await nabScores(name);
+  const f = (p: string) => run?.scores[p]?.toFixed(2) ?? "-";
+  console.log(
+    `| ${name} | ${Math.round(speed.get(name)!).toLocaleString("en")} | ${f("standard")} | ${
+      f("reward_low_FP_rate")
+    } | ${f("reward_low_FN_rate")} | ${run ? run.seconds.toFixed(1) : "-"} |`,
+  );
+}
+console.log(
+  `\nMemory per series (ensemble): state ${(state / 1024).toFixed(1)} KB; heap and buffers ${
+    (heap / 1024).toFixed(1)
+  } KB (2,000 detectors)`,
+);
