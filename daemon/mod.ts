@@ -12,8 +12,10 @@ import { errorMessage } from "../lib/errors.ts";
 import { keepRunning, sweepTempDirs } from "../lib/lifecycle.ts";
 import { type AgentMetrics, createMetrics } from "../lib/metrics/mod.ts";
 import { openState } from "../lib/store/mod.ts";
+import { parsePrometheusText } from "../lib/prom/mod.ts";
 import { createApp } from "./app.ts";
 import type { Feature, FeatureContext } from "./feature.ts";
+import { anomalyFeature } from "./features/anomaly.ts";
 import { collectorFeature } from "./features/collector.ts";
 import { kataFeature } from "./features/kata.ts";
 import { kubernetesFeature } from "./features/kubernetes.ts";
@@ -71,14 +73,33 @@ async function serve(
   );
   const kata = kataFeature(context);
   const collector = collectorFeature(context, { cluster, outcomes });
+  const running: Feature[] = [];
+  const beforeScrape = () => {
+    metrics.httpConnections.set(server?.connections ?? 0);
+    metrics.httpRequestsInFlight.set(server?.requests ?? 0);
+    for (const feature of running) feature.collect?.();
+  };
+  const exposition = async (except?: Feature) =>
+    (await Promise.all(
+      running.map((feature) => feature === except ? "" : feature.exposition?.() ?? ""),
+    )).join("");
+  // What the anomaly detectors read: what /metrics serves, less their own families.
+  const anomaly: Feature = anomalyFeature(context, {
+    families: async () => {
+      beforeScrape();
+      const [own, more] = await Promise.all([metrics.registry.metrics(), exposition(anomaly)]);
+      const sandboxes = kata.api()?.aggregate().render() ?? "";
+      return parsePrometheusText(sandboxes + own + more, { lenient: true });
+    },
+  });
   const features: Feature[] = [
     kata,
     collector,
     retentionFeature(context),
     kubernetesFeature(context, { cluster, outcomes }),
     nodeFeature(context),
+    anomaly,
   ];
-  const running: Feature[] = [];
   let server: HttpServer | undefined;
   try {
     server = await listen(
@@ -92,13 +113,8 @@ async function serve(
           ...Object.fromEntries(running.map((feature) => [feature.name, feature.ready()])),
         }),
         cores: (query) => collector.cores(query),
-        beforeScrape: () => {
-          metrics.httpConnections.set(server?.connections ?? 0);
-          metrics.httpRequestsInFlight.set(server?.requests ?? 0);
-          for (const feature of running) feature.collect?.();
-        },
-        exposition: async () =>
-          (await Promise.all(running.map((feature) => feature.exposition?.() ?? ""))).join(""),
+        beforeScrape,
+        exposition: () => exposition(),
         bearerToken,
         kata: () => kata.api(),
         ownMetricsMaxAgeMs: 1000,

@@ -44,7 +44,7 @@ export const DETECTOR_NAMES = Object.keys(DETECTORS) as DetectorName[];
 export interface DetectorOptions extends ShapeOptions {
   /** Values in the shared window (default 256). */
   window?: number;
-  /** Points over which a calibrator forgets (default 2000). */
+  /** Points over which a calibrator forgets (default 8000). */
   horizon?: number;
 }
 
@@ -76,7 +76,7 @@ export class Detector {
   /** Creates the detector `name` with `options`. */
   constructor(readonly name: DetectorName, options: DetectorOptions = {}) {
     this.#experts = DETECTORS[name]();
-    const horizon = options.horizon ?? 2000;
+    const horizon = options.horizon ?? 8000;
     this.#calibrators = this.#experts.map(() => new TailCalibrator(horizon));
     this.#window = new SortedWindow(options.window ?? 256);
     this.#history = { window: this.#window, median: NaN, spread: 1, count: 0 };
@@ -101,16 +101,18 @@ export class Detector {
     history.spread = window.length === 0 ? 1 : window.spread(1e-9 * (Math.abs(median) + 1));
     history.count = this.#shaper.count;
     let sum = 0;
+    let judged = 0;
     for (let i = 0; i < this.#experts.length; i++) {
       const surprise = this.#experts[i]!.surprise(time, value, history);
       if (Number.isNaN(surprise)) continue;
+      judged++;
       const calibrator = this.#calibrators[i]!;
       sum += calibrator.rarity(surprise);
       calibrator.learn(surprise);
     }
     for (const expert of this.#experts) expert.learn(time, value, history);
     window.push(value);
-    return this.#shaper.shape(sum / this.#experts.length);
+    return this.#shaper.shape(judged === 0 ? 0 : sum / judged);
   }
 
   /** What it learned, as bytes (see {@linkcode load}). */

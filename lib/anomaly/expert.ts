@@ -28,7 +28,7 @@ export interface Expert {
   readonly name: string;
   /**
    * The raw surprise (finite, at least 0) of `value` at `time` (seconds), from the past only;
-   * NaN while the expert has too little past to judge (it then adds nothing to the score, and
+   * NaN while the expert has too little past to judge (the score is then the other experts', and
    * its calibrator does not count the point).
    */
   surprise(time: number, value: number, history: History): number;

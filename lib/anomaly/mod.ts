@@ -19,3 +19,23 @@ export { type CsvPoint, parseTimestamp, readSeriesCsv } from "./csv.ts";
 export { LinearForecast } from "./forecast.ts";
 export { IsolationForest, type IsolationForestOptions } from "./iforest.ts";
 export { VectorDetector, type VectorDetectorOptions } from "./vector.ts";
+export {
+  type Matcher,
+  MAX_RATE_SERIES,
+  parseSeriesExpression,
+  parseSeriesRule,
+  SeriesEvaluator,
+  type SeriesExpression,
+  type SeriesValue,
+} from "./series.ts";
+export {
+  FILL_RULES,
+  type FillRule,
+  SERIES_RULE_NAMES,
+  SERIES_RULES,
+  type SeriesRule,
+  VECTOR_RULES,
+  type VectorRule,
+} from "./rules.ts";
+export { type Baseline, type BaselineStore, SqliteBaselines } from "./baselines.ts";
+export { AnomalyWatch, type WatchOptions } from "./watch.ts";

@@ -14,7 +14,7 @@ const VERSION = 1;
 
 /** Options of {@linkcode VectorDetector}. */
 export interface VectorDetectorOptions extends ShapeOptions, IsolationForestOptions {
-  /** Points over which the calibrator forgets (default 2000). */
+  /** Points over which the calibrator forgets (default 8000). */
   horizon?: number;
 }
 
@@ -36,7 +36,7 @@ export class VectorDetector {
   /** Creates a detector for vectors of `dimensions` numbers. */
   constructor(readonly dimensions: number, options: VectorDetectorOptions = {}) {
     this.#forest = new IsolationForest(dimensions, options);
-    this.#calibrator = new TailCalibrator(options.horizon ?? 2000);
+    this.#calibrator = new TailCalibrator(options.horizon ?? 8000);
     this.#shaper = new ScoreShaper(options);
   }
 

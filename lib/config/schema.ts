@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { DETECTOR_NAMES, parseSeriesRule, SERIES_RULE_NAMES } from "../anomaly/mod.ts";
 import { NODE_COLLECTOR_NAMES } from "../node/mod.ts";
 import { redactUrls } from "../redact.ts";
 import { parseListenAddress, parseSocketEndpoint } from "./address.ts";
@@ -261,6 +262,27 @@ export const configSchema = z.strictObject({
     devPath: z.string().min(1),
     rootfsPath: z.string().min(1),
   }),
+  anomaly: z.strictObject({
+    enabled: z.boolean(),
+    interval: duration([1000, "1s"]),
+    series: z.array(z.enum(["all", ...SERIES_RULE_NAMES] as [string, ...string[]])),
+    rules: z.array(
+      z.string().transform((text, ctx) => {
+        try {
+          return parseSeriesRule(text);
+        } catch (error) {
+          ctx.addIssue({ code: "custom", message: (error as Error).message, input: text });
+          return z.NEVER;
+        }
+      }),
+    ),
+    detector: z.enum(DETECTOR_NAMES as [string, ...string[]]),
+    threshold: z.number().min(0).max(1),
+    hold: duration(),
+    maxSeries: z.number().int().min(1).max(1_000_000),
+    saveInterval: duration(NONZERO),
+    forecastHorizon: duration(NONZERO),
+  }),
   server: z.strictObject({
     listenAddress: parsedText(parseListenAddress, "expected HOST:PORT"),
     bearerTokenFile: z.string(),
@@ -393,6 +415,18 @@ export const DEFAULTS: ConfigInput = {
     sysPath: "/sys",
     devPath: "/dev",
     rootfsPath: "/",
+  },
+  anomaly: {
+    enabled: true,
+    interval: "15s",
+    series: ["all"],
+    rules: [],
+    detector: "ensemble",
+    threshold: 0.5,
+    hold: "10m",
+    maxSeries: 2000,
+    saveInterval: "5m",
+    forecastHorizon: "6h",
   },
   server: {
     listenAddress: "127.0.0.1:8090",
