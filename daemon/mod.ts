@@ -20,6 +20,7 @@ import { collectorFeature } from "./features/collector.ts";
 import { kataFeature } from "./features/kata.ts";
 import { kubernetesFeature } from "./features/kubernetes.ts";
 import { nodeFeature } from "./features/node.ts";
+import { processesFeature } from "./features/processes.ts";
 import { retentionFeature } from "./features/retention.ts";
 import { type HttpServer, listen, type ListenOptions } from "./http.ts";
 
@@ -99,6 +100,7 @@ async function serve(
     kubernetesFeature(context, { cluster, outcomes }),
     nodeFeature(context),
     anomaly,
+    processesFeature(context, { cluster }),
   ];
   let server: HttpServer | undefined;
   try {

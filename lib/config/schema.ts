@@ -283,6 +283,14 @@ export const configSchema = z.strictObject({
     saveInterval: duration(NONZERO),
     forecastHorizon: duration(NONZERO),
   }),
+  processWatch: z.strictObject({
+    enabled: z.boolean(),
+    interval: duration([1000, "1s"]),
+    patternsFile: z.string(),
+    // Checked against the built-in patterns when the watch starts: lib/procwatch reads
+    // cgroups through lib/collect, which reads this configuration.
+    disable: z.array(z.string().min(1)),
+  }),
   server: z.strictObject({
     listenAddress: parsedText(parseListenAddress, "expected HOST:PORT"),
     bearerTokenFile: z.string(),
@@ -427,6 +435,12 @@ export const DEFAULTS: ConfigInput = {
     maxSeries: 2000,
     saveInterval: "5m",
     forecastHorizon: "6h",
+  },
+  processWatch: {
+    enabled: true,
+    interval: "30s",
+    patternsFile: "",
+    disable: [],
   },
   server: {
     listenAddress: "127.0.0.1:8090",
