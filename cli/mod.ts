@@ -15,6 +15,7 @@ import { daemonCommand } from "./daemon.ts";
 import { discoverCommand } from "./discover.ts";
 import { pruneCommand } from "./prune.ts";
 import { scoreCommand } from "./score.ts";
+import { statsCommand } from "./stats.ts";
 import { uninstallCommand } from "./uninstall.ts";
 import { versionCommand } from "./version.ts";
 
@@ -64,6 +65,7 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   program.addCommand(collectCommand(context));
   program.addCommand(pruneCommand(context));
   program.addCommand(uninstallCommand(context));
+  program.addCommand(statsCommand(context));
   program.addCommand(anomalyCommand());
   program.addCommand(daemonCommand(context));
   program.addCommand(versionCommand());

@@ -13,6 +13,12 @@ import type { Feature, FeatureContext } from "../feature.ts";
 /** How long one collection serves the renderings that follow it. */
 const MAX_AGE_MS = 1000;
 
+/**
+ * Distinct problems remembered so as to log each once; past this many (a host whose mounts
+ * or devices come and go), the memory starts over and a problem may be logged again.
+ */
+const MAX_REPORTED = 1000;
+
 /** Creates the node feature. */
 export function nodeFeature(context: FeatureContext): Feature {
   const { config, log } = context;
@@ -22,6 +28,10 @@ export function nodeFeature(context: FeatureContext): Feature {
     sys: config.node.sysPath,
     dev: config.node.devPath,
     rootfs: config.node.rootfsPath,
+  };
+  const options = {
+    topProcesses: config.node.topProcesses,
+    cpuFlags: config.node.cpuFlags,
   };
   const reported = new Set<string>();
   let last: { at: number; text: Promise<string> } | undefined;
@@ -42,10 +52,11 @@ export function nodeFeature(context: FeatureContext): Feature {
     exposition() {
       const now = Date.now();
       if (last === undefined || now - last.at >= MAX_AGE_MS) {
-        const text = collectNode(collectors, paths).then(({ families, problems }) => {
+        const text = collectNode(collectors, paths, options).then(({ families, problems }) => {
           for (const [source, reason] of problems) {
             const key = `${source}: ${reason}`;
             if (reported.has(key)) continue;
+            if (reported.size >= MAX_REPORTED) reported.clear();
             reported.add(key);
             log.warn("node collector problem", { source, reason });
           }

@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { DETECTOR_NAMES, parseSeriesRule, SERIES_RULE_NAMES } from "../anomaly/mod.ts";
-import { NODE_COLLECTOR_NAMES } from "../node/mod.ts";
+import { DEFAULT_CPU_FLAGS, NODE_COLLECTOR_NAMES } from "../node/mod.ts";
 import { redactUrls } from "../redact.ts";
 import { parseListenAddress, parseSocketEndpoint } from "./address.ts";
 import { parseBytes, parseDuration } from "./units.ts";
@@ -261,6 +261,9 @@ export const configSchema = z.strictObject({
     sysPath: z.string().min(1),
     devPath: z.string().min(1),
     rootfsPath: z.string().min(1),
+    // Each is two series; 0 turns the top processes off.
+    topProcesses: z.number().int().min(0).max(1000),
+    cpuFlags: z.array(z.string().regex(/^[a-z0-9_]+$/, "expected a flag of /proc/cpuinfo")),
   }),
   anomaly: z.strictObject({
     enabled: z.boolean(),
@@ -423,6 +426,8 @@ export const DEFAULTS: ConfigInput = {
     sysPath: "/sys",
     devPath: "/dev",
     rootfsPath: "/",
+    topProcesses: 10,
+    cpuFlags: [...DEFAULT_CPU_FLAGS],
   },
   anomaly: {
     enabled: true,

@@ -8,6 +8,7 @@
  * @module
  */
 import type { MetricFamily } from "../prom/mod.ts";
+import type { Runner } from "../run.ts";
 
 /** Where the host's trees are: the DaemonSet mounts them read-only elsewhere. */
 export interface NodePaths {
@@ -33,9 +34,20 @@ export interface Capabilities {
   minKernel?: string;
 }
 
+/** What the configuration tunes in the collectors (`node.*`). */
+export interface NodeOptions {
+  /** Processes exported by CPU use and, as many again, by memory (`node.topProcesses`). */
+  topProcesses: number;
+  /** The `/proc/cpuinfo` flags exported as `node_cpu_flag_info{flag}` (`node.cpuFlags`). */
+  cpuFlags: readonly string[];
+}
+
 /** What a collector reads with, and where it reports problems. */
 export interface CollectContext {
   paths: NodePaths;
+  options: NodeOptions;
+  /** Runs a program (the filesystem collector's `stat -f`); tests pass their own. */
+  run: Runner;
   /**
    * Reports a problem with a source (missing, unreadable, a malformed line); the caller
    * logs each distinct problem once.
@@ -43,7 +55,12 @@ export interface CollectContext {
   warn(source: string, reason: string): void;
 }
 
-/** One collector. */
+/**
+ * One collector. A collector may keep what it needs from one collection to the next (the
+ * processes' previous CPU times, the mount points that hung), bounded by what the host has
+ * now: collectors that do are made by a factory, so that each user (the daemon, `agent
+ * stats`, a test) has its own.
+ */
 export interface NodeCollector {
   /** Its name in `node.collectors`, `agent stats` and `node_scrape_collector_*{collector}`. */
   readonly name: string;
