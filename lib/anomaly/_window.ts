@@ -1,7 +1,7 @@
 /**
  * The last `size` values of a series, kept twice: in arrival order (a ring, to know which
  * value leaves) and sorted (for medians and quantiles in constant time). Adding a value costs
- * two binary searches and moves of at most `size` numbers.
+ * two binary searches and one move of at most `size` numbers.
  *
  * @module
  */
@@ -38,18 +38,25 @@ export class SortedWindow {
 
   /** Adds `value`, dropping the oldest when full. */
   push(value: number): void {
-    const size = this.size;
-    if (this.length === size) {
-      const at = this.#find(this.#ring[this.#head]!);
-      this.#sorted.copyWithin(at, at + 1, this.length);
-      this.length--;
+    const sorted = this.#sorted;
+    if (this.length === this.size) {
+      // One move instead of two: the values between the old one's place and the new one's
+      // shift by one toward the old one's.
+      const old = this.#find(this.#ring[this.#head]!);
+      let at = this.#find(value);
+      if (at > old) {
+        at--;
+        sorted.copyWithin(old, old + 1, at + 1);
+      } else if (at < old) sorted.copyWithin(at + 1, at, old);
+      sorted[at] = value;
+    } else {
+      const at = this.#find(value);
+      sorted.copyWithin(at + 1, at, this.length);
+      sorted[at] = value;
+      this.length++;
     }
     this.#ring[this.#head] = value;
-    this.#head = this.#head + 1 === size ? 0 : this.#head + 1;
-    const at = this.#find(value);
-    this.#sorted.copyWithin(at + 1, at, this.length);
-    this.#sorted[at] = value;
-    this.length++;
+    this.#head = this.#head + 1 === this.size ? 0 : this.#head + 1;
   }
 
   /** The `q` quantile (0..1), interpolated; NaN when empty. */
