@@ -3,7 +3,8 @@
  * detector over every series of the NAB corpus, in process), memory per series (the state's
  * bytes, and the heap and array buffers of 2,000 ensembles that have each seen 1,100 points,
  * divided by 2,000), and the NAB scores of each detector on the corpus with the time
- * `nab_score.py` took to run it (the whole command: one `agent anomaly score` process per file).
+ * `nab_score.py` took to run it (the whole command: one `agent anomaly score` process per file),
+ * beside those of NAB's windowed Gaussian (`_windowed_gaussian.ts`), the named peer.
  *
  * Run: deno task bench:anomaly [--nab DIR] [--scorer FILE] [--jobs N] [--skip-nab]
  * (defaults: ../shared/data/nab, ../shared/tools/nab_score.py, 2 jobs)
@@ -90,7 +91,8 @@ interface NabRun {
   scores: Record<string, number>;
 }
 
-async function nabScores(name: string): Promise<NabRun> {
+/** The scorer's run of `command` (one process per file). */
+async function nabScores(command: string): Promise<NabRun> {
   const started = performance.now();
   const out = await new Deno.Command("python3", {
     args: [
@@ -98,7 +100,7 @@ async function nabScores(name: string): Promise<NabRun> {
       "--nab",
       nab,
       "--detect",
-      `deno run -q -A main.ts anomaly score --detector ${name}`,
+      command,
       "--profile",
       "all",
       "--jobs",
@@ -125,13 +127,33 @@ const speed = throughput(series);
 const { state, heap } = memory();
 console.log("| detector | points/s per core | NAB standard | low FP | low FN | NAB run (s) |");
 console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+const skipNab = Deno.args.includes("--skip-nab");
+let ensemble: NabRun | undefined;
 for (const name of DETECTOR_NAMES) {
-  const run = Deno.args.includes("--skip-nab") ? undefined : await nabScores(name);
+  const run = skipNab
+    ? undefined
+    : await nabScores(`deno run -q -A main.ts anomaly score --detector ${name}`);
+  if (name === "ensemble") ensemble = run;
   const f = (p: string) => run?.scores[p]?.toFixed(2) ?? "-";
   console.log(
     `| ${name} | ${Math.round(speed.get(name)!).toLocaleString("en")} | ${f("standard")} | ${
       f("reward_low_FP_rate")
     } | ${f("reward_low_FN_rate")} | ${run ? run.seconds.toFixed(1) : "-"} |`,
+  );
+}
+if (!skipNab) {
+  // The named peer: NAB's windowed Gaussian, run the same way.
+  const peer = await nabScores("deno run -q bench/_windowed_gaussian.ts");
+  const f = (p: string) => peer.scores[p]!.toFixed(2);
+  console.log(
+    `| windowed Gaussian (NAB's) | - | ${f("standard")} | ${f("reward_low_FP_rate")} | ${
+      f("reward_low_FN_rate")
+    } | ${peer.seconds.toFixed(1)} |`,
+  );
+  console.log(
+    `\nEnsemble / windowed Gaussian, standard profile: ${
+      (ensemble!.scores.standard! / peer.scores.standard!).toFixed(2)
+    }`,
   );
 }
 console.log(

@@ -3,9 +3,9 @@
  * from that point and the ones before it only (a score never changes when later points
  * arrive), in fixed memory per series. A detector is a set of experts over one shared window
  * of the series' last values: each expert's surprise is calibrated against its own past
- * surprises (how rare is this, in this series?), the ensemble averages the experts' rarities,
- * and a score that does not exceed the highest of the last few is damped, so that one
- * anomaly raises one alarm rather than a run of them.
+ * surprises (how rare is this, in this series?), the ensemble averages the rarities of the
+ * experts that can judge the point yet, and a score that does not exceed the highest of the
+ * last few is damped, so that one anomaly raises one alarm rather than a run of them.
  *
  * @module
  */
