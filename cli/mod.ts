@@ -8,6 +8,7 @@ import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-ty
 import { escapeControl } from "../lib/escape.ts";
 import { VERSION } from "../lib/version.ts";
 import { type CliContext, createContext } from "./_context.ts";
+import { aiCommand } from "./ai.ts";
 import { analyzeCommand } from "./analyze.ts";
 import { anomalyCommand } from "./anomaly.ts";
 import { collectCommand } from "./collect.ts";
@@ -66,6 +67,7 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   program.addCommand(pruneCommand(context));
   program.addCommand(uninstallCommand(context));
   program.addCommand(statsCommand(context));
+  program.addCommand(aiCommand(context));
   program.addCommand(anomalyCommand());
   program.addCommand(daemonCommand(context));
   program.addCommand(versionCommand());

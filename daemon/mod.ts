@@ -5,16 +5,15 @@
  *
  * @module
  */
-import { Channel } from "../lib/channel.ts";
-import { ClusterFacts, type CoreOutcome } from "../lib/collect/mod.ts";
 import { type Config, readBearerToken } from "../lib/config/mod.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { keepRunning, sweepTempDirs } from "../lib/lifecycle.ts";
 import { type AgentMetrics, createMetrics } from "../lib/metrics/mod.ts";
 import { openState } from "../lib/store/mod.ts";
-import { parsePrometheusText } from "../lib/prom/mod.ts";
+import { mergeFamilies, parsePrometheusText } from "../lib/prom/mod.ts";
 import { createApp } from "./app.ts";
-import type { Feature, FeatureContext } from "./feature.ts";
+import { createChannels, type Feature, type FeatureContext, startFeatures } from "./feature.ts";
+import { aiFeature } from "./features/ai.ts";
 import { anomalyFeature } from "./features/anomaly.ts";
 import { collectorFeature } from "./features/collector.ts";
 import { kataFeature } from "./features/kata.ts";
@@ -67,14 +66,12 @@ async function serve(
   const { log, signal } = options;
   const db = await openState(config.stateDir);
   const context: FeatureContext = { config, log, metrics, db, signal };
-  // What features tell each other: the cluster as correlation sees it, and each core's outcome.
-  const cluster = new ClusterFacts();
-  const outcomes = new Channel<CoreOutcome>((error) =>
-    log.warn("a core outcome's subscriber failed", { error: errorMessage(error) })
-  );
+  const channels = createChannels(log);
   const kata = kataFeature(context);
-  const collector = collectorFeature(context, { cluster, outcomes });
-  const running: Feature[] = [];
+  const collector = collectorFeature(context, channels);
+  const ai = aiFeature(context, channels);
+  let running: Feature[] = [];
+  let server: HttpServer | undefined;
   const beforeScrape = () => {
     metrics.httpConnections.set(server?.connections ?? 0);
     metrics.httpRequestsInFlight.set(server?.requests ?? 0);
@@ -84,25 +81,36 @@ async function serve(
     (await Promise.all(
       running.map((feature) => feature === except ? "" : feature.exposition?.() ?? ""),
     )).join("");
+  const families = async () =>
+    (await Promise.all(running.map((feature) => feature.families?.() ?? []))).flat();
   // What the anomaly detectors read: what /metrics serves, less their own families.
   const anomaly: Feature = anomalyFeature(context, {
     families: async () => {
       beforeScrape();
-      const [own, more] = await Promise.all([metrics.registry.metrics(), exposition(anomaly)]);
-      const sandboxes = kata.api()?.aggregate().render() ?? "";
-      return parsePrometheusText(sandboxes + own + more, { lenient: true });
+      const [own, more, host] = await Promise.all([
+        metrics.registry.metrics(),
+        exposition(anomaly),
+        families(),
+      ]);
+      const aggregate = kata.api()?.aggregate();
+      const sandboxes = aggregate?.render({ cadvisor: false }) ?? "";
+      return [
+        ...parsePrometheusText(sandboxes + own + more, { lenient: true }),
+        ...mergeFamilies([...(aggregate?.cadvisorFamilies() ?? []), ...host]),
+      ];
     },
   });
+  // The AI stage starts before the collector, so that it hears of every core stored.
   const features: Feature[] = [
     kata,
+    ai,
     collector,
     retentionFeature(context),
-    kubernetesFeature(context, { cluster, outcomes }),
-    nodeFeature(context),
+    kubernetesFeature(context, channels),
+    nodeFeature(context, channels),
     anomaly,
-    processesFeature(context, { cluster }),
+    processesFeature(context, channels),
   ];
-  let server: HttpServer | undefined;
   try {
     server = await listen(
       config,
@@ -114,9 +122,14 @@ async function serve(
           state: true,
           ...Object.fromEntries(running.map((feature) => [feature.name, feature.ready()])),
         }),
-        cores: (query) => collector.cores(query),
+        cores: (query) => {
+          const records = collector.cores(query);
+          const explained = ai.coresAi(records.map((r) => r.id));
+          return records.map((r) => ({ ...r, ai: explained.get(r.id) ?? null }));
+        },
         beforeScrape,
         exposition: () => exposition(),
+        families,
         bearerToken,
         kata: () => kata.api(),
         ownMetricsMaxAgeMs: 1000,
@@ -126,18 +139,7 @@ async function serve(
     db.close();
     throw error;
   }
-  for (const feature of features.filter((f) => f.enabled)) {
-    try {
-      await feature.start();
-      running.push(feature);
-    } catch (error) {
-      // A failing feature is off; the others and the HTTP server run on.
-      metrics.up.set({ feature: feature.name }, 0);
-      log[feature.optional ? "warn" : "error"](`${feature.title} off`, {
-        reason: errorMessage(error),
-      });
-    }
-  }
+  running = await startFeatures(features, context);
   await new Promise<void>((resolve) => {
     if (signal.aborted) resolve();
     else signal.addEventListener("abort", () => resolve(), { once: true });

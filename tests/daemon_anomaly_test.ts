@@ -1,8 +1,8 @@
 /**
  * The daemon's anomaly detection, black-box: over the node collectors of this host and a Kata
- * sandbox (a fake shim, its pod named by a fake CRI runtime), `/metrics` gains anomaly scores
- * per series (the sandbox's by namespace and pod), `agent_anomaly_active` and a memory
- * forecast, clean for promtool; what the detectors learned is in the state database after a
+ * sandbox (a fake shim, its pod named by a fake CRI runtime) and a GPU (a stand-in nvidia-smi),
+ * `/metrics` gains anomaly scores per series (the sandbox's by namespace and pod, the GPU's
+ * alone and as a vector), `agent_anomaly_active` and a memory forecast, clean for promtool; what the detectors learned is in the state database after a
  * stop and is used again by the next start.
  */
 import { DatabaseSync } from "node:sqlite";
@@ -16,6 +16,9 @@ import { waitFor } from "./support/net.ts";
 import { promtoolCheck } from "./support/promtool.ts";
 
 const SANDBOX = "b".repeat(64);
+/** A stand-in `nvidia-smi` replaying an A100 node (see tests/support/bin/nvidia-smi). */
+const BIN = new URL("./support/bin", import.meta.url).pathname;
+const A100 = new URL("../lib/node/testdata/nvidia-smi/a100", import.meta.url).pathname;
 const noPromtool = skipNotice("promtool", haveCommand("promtool"));
 
 async function metricsOf(daemon: TestDaemon): Promise<string> {
@@ -47,7 +50,12 @@ Deno.test("the daemon scores its series, forecasts memory, and keeps its baselin
         `metricsInterval: 1s, criSyncInterval: 200ms}
 discovery: {kubeconfig: ${dir}/no-kubeconfig}
 anomaly: {interval: 1s, saveInterval: 1s, forecastHorizon: 8s}`;
-      const start = () => startDaemon({ dir, config });
+      const start = () =>
+        startDaemon({
+          dir,
+          config,
+          env: { PATH: `${BIN}:${Deno.env.get("PATH") ?? ""}`, NVIDIA_SMI_FIXTURE: A100 },
+        });
       let daemon: TestDaemon | undefined;
       try {
         daemon = await start();
@@ -61,6 +69,9 @@ anomaly: {interval: 1s, saveInterval: 1s, forecastHorizon: 8s}`;
               `agent_anomaly_score{namespace="default",pod="pod-${SANDBOX}",series="sandbox_memory"}`,
               `agent_anomaly_active{namespace="default",pod="pod-${SANDBOX}",series="sandbox_cpu"}`,
               'agent_forecast_seconds_to_full{resource="memory",device="",mountpoint=""}',
+              'agent_anomaly_score{gpu="0",series="gpu_temperature"}',
+              // The GPU's temperature, power and utilization together, as one vector.
+              'agent_anomaly_score{gpu="0",series="gpu"}',
             ].every((part) => text.includes(part));
           },
           "anomaly scores and a forecast on /metrics",

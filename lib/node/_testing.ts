@@ -5,8 +5,8 @@
  * @module
  */
 import type { MetricFamily } from "../prom/mod.ts";
-import type { RunOptions, RunResult } from "../run.ts";
-import type { NodeCollector, NodePaths } from "./collector.ts";
+import { runCommand, type Runner, type RunOptions, type RunResult } from "../run.ts";
+import type { CollectServices, NodeCollector, NodePaths } from "./collector.ts";
 import {
   createFilesystemCollector,
   createNetstatCollector,
@@ -142,4 +142,35 @@ export function freshCollectors(): NodeCollector[] {
       ? createNetstatCollector({ sockDiag: null })
       : collector
   );
+}
+
+/**
+ * What the daemon hands the collectors that read more than files, for the captured host: the
+ * filesystem's `stat -f` answered by {@linkcode fakeStat}, the stand-in `nvidia-smi` replaying
+ * an A100 node, and a quiet kernel log.
+ */
+export function hostServices(root: string): CollectServices & { run: Runner } {
+  const stat = fakeStat(hostStatfs(root));
+  const bin = new URL("../../tests/support/bin", import.meta.url).pathname;
+  return {
+    run: (command, options) =>
+      command === "stat" ? stat(command, options) : runCommand(command, {
+        ...options,
+        env: {
+          PATH: `${bin}:${Deno.env.get("PATH") ?? ""}`,
+          NVIDIA_SMI_FIXTURE: new URL("./testdata/nvidia-smi/a100", import.meta.url).pathname,
+        },
+      }),
+    kernelLog: {
+      stats: () => ({
+        records: 0,
+        lost: 0,
+        overruns: 0,
+        oomKills: { none: 0, cpuset: 0, memory_policy: 0, memcg: 0 },
+        segfaults: 0,
+        hungTasks: 0,
+      }),
+      unavailable: () => undefined,
+    },
+  };
 }

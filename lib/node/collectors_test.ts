@@ -2,11 +2,10 @@ import { assert, assertEquals, withTempDir } from "../../tests/support/assert.ts
 import { serializePrometheusText } from "../prom/mod.ts";
 import { collectNode, NODE_COLLECTORS, selectCollectors } from "./mod.ts";
 import {
-  fakeStat,
   freshCollectors,
   HOST,
   hostCopy,
-  hostStatfs,
+  hostServices,
   pathsAt,
   samples,
   value,
@@ -16,9 +15,11 @@ import { pageSize } from "./_read.ts";
 const GOLDEN = new URL("./testdata/host.prom", import.meta.url);
 
 Deno.test("collectNode() reads a real host's files with node_exporter's names", async () => {
-  const { families, problems } = await collectNode(freshCollectors(), pathsAt(HOST), {
-    run: fakeStat(hostStatfs(HOST)),
-  });
+  const { families, problems } = await collectNode(
+    freshCollectors(),
+    pathsAt(HOST),
+    hostServices(HOST),
+  );
   assertEquals(value(families, "node_load1"), 3.18);
   assertEquals(value(families, "node_load15"), 3.13);
   // cpu0's user ticks are 295258: 2952.58 s at USER_HZ 100.
@@ -93,9 +94,7 @@ Deno.test({
   // The sockets' and processes' memory is counted in pages: the golden file has 4 KiB ones.
   ignore: pageSize() !== 4096,
   fn: async () => {
-    const { families } = await collectNode(freshCollectors(), pathsAt(HOST), {
-      run: fakeStat(hostStatfs(HOST)),
-    });
+    const { families } = await collectNode(freshCollectors(), pathsAt(HOST), hostServices(HOST));
     const text = serializePrometheusText(
       families.filter((f) => f.name !== "node_scrape_collector_duration_seconds"),
     ).replaceAll(HOST, "/HOST/");

@@ -8,12 +8,21 @@
  */
 import { errorMessage } from "../errors.ts";
 import type { MetricFamily } from "../prom/mod.ts";
-import { runCommand, type Runner } from "../run.ts";
-import type { CollectContext, NodeCollector, NodeOptions, NodePaths } from "./collector.ts";
+import { runCommand } from "../run.ts";
+import type {
+  CollectContext,
+  CollectServices,
+  NodeCollector,
+  NodeOptions,
+  NodePaths,
+} from "./collector.ts";
+import { cgroupsCollector } from "./cgroups.ts";
 import { cpuCollector } from "./cpu.ts";
 import { cpuinfoCollector, DEFAULT_CPU_FLAGS } from "./cpuinfo.ts";
 import { diskCollector } from "./disk.ts";
 import { createFilesystemCollector } from "./filesystem.ts";
+import { gpuCollector } from "./gpu.ts";
+import { kmsgCollector } from "./kmsg.ts";
 import { loadCollector } from "./load.ts";
 import { memoryCollector } from "./memory.ts";
 import { createNetstatCollector } from "./netstat.ts";
@@ -30,9 +39,21 @@ export { DEFAULT_CPU_FLAGS } from "./cpuinfo.ts";
 export { buildReport, type Snapshot, type StatsReport } from "./stats.ts";
 export { DISK_DEVICE_EXCLUDE } from "./disk.ts";
 export { createNetstatCollector, NETSTAT_FIELDS } from "./netstat.ts";
+export {
+  type KernelEvent,
+  KernelLog,
+  type KernelLogOptions,
+  type KmsgFs,
+  type KmsgSource,
+  openKmsg,
+} from "./kmsg.ts";
 export type {
   Capabilities,
   CollectContext,
+  CollectServices,
+  ContainerDirectory,
+  ContainerIdentity,
+  KernelLogStats,
   NodeCollector,
   NodeOptions,
   NodePaths,
@@ -62,6 +83,9 @@ export const NODE_COLLECTORS: readonly NodeCollector[] = [
   networkCollector,
   createNetstatCollector(),
   createProcessesCollector(),
+  cgroupsCollector,
+  kmsgCollector,
+  gpuCollector,
 ];
 
 /** The collectors' names. */
@@ -75,7 +99,9 @@ export interface NodeCollection {
 }
 
 /**
- * Runs `collectors` at once over the host at `paths`, adding the scrape's own families.
+ * Runs `collectors` at once over the host at `paths`, tuned by `settings` (`node.*`) and with
+ * the daemon's services (CRI metadata, the kernel log, the program runner), adding the
+ * scrape's own families.
  *
  * @example Usage
  * ```ts ignore
@@ -85,16 +111,21 @@ export interface NodeCollection {
 export async function collectNode(
   collectors: readonly NodeCollector[],
   paths: NodePaths,
-  settings: Partial<NodeOptions> & { run?: Runner } = {},
+  settings: Partial<NodeOptions> & CollectServices = {},
 ): Promise<NodeCollection> {
-  const { run = runCommand, ...options } = settings;
+  const { topProcesses, cpuFlags, run = runCommand, ...services } = settings;
+  const options: NodeOptions = {
+    topProcesses: topProcesses ?? DEFAULT_NODE_OPTIONS.topProcesses,
+    cpuFlags: cpuFlags ?? DEFAULT_NODE_OPTIONS.cpuFlags,
+  };
   const results = await Promise.all(collectors.map(async (collector) => {
     // Each collector's own problems, merged in the collectors' order below: two collectors
     // reading one file report in a set order, whichever finishes first.
     const problems = new Map<string, string>();
     const context: CollectContext = {
+      ...services,
       paths,
-      options: { ...DEFAULT_NODE_OPTIONS, ...options },
+      options,
       run,
       warn: (source, reason) => {
         if (!problems.has(source)) problems.set(source, reason);
