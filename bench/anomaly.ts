@@ -13,7 +13,8 @@
  */
 // deno-lint-ignore-file no-console
 import process from "node:process";
-import { Detector, DETECTOR_NAMES, parseTimestamp } from "../lib/anomaly/mod.ts";
+import { Detector, DETECTOR_NAMES } from "../lib/anomaly/mod.ts";
+import { nabCorpus, type NabFile, nabScores as scoreWith } from "./_nab.ts";
 
 function option(name: string, fallback: string): string {
   const index = Deno.args.indexOf(`--${name}`);
@@ -24,30 +25,12 @@ const nab = option("nab", "../shared/data/nab");
 const scorer = option("scorer", "../shared/tools/nab_score.py");
 const jobs = Number(option("jobs", "2"));
 
-interface Series {
-  times: Float64Array;
-  values: Float64Array;
-}
-
-async function corpus(): Promise<Series[]> {
-  const labels = JSON.parse(await Deno.readTextFile(`${nab}/labels/combined_windows.json`));
-  const out: Series[] = [];
-  for (const rel of Object.keys(labels).sort()) {
-    const rows = (await Deno.readTextFile(`${nab}/data/${rel}`)).trim().split("\n").slice(1);
-    out.push({
-      times: Float64Array.from(rows, (r) => parseTimestamp(r.split(",")[0]!)),
-      values: Float64Array.from(rows, (r) => Number(r.split(",")[1])),
-    });
-  }
-  return out;
-}
-
 function cpuSeconds(since?: NodeJS.CpuUsage): { usage: NodeJS.CpuUsage; seconds: number } {
   const usage = process.cpuUsage(since);
   return { usage, seconds: (usage.user + usage.system) / 1e6 };
 }
 
-function throughput(series: Series[]): Map<string, number> {
+function throughput(series: NabFile[]): Map<string, number> {
   const result = new Map<string, number>();
   for (const name of DETECTOR_NAMES) {
     let points = 0;
@@ -94,33 +77,18 @@ interface NabRun {
 /** The scorer's run of `command` (one process per file). */
 async function nabScores(command: string): Promise<NabRun> {
   const started = performance.now();
-  const out = await new Deno.Command("python3", {
-    args: [
-      scorer,
-      "--nab",
-      nab,
-      "--detect",
-      command,
-      "--profile",
-      "all",
-      "--jobs",
-      String(jobs),
-      "--json",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  const result = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    profiles: Record<string, { score: number }>;
-  };
-  return {
-    seconds: (performance.now() - started) / 1000,
-    scores: Object.fromEntries(Object.entries(result.profiles).map(([p, r]) => [p, r.score])),
-  };
+  const scores = await scoreWith(scorer, nab, [
+    "--detect",
+    command,
+    "--profile",
+    "all",
+    "--jobs",
+    String(jobs),
+  ]);
+  return { seconds: (performance.now() - started) / 1000, scores };
 }
 
-const series = await corpus();
+const series = await nabCorpus(nab);
 const points = series.reduce((n, s) => n + s.values.length, 0);
 console.log(`NAB corpus: ${series.length} files, ${points} points (${nab})\n`);
 const speed = throughput(series);
