@@ -72,6 +72,8 @@ anomaly: {interval: 1s, saveInterval: 1s, forecastHorizon: 8s}`;
               'agent_anomaly_score{gpu="0",series="gpu_temperature"}',
               // The GPU's temperature, power and utilization together, as one vector.
               'agent_anomaly_score{gpu="0",series="gpu"}',
+              // A sandbox's CPU, memory and threads together.
+              `agent_anomaly_score{namespace="default",pod="pod-${SANDBOX}",series="sandbox"}`,
             ].every((part) => text.includes(part));
           },
           "anomaly scores and a forecast on /metrics",

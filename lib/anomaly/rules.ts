@@ -81,6 +81,15 @@ export const VECTOR_RULES: readonly VectorRule[] = [
       "sum by (gpu) (DCGM_FI_DEV_GPU_UTIL)",
     ],
   },
+  {
+    name: "sandbox",
+    by: ["namespace", "pod"],
+    parts: [
+      "sum by (namespace, pod) (rate(container_cpu_usage_seconds_total))",
+      "sum by (namespace, pod) (container_memory_working_set_bytes)",
+      "sum by (namespace, pod) (container_threads)",
+    ],
+  },
 ];
 
 /** The resources whose time to full is forecast. */
