@@ -43,8 +43,19 @@ export class TailCalibrator {
 
   /** How rare `surprise` is (see the module's comment; 0 while it has seen nothing). */
   rarity(surprise: number): number {
-    if (this.#total === 0) return 0;
+    return this.#rarity(surprise, binOf(surprise));
+  }
+
+  /** {@linkcode rarity} of `surprise`, then {@linkcode learn} it: its bin found once. */
+  judge(surprise: number): number {
     const bin = binOf(surprise);
+    const rarity = this.#rarity(surprise, bin);
+    this.#learn(surprise, bin);
+    return rarity;
+  }
+
+  #rarity(surprise: number, bin: number): number {
+    if (this.#total === 0) return 0;
     // The mass above the bin, as the total less the mass below: ordinary surprises fall in
     // the low bins, so this loop is short for them.
     let below = this.#bins[bin]! * 0.5;
@@ -61,8 +72,11 @@ export class TailCalibrator {
 
   /** Adds `surprise` to the history. */
   learn(surprise: number): void {
+    this.#learn(surprise, binOf(surprise));
+  }
+
+  #learn(surprise: number, bin: number): void {
     this.#weight /= this.#decay;
-    const bin = binOf(surprise);
     const before = this.#bins[bin]!;
     this.#bins[bin] = before + this.#weight;
     // What the float32 bin actually gained, so that the total stays their sum.

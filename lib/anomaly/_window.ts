@@ -44,14 +44,15 @@ export class SortedWindow {
       // shift by one toward the old one's.
       const old = this.#find(this.#ring[this.#head]!);
       let at = this.#find(value);
+      // Moved by hand: the moves are short, shorter than a call to copyWithin costs.
       if (at > old) {
         at--;
-        sorted.copyWithin(old, old + 1, at + 1);
-      } else if (at < old) sorted.copyWithin(at + 1, at, old);
+        for (let i = old; i < at; i++) sorted[i] = sorted[i + 1]!;
+      } else if (at < old) { for (let i = old; i > at; i--) sorted[i] = sorted[i - 1]!; }
       sorted[at] = value;
     } else {
       const at = this.#find(value);
-      sorted.copyWithin(at + 1, at, this.length);
+      for (let i = this.length; i > at; i--) sorted[i] = sorted[i - 1]!;
       sorted[at] = value;
       this.length++;
     }

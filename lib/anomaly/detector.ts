@@ -106,9 +106,7 @@ export class Detector {
       const surprise = this.#experts[i]!.surprise(time, value, history);
       if (Number.isNaN(surprise)) continue;
       judged++;
-      const calibrator = this.#calibrators[i]!;
-      sum += calibrator.rarity(surprise);
-      calibrator.learn(surprise);
+      sum += this.#calibrators[i]!.judge(surprise);
     }
     for (const expert of this.#experts) expert.learn(time, value, history);
     window.push(value);

@@ -51,8 +51,7 @@ export class VectorDetector {
     // 1 / (1 - s): 2 for an ordinary vector (s = 0.5), 10 at s = 0.9; spreads the range where
     // scores differ over the calibrator's logarithmic bins.
     const surprise = this.#forest.ready ? 1 / Math.max(1 - isolation, 1e-6) : 0;
-    const rarity = this.#calibrator.rarity(surprise);
-    this.#calibrator.learn(surprise);
+    const rarity = this.#calibrator.judge(surprise);
     this.#forest.learn(vector);
     return this.#shaper.shape(rarity);
   }
