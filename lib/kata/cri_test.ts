@@ -263,7 +263,10 @@ Deno.test("CriClient reads a large list and refuses one larger than maxResponseB
     assertEquals(listed.length, count);
     assertEquals(listed[count - 1]!.name, `pod-${`${count - 1}`.padStart(64, "0")}`);
 
-    await using small = new CriClient(fake.socket, { maxResponseBytes: 64 * 1024 });
+    await using small = new CriClient(fake.socket, {
+      maxResponseBytes: 64 * 1024,
+      timeoutMs: 10_000,
+    });
     const error = await assertRejects(() => small.listPodSandboxes(), CriError) as CriError;
     assertEquals(error.code, 8);
     assertMatch(
