@@ -8,12 +8,14 @@ import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-ty
 import { escapeControl } from "../lib/escape.ts";
 import { VERSION } from "../lib/version.ts";
 import { type CliContext, createContext } from "./_context.ts";
+import { aiCommand } from "./ai.ts";
 import { analyzeCommand } from "./analyze.ts";
 import { collectCommand } from "./collect.ts";
 import { daemonCommand } from "./daemon.ts";
 import { discoverCommand } from "./discover.ts";
 import { pruneCommand } from "./prune.ts";
 import { scoreCommand } from "./score.ts";
+import { statsCommand } from "./stats.ts";
 import { uninstallCommand } from "./uninstall.ts";
 import { versionCommand } from "./version.ts";
 
@@ -63,6 +65,8 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   program.addCommand(collectCommand(context));
   program.addCommand(pruneCommand(context));
   program.addCommand(uninstallCommand(context));
+  program.addCommand(statsCommand(context));
+  program.addCommand(aiCommand(context));
   program.addCommand(daemonCommand(context));
   program.addCommand(versionCommand());
   const configure = (command: CommandUnknownOpts) => {

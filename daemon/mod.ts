@@ -5,15 +5,14 @@
  *
  * @module
  */
-import { Channel } from "../lib/channel.ts";
-import { ClusterFacts, type CoreOutcome } from "../lib/collect/mod.ts";
 import { type Config, readBearerToken } from "../lib/config/mod.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { keepRunning, sweepTempDirs } from "../lib/lifecycle.ts";
 import { type AgentMetrics, createMetrics } from "../lib/metrics/mod.ts";
 import { openState } from "../lib/store/mod.ts";
 import { createApp } from "./app.ts";
-import type { Feature, FeatureContext } from "./feature.ts";
+import { createChannels, type Feature, type FeatureContext, startFeatures } from "./feature.ts";
+import { aiFeature } from "./features/ai.ts";
 import { collectorFeature } from "./features/collector.ts";
 import { kataFeature } from "./features/kata.ts";
 import { kubernetesFeature } from "./features/kubernetes.ts";
@@ -64,21 +63,20 @@ async function serve(
   const { log, signal } = options;
   const db = await openState(config.stateDir);
   const context: FeatureContext = { config, log, metrics, db, signal };
-  // What features tell each other: the cluster as correlation sees it, and each core's outcome.
-  const cluster = new ClusterFacts();
-  const outcomes = new Channel<CoreOutcome>((error) =>
-    log.warn("a core outcome's subscriber failed", { error: errorMessage(error) })
-  );
+  const channels = createChannels(log);
   const kata = kataFeature(context);
-  const collector = collectorFeature(context, { cluster, outcomes });
+  const collector = collectorFeature(context, channels);
+  const ai = aiFeature(context, channels);
+  // The AI stage starts before the collector, so that it hears of every core stored.
   const features: Feature[] = [
     kata,
+    ai,
     collector,
     retentionFeature(context),
-    kubernetesFeature(context, { cluster, outcomes }),
-    nodeFeature(context),
+    kubernetesFeature(context, channels),
+    nodeFeature(context, channels),
   ];
-  const running: Feature[] = [];
+  let running: Feature[] = [];
   let server: HttpServer | undefined;
   try {
     server = await listen(
@@ -91,7 +89,11 @@ async function serve(
           state: true,
           ...Object.fromEntries(running.map((feature) => [feature.name, feature.ready()])),
         }),
-        cores: (query) => collector.cores(query),
+        cores: (query) => {
+          const records = collector.cores(query);
+          const explained = ai.coresAi(records.map((r) => r.id));
+          return records.map((r) => ({ ...r, ai: explained.get(r.id) ?? null }));
+        },
         beforeScrape: () => {
           metrics.httpConnections.set(server?.connections ?? 0);
           metrics.httpRequestsInFlight.set(server?.requests ?? 0);
@@ -99,6 +101,8 @@ async function serve(
         },
         exposition: async () =>
           (await Promise.all(running.map((feature) => feature.exposition?.() ?? ""))).join(""),
+        families: async () =>
+          (await Promise.all(running.map((feature) => feature.families?.() ?? []))).flat(),
         bearerToken,
         kata: () => kata.api(),
         ownMetricsMaxAgeMs: 1000,
@@ -108,18 +112,7 @@ async function serve(
     db.close();
     throw error;
   }
-  for (const feature of features.filter((f) => f.enabled)) {
-    try {
-      await feature.start();
-      running.push(feature);
-    } catch (error) {
-      // A failing feature is off; the others and the HTTP server run on.
-      metrics.up.set({ feature: feature.name }, 0);
-      log[feature.optional ? "warn" : "error"](`${feature.title} off`, {
-        reason: errorMessage(error),
-      });
-    }
-  }
+  running = await startFeatures(features, context);
   await new Promise<void>((resolve) => {
     if (signal.aborted) resolve();
     else signal.addEventListener("abort", () => resolve(), { once: true });

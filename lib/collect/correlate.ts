@@ -5,7 +5,11 @@
  *    id. Readable only while the process exists, that is in `core_pattern` pipe mode.
  * 2. `hostname` (high when the name is a pod on this node, low when no pod list confirms
  *    it): a pod's hostname is its name, and `%h` or systemd-coredump record it.
- * 3. `restart-window` (medium): exactly one container on this node restarted within the
+ * 3. `kernel-log` (high when the pid agrees, medium when only the process name and the time
+ *    do): the kernel logged a segfault or trap of the process (`/dev/kmsg`), and the
+ *    process's cgroup, read while it dumped core, names a pod on this node. Tried right after
+ *    `cgroup` when the pid agrees, after `hostname` otherwise.
+ * 4. `restart-window` (medium): exactly one container on this node restarted within the
  *    correlation window of the crash time (narrowed by the process name against container
  *    names when several did).
  *
@@ -18,6 +22,10 @@ import type { KubeObject } from "../kube/mod.ts";
 import type { RestartEvent } from "../kube/mod.ts";
 import { instanceName } from "../kube/mod.ts";
 import type { CoreMatch } from "../store/mod.ts";
+import type { CgroupIds, KernelCrashMatch } from "./kernel_crashes.ts";
+import { parseKubepodsCgroup } from "../kubepods.ts";
+
+export type { CgroupIds } from "./kernel_crashes.ts";
 
 /** What correlation needs of a pod. */
 export interface PodInfo {
@@ -25,7 +33,10 @@ export interface PodInfo {
   name: string;
   uid: string | null;
   instance: string | null;
-  containers: { name: string; id: string | null }[];
+  /** How the instance is installed, by the pod's labels; `null` when they do not say. */
+  kind?: "helm" | "operator" | null;
+  /** Each container's image (`milvusdb/milvus:v2.4.0`), when known. */
+  containers: { name: string; id: string | null; image?: string | null }[];
 }
 
 /** What is known about a crash before correlation. */
@@ -38,12 +49,8 @@ export interface CrashFacts {
   comm?: string;
   /** From the crashing process's cgroup (pipe mode). */
   cgroup?: CgroupIds;
-}
-
-/** Pod UID and container id found in a cgroup path. */
-export interface CgroupIds {
-  podUid?: string;
-  containerId?: string;
+  /** The kernel's line about the crash, when one matched (`/dev/kmsg`). */
+  kernel?: KernelCrashMatch;
 }
 
 /** The result: the pod and container (or nulls) and how the match was made. */
@@ -58,17 +65,33 @@ export interface Correlation {
 /** Reduces a cached pod to what correlation needs. */
 export function podInfo(pod: KubeObject, instanceLabels: readonly string[]): PodInfo {
   const statuses = ((pod.status as Record<string, unknown> | undefined)?.containerStatuses ??
-    []) as { name?: string; containerID?: string }[];
+    []) as { name?: string; containerID?: string; image?: string }[];
+  const specs = ((pod.spec as Record<string, unknown> | undefined)?.containers ?? []) as {
+    name?: string;
+    image?: string;
+  }[];
+  const labels = pod.metadata?.labels ?? {};
   return {
     namespace: pod.metadata?.namespace ?? "",
     name: pod.metadata?.name ?? "",
     uid: pod.metadata?.uid ?? null,
-    instance: instanceName(pod.metadata?.labels ?? {}, instanceLabels) ?? null,
+    instance: instanceName(labels, instanceLabels) ?? null,
+    kind: installKind(labels),
     containers: statuses.map((s) => ({
       name: s.name ?? "",
       id: s.containerID?.replace(/^[a-z]+:\/\//, "") ?? null,
+      // The spec's image is what was asked for, as people write it; the status may hold a digest.
+      image: specs.find((c) => c.name === s.name)?.image ?? s.image ?? null,
     })),
   };
+}
+
+/** Whether a pod's labels say milvus-operator or Helm installed it. */
+function installKind(labels: Record<string, string>): "helm" | "operator" | null {
+  const manager = labels["app.kubernetes.io/managed-by"]?.toLowerCase();
+  if (manager === "milvus-operator") return "operator";
+  if (manager === "helm" || labels["helm.sh/chart"] !== undefined) return "helm";
+  return null;
 }
 
 /**
@@ -83,19 +106,9 @@ export function podInfo(pod: KubeObject, instanceLabels: readonly string[]): Pod
  * ```
  */
 export function parseCgroup(text: string): CgroupIds {
-  for (const line of text.split("\n")) {
-    const path = line.split(":").slice(2).join(":");
-    const pod =
-      /kubepods[^\n]*?pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/
-        .exec(path);
-    if (!pod) continue;
-    const container = /([0-9a-f]{64})(?:\.scope)?$/.exec(path);
-    return {
-      podUid: pod[1]!.replaceAll("_", "-"),
-      ...(container ? { containerId: container[1]! } : {}),
-    };
-  }
-  return {};
+  const ref = parseKubepodsCgroup(text);
+  if (!ref) return {};
+  return { podUid: ref.podUid, ...(ref.containerId ? { containerId: ref.containerId } : {}) };
 }
 
 function result(
@@ -147,6 +160,32 @@ function containerOf(
   };
 }
 
+/** The pod the kernel's line about the crash names through the process's cgroup. */
+function byKernelLog(
+  facts: CrashFacts,
+  pods: readonly PodInfo[],
+  restarts: readonly RestartEvent[],
+  windowMs: number,
+): Correlation | undefined {
+  const logged = facts.kernel;
+  const ids = logged?.crash.cgroup;
+  if (!logged || !ids?.podUid) return undefined;
+  const pod = pods.find((p) => p.uid === ids.podUid);
+  if (!pod) return undefined;
+  const byId = pod.containers.find((c) => c.id !== null && c.id === ids.containerId);
+  const container = byId
+    ? { name: byId.name, how: "container id" }
+    : containerOf(pod, facts, restarts, windowMs);
+  const { crash } = logged;
+  return result(pod, container.name, {
+    method: "kernel-log",
+    confidence: logged.by === "pid" ? "high" : "medium",
+    detail: `pod UID ${pod.uid} from the cgroup of pid ${crash.pid} ("${crash.comm}"), which ` +
+      `the kernel logged a ${crash.what} of at ${crash.time.toISOString()}` +
+      `${logged.by === "comm" ? " (same name and time)" : ""}; ${container.how}`,
+  });
+}
+
 /**
  * Correlates a crash with this node's pods and recent restarts.
  *
@@ -173,6 +212,10 @@ export function correlate(
         detail: `pod UID ${pod.uid} from the process's cgroup; ${container.how}`,
       });
     }
+  }
+  if (facts.kernel?.by === "pid") {
+    const logged = byKernelLog(facts, pods, restarts, windowMs);
+    if (logged) return logged;
   }
   if (facts.hostname) {
     const named = pods.filter((p) => p.name === facts.hostname);
@@ -216,6 +259,10 @@ export function correlate(
         detail: `hostname "${facts.hostname}" taken as the pod name; no pod list to confirm it`,
       });
     }
+  }
+  if (facts.kernel?.by === "comm") {
+    const logged = byKernelLog(facts, pods, restarts, windowMs);
+    if (logged) return logged;
   }
   const window = restarts.filter((r) => near(r, facts.time, windowMs));
   const keys = (list: readonly RestartEvent[]) => [

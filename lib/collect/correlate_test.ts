@@ -138,7 +138,7 @@ Deno.test("correlate() with one hostname in two namespaces decides by restart or
   assertEquals([decided.namespace, decided.pod, decided.container], ["b", "q-0", "q"]);
 });
 
-Deno.test("podInfo() reads uid, instance and container ids from a cached pod", () => {
+Deno.test("podInfo() reads uid, instance, install kind, container ids and images from a cached pod", () => {
   assertEquals(
     podInfo({
       metadata: {
@@ -149,6 +149,72 @@ Deno.test("podInfo() reads uid, instance and container ids from a cached pod", (
       },
       status: { containerStatuses: [{ name: "c", containerID: `containerd://${CID}` }] },
     }, ["app.kubernetes.io/instance"]),
-    { namespace: "n", name: "p", uid: UID, instance: "i", containers: [{ name: "c", id: CID }] },
+    {
+      namespace: "n",
+      name: "p",
+      uid: UID,
+      instance: "i",
+      kind: null,
+      containers: [{ name: "c", id: CID, image: null }],
+    },
   );
+  const helm = podInfo({
+    metadata: { name: "p", labels: { "helm.sh/chart": "milvus-4.1.0" } },
+    spec: { containers: [{ name: "c", image: "milvusdb/milvus:v2.4.0" }] },
+    status: { containerStatuses: [{ name: "c", image: "docker.io/milvusdb/milvus@sha256:00" }] },
+  }, []);
+  assertEquals([helm.kind, helm.containers[0]!.image], ["helm", "milvusdb/milvus:v2.4.0"]);
+  const operator = podInfo({
+    metadata: { name: "p", labels: { "app.kubernetes.io/managed-by": "milvus-operator" } },
+    status: { containerStatuses: [{ name: "c", image: "milvusdb/milvus:v2.5.1" }] },
+  }, []);
+  assertEquals([operator.kind, operator.containers[0]!.image], [
+    "operator",
+    "milvusdb/milvus:v2.5.1",
+  ]);
+});
+
+Deno.test("correlate() by the kernel's segfault line: high by pid, medium by name, after hostname", () => {
+  const crash = {
+    time: new Date(T.getTime() - 2000),
+    pid: 31337,
+    comm: "querynode",
+    what: "segfault" as const,
+    cgroup: { podUid: UID, containerId: CID },
+    line: "querynode[31337]: segfault at 18 ip 00007f3a2c1d4e2a sp 00007f3a0bffe8d0 error 4",
+  };
+  const byPid = correlate(
+    { time: T, comm: "querynode", kernel: { crash, by: "pid" } },
+    PODS,
+    [],
+    WINDOW,
+  );
+  assertEquals([byPid.pod, byPid.container, byPid.match.method, byPid.match.confidence], [
+    "prod-milvus-querynode-0",
+    "querynode",
+    "kernel-log",
+    "high",
+  ]);
+  assertEquals(
+    byPid.match.detail,
+    `pod UID ${UID} from the cgroup of pid 31337 ("querynode"), which the kernel logged a ` +
+      "segfault of at 2026-11-22T00:59:58.000Z; container id",
+  );
+  const byName = correlate({ time: T, kernel: { crash, by: "comm" } }, PODS, [], WINDOW);
+  assertEquals([byName.pod, byName.match.method, byName.match.confidence], [
+    "prod-milvus-querynode-0",
+    "kernel-log",
+    "medium",
+  ]);
+  // A hostname naming a pod on this node outranks a match by name only.
+  const hostname = correlate(
+    { time: T, hostname: "prod-milvus-datanode-0", kernel: { crash, by: "comm" } },
+    PODS,
+    [],
+    WINDOW,
+  );
+  assertEquals([hostname.pod, hostname.match.method], ["prod-milvus-datanode-0", "hostname"]);
+  // A pod no longer on this node: the line helps no more.
+  const gone = correlate({ time: T, kernel: { crash, by: "pid" } }, [], [], WINDOW);
+  assertEquals(gone.match.method, "none");
 });

@@ -57,7 +57,7 @@ export class ClaimLostError extends AgentError {
 
 /** How a core was tied to a pod. */
 export interface CoreMatch {
-  /** `hostname`, `cgroup`, `restart-window`, or `none`. */
+  /** `hostname`, `cgroup`, `kernel-log`, `restart-window`, or `none`. */
   method: string;
   /** `high`, `medium`, `low`, or `none` (unmatched or ambiguous). */
   confidence: "high" | "medium" | "low" | "none";
@@ -368,6 +368,13 @@ export class CoreIndex {
     const row = this.db.prepare(
       "SELECT COUNT(*) AS n FROM cores WHERE instance = ? AND fingerprint = ?",
     ).get(instance, fingerprint) as { n: number };
+    return Number(row.n);
+  }
+
+  /** How many cores of any instance and state have had this fingerprint. */
+  fingerprintCount(fingerprint: string): number {
+    const row = this.db.prepare("SELECT COUNT(*) AS n FROM cores WHERE fingerprint = ?")
+      .get(fingerprint) as { n: number };
     return Number(row.n);
   }
 
