@@ -2,7 +2,8 @@
  * The agent's RBAC for real: `manifests/` applied by `kubectl` as an administrator on a real
  * API server (`--authorization-mode=RBAC`), then everything the agent does with the Kubernetes
  * API done with its own ServiceAccount's credentials: the daemon (restart watch, previous logs,
- * the cleaner's uninstall, Events) on the static token, `agent discover` and `agent uninstall` on
+ * the cleaner's uninstall, a core's `CoreDumped` Event and its AI explanation added later, against
+ * the model API emulator) on the static token, `agent discover` and `agent uninstall` on
  * a token from `kubectl create token`. The API server's audit log says which requests the agent
  * made: everything it needs is allowed, and the ClusterRole grants exactly that — a verb added
  * without need, or removed while needed, fails the test — while requests outside it are refused.
@@ -10,18 +11,34 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./support/assert.ts";
 import { json, runAgent } from "./support/cli.ts";
 import { startDaemon } from "./support/daemon.ts";
+import { ModelApiEmulator } from "./support/model_api.ts";
 import type { Json } from "./support/kube/_match.ts";
 import { helmPod, installHelmRelease, milvusResource } from "./support/kube/fixtures.ts";
 import { haveKubectl, kubectl } from "./support/kube/kubectl.ts";
 import { realKubeUnavailable, startRealCluster } from "./support/kube_servers.ts";
 import { AGENT_SERVICE_ACCOUNT, type RealKube } from "./support/kube_real/server.ts";
 import { waitFor } from "./support/net.ts";
-import { skipNotice } from "./support/cores.ts";
+import { haveGcc, sampleCores, skipNotice } from "./support/cores.ts";
 import { parse } from "yaml";
 import type { MilvusInstance } from "../lib/kube/mod.ts";
 
 const MANIFESTS = new URL("../manifests/", import.meta.url).pathname;
-const ignore = skipNotice("kubectl", haveKubectl()) || realKubeUnavailable() !== undefined;
+const ignore = skipNotice("kubectl", haveKubectl()) || skipNotice("gcc", haveGcc()) ||
+  realKubeUnavailable() !== undefined;
+const AI_KEY = "sk-rbac-emulated";
+
+/** The daemon's whole configuration: cores from `dir/in`, AI on, the cluster through `kubeconfig`. */
+function daemonConfig(dir: string, kubeconfig: string, ai: ModelApiEmulator): string {
+  return `stateDir: ${dir}/state
+collector: {paths: [${dir}/in], settleInterval: 200ms, rescanInterval: 1s}
+storage: {local: {path: ${dir}/store}}
+analyzer: {useGdb: false, valueThreshold: 5}
+kata: {enabled: false}
+node: {collectors: []}
+discovery: {kubeconfig: ${kubeconfig}}
+ai: {enabled: true, endpoint: "${ai.url}/v1", model: gpt-emulated, prices: ["gpt-emulated=2/8"]}
+`;
+}
 
 /**
  * A Milvus Helm release as the chart renders it: one object of each namespaced kind the
@@ -129,7 +146,9 @@ Deno.test({
   name: "the agent's ClusterRole allows exactly what the agent does, as its ServiceAccount",
   ignore,
   fn: async () => {
+    const { segv } = await sampleCores();
     const kube = await startRealCluster({ audit: true });
+    const ai = await ModelApiEmulator.start({ key: AI_KEY });
     const dir = await Deno.makeTempDir({ prefix: "agent-rbac-" });
     try {
       const admin = await kube.writeKubeconfig(`${dir}/admin`);
@@ -145,13 +164,17 @@ Deno.test({
       await kube.put(helmPod("prod", "prod-milvus-datanode-0"));
       await kube.put(milvusResource("vectors"));
 
-      // The daemon on the ServiceAccount's static token: a crash loop of prod on this node.
+      // The daemon on the ServiceAccount's static token: a core of prod, and a crash loop of
+      // prod on this node.
       const agent = await kube.writeKubeconfig(`${dir}/agent`, "milvus", "agent");
+      await Deno.mkdir(`${dir}/in`);
+      await Deno.writeTextFile(`${dir}/agent.yaml`, daemonConfig(dir, agent, ai));
       const daemon = await startDaemon({
         dir,
-        config: `kata: {enabled: false}\ndiscovery: {kubeconfig: ${agent}}`,
+        configFile: `${dir}/agent.yaml`,
         env: {
           NODE_NAME: "node-1",
+          AGENT_AI_API_KEY: AI_KEY,
           AGENT_CLEANER_ENABLED: "true",
           AGENT_CLEANER_MAX_RESTART_COUNT: "2",
           AGENT_CLEANER_CLEANUP_DELAY: "1s",
@@ -159,6 +182,30 @@ Deno.test({
       });
       try {
         await waitFor(async () => (await fetch(`${daemon.base}/readyz`)).ok, "readiness", 60_000);
+        // The explanation comes after the Event is recorded, so the daemon adds it by a patch.
+        const answer = ai.hold();
+        const time = Math.floor(Date.now() / 1000);
+        await Deno.copyFile(
+          segv.core,
+          `${dir}/in/core.segv.4242.11.${time}.prod-milvus-querynode-0`,
+        );
+        const coreEvent = async () =>
+          (await kube.list("events", "milvus")).find((e) => e.reason === "CoreDumped");
+        await waitFor(
+          async () => (await coreEvent()) !== undefined,
+          "the CoreDumped Event",
+          60_000,
+        );
+        answer();
+        const refusedPatch = "cannot add the AI explanation to the CoreDumped event";
+        await waitFor(
+          async () =>
+            String((await coreEvent())?.message).includes("AI (confidence") ||
+            daemon.log().includes(refusedPatch),
+          "the AI explanation in the CoreDumped Event",
+          60_000,
+        );
+        assert(!daemon.log().includes(refusedPatch), refusedPatch);
         // Exit code 1 says nothing: the daemon reads the previous container's log.
         await kube.put(helmPod("prod", "prod-milvus-datanode-0", {
           restarts: 1,
@@ -178,8 +225,9 @@ Deno.test({
         );
         assertStringIncludes(daemon.log(), "uninstalled an instance stuck in a crash loop");
         await waitFor(
-          async () => (await kube.list("events", "milvus")).length === 1,
-          "the daemon's Event",
+          async () =>
+            (await kube.list("events", "milvus")).some((e) => e.reason === "MilvusUninstalled"),
+          "the daemon's MilvusUninstalled Event",
         );
       } finally {
         await daemon.stop();
@@ -264,6 +312,7 @@ Deno.test({
       // Everything granted was needed, and everything needed was granted.
       assertEquals(allowed, await grants());
     } finally {
+      await ai.stop();
       await kube.close();
       await Deno.remove(dir, { recursive: true });
     }
