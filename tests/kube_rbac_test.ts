@@ -163,6 +163,12 @@ Deno.test({
       await kube.put(helmPod("prod", "prod-milvus-querynode-0"));
       await kube.put(helmPod("prod", "prod-milvus-datanode-0"));
       await kube.put(milvusResource("vectors"));
+      await kube.put({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "etcd-password", namespace: "milvus" },
+        stringData: { password: "not for the agent" },
+      });
 
       // The daemon on the ServiceAccount's static token: a core of prod, and a crash loop of
       // prod on this node.
@@ -280,9 +286,11 @@ Deno.test({
         "the ClusterRole stays",
       );
 
-      // Requests outside the role, refused.
+      // Requests outside the role, refused: a Secret's value by name among them (the agent reads
+      // only Helm's release records, by label).
       const refusals: [string, string][] = [
         ["DELETE", "/api/v1/namespaces/milvus"],
+        ["GET", "/api/v1/namespaces/milvus/secrets/etcd-password"],
         ["GET", "/api/v1/namespaces/milvus/configmaps/staging-milvus"],
         ["GET", "/api/v1/nodes"],
         ["POST", "/api/v1/namespaces/milvus/pods"],
@@ -306,6 +314,7 @@ Deno.test({
         "delete /namespaces",
         "delete rbac.authorization.k8s.io/clusterroles",
         "get /configmaps",
+        "get /secrets",
         "list /nodes",
         "patch /pods",
       ]);
