@@ -5,8 +5,10 @@
  * the cleaner's uninstall, a core's `CoreDumped` Event and its AI explanation added later, against
  * the model API emulator) on the static token, `agent discover` and `agent uninstall` on
  * a token from `kubectl create token`. The API server's audit log says which requests the agent
- * made: everything it needs is allowed, and the ClusterRole grants exactly that — a verb added
- * without need, or removed while needed, fails the test — while requests outside it are refused.
+ * made: everything it needs is allowed, and its roles (the ClusterRole, and a Role named `agent`
+ * if `manifests/` holds one) grant exactly that — a verb added without need, or removed while
+ * needed, fails the test — while requests outside them are refused. A feature that calls a new
+ * Kubernetes API runs here too, with the agent's credentials.
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./support/assert.ts";
 import { json, runAgent } from "./support/cli.ts";
@@ -19,7 +21,7 @@ import { realKubeUnavailable, startRealCluster } from "./support/kube_servers.ts
 import { AGENT_SERVICE_ACCOUNT, type RealKube } from "./support/kube_real/server.ts";
 import { waitFor } from "./support/net.ts";
 import { haveGcc, sampleCores, skipNotice } from "./support/cores.ts";
-import { parse } from "yaml";
+import { parseAllDocuments } from "yaml";
 import type { MilvusInstance } from "../lib/kube/mod.ts";
 
 const MANIFESTS = new URL("../manifests/", import.meta.url).pathname;
@@ -114,12 +116,28 @@ function chartObjects(release: string, namespace: string): Json[] {
   ];
 }
 
-/** The ClusterRole's grants as `verb group/resource`, one per verb. */
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/**
+ * The grants of the agent's roles in `manifests/` (its ClusterRole, and any Role named `agent`)
+ * as `verb group/resource`, one per verb: a verb granted twice is listed twice, and fails the
+ * comparison with what the agent did.
+ */
 async function grants(): Promise<string[]> {
-  const role = parse(await Deno.readTextFile(`${MANIFESTS}clusterrole.yaml`)) as {
-    rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
-  };
-  return role.rules.flatMap((rule) =>
+  const rules: Rule[] = [];
+  for await (const entry of Deno.readDir(MANIFESTS)) {
+    if (!entry.name.endsWith(".yaml")) continue;
+    for (const document of parseAllDocuments(await Deno.readTextFile(MANIFESTS + entry.name))) {
+      const object = document.toJS() as { kind?: string; metadata?: Json; rules?: Rule[] } | null;
+      if (object?.kind !== "ClusterRole" && object?.kind !== "Role") continue;
+      if (object.metadata?.name === "agent") rules.push(...(object.rules ?? []));
+    }
+  }
+  return rules.flatMap((rule) =>
     rule.apiGroups.flatMap((group) =>
       rule.resources.flatMap((resource) => rule.verbs.map((verb) => `${verb} ${group}/${resource}`))
     )
