@@ -187,6 +187,7 @@ export class RealKube {
     const built = builtBinaries();
     if ("missing" in built) throw new Error(`kube-apiserver and etcd are ${built.missing}`);
     const dir = await Deno.makeTempDir({ prefix: "agent-kube-" });
+    let kube: RealKube | undefined;
     try {
       const tls = await makeTls(dir);
       await openssl(dir, [
@@ -199,13 +200,15 @@ export class RealKube {
         "sa.key",
       ]);
       await openssl(dir, ["pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
-      const kube = new RealKube(dir, built, tls.ca, options);
+      kube = new RealKube(dir, built, tls.ca, options);
       await kube.#writeFiles();
       await kube.#startEtcd();
       await kube.startApiserver();
       return kube;
     } catch (error) {
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      // etcd may be up while the API server is not: stop what started.
+      if (kube) await kube.close().catch(() => {});
+      else await Deno.remove(dir, { recursive: true }).catch(() => {});
       throw error;
     }
   }
