@@ -14,6 +14,7 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "./suppo
 import { json, runAgent } from "./support/cli.ts";
 import { startDaemon } from "./support/daemon.ts";
 import { ModelApiEmulator } from "./support/model_api.ts";
+import { credentialsSecret, ecKeyPair, PlatformEmulator } from "./support/platform.ts";
 import type { Json } from "./support/kube/_match.ts";
 import { helmPod, installHelmRelease, milvusResource } from "./support/kube/fixtures.ts";
 import { haveKubectl, kubectl } from "./support/kube/kubectl.ts";
@@ -39,6 +40,9 @@ kata: {enabled: false}
 node: {collectors: []}
 discovery: {kubeconfig: ${kubeconfig}}
 ai: {enabled: true, endpoint: "${ai.url}/v1", model: gpt-emulated, prices: ["gpt-emulated=2/8"]}
+platform:
+  agentConfig: agent
+  leaderElection: {leaseDuration: 4s, renewDeadline: 3s, retryPeriod: 500ms}
 `;
 }
 
@@ -167,6 +171,7 @@ Deno.test({
     const { segv } = await sampleCores();
     const kube = await startRealCluster({ audit: true });
     const ai = await ModelApiEmulator.start({ key: AI_KEY });
+    const platform = await PlatformEmulator.start();
     const dir = await Deno.makeTempDir({ prefix: "agent-rbac-" });
     try {
       const admin = await kube.writeKubeconfig(`${dir}/admin`);
@@ -188,8 +193,24 @@ Deno.test({
         stringData: { password: "not for the agent" },
       });
 
+      // The platform stream: its credentials and its AgentConfig in the agent's namespace.
+      const keys = ecKeyPair();
+      platform.registerClient("agent-rbac", keys.publicKey);
+      await kube.put(credentialsSecret("agent-system", "creds", "agent-rbac", keys.pem));
+      await kube.put({
+        apiVersion: "agent.dev/v1",
+        kind: "AgentConfig",
+        metadata: { name: "agent", namespace: "agent-system" },
+        spec: {
+          platformURL: platform.url,
+          clusterName: "rbac",
+          credentialsSecretRef: { name: "creds" },
+          syncInterval: "1s",
+        },
+      });
+
       // The daemon on the ServiceAccount's static token: a core of prod, and a crash loop of
-      // prod on this node.
+      // prod on this node; the cluster streamed to the platform.
       const agent = await kube.writeKubeconfig(`${dir}/agent`, "milvus", "agent");
       await Deno.mkdir(`${dir}/in`);
       await Deno.writeTextFile(`${dir}/agent.yaml`, daemonConfig(dir, agent, ai));
@@ -198,6 +219,7 @@ Deno.test({
         configFile: `${dir}/agent.yaml`,
         env: {
           NODE_NAME: "node-1",
+          POD_NAMESPACE: "agent-system",
           AGENT_AI_API_KEY: AI_KEY,
           AGENT_CLEANER_ENABLED: "true",
           AGENT_CLEANER_MAX_RESTART_COUNT: "2",
@@ -206,6 +228,12 @@ Deno.test({
       });
       try {
         await waitFor(async () => (await fetch(`${daemon.base}/readyz`)).ok, "readiness", 60_000);
+        await platform.waitUntil(() => platform.snapshots.length > 0, "the snapshot", 60_000);
+        await waitFor(async () => {
+          const config = await kube.get("agentconfigs", "agent-system", "agent");
+          return typeof (config?.status as { lastSnapshotTime?: unknown })?.lastSnapshotTime ===
+            "string";
+        }, "the AgentConfig's status");
         // The explanation comes after the Event is recorded, so the daemon adds it by a patch.
         const answer = ai.hold();
         const time = Math.floor(Date.now() / 1000);
@@ -310,7 +338,7 @@ Deno.test({
         ["DELETE", "/api/v1/namespaces/milvus"],
         ["GET", "/api/v1/namespaces/milvus/secrets/etcd-password"],
         ["GET", "/api/v1/namespaces/milvus/configmaps/staging-milvus"],
-        ["GET", "/api/v1/nodes"],
+        ["DELETE", "/api/v1/nodes/node-1"],
         ["POST", "/api/v1/namespaces/milvus/pods"],
         ["PATCH", "/api/v1/namespaces/milvus/pods/prod-milvus-querynode-0"],
       ];
@@ -330,16 +358,17 @@ Deno.test({
       assertEquals(refused, [
         "create /pods",
         "delete /namespaces",
+        "delete /nodes",
         "delete rbac.authorization.k8s.io/clusterroles",
         "get /configmaps",
         "get /secrets",
-        "list /nodes",
         "patch /pods",
       ]);
       // Everything granted was needed, and everything needed was granted.
       assertEquals(allowed, await grants());
     } finally {
       await ai.stop();
+      await platform.close();
       await kube.close();
       await Deno.remove(dir, { recursive: true });
     }
