@@ -418,9 +418,29 @@ console.log(
     }`,
 );
 
+/** Start-to-start times of the bursts that followed one another under load (the interval kept?). */
+function starts(bursts: Burst[]): number[] {
+  return bursts.slice(1).map((b, i) => b.first - bursts[i]!.first);
+}
+console.log(
+  `Their start-to-start times (metricsInterval ${options.intervalS} s): ${
+    results.map((r) => `${r.sandboxes}: ${starts(r.loaded).map(ms).join(", ") || "-"}`).join("; ")
+  }`,
+);
+
 console.log("\nTargets:");
 console.log(`- idle VmHWM < 80 MiB: ${mib(idle.hwm)}, ${verdict(idle.hwm < 80)}`);
 for (const r of results) {
+  const gaps = starts(r.loaded);
+  const interval = options.intervalS * 1000;
+  const worst = Math.max(0, ...gaps.map((g) => Math.abs(g - interval)));
+  console.log(
+    `- scrape interval kept within ±10% under wrk at ${r.sandboxes}: worst ${
+      gaps.length === 0 ? "-" : ms(worst)
+    } off ${ms(interval)} over ${gaps.length} gaps, ${
+      verdict(gaps.length > 0 && worst <= interval / 10)
+    }`,
+  );
   if (r.sandboxes === 1000) {
     const cycle = median(r.cycles.map((c) => c.wallMs));
     console.log(`- scrape cycle at 1000 < 2 s: ${ms(cycle)}, ${verdict(cycle < 2000)}`);

@@ -160,8 +160,8 @@ export function metricsRoute(app: Hono, options: MetricsRouteOptions): void {
       options.families?.() ?? Promise.resolve(NO_FAMILIES),
     ]);
     // The shared body and the sandboxes' derived families from one state of the aggregate,
-    // with nothing awaited between: they always describe the same scrapes.
-    const aggregate = kata?.aggregate();
+    // with nothing awaited between them: they always describe the same scrapes.
+    const aggregate = await kata?.aggregate({ gzip });
     const shared = aggregate?.body({ families: prefixes, openMetrics, cadvisor: false }) ??
       NO_SANDBOXES;
     const containers = containerText(aggregate?.cadvisorFamilies() ?? NO_FAMILIES, host);
