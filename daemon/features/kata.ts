@@ -73,7 +73,7 @@ function startKata(context: FeatureContext) {
     concurrency: kata.scrapeConcurrency,
     maxBytes: kata.maxResponseBytes,
     // Publications come once `run` has started, after `rebuild` is defined.
-    onPublish: () => asked && void rebuild(),
+    onPublish: () => Date.now() - askedAt < interestMs && void rebuild(),
   });
   const cri = new CriClient(kata.runtimeEndpoint);
   const metadata = new CriMetadataCache({
@@ -91,9 +91,13 @@ function startKata(context: FeatureContext) {
     { scrapes: new Map(), pods: new Map() };
   let building: Promise<void> | undefined;
   let gzipAsked = false;
-  /** Whether `/metrics` was asked for since the last build started. */
-  let asked = false;
-  // Built in the background, in slices, when a cycle publishes and someone asks for
+  /** When `/metrics` was last asked for. */
+  let askedAt = -Infinity;
+  /** Whether `/metrics` was asked for since the build under way started. */
+  let askedSince = false;
+  // Someone scrapes `/metrics` when a request came within two intervals (or a minute).
+  const interestMs = Math.max(2 * kata.metricsInterval, 60_000);
+  // Built in the background, in slices, when a cycle publishes while someone scrapes
   // `/metrics` (nothing is done for nobody): the event loop keeps serving requests and
   // scraping meanwhile, and requests that find a build under way are answered from the last
   // state instead of each paying for (and blocking everything behind) the new one.
@@ -103,14 +107,14 @@ function startKata(context: FeatureContext) {
         const scrapes = scraper.published();
         const pods = metadata.entries();
         if (scrapes === built.scrapes && pods === built.pods) return;
-        asked = false;
+        askedSince = false;
         const list: SandboxScrape[] = [];
         for (const [id, entry] of scrapes) {
           list.push({ id, text: entry.text, scrapedAt: entry.scrapedAt, pod: pods.get(id) });
         }
         await aggregator.updateInSlices(list, { prebuild: { cadvisor: false, gzip: gzipAsked } });
         built = { scrapes, pods };
-      } while (asked);
+      } while (askedSince);
     })().catch((error) => log.error("cannot aggregate the sandboxes' metrics", { error }))
       .finally(() => (building = undefined));
     return building;
@@ -118,7 +122,8 @@ function startKata(context: FeatureContext) {
   const api: KataApi = {
     async aggregate(options) {
       if (options?.gzip) gzipAsked = true;
-      asked = true;
+      askedAt = Date.now();
+      askedSince = true;
       const scrapes = scraper.published();
       const pods = metadata.entries();
       if (scrapes === built.scrapes && pods === built.pods) return aggregator;
