@@ -10,6 +10,7 @@ import { VERSION } from "../lib/version.ts";
 import { type CliContext, createContext } from "./_context.ts";
 import { aiCommand } from "./ai.ts";
 import { analyzeCommand } from "./analyze.ts";
+import { anomalyCommand } from "./anomaly.ts";
 import { collectCommand } from "./collect.ts";
 import { daemonCommand } from "./daemon.ts";
 import { discoverCommand } from "./discover.ts";
@@ -67,6 +68,7 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   program.addCommand(uninstallCommand(context));
   program.addCommand(statsCommand(context));
   program.addCommand(aiCommand(context));
+  program.addCommand(anomalyCommand());
   program.addCommand(daemonCommand(context));
   program.addCommand(versionCommand());
   const configure = (command: CommandUnknownOpts) => {

@@ -10,13 +10,16 @@ import { errorMessage } from "../lib/errors.ts";
 import { keepRunning, sweepTempDirs } from "../lib/lifecycle.ts";
 import { type AgentMetrics, createMetrics } from "../lib/metrics/mod.ts";
 import { openState } from "../lib/store/mod.ts";
+import { mergeFamilies, parsePrometheusText } from "../lib/prom/mod.ts";
 import { createApp } from "./app.ts";
 import { createChannels, type Feature, type FeatureContext, startFeatures } from "./feature.ts";
 import { aiFeature } from "./features/ai.ts";
+import { anomalyFeature } from "./features/anomaly.ts";
 import { collectorFeature } from "./features/collector.ts";
 import { kataFeature } from "./features/kata.ts";
 import { kubernetesFeature } from "./features/kubernetes.ts";
 import { nodeFeature } from "./features/node.ts";
+import { processesFeature } from "./features/processes.ts";
 import { retentionFeature } from "./features/retention.ts";
 import { type HttpServer, listen, type ListenOptions } from "./http.ts";
 
@@ -67,6 +70,36 @@ async function serve(
   const kata = kataFeature(context);
   const collector = collectorFeature(context, channels);
   const ai = aiFeature(context, channels);
+  let running: Feature[] = [];
+  let server: HttpServer | undefined;
+  const beforeScrape = () => {
+    metrics.httpConnections.set(server?.connections ?? 0);
+    metrics.httpRequestsInFlight.set(server?.requests ?? 0);
+    for (const feature of running) feature.collect?.();
+  };
+  const exposition = async (except?: Feature) =>
+    (await Promise.all(
+      running.map((feature) => feature === except ? "" : feature.exposition?.() ?? ""),
+    )).join("");
+  const families = async () =>
+    (await Promise.all(running.map((feature) => feature.families?.() ?? []))).flat();
+  // What the anomaly detectors read: what /metrics serves, less their own families.
+  const anomaly: Feature = anomalyFeature(context, {
+    families: async () => {
+      beforeScrape();
+      const [own, more, host] = await Promise.all([
+        metrics.registry.metrics(),
+        exposition(anomaly),
+        families(),
+      ]);
+      const aggregate = kata.api()?.aggregate();
+      const sandboxes = aggregate?.render({ cadvisor: false }) ?? "";
+      return [
+        ...parsePrometheusText(sandboxes + own + more, { lenient: true }),
+        ...mergeFamilies([...(aggregate?.cadvisorFamilies() ?? []), ...host]),
+      ];
+    },
+  });
   // The AI stage starts before the collector, so that it hears of every core stored.
   const features: Feature[] = [
     kata,
@@ -75,9 +108,9 @@ async function serve(
     retentionFeature(context),
     kubernetesFeature(context, channels),
     nodeFeature(context, channels),
+    anomaly,
+    processesFeature(context, channels),
   ];
-  let running: Feature[] = [];
-  let server: HttpServer | undefined;
   try {
     server = await listen(
       config,
@@ -94,15 +127,9 @@ async function serve(
           const explained = ai.coresAi(records.map((r) => r.id));
           return records.map((r) => ({ ...r, ai: explained.get(r.id) ?? null }));
         },
-        beforeScrape: () => {
-          metrics.httpConnections.set(server?.connections ?? 0);
-          metrics.httpRequestsInFlight.set(server?.requests ?? 0);
-          for (const feature of running) feature.collect?.();
-        },
-        exposition: async () =>
-          (await Promise.all(running.map((feature) => feature.exposition?.() ?? ""))).join(""),
-        families: async () =>
-          (await Promise.all(running.map((feature) => feature.families?.() ?? []))).flat(),
+        beforeScrape,
+        exposition: () => exposition(),
+        families,
         bearerToken,
         kata: () => kata.api(),
         ownMetricsMaxAgeMs: 1000,

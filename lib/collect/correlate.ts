@@ -23,6 +23,7 @@ import type { RestartEvent } from "../kube/mod.ts";
 import { instanceName } from "../kube/mod.ts";
 import type { CoreMatch } from "../store/mod.ts";
 import type { CgroupIds, KernelCrashMatch } from "./kernel_crashes.ts";
+import { parseKubepodsCgroup } from "../kubepods.ts";
 
 export type { CgroupIds } from "./kernel_crashes.ts";
 
@@ -105,19 +106,9 @@ function installKind(labels: Record<string, string>): "helm" | "operator" | null
  * ```
  */
 export function parseCgroup(text: string): CgroupIds {
-  for (const line of text.split("\n")) {
-    const path = line.split(":").slice(2).join(":");
-    const pod =
-      /kubepods[^\n]*?pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/
-        .exec(path);
-    if (!pod) continue;
-    const container = /([0-9a-f]{64})(?:\.scope)?$/.exec(path);
-    return {
-      podUid: pod[1]!.replaceAll("_", "-"),
-      ...(container ? { containerId: container[1]! } : {}),
-    };
-  }
-  return {};
+  const ref = parseKubepodsCgroup(text);
+  if (!ref) return {};
+  return { podUid: ref.podUid, ...(ref.containerId ? { containerId: ref.containerId } : {}) };
 }
 
 function result(
