@@ -195,13 +195,17 @@ export async function storeCompressed(
     if (stream.sourceFailed()) {
       throw new InputError(`Cannot read ${what}: ${reason}`, { cause: error });
     }
-    const full = /ENOSPC|No space left/i.test(reason);
-    throw new UnavailableError(
-      `Cannot store ${what} as "${destination}": ${full ? "no space left on the device" : reason}`,
-      { cause: error },
-    );
+    throw new UnavailableError(`Cannot store ${what} as "${destination}": ${writeReason(error)}`, {
+      cause: error,
+    });
   }
   return { ...stream.stats(), copied: stream.copied };
+}
+
+/** Why a write failed, in one phrase: a full disk said as such, anything else as it is. */
+export function writeReason(error: unknown): string {
+  const reason = errorMessage(error);
+  return /ENOSPC|No space left/i.test(reason) ? "no space left on the device" : reason;
 }
 
 async function syncFile(path: string): Promise<void> {
