@@ -71,6 +71,8 @@ async function serve(
   const collector = collectorFeature(context, channels);
   const ai = aiFeature(context, channels);
   let running: Feature[] = [];
+  // The server listens before the features start: not ready until they have.
+  let started = false;
   let server: HttpServer | undefined;
   const beforeScrape = () => {
     metrics.httpConnections.set(server?.connections ?? 0);
@@ -120,6 +122,7 @@ async function serve(
         registry: metrics.registry,
         readiness: () => ({
           state: true,
+          features: started,
           ...Object.fromEntries(running.map((feature) => [feature.name, feature.ready()])),
         }),
         cores: (query) => {
@@ -140,6 +143,7 @@ async function serve(
     throw error;
   }
   running = await startFeatures(features, context);
+  started = true;
   await new Promise<void>((resolve) => {
     if (signal.aborted) resolve();
     else signal.addEventListener("abort", () => resolve(), { once: true });
