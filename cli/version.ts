@@ -4,8 +4,8 @@
  * @module
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
-import { VERSION } from "../lib/version.ts";
-import { print, renderJson } from "./output.ts";
+import { renderVersion } from "./fast.ts";
+import { print } from "./output.ts";
 
 /** Builds the `version` command. */
 export function versionCommand(): CommandUnknownOpts {
@@ -16,16 +16,6 @@ export function versionCommand(): CommandUnknownOpts {
         .default("text"),
     )
     .action(async (options) => {
-      const info = {
-        version: VERSION,
-        deno: Deno.version.deno,
-        v8: Deno.version.v8,
-        target: Deno.build.target,
-      };
-      await print(
-        options.output === "json"
-          ? renderJson(info)
-          : `agent ${info.version} (deno ${info.deno}, v8 ${info.v8}, ${info.target})`,
-      );
+      await print(renderVersion(options.output));
     });
 }

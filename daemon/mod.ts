@@ -94,7 +94,7 @@ async function serve(
         exposition(anomaly),
         families(),
       ]);
-      const aggregate = kata.api()?.aggregate();
+      const aggregate = await kata.api()?.aggregate();
       const sandboxes = aggregate?.render({ cadvisor: false }) ?? "";
       return [
         ...parsePrometheusText(sandboxes + own + more, { lenient: true }),
