@@ -5,7 +5,7 @@
  * @module
  */
 import { CommanderError } from "@commander-js/extra-typings";
-import { buildCli } from "./cli/mod.ts";
+import { buildCli, resolveCommand } from "./cli/mod.ts";
 import { AgentError, causeChain, errorMessage, ExitCode } from "./lib/errors.ts";
 import { escapeControl } from "./lib/escape.ts";
 import { installProcessHandlers } from "./lib/lifecycle.ts";
@@ -31,7 +31,18 @@ export async function main(args: string[]): Promise<number> {
   });
   const debug = () => wantsDebug(args);
   try {
-    await program.parseAsync(args, { from: "user" });
+    // What the arguments name is checked first: an unknown command is one line and exit code
+    // 2 even with --help, and a group named alone (`agent analyze`) prints its help.
+    const resolved = resolveCommand(program, args);
+    if (resolved.kind === "unknown") {
+      writeAll(Deno.stderr, resolved.message + "\n");
+      return ExitCode.Usage;
+    }
+    if (resolved.kind === "help") {
+      writeAll(Deno.stdout, resolved.command.helpInformation());
+      return ExitCode.Ok;
+    }
+    await program.parseAsync(resolved.args, { from: "user" });
     return context.exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {

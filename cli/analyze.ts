@@ -15,14 +15,15 @@ import {
   frameLabel,
 } from "../lib/core/mod.ts";
 import type { CliContext } from "./_context.ts";
+import { examples } from "./_help.ts";
 import { print, renderJson } from "./output.ts";
 
 /** Builds the `analyze` command group. */
 export function analyzeCommand(context: CliContext): CommandUnknownOpts {
-  const analyze = new Command("analyze").description(
-    "Analyze crash artifacts (see: agent analyze core --help)",
-  );
-  analyze.command("core")
+  const analyze = new Command("analyze")
+    .summary("Analyze crash artifacts")
+    .description("Analyze crash artifacts: today, coredumps (agent analyze core).");
+  const core = analyze.command("core")
     .summary("Explain a coredump: signal, process, threads, crashing stack")
     .description(
       "Explain a coredump: signal, faulting address, process, threads and the crashing\n" +
@@ -39,10 +40,6 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
       new Option("-o, --output <format>", "output format").choices(["text", "json"] as const)
         .default("text"),
     )
-    .addHelpText(
-      "after",
-      "\nExamples:\n  agent analyze core ./core.1234\n  agent analyze core core.zst --exe ./milvus -o json",
-    )
     .action(async (core, options) => {
       const config = await context.config();
       // A core collected in pipe mode, or stored with its metadata, may come with a debug
@@ -50,7 +47,16 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
       const analysis = await analyzeWithBundle(core, analyzeOptions(config, options), config);
       await print(options.output === "json" ? renderJson(analysis) : renderAnalysis(analysis));
     });
-  return analyze;
+  examples(
+    core,
+    ["Explain a core in the current directory", "agent analyze core ./core.1234"],
+    [
+      "A compressed core, with the executable that crashed, as JSON",
+      "agent analyze core core.zst --exe ./milvus -o json",
+    ],
+    ["Only what the core's notes say, without gdb", "agent analyze core ./core.1234 --no-gdb"],
+  );
+  return examples(analyze, ["Explain a coredump", "agent analyze core ./core.1234"]);
 }
 
 function renderFrame(frame: Frame): string {

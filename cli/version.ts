@@ -5,12 +5,16 @@
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { VERSION } from "../lib/version.ts";
+import { examples } from "./_help.ts";
 import { print, renderJson } from "./output.ts";
 
 /** Builds the `version` command. */
 export function versionCommand(): CommandUnknownOpts {
-  return new Command("version")
-    .description("Print the agent's version and the runtime it runs on")
+  const command = new Command("version")
+    .summary("Print the agent's version and the runtime it runs on")
+    .description(
+      "Print the agent's version and the runtime it runs on: Deno, V8 and the build target.",
+    )
     .addOption(
       new Option("-o, --output <format>", "output format").choices(["text", "json"] as const)
         .default("text"),
@@ -28,4 +32,9 @@ export function versionCommand(): CommandUnknownOpts {
           : `agent ${info.version} (deno ${info.deno}, v8 ${info.v8}, ${info.target})`,
       );
     });
+  return examples(
+    command,
+    ["Print the version", "agent version"],
+    ["The version and runtime as JSON, for scripts", "agent version -o json"],
+  );
 }
