@@ -6,6 +6,7 @@
  */
 import { CommanderError } from "@commander-js/extra-typings";
 import { buildCli, resolveCommand } from "./cli/mod.ts";
+import { rustLogLevel } from "./lib/config/mod.ts";
 import { AgentError, causeChain, errorMessage, ExitCode } from "./lib/errors.ts";
 import { escapeControl } from "./lib/escape.ts";
 import { installProcessHandlers } from "./lib/lifecycle.ts";
@@ -82,7 +83,8 @@ function wantsDebug(args: string[]): boolean {
   const flag = args.findIndex((a) => a === "--log-level" || a.startsWith("--log-level="));
   if (flag >= 0) return args[flag] === "--log-level=debug" || args[flag + 1] === "debug";
   try {
-    return Deno.env.get("AGENT_LOG_LEVEL") === "debug";
+    const level = Deno.env.get("AGENT_LOG_LEVEL") || Deno.env.get("RUST_LOG");
+    return level !== undefined && rustLogLevel(level) === "debug";
   } catch {
     return false;
   }
