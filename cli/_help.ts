@@ -90,7 +90,15 @@ export function wrap(text: string, width: number, indent = ""): string {
 const ORPHAN = 12;
 
 /** Fills `words` into lines of at most `width` (hanging indent from the second line on). */
-function fill(words: string[], width: number, hanging = ""): string[] {
+function fill(split: string[], width: number, hanging = ""): string[] {
+  // A label stays with its value: "env: AGENT_CONFIG", "(default: text".
+  const words: string[] = [];
+  for (const word of split) {
+    const previous = words.at(-1);
+    if (previous !== undefined && /^\(?[a-z]+:$/.test(previous)) {
+      words[words.length - 1] += ` ${word}`;
+    } else words.push(word);
+  }
   const lines: string[][] = [[]];
   let length = 0;
   for (const word of words) {

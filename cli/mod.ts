@@ -51,7 +51,7 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
       // values (logLevel, logFormat), as for every other key.
       .option(
         "--log-level <level>",
-        "debug, info, warn or error (default: logLevel, info; env: AGENT_LOG_LEVEL)",
+        "debug, info, warn or error (default: logLevel, info; env: AGENT_LOG_LEVEL, RUST_LOG)",
       )
       .option(
         "--log-format <format>",
