@@ -6,7 +6,12 @@
  *
  * @module
  */
-export { MetricsAggregator, type SandboxScrape, SharedBody } from "./aggregate.ts";
+export {
+  MetricsAggregator,
+  type SandboxScrape,
+  type SandboxUsage,
+  SharedBody,
+} from "./aggregate.ts";
 export { CriClient, criSocketPath, type PodSandbox } from "./cri.ts";
 export { CriMetadataCache, type PodMetadata } from "./cri_cache.ts";
 export { discoverSandboxes, type SandboxView, sandboxView } from "./discover.ts";
