@@ -12,6 +12,7 @@ import { errorMessage } from "../lib/errors.ts";
 import { keepRunning, sweepTempDirs } from "../lib/lifecycle.ts";
 import { type AgentMetrics, createMetrics } from "../lib/metrics/mod.ts";
 import { openState } from "../lib/store/mod.ts";
+import { VERSION } from "../lib/version.ts";
 import { createApp } from "./app.ts";
 import type { Feature, FeatureContext } from "./feature.ts";
 import { collectorFeature } from "./features/collector.ts";
@@ -20,6 +21,7 @@ import { kubernetesFeature } from "./features/kubernetes.ts";
 import { nodeFeature } from "./features/node.ts";
 import { retentionFeature } from "./features/retention.ts";
 import { type HttpServer, listen, type ListenOptions } from "./http.ts";
+import type { DaemonStatus, FeatureStatus } from "./routes/pages.ts";
 
 /**
  * How long a stopping daemon waits for the work in flight (a core being stored, a scrape)
@@ -79,6 +81,20 @@ async function serve(
     nodeFeature(context),
   ];
   const running: Feature[] = [];
+  /** Why each feature that could not start is off. */
+  const failures = new Map<string, string>();
+  const startedAt = new Date().toISOString();
+  const status = async (): Promise<DaemonStatus> => {
+    const up = new Map(
+      (await metrics.up.get()).values.map((v) => [String(v.labels.feature), v.value]),
+    );
+    return {
+      version: VERSION,
+      node: config.nodeName || Deno.hostname(),
+      startedAt,
+      features: features.map((feature) => featureStatus(feature, running, failures, up)),
+    };
+  };
   let server: HttpServer | undefined;
   try {
     server = await listen(
@@ -92,6 +108,7 @@ async function serve(
           ...Object.fromEntries(running.map((feature) => [feature.name, feature.ready()])),
         }),
         cores: (query) => collector.cores(query),
+        status,
         beforeScrape: () => {
           metrics.httpConnections.set(server?.connections ?? 0);
           metrics.httpRequestsInFlight.set(server?.requests ?? 0);
@@ -115,6 +132,7 @@ async function serve(
     } catch (error) {
       // A failing feature is off; the others and the HTTP server run on.
       metrics.up.set({ feature: feature.name }, 0);
+      failures.set(feature.name, errorMessage(error));
       log[feature.optional ? "warn" : "error"](`${feature.title} off`, {
         reason: errorMessage(error),
       });
@@ -141,4 +159,35 @@ async function serve(
   clearTimeout(timer);
   db.close();
   log.info("stopped");
+}
+
+/** What the status page says of `feature`: up, down (a stage restarting), failed, or off. */
+function featureStatus(
+  feature: Feature,
+  running: Feature[],
+  failures: Map<string, string>,
+  up: Map<string, number>,
+): FeatureStatus {
+  const base = { name: feature.name, title: feature.title };
+  if (!feature.enabled) {
+    return { ...base, state: "off", reason: "turned off in the configuration", ready: false };
+  }
+  const failed = failures.get(feature.name);
+  // A feature a node may well lack (a cluster) is off when it cannot start; others failed.
+  if (failed !== undefined) {
+    return { ...base, state: feature.optional ? "off" : "failed", reason: failed, ready: false };
+  }
+  if (!running.includes(feature)) {
+    return { ...base, state: "starting", reason: "starting", ready: false };
+  }
+  const ready = feature.ready();
+  if (up.get(feature.name) === 0) {
+    return {
+      ...base,
+      state: "down",
+      reason: "a stage failed and is restarting (see the log)",
+      ready,
+    };
+  }
+  return { ...base, state: "up", reason: ready ? "" : "not ready yet", ready };
 }

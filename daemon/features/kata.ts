@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { MetricsAggregator, type SandboxScrape } from "../../lib/kata/mod.ts";
+import { MetricsAggregator, type SandboxScrape, type SandboxUsage } from "../../lib/kata/mod.ts";
 import { CriClient, CriMetadataCache } from "../../lib/kata/mod.ts";
 import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../../lib/kata/mod.ts";
 import { ShimScraper } from "../../lib/kata/mod.ts";
@@ -20,6 +20,8 @@ export interface KataApi {
   /** Brings the aggregate up to date with the last scrape cycle and returns it. */
   aggregate(): MetricsAggregator;
   sandboxes(): SandboxView[];
+  /** What a sandbox uses (CPUs, memory), from its last scrapes. */
+  usage(id: string): SandboxUsage | undefined;
   /** Whether the id is known: `invalid`, `unknown`, or the sandbox. */
   lookup(id: string): Sandbox | "invalid" | "unknown";
   /** One shim's answer, fetched now: its bytes as sent, whatever they are. */
@@ -68,6 +70,9 @@ function startKata(context: FeatureContext) {
     timeoutMs: kata.scrapeTimeout,
     concurrency: kata.scrapeConcurrency,
     maxBytes: kata.maxResponseBytes,
+    // The aggregate follows every cycle, not only the scrapes of /metrics: the pages' CPU
+    // rates need two cycles of it. A /metrics request after it finds nothing left to do.
+    onCycle: () => api.aggregate(),
   });
   const cri = new CriClient(kata.runtimeEndpoint);
   const metadata = new CriMetadataCache({
@@ -104,6 +109,9 @@ function startKata(context: FeatureContext) {
           error: entry?.error,
         });
       });
+    },
+    usage(id) {
+      return api.aggregate().usage(id);
     },
     lookup(id) {
       if (!isValidSandboxId(id)) return "invalid";
