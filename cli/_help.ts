@@ -35,6 +35,23 @@ export function examplesOf(command: CommandUnknownOpts): readonly Example[] {
   return EXAMPLES.get(command) ?? [];
 }
 
+/** A section of a command's help beyond the usual ones: a list of terms and descriptions. */
+export type HelpSection = readonly [title: string, items: readonly (readonly [string, string])[]];
+
+const SECTIONS = new WeakMap<CommandUnknownOpts, readonly HelpSection[]>();
+
+/**
+ * Adds sections to `command`'s help, printed after its flags like them (terms and wrapped
+ * descriptions); `title` is the heading, without its colon.
+ */
+export function helpSections<C extends CommandUnknownOpts>(
+  command: C,
+  ...sections: HelpSection[]
+): C {
+  SECTIONS.set(command, sections);
+  return command;
+}
+
 /** How help is laid out: the width to wrap at and whether headings may be bold. */
 export interface HelpStyle {
   width: number;
@@ -127,7 +144,10 @@ function fill(split: string[], width: number, hanging = ""): string[] {
 }
 
 /** A two-column list: terms padded to the longest (at most `maxTerm`), descriptions wrapped. */
-function itemList(items: [term: string, description: string][], width: number): string[] {
+function itemList(
+  items: readonly (readonly [term: string, description: string])[],
+  width: number,
+): string[] {
   // Terms longer than this get a line of their own and do not widen the column.
   const maxTerm = 32;
   const termWidth = Math.max(
@@ -279,6 +299,9 @@ export function formatHelp(command: CommandUnknownOpts, style: HelpStyle): strin
         ...itemList(options.map((o) => [optionTerm(o), optionDescription(o)]), width),
       ].join("\n"),
     );
+  }
+  for (const [heading, items] of SECTIONS.get(command) ?? []) {
+    sections.push([title(`${heading}:`), ...itemList(items, width)].join("\n"));
   }
   sections.push(`${title("Usage:")}\n  ${usage(command)}`);
   const footer: string[] = [];

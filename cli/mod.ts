@@ -16,6 +16,7 @@ import { discoverCommand } from "./discover.ts";
 import { optionsCommand } from "./options.ts";
 import { pruneCommand } from "./prune.ts";
 import { scoreCommand } from "./score.ts";
+import { statsCommand } from "./stats.ts";
 import { uninstallCommand } from "./uninstall.ts";
 import { versionCommand } from "./version.ts";
 
@@ -71,6 +72,7 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   program.addCommand(collectCommand(context));
   program.addCommand(pruneCommand(context));
   program.addCommand(uninstallCommand(context));
+  program.addCommand(statsCommand(context));
   program.addCommand(daemonCommand(context));
   program.addCommand(optionsCommand(program, style));
   program.addCommand(versionCommand());

@@ -3,6 +3,9 @@ import { Gauge, Registry } from "prom-client";
 import { assert, assertEquals, assertStringIncludes } from "../tests/support/assert.ts";
 import { createApp } from "./app.ts";
 import type { CoreRecord } from "../lib/store/core_index.ts";
+import { MetricsAggregator } from "../lib/kata/mod.ts";
+import { type MetricFamily, parsePrometheusText } from "../lib/prom/mod.ts";
+import { renderShimMetrics } from "../tests/support/kata_metrics.ts";
 
 function app(bearerToken?: string) {
   return createApp({
@@ -201,4 +204,57 @@ Deno.test("/ is a status page for a browser: every feature, up or not and why", 
     (await get(a, "/", { accept: "*/*" })).text.split("\n")[0],
     "Available HTTP endpoints:",
   );
+});
+
+Deno.test("/metrics merges the sandboxes' and the host's container_* families under one header", async () => {
+  const id = "a".repeat(64);
+  const aggregator = new MetricsAggregator();
+  aggregator.update([{
+    id,
+    text: renderShimMetrics(id, 1),
+    scrapedAt: 0,
+    pod: { uid: "u-1", name: "vm-0", namespace: "shop" },
+  }]);
+  const kata = {
+    aggregate: () => aggregator,
+    sandboxes: () => [],
+    usage: () => undefined,
+    lookup: () => "unknown" as const,
+    fetchOne: () => Promise.resolve(new Uint8Array()),
+  };
+  const host: MetricFamily[] = [{
+    name: "container_cpu_usage_seconds_total",
+    help: "Cumulative cpu time consumed in seconds.",
+    type: "counter",
+    samples: [{
+      name: "container_cpu_usage_seconds_total",
+      labels: { container: "web", cpu: "total", id: "/kubepods/podu-2/c", pod: "web-0" },
+      value: 12.5,
+    }],
+  }];
+  const a = createApp({
+    registry: new Registry(),
+    readiness: () => ({}),
+    kata: () => kata,
+    families: () => Promise.resolve(host),
+  });
+  for (
+    const [headers, variant] of [[{}, "text"], [{ "accept-encoding": "gzip" }, "gzip"]] as const
+  ) {
+    const response = await a.fetch(new Request("http://localhost/metrics", { headers }));
+    const bytes = await response.bytes();
+    const text = new TextDecoder().decode(variant === "gzip" ? gunzipSync(bytes) : bytes);
+    const cpu = parsePrometheusText(text).filter((f) =>
+      f.name === "container_cpu_usage_seconds_total"
+    );
+    assertEquals(cpu.length, 1, `one family (${variant})`);
+    assertEquals(cpu[0]!.samples.map((s) => s.labels.pod), ["vm-0", "web-0"]);
+  }
+  const om = await get(a, "/metrics?filter_family=container_cpu_usage", {
+    accept: "application/openmetrics-text",
+  });
+  const families = parsePrometheusText(om.text, { openMetrics: true });
+  assertEquals(families.map((f) => [f.name, f.samples.length]), [
+    ["container_cpu_usage_seconds", 2],
+  ]);
 });

@@ -14,6 +14,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { Config } from "../lib/config/mod.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AgentMetrics } from "../lib/metrics/mod.ts";
+import type { MetricFamily } from "../lib/prom/mod.ts";
 import { supervise } from "./supervise.ts";
 
 /** What every feature's factory gets. */
@@ -50,6 +51,11 @@ export interface Feature {
   collect?(): void;
   /** Families it renders itself (text format 0.0.4), added to `/metrics`. */
   exposition?(): Promise<string>;
+  /**
+   * Families whose names other sources serve too (cAdvisor's `container_*`, also derived for
+   * Kata sandboxes): `/metrics` merges them by name with the others' before writing them.
+   */
+  families?(): Promise<MetricFamily[]>;
 }
 
 /**

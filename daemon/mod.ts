@@ -6,7 +6,7 @@
  * @module
  */
 import { Channel } from "../lib/channel.ts";
-import { ClusterFacts, type CoreOutcome } from "../lib/collect/mod.ts";
+import { ClusterFacts, type CoreOutcome, KernelCrashes } from "../lib/collect/mod.ts";
 import { type Config, readBearerToken } from "../lib/config/mod.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { keepRunning, sweepTempDirs } from "../lib/lifecycle.ts";
@@ -66,19 +66,21 @@ async function serve(
   const { log, signal } = options;
   const db = await openState(config.stateDir);
   const context: FeatureContext = { config, log, metrics, db, signal };
-  // What features tell each other: the cluster as correlation sees it, and each core's outcome.
+  // What features tell each other: the cluster as correlation sees it, the crashes the
+  // kernel logged, and each core's outcome.
   const cluster = new ClusterFacts();
+  const kernelCrashes = new KernelCrashes();
   const outcomes = new Channel<CoreOutcome>((error) =>
     log.warn("a core outcome's subscriber failed", { error: errorMessage(error) })
   );
   const kata = kataFeature(context);
-  const collector = collectorFeature(context, { cluster, outcomes });
+  const collector = collectorFeature(context, { cluster, outcomes, kernelCrashes });
   const features: Feature[] = [
     kata,
     collector,
     retentionFeature(context),
     kubernetesFeature(context, { cluster, outcomes }),
-    nodeFeature(context),
+    nodeFeature(context, { kernelCrashes }),
   ];
   const running: Feature[] = [];
   /** Why each feature that could not start is off. */
@@ -116,6 +118,8 @@ async function serve(
         },
         exposition: async () =>
           (await Promise.all(running.map((feature) => feature.exposition?.() ?? ""))).join(""),
+        families: async () =>
+          (await Promise.all(running.map((feature) => feature.families?.() ?? []))).flat(),
         bearerToken,
         kata: () => kata.api(),
         ownMetricsMaxAgeMs: 1000,

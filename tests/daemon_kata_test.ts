@@ -23,6 +23,8 @@ interface Node {
   port: number;
   ids: { named: string[]; unnamed: string; hanging: string };
   pods: Map<string, { uid: string; name: string; namespace: string }>;
+  /** A runc container (no Kata sandbox) whose cgroup the node collectors report. */
+  runc?: { sandbox: string; container: string };
   shims: FakeShim[];
   daemon: Deno.ChildProcess;
   stderr: Promise<string>;
@@ -32,6 +34,7 @@ interface Node {
 async function withNode(fn: (node: Node) => Promise<void>): Promise<void> {
   await withSocketDir(async (dir) => {
     let containerd: Containerd | undefined;
+    let runc: Node["runc"];
     const pods = new Map<string, { uid: string; name: string; namespace: string }>();
     const named: string[] = [];
     if (containerdSkipReason() === undefined) {
@@ -46,6 +49,12 @@ async function withNode(fn: (node: Node) => Promise<void>): Promise<void> {
         pods.set(id, pod);
         named.push(id);
       }
+      const sandbox = await containerd.runSandbox({
+        name: "job-0",
+        namespace: "batch",
+        uid: "0b8c5a3e-0000-4000-8000-0000000000ff",
+      });
+      runc = { sandbox, container: await containerd.runContainer(sandbox, { name: "work" }) };
     } else {
       skipBecause(
         `no real containerd (${containerdSkipReason()})`,
@@ -105,6 +114,7 @@ server: {listenAddress: "127.0.0.1:${port}"}
           port,
           ids: { named, unnamed, hanging },
           pods,
+          ...(runc ? { runc } : {}),
           shims,
           daemon,
           stderr,
@@ -134,7 +144,7 @@ async function text(url: string, headers: Record<string, string> = {}) {
 }
 
 Deno.test("the daemon serves every sandbox's metrics like kata-monitor, with pods from CRI", () =>
-  withNode(async ({ base, ids, pods, shims }) => {
+  withNode(async ({ base, ids, pods, runc, shims }) => {
     const all = [...ids.named, ids.unnamed, ids.hanging].sort();
     await waitFor(
       async () => (await text(`${base}/sandboxes`)).text === all.join("\n") + "\n",
@@ -185,6 +195,30 @@ Deno.test("the daemon serves every sandbox's metrics like kata-monitor, with pod
       metrics,
       `sandbox_id="${ids.unnamed}",cri_uid="",cri_name="",cri_namespace=""`,
     );
+    if (runc) {
+      // The host's runc container beside the sandboxes, under the same families: one block
+      // per name. The Kata sandboxes' own cgroups (their pause containers here) are left to
+      // the series derived from their guests.
+      await waitFor(async () => {
+        metrics = (await text(`${base}/metrics`)).text;
+        return metrics.includes(`name="${runc.container}",namespace="batch",pod="job-0"}`);
+      }, "the runc container's series with its pod");
+      assertMatch(
+        metrics,
+        new RegExp(
+          `^container_cpu_usage_seconds_total\{container="work",cpu="total",id="[^"]*/${runc.container}",image="localhost/agent-test/workload:1",name="${runc.container}",namespace="batch",pod="job-0"\} `,
+          "m",
+        ),
+      );
+      assertEquals(
+        metrics.split("\n").filter((l) => l === "# TYPE container_memory_working_set_bytes gauge")
+          .length,
+        1,
+      );
+      for (const id of ids.named) {
+        assertEquals(metrics.includes(`/${id}",`), false, `the cgroup of Kata sandbox ${id}`);
+      }
+    }
     if (!noPromtool) {
       const checked = await promtoolCheck(metrics);
       assertEquals(checked.defects, []);

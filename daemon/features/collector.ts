@@ -12,6 +12,7 @@ import {
   type Collection,
   type Collector,
   type CoreOutcome,
+  type KernelCrashReader,
   openCollection,
   runCollector,
   spoolDir,
@@ -28,7 +29,12 @@ export interface CollectorFeature extends Feature {
 /** Creates the collector feature. */
 export function collectorFeature(
   context: FeatureContext,
-  channels: { cluster: ClusterReader; outcomes: Channel<CoreOutcome> },
+  channels: {
+    cluster: ClusterReader;
+    outcomes: Channel<CoreOutcome>;
+    /** The crashes the kernel logged, for cores that carry no cgroup. */
+    kernelCrashes?: KernelCrashReader;
+  },
 ): CollectorFeature {
   const { config, log, metrics } = context;
   let collection: Collection | undefined;
@@ -44,6 +50,7 @@ export function collectorFeature(
         db: context.db,
         cluster: channels.cluster,
         outcomes: channels.outcomes,
+        ...(channels.kernelCrashes ? { kernelCrashes: channels.kernelCrashes } : {}),
       });
       const opened = collection;
       unsubscribe = channels.outcomes.subscribe((outcome) => {

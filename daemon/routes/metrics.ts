@@ -1,9 +1,10 @@
 /**
  * `GET /metrics`: every sandbox's families (kata-monitor's aggregate, bytes shared by every
  * request until it changes) and the agent's own (one prom-client rendering shared by the
- * requests of `ownMetricsMaxAgeMs`), as text 0.0.4 or OpenMetrics, gzipped when accepted,
- * filtered by `filter_family`; and kata-monitor's `?sandbox=ID`, one shim's answer byte for
- * byte.
+ * requests of `ownMetricsMaxAgeMs`, with the features' families and the `container_*`
+ * families of the sandboxes and of the host's containers merged by name), as text 0.0.4 or
+ * OpenMetrics, gzipped when accepted, filtered by `filter_family`; and kata-monitor's
+ * `?sandbox=ID`, one shim's answer byte for byte.
  *
  * @module
  */
@@ -12,7 +13,14 @@ import { accepts } from "hono/accepts";
 import { HTTPException } from "hono/http-exception";
 import type { Registry } from "prom-client";
 import { SharedBody } from "../../lib/kata/mod.ts";
-import { parsePrometheusText, serializeHeader, serializeSamples } from "../../lib/prom/mod.ts";
+import {
+  mergeFamilies,
+  type MetricFamily,
+  parsePrometheusText,
+  serializeHeader,
+  serializePrometheusText,
+  serializeSamples,
+} from "../../lib/prom/mod.ts";
 import type { KataApi } from "../features/kata.ts";
 
 const TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8";
@@ -21,6 +29,15 @@ const OPENMETRICS_FORMAT = `${OPENMETRICS}; version=1.0.0; charset=utf-8`;
 const encoder = new TextEncoder();
 /** The sandboxes' part of `/metrics` when the Kata side is off. */
 const NO_SANDBOXES = new SharedBody(new Uint8Array(0));
+/** No families: one array, so that "nothing changed" is an identity. */
+const NO_FAMILIES: MetricFamily[] = [];
+
+/** One rendering of the agent's own families and the containers', encoded. */
+interface Tail {
+  /** The `container_*` text it holds (reused while that is the current one). */
+  containers: string;
+  bytes: Uint8Array;
+}
 
 /** What `/metrics` needs. */
 export interface MetricsRouteOptions {
@@ -29,6 +46,12 @@ export interface MetricsRouteOptions {
   beforeScrape?(): void;
   /** Families rendered elsewhere (text format 0.0.4), served with the agent's own. */
   exposition?(): Promise<string>;
+  /**
+   * Families rendered elsewhere whose names the Kata sandboxes' derived cAdvisor-style
+   * series share (`container_*` of the host's containers): merged with those by name, so
+   * that each name has one `# HELP`/`# TYPE` block.
+   */
+  families?(): Promise<MetricFamily[]>;
   /** The Kata sandboxes, while the Kata side runs. */
   kata?(): KataApi | undefined;
   /**
@@ -67,7 +90,7 @@ function filterText(text: string, keep: (name: string) => boolean): string {
 /** Adds `GET /metrics` to `app`. */
 export function metricsRoute(app: Hono, options: MetricsRouteOptions): void {
   let rendering:
-    | { at: number; done: Promise<{ text: string; tails: Map<string, Uint8Array> }> }
+    | { at: number; done: Promise<{ text: string; tails: Map<string, Tail> }> }
     | undefined;
   /** The agent's own metrics: one rendering shared by the requests of `ownMetricsMaxAgeMs`. */
   const ownMetrics = () => {
@@ -79,13 +102,26 @@ export function metricsRoute(app: Hono, options: MetricsRouteOptions): void {
           options.registry.metrics(),
           options.exposition?.() ?? "",
         ]);
-        return { text: own + more, tails: new Map<string, Uint8Array>() };
+        return { text: own + more, tails: new Map<string, Tail>() };
       })();
       rendering = { at: now, done };
       // A failed rendering is not shared: the next request tries again.
       done.catch(() => rendering?.done === done && (rendering = undefined));
     }
     return rendering.done;
+  };
+  /**
+   * The `container_*` families of the sandboxes (derived, out of the shared body) and of the
+   * host's containers, merged by name: rendered again only when either changes (a scrape of
+   * the shims, a collection of the node), so that it always matches the body it goes with.
+   */
+  let merged: { derived: MetricFamily[]; host: MetricFamily[]; text: string } | undefined;
+  const containerText = (derived: MetricFamily[], host: MetricFamily[]) => {
+    if (merged?.derived !== derived || merged.host !== host) {
+      const text = serializePrometheusText(mergeFamilies([...derived, ...host]));
+      merged = { derived, host, text };
+    }
+    return merged.text;
   };
   app.get("/metrics", async (c) => {
     const kata = options.kata?.();
@@ -119,7 +155,16 @@ export function metricsRoute(app: Hono, options: MetricsRouteOptions): void {
       supports: ["gzip", "identity"],
       default: "identity",
     }) === "gzip";
-    const own = await ownMetrics();
+    const [own, host] = await Promise.all([
+      ownMetrics(),
+      options.families?.() ?? Promise.resolve(NO_FAMILIES),
+    ]);
+    // The shared body and the sandboxes' derived families from one state of the aggregate,
+    // with nothing awaited between: they always describe the same scrapes.
+    const aggregate = kata?.aggregate();
+    const shared = aggregate?.body({ families: prefixes, openMetrics, cadvisor: false }) ??
+      NO_SANDBOXES;
+    const containers = containerText(aggregate?.cadvisorFamilies() ?? NO_FAMILIES, host);
     c.header("content-type", openMetrics ? OPENMETRICS_FORMAT : TEXT_FORMAT);
     if (gzip) {
       c.header("content-encoding", "gzip");
@@ -129,19 +174,22 @@ export function metricsRoute(app: Hono, options: MetricsRouteOptions): void {
     // changes, then the agent's own, shared by the requests of one rendering.
     const variant = `${openMetrics ? "om" : "text"}|${prefixes.join(",")}`;
     let tail = own.tails.get(variant);
-    if (tail === undefined) {
-      tail = encoder.encode(
-        openMetrics
-          ? openMetricsOf(own.text, keep) + "# EOF\n"
-          : prefixes.length > 0
-          ? filterText(own.text, keep)
-          : own.text,
-      );
+    if (tail?.containers !== containers) {
+      const text = own.text + containers;
+      tail = {
+        containers,
+        bytes: encoder.encode(
+          openMetrics
+            ? openMetricsOf(text, keep) + "# EOF\n"
+            : prefixes.length > 0
+            ? filterText(text, keep)
+            : text,
+        ),
+      };
       // A few variants at most: `filter_family` can be anything.
-      if (own.tails.size < 8) own.tails.set(variant, tail);
+      if (own.tails.size < 8 || own.tails.has(variant)) own.tails.set(variant, tail);
     }
-    const shared = kata?.aggregate().body({ families: prefixes, openMetrics }) ?? NO_SANDBOXES;
-    const parts = gzip ? shared.gzipWith(tail) : [shared.bytes, tail];
+    const parts = gzip ? shared.gzipWith(tail.bytes) : [shared.bytes, tail.bytes];
     // A stream hands the server these arrays as they are; a Uint8Array body would be copied.
     return c.body(
       new ReadableStream<Uint8Array>({

@@ -5,7 +5,11 @@
  *    id. Readable only while the process exists, that is in `core_pattern` pipe mode.
  * 2. `hostname` (high when the name is a pod on this node, low when no pod list confirms
  *    it): a pod's hostname is its name, and `%h` or systemd-coredump record it.
- * 3. `restart-window` (medium): exactly one container on this node restarted within the
+ * 3. `kernel-log` (high when the pid agrees, medium when only the process name and the time
+ *    do): the kernel logged a segfault or trap of the process (`/dev/kmsg`), and the
+ *    process's cgroup, read while it dumped core, names a pod on this node. Tried right after
+ *    `cgroup` when the pid agrees, after `hostname` otherwise.
+ * 4. `restart-window` (medium): exactly one container on this node restarted within the
  *    correlation window of the crash time (narrowed by the process name against container
  *    names when several did).
  *
@@ -18,6 +22,9 @@ import type { KubeObject } from "../kube/mod.ts";
 import type { RestartEvent } from "../kube/mod.ts";
 import { instanceName } from "../kube/mod.ts";
 import type { CoreMatch } from "../store/mod.ts";
+import type { CgroupIds, KernelCrashMatch } from "./kernel_crashes.ts";
+
+export type { CgroupIds } from "./kernel_crashes.ts";
 
 /** What correlation needs of a pod. */
 export interface PodInfo {
@@ -38,12 +45,8 @@ export interface CrashFacts {
   comm?: string;
   /** From the crashing process's cgroup (pipe mode). */
   cgroup?: CgroupIds;
-}
-
-/** Pod UID and container id found in a cgroup path. */
-export interface CgroupIds {
-  podUid?: string;
-  containerId?: string;
+  /** The kernel's line about the crash, when one matched (`/dev/kmsg`). */
+  kernel?: KernelCrashMatch;
 }
 
 /** The result: the pod and container (or nulls) and how the match was made. */
@@ -147,6 +150,32 @@ function containerOf(
   };
 }
 
+/** The pod the kernel's line about the crash names through the process's cgroup. */
+function byKernelLog(
+  facts: CrashFacts,
+  pods: readonly PodInfo[],
+  restarts: readonly RestartEvent[],
+  windowMs: number,
+): Correlation | undefined {
+  const logged = facts.kernel;
+  const ids = logged?.crash.cgroup;
+  if (!logged || !ids?.podUid) return undefined;
+  const pod = pods.find((p) => p.uid === ids.podUid);
+  if (!pod) return undefined;
+  const byId = pod.containers.find((c) => c.id !== null && c.id === ids.containerId);
+  const container = byId
+    ? { name: byId.name, how: "container id" }
+    : containerOf(pod, facts, restarts, windowMs);
+  const { crash } = logged;
+  return result(pod, container.name, {
+    method: "kernel-log",
+    confidence: logged.by === "pid" ? "high" : "medium",
+    detail: `pod UID ${pod.uid} from the cgroup of pid ${crash.pid} ("${crash.comm}"), which ` +
+      `the kernel logged a ${crash.what} of at ${crash.time.toISOString()}` +
+      `${logged.by === "comm" ? " (same name and time)" : ""}; ${container.how}`,
+  });
+}
+
 /**
  * Correlates a crash with this node's pods and recent restarts.
  *
@@ -173,6 +202,10 @@ export function correlate(
         detail: `pod UID ${pod.uid} from the process's cgroup; ${container.how}`,
       });
     }
+  }
+  if (facts.kernel?.by === "pid") {
+    const logged = byKernelLog(facts, pods, restarts, windowMs);
+    if (logged) return logged;
   }
   if (facts.hostname) {
     const named = pods.filter((p) => p.name === facts.hostname);
@@ -216,6 +249,10 @@ export function correlate(
         detail: `hostname "${facts.hostname}" taken as the pod name; no pod list to confirm it`,
       });
     }
+  }
+  if (facts.kernel?.by === "comm") {
+    const logged = byKernelLog(facts, pods, restarts, windowMs);
+    if (logged) return logged;
   }
   const window = restarts.filter((r) => near(r, facts.time, windowMs));
   const keys = (list: readonly RestartEvent[]) => [

@@ -152,3 +152,48 @@ Deno.test("podInfo() reads uid, instance and container ids from a cached pod", (
     { namespace: "n", name: "p", uid: UID, instance: "i", containers: [{ name: "c", id: CID }] },
   );
 });
+
+Deno.test("correlate() by the kernel's segfault line: high by pid, medium by name, after hostname", () => {
+  const crash = {
+    time: new Date(T.getTime() - 2000),
+    pid: 31337,
+    comm: "querynode",
+    what: "segfault" as const,
+    cgroup: { podUid: UID, containerId: CID },
+    line: "querynode[31337]: segfault at 18 ip 00007f3a2c1d4e2a sp 00007f3a0bffe8d0 error 4",
+  };
+  const byPid = correlate(
+    { time: T, comm: "querynode", kernel: { crash, by: "pid" } },
+    PODS,
+    [],
+    WINDOW,
+  );
+  assertEquals([byPid.pod, byPid.container, byPid.match.method, byPid.match.confidence], [
+    "prod-milvus-querynode-0",
+    "querynode",
+    "kernel-log",
+    "high",
+  ]);
+  assertEquals(
+    byPid.match.detail,
+    `pod UID ${UID} from the cgroup of pid 31337 ("querynode"), which the kernel logged a ` +
+      "segfault of at 2026-11-22T00:59:58.000Z; container id",
+  );
+  const byName = correlate({ time: T, kernel: { crash, by: "comm" } }, PODS, [], WINDOW);
+  assertEquals([byName.pod, byName.match.method, byName.match.confidence], [
+    "prod-milvus-querynode-0",
+    "kernel-log",
+    "medium",
+  ]);
+  // A hostname naming a pod on this node outranks a match by name only.
+  const hostname = correlate(
+    { time: T, hostname: "prod-milvus-datanode-0", kernel: { crash, by: "comm" } },
+    PODS,
+    [],
+    WINDOW,
+  );
+  assertEquals([hostname.pod, hostname.match.method], ["prod-milvus-datanode-0", "hostname"]);
+  // A pod no longer on this node: the line helps no more.
+  const gone = correlate({ time: T, kernel: { crash, by: "pid" } }, [], [], WINDOW);
+  assertEquals(gone.match.method, "none");
+});

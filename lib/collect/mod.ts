@@ -27,6 +27,12 @@ export {
 } from "./bundle.ts";
 export { correlate, type Correlation, parseCgroup, type PodInfo, podInfo } from "./correlate.ts";
 export { ClusterFacts, type ClusterReader } from "./cluster_facts.ts";
+export {
+  type KernelCrash,
+  KernelCrashes,
+  type KernelCrashMatch,
+  type KernelCrashReader,
+} from "./kernel_crashes.ts";
 export { type CoreHints, type CoreOutcome, CorePipeline, RETRY } from "./pipeline.ts";
 export {
   CORE_PATTERN_FILE,
@@ -59,7 +65,9 @@ export interface Collection {
 export async function openCollection(
   config: Config,
   log: Logger,
-  options: Partial<Pick<PipelineOptions, "cluster" | "outcomes">> & { db?: DatabaseSync } = {},
+  options: Partial<Pick<PipelineOptions, "cluster" | "outcomes" | "kernelCrashes">> & {
+    db?: DatabaseSync;
+  } = {},
 ): Promise<Collection> {
   const store = openStore(config.storage, config.nodeName || Deno.hostname());
   const db = options.db ?? await openState(config.stateDir);

@@ -42,6 +42,7 @@ import { type CoreNameFacts, parseCoreName } from "./names.ts";
 import { safeName } from "../store/mod.ts";
 import type { ClusterReader } from "./cluster_facts.ts";
 import { bundleDir, openBundle, readBundle, storeBundle } from "./bundle.ts";
+import type { KernelCrashReader } from "./kernel_crashes.ts";
 
 /** What the pipeline reports after each core, for metrics, logs and Kubernetes Events. */
 export interface CoreOutcome {
@@ -72,6 +73,8 @@ export interface PipelineOptions {
   log: Logger;
   /** This node's pods and recent restarts, for correlation (empty without a cluster). */
   cluster?: ClusterReader;
+  /** The crashes the kernel logged (`/dev/kmsg`), for cores that carry no cgroup. */
+  kernelCrashes?: KernelCrashReader;
   /** Where every core processed is told (metrics, Kubernetes Events); never waited for. */
   outcomes?: Channel<CoreOutcome>;
   now?: () => Date;
@@ -368,14 +371,19 @@ export class CorePipeline {
       if (text) cgroup = parseCgroup(text);
     }
     const cluster = this.options.cluster;
+    const comm = hints.comm ?? names?.comm ?? analysis.process.name ?? undefined;
+    // Without a cgroup of its own, the kernel's line about the crash may name the pod.
+    const kernel = cgroup?.podUid ? undefined : this.options.kernelCrashes?.find(
+      { ...(pid !== undefined ? { pid } : {}), ...(comm ? { comm } : {}), time: crashTime },
+      config.collector.correlationWindow,
+    );
     const correlation: Correlation = correlate(
       {
         time: crashTime,
         ...(hostname ? { hostname } : {}),
-        ...(hints.comm ?? names?.comm ?? analysis.process.name
-          ? { comm: hints.comm ?? names?.comm ?? analysis.process.name! }
-          : {}),
+        ...(comm ? { comm } : {}),
         ...(cgroup ? { cgroup } : {}),
+        ...(kernel ? { kernel } : {}),
       },
       cluster?.pods() ?? [],
       cluster?.restarts() ?? [],

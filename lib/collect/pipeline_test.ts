@@ -17,6 +17,8 @@ import {
   skipNotice,
 } from "../../tests/support/cores.ts";
 import { CorePipeline, type PipelineOptions } from "./pipeline.ts";
+import { ClusterFacts } from "./cluster_facts.ts";
+import { KernelCrashes } from "./kernel_crashes.ts";
 
 const noGcc = skipNotice("gcc", haveGcc());
 
@@ -348,5 +350,43 @@ Deno.test({
       assertEquals(second?.record.signal, "SIGABRT");
       assertEquals(index.counts().stored, 1);
       assertEquals(filesUnder(`${dir}/in`), []);
+    }),
+});
+
+Deno.test({
+  name: "CorePipeline ties a core without hostname or cgroup to its pod through the kernel's line",
+  ignore: noGcc,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const { options } = await setup(dir);
+      const uid = "1b2c3d4e-0000-4000-8000-000000000001";
+      const cluster = new ClusterFacts();
+      cluster.replacePods([{
+        namespace: "prod",
+        name: "prod-milvus-querynode-0",
+        uid,
+        instance: "prod-milvus",
+        containers: [{ name: "querynode", id: "ab".repeat(32) }, { name: "sidecar", id: null }],
+      }]);
+      const kernelCrashes = new KernelCrashes();
+      const path = await place(dir, "core.1234");
+      // The kernel logged the crash of "segv" (the sample's comm) under the host's pid.
+      kernelCrashes.record({
+        time: (await Deno.stat(path)).mtime!,
+        pid: 98765,
+        comm: "segv",
+        what: "segfault",
+        cgroup: { podUid: uid, containerId: "ab".repeat(32) },
+        line: "segv[98765]: segfault at 0 ip 0000000000401136 sp 00007ffc9d7a0b40 error 6",
+      });
+      const pipeline = new CorePipeline({ ...options, cluster, kernelCrashes });
+      const result = await pipeline.process(path);
+      const record = result!.record;
+      assertEquals([record.pod, record.container, record.match?.method, record.match?.confidence], [
+        "prod-milvus-querynode-0",
+        "querynode",
+        "kernel-log",
+        "medium",
+      ]);
     }),
 });

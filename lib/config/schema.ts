@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { NODE_COLLECTOR_NAMES } from "../node/mod.ts";
+import { DEFAULT_CPU_FLAGS, NODE_COLLECTOR_NAMES } from "../node/mod.ts";
 import { redactUrls } from "../redact.ts";
 import { parseListenAddress, parseSocketEndpoint } from "./address.ts";
 import { parseBytes, parseDuration } from "./units.ts";
@@ -260,6 +260,13 @@ export const configSchema = z.strictObject({
     sysPath: z.string().min(1),
     devPath: z.string().min(1),
     rootfsPath: z.string().min(1),
+    // Each is two series; 0 turns the top processes off.
+    topProcesses: z.number().int().min(0).max(1000),
+    cpuFlags: z.array(z.string().regex(/^[a-z0-9_]+$/, "expected a flag of /proc/cpuinfo")),
+    interval: duration(NONZERO),
+    kmsgBufferRecords: z.number().int().min(1).max(1_000_000),
+    commandTimeout: duration(NONZERO),
+    nvidiaSmiPath: z.string().min(1),
   }),
   server: z.strictObject({
     listenAddress: parsedText(parseListenAddress, "expected HOST:PORT"),
@@ -393,6 +400,12 @@ export const DEFAULTS: ConfigInput = {
     sysPath: "/sys",
     devPath: "/dev",
     rootfsPath: "/",
+    topProcesses: 10,
+    cpuFlags: [...DEFAULT_CPU_FLAGS],
+    interval: "1s",
+    kmsgBufferRecords: 1024,
+    commandTimeout: "5s",
+    nvidiaSmiPath: "nvidia-smi",
   },
   server: {
     listenAddress: "127.0.0.1:8090",

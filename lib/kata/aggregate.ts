@@ -48,6 +48,8 @@ interface RenderedFamily {
   /** The labels written first in every sample (kata-monitor's four, or none). */
   labels: Labels;
   lines: string;
+  /** A cAdvisor-style family derived from the guest's metrics (`container_*`). */
+  derived?: boolean;
 }
 
 interface SandboxEntry {
@@ -90,6 +92,12 @@ export interface RenderOptions {
   /** Keep only families whose (served) name starts with one of these (`filter_family`). */
   families?: readonly string[];
   openMetrics?: boolean;
+  /**
+   * Whether to include the derived cAdvisor-style families; default true. The daemon leaves
+   * them out and merges {@linkcode MetricsAggregator.cadvisorFamilies} with the host's
+   * containers' families of the same names instead.
+   */
+  cadvisor?: boolean;
 }
 
 /** kata-monitor's renaming: `go_…` and `process_…` shim families become `kata_shim_…`. */
@@ -113,6 +121,8 @@ export class MetricsAggregator {
   readonly #options: Required<AggregatorOptions>;
   /** Renderings as bytes, by options, for the current state. */
   readonly #bodies = new Map<string, SharedBody>();
+  /** The derived families merged across sandboxes, for the current state. */
+  #cadvisor: MetricFamily[] | undefined;
   /** Lines the shims sent that could not be parsed, since the start. */
   skippedLines = 0;
 
@@ -156,7 +166,32 @@ export class MetricsAggregator {
         changed = true;
       }
     }
-    if (changed) this.#bodies.clear();
+    if (changed) {
+      this.#bodies.clear();
+      this.#cadvisor = undefined;
+    }
+  }
+
+  /**
+   * The derived cAdvisor-style families of every sandbox, one per name (samples of sandboxes
+   * in id order), computed once per change of the aggregate.
+   */
+  cadvisorFamilies(): MetricFamily[] {
+    if (this.#cadvisor) return this.#cadvisor;
+    const byName = new Map<string, MetricFamily>();
+    for (const id of [...this.#entries.keys()].sort()) {
+      for (const rendered of this.#entries.get(id)!.rendered) {
+        if (!rendered.derived) continue;
+        const family = byName.get(rendered.name);
+        if (family) family.samples.push(...rendered.family.samples);
+        else {byName.set(rendered.name, {
+            ...rendered.family,
+            samples: [...rendered.family.samples],
+          });}
+      }
+    }
+    this.#cadvisor = [...byName.values()];
+    return this.#cadvisor;
   }
 
   #render(
@@ -220,6 +255,7 @@ export class MetricsAggregator {
           labels: {},
           header: serializeHeader(family),
           lines: serializeSamples(family),
+          derived: true,
         });
       }
     }
@@ -264,11 +300,12 @@ export class MetricsAggregator {
     const filtered = options.families !== undefined && options.families.length > 0;
     const keep = (name: string) =>
       !filtered || options.families!.some((prefix) => name.startsWith(prefix));
+    const cadvisor = options.cadvisor ?? true;
     const groups = new Map<string, RenderedFamily[]>();
     const ids = [...this.#entries.keys()].sort();
     for (const id of ids) {
       for (const family of this.#entries.get(id)!.rendered) {
-        if (!keep(family.name)) continue;
+        if (!keep(family.name) || (family.derived && !cadvisor)) continue;
         const group = groups.get(family.name);
         if (group) group.push(family);
         else groups.set(family.name, [family]);
@@ -298,13 +335,15 @@ export class MetricsAggregator {
    * `filter_family`, OpenMetrics) the last few asked for.
    */
   body(options: RenderOptions = {}): SharedBody {
-    const key = `${options.openMetrics ? "om" : "text"}|${(options.families ?? []).join(",")}`;
+    const key = `${options.openMetrics ? "om" : "text"}|${options.cadvisor ?? true}|${
+      (options.families ?? []).join(",")
+    }`;
     const cached = this.#bodies.get(key);
     if (cached) return cached;
     const body = new SharedBody(encoder.encode(this.render(options)));
     if (this.#bodies.size >= MAX_CACHED_BODIES) {
       // The unfiltered body stays: every Prometheus asks for it.
-      const evict = [...this.#bodies.keys()].find((k) => k !== "text|");
+      const evict = [...this.#bodies.keys()].find((k) => !/^text\|(true|false)\|$/.test(k));
       if (evict !== undefined) this.#bodies.delete(evict);
     }
     this.#bodies.set(key, body);

@@ -64,6 +64,15 @@ Deno.test("MetricsAggregator merges sandboxes under one HELP/TYPE with the sandb
     ["kata_shim_rpc", 2],
   ]);
   assertEquals(new TextDecoder().decode(aggregator.body({ openMetrics: true }).bytes), om);
+  // Without the derived series (the daemon merges them with the host's containers' own).
+  const bare = parsePrometheusText(aggregator.render({ cadvisor: false })).map((f) => f.name);
+  assertEquals(bare, ["kata_shim_go_threads", "kata_shim_rpc_total"]);
+  assert(aggregator.body({ cadvisor: false }) !== body, "a body of its own");
+  const derived = aggregator.cadvisorFamilies();
+  assertEquals(derived.map((f) => [f.name, f.samples[0]?.labels.pod]), [
+    ["container_last_seen", "web-0"],
+  ]);
+  assert(aggregator.cadvisorFamilies() === derived, "computed once per change");
   const omBody = aggregator.body({ openMetrics: true });
   assert(aggregator.body({ openMetrics: true }) === omBody);
   // A failed scrape drops the sandbox's samples, a gone sandbox too.

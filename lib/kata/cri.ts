@@ -1,7 +1,8 @@
 /**
- * The client for the CRI runtime (containerd, CRI-O) that the sandbox metrics are enriched
- * from: `Version`, `ListPodSandbox` and `PodSandboxStatus` of CRI `runtime.v1` over the
- * runtime's unix socket. The metadata cache built on it is in `cri_cache.ts`.
+ * The client for the CRI runtime (containerd, CRI-O) that the sandbox and container metrics
+ * are enriched from: `Version`, `ListPodSandbox`, `PodSandboxStatus`, `ListContainers` and
+ * `ListImages` of CRI `runtime.v1` over the runtime's unix socket. The metadata caches built
+ * on it are in `cri_cache.ts` (sandboxes) and `cri_containers.ts` (containers).
  *
  * The protocol is `@grpc/grpc-js` with a minimal `runtime.v1` proto embedded as text
  * (`_cri_proto.ts`), parsed by protobufjs and handed to `@grpc/proto-loader`. gRPC is
@@ -11,7 +12,7 @@
  * @module
  */
 import type * as Grpc from "@grpc/grpc-js";
-import { CRI_LOADER_OPTIONS, CRI_PROTO, CRI_SERVICE } from "./_cri_proto.ts";
+import { CRI_IMAGE_SERVICE, CRI_LOADER_OPTIONS, CRI_PROTO, CRI_SERVICE } from "./_cri_proto.ts";
 import { z } from "zod";
 import { parseSocketEndpoint } from "../config/mod.ts";
 import { ConfigError, UnavailableError } from "../errors.ts";
@@ -62,6 +63,42 @@ export interface PodSandboxStatus extends PodSandbox {
   ip: string;
   /** Further IPs (dual stack). */
   additionalIps: string[];
+}
+
+/** A container's state: `unknown` for a value this proto does not know. */
+export type ContainerState = "created" | "running" | "exited" | "unknown";
+
+/** One container as `ListContainers` lists it. */
+export interface CriContainer {
+  /** The container id (64 hex digits for containerd), as in its cgroup's name. */
+  id: string;
+  /** The id of its pod sandbox. */
+  sandboxId: string;
+  /** The container's name in the pod spec (empty when the runtime sent no metadata). */
+  name: string;
+  /** How many times it was restarted before this one. */
+  attempt: number;
+  /** The image as the kubelet asked for it (often the image id, `sha256:…`). */
+  image: string;
+  /** The image the user wrote in the pod spec, when the runtime says (CRI 1.30+). */
+  userSpecifiedImage: string;
+  /** The image id or digest reference the container runs. */
+  imageRef: string;
+  state: ContainerState;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+/** One image as `ListImages` lists it. */
+export interface CriImage {
+  /** The image id, `sha256:…`. */
+  id: string;
+  /** Its names, `docker.io/library/nginx:1.27`. */
+  repoTags: string[];
+  /** Its digest references, `docker.io/library/nginx@sha256:…`. */
+  repoDigests: string[];
 }
 
 /** Which sandboxes {@linkcode CriClient.listPodSandboxes} asks for. */
@@ -135,11 +172,13 @@ function loadGrpc(): Promise<Loaded> {
     ]);
     const { root } = protobuf.default.parse(CRI_PROTO, { keepCase: false });
     const definition = loader.fromJSON(root.toJSON(), CRI_LOADER_OPTIONS);
-    const service = definition[CRI_SERVICE] as Record<
-      string,
-      Grpc.MethodDefinition<unknown, unknown>
-    >;
-    return { grpc, methods: service };
+    type Methods = Record<string, Grpc.MethodDefinition<unknown, unknown>>;
+    // Method names are unique across the two services: one table serves both.
+    const methods = {
+      ...definition[CRI_SERVICE] as Methods,
+      ...definition[CRI_IMAGE_SERVICE] as Methods,
+    };
+    return { grpc, methods };
   })();
   return loaded;
 }
@@ -199,6 +238,48 @@ const statusSchema = z.object({
     }).nullable(),
   }).nullable(),
 });
+
+const containerSchema = z.object({
+  id: z.string(),
+  podSandboxId: z.string(),
+  metadata: z.object({ name: z.string(), attempt: z.number() }).nullable(),
+  image: z.object({ image: z.string(), userSpecifiedImage: z.string() }).nullable(),
+  imageRef: z.string(),
+  state: stateSchema,
+  createdAt: int64Schema,
+  labels: mapSchema,
+  annotations: mapSchema,
+});
+const containersSchema = z.object({ containers: z.array(containerSchema) });
+const imagesSchema = z.object({
+  images: z.array(z.object({
+    id: z.string(),
+    repoTags: z.array(z.string()),
+    repoDigests: z.array(z.string()),
+  })),
+});
+
+const CONTAINER_STATES: Record<string, ContainerState> = {
+  CONTAINER_CREATED: "created",
+  CONTAINER_RUNNING: "running",
+  CONTAINER_EXITED: "exited",
+};
+
+function toContainer(raw: z.infer<typeof containerSchema>): CriContainer {
+  return {
+    id: raw.id,
+    sandboxId: raw.podSandboxId,
+    name: raw.metadata?.name ?? "",
+    attempt: raw.metadata?.attempt ?? 0,
+    image: raw.image?.image ?? "",
+    userSpecifiedImage: raw.image?.userSpecifiedImage ?? "",
+    imageRef: raw.imageRef,
+    state: (typeof raw.state === "string" ? CONTAINER_STATES[raw.state] : undefined) ?? "unknown",
+    createdAt: Number(BigInt(raw.createdAt) / 1_000_000n),
+    labels: raw.labels,
+    annotations: raw.annotations,
+  };
+}
 
 function toSandbox(raw: z.infer<z.ZodObject<typeof sandboxFields>>): PodSandbox {
   return {
@@ -338,6 +419,26 @@ export class CriClient {
       ip: status.network?.ip ?? "",
       additionalIps: status.network?.additionalIps.map((p) => p.ip) ?? [],
     };
+  }
+
+  /**
+   * Lists the runtime's containers (every state, every sandbox).
+   *
+   * @throws {CriError} when the runtime cannot be reached or answers with an error.
+   */
+  async listContainers(options: CriCallOptions = {}): Promise<CriContainer[]> {
+    const answer = await this.#call("ListContainers", { filter: {} }, options);
+    return this.#parse("ListContainers", containersSchema, answer).containers.map(toContainer);
+  }
+
+  /**
+   * Lists the runtime's images (CRI's image service, on the same socket).
+   *
+   * @throws {CriError} when the runtime cannot be reached or answers with an error.
+   */
+  async listImages(options: CriCallOptions = {}): Promise<CriImage[]> {
+    const answer = await this.#call("ListImages", {}, options);
+    return this.#parse("ListImages", imagesSchema, answer).images;
   }
 
   /** Closes the connection. Calls made afterwards fail; calls in flight are cancelled. */

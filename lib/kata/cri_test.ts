@@ -143,7 +143,13 @@ Deno.test("CriClient turns errors the runtime returns into one-line CriErrors", 
     error = await assertRejects(() => client.podSandboxStatus("abc"), CriError) as CriError;
     assertEquals(error.code, 5);
     assertMatch(error.message, /failed PodSandboxStatus: 5 NOT_FOUND: .*sandbox "abc"$/);
-    assertEquals(fake.calls, { Version: 1, ListPodSandbox: 1, PodSandboxStatus: 1 });
+    assertEquals(fake.calls, {
+      Version: 1,
+      ListPodSandbox: 1,
+      PodSandboxStatus: 1,
+      ListContainers: 0,
+      ListImages: 0,
+    });
   } finally {
     await fake.close();
   }

@@ -12,7 +12,18 @@ export {
   type SandboxUsage,
   SharedBody,
 } from "./aggregate.ts";
-export { CriClient, criSocketPath, type PodSandbox } from "./cri.ts";
+export {
+  CriClient,
+  type CriContainer,
+  type CriImage,
+  criSocketPath,
+  type PodSandbox,
+} from "./cri.ts";
+export {
+  type ContainerIdentity,
+  ContainerMetadataCache,
+  type PodIdentity,
+} from "./cri_containers.ts";
 export { CriMetadataCache, type PodMetadata } from "./cri_cache.ts";
 export { discoverSandboxes, type SandboxView, sandboxView } from "./discover.ts";
 export { isValidSandboxId, type Sandbox, SandboxDirectory } from "./sandboxes.ts";

@@ -8,6 +8,8 @@
  * @module
  */
 import type { MetricFamily } from "../prom/mod.ts";
+import type { Runner } from "../run.ts";
+import type { OomConstraint } from "./_kmsg.ts";
 
 /** Where the host's trees are: the DaemonSet mounts them read-only elsewhere. */
 export interface NodePaths {
@@ -33,9 +35,77 @@ export interface Capabilities {
   minKernel?: string;
 }
 
+/** What the configuration tunes in the collectors (`node.*`). */
+export interface NodeOptions {
+  /** Processes exported by CPU use and, as many again, by memory (`node.topProcesses`). */
+  topProcesses: number;
+  /** The `/proc/cpuinfo` flags exported as `node_cpu_flag_info{flag}` (`node.cpuFlags`). */
+  cpuFlags: readonly string[];
+}
+
+/** Counts since the reading started (the backlog never counts). */
+export interface KernelLogStats {
+  /** Records read. */
+  records: number;
+  /** Records overwritten before they were read (gaps in sequence numbers). */
+  lost: number;
+  /** Reads the kernel failed with `EPIPE`. */
+  overruns: number;
+  oomKills: Record<OomConstraint, number>;
+  segfaults: number;
+  hungTasks: number;
+}
+
+/** A container (or pod sandbox) as the CRI runtime names it, for cAdvisor's labels. */
+export interface ContainerIdentity {
+  /** The container's name in its pod; `""` for a sandbox (the pause container). */
+  container: string;
+  pod: string;
+  namespace: string;
+  podUid: string;
+  /** The image by name, `""` when unknown. */
+  image: string;
+  /** Its pod sandbox's id (its own for a sandbox). */
+  sandboxId: string;
+  /** The sandbox's runtime handler (`kata`…; empty for the runtime's default). */
+  runtimeHandler: string;
+}
+
+/** Who runs in the node's containers (the CRI runtime's `ContainerMetadataCache`). */
+export interface ContainerDirectory {
+  /** The container or sandbox with this id, if known. */
+  container(id: string): ContainerIdentity | undefined;
+  /** The pod with this uid, if known. */
+  pod(uid: string): { name: string; namespace: string; runtimeHandler: string } | undefined;
+  /** Tells which container ids have cgroups now; unknown ones make it ask the runtime. */
+  notice(ids: Iterable<string>): void;
+}
+
+/** What the daemon hands collectors beyond the host's trees; each is optional. */
+export interface CollectServices {
+  /** Names pods and containers; without it the cgroups collector's labels stay empty. */
+  containers?: ContainerDirectory;
+  /**
+   * Kata's sandbox directories (`kata.sandboxRoots`) when the daemon serves Kata's
+   * cAdvisor-style series: the cgroups of those sandboxes are left to it.
+   */
+  kataSandboxRoots?: readonly string[];
+  /** The daemon's running kernel log reader (`KernelLog`), for the kmsg collector. */
+  kernelLog?: { stats(): KernelLogStats; unavailable(): string | undefined };
+  /** Runs programs (`nvidia-smi`); default `runCommand`. */
+  run?: Runner;
+  /** How long a program may run, in milliseconds; default 5000. */
+  commandTimeoutMs?: number;
+  /** `nvidia-smi`'s path; default `nvidia-smi` on PATH. */
+  nvidiaSmi?: string;
+}
+
 /** What a collector reads with, and where it reports problems. */
-export interface CollectContext {
+export interface CollectContext extends CollectServices {
   paths: NodePaths;
+  options: NodeOptions;
+  /** Runs a program (the filesystem collector's `stat -f`); tests pass their own. */
+  run: Runner;
   /**
    * Reports a problem with a source (missing, unreadable, a malformed line); the caller
    * logs each distinct problem once.
@@ -43,7 +113,12 @@ export interface CollectContext {
   warn(source: string, reason: string): void;
 }
 
-/** One collector. */
+/**
+ * One collector. A collector may keep what it needs from one collection to the next (the
+ * processes' previous CPU times, the mount points that hung), bounded by what the host has
+ * now: collectors that do are made by a factory, so that each user (the daemon, `agent
+ * stats`, a test) has its own.
+ */
 export interface NodeCollector {
   /** Its name in `node.collectors`, `agent stats` and `node_scrape_collector_*{collector}`. */
   readonly name: string;

@@ -30,6 +30,7 @@ export {
   parsePrometheusText,
   type ParseStats,
 } from "./_parse.ts";
+export { mergeFamilies } from "./merge.ts";
 export {
   type FamilyOptions,
   serializeHeader,

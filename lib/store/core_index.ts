@@ -57,7 +57,7 @@ export class ClaimLostError extends AgentError {
 
 /** How a core was tied to a pod. */
 export interface CoreMatch {
-  /** `hostname`, `cgroup`, `restart-window`, or `none`. */
+  /** `hostname`, `cgroup`, `kernel-log`, `restart-window`, or `none`. */
   method: string;
   /** `high`, `medium`, `low`, or `none` (unmatched or ambiguous). */
   confidence: "high" | "medium" | "low" | "none";

@@ -14,9 +14,13 @@
 import type * as Grpc from "@grpc/grpc-js";
 import { CRI_MESSAGES, CRI_PROTO_HEADER } from "../../lib/kata/_cri_proto.ts";
 import { haveCommand } from "./cores.ts";
+import { buildImage, PAUSE, WORKLOAD } from "./images.ts";
 
 /** The name the pause image is imported under. */
-export const PAUSE_IMAGE = "localhost/agent-test/pause:1";
+export const PAUSE_IMAGE = PAUSE.name;
+
+/** The name the workload image ({@linkcode WORKLOAD}) is imported under. */
+export const WORKLOAD_IMAGE = WORKLOAD.name;
 
 /**
  * The CRI calls that make fixtures (field numbers from kubernetes/cri-api
@@ -27,6 +31,9 @@ service RuntimeService {
   rpc RunPodSandbox(RunPodSandboxRequest) returns (RunPodSandboxResponse) {}
   rpc StopPodSandbox(StopPodSandboxRequest) returns (StopPodSandboxResponse) {}
   rpc RemovePodSandbox(RemovePodSandboxRequest) returns (RemovePodSandboxResponse) {}
+  rpc CreateContainer(CreateContainerRequest) returns (CreateContainerResponse) {}
+  rpc StartContainer(StartContainerRequest) returns (StartContainerResponse) {}
+  rpc ListContainerStats(ListContainerStatsRequest) returns (ListContainerStatsResponse) {}
 }
 ${CRI_MESSAGES}
 enum NamespaceMode {
@@ -81,6 +88,96 @@ message RemovePodSandboxRequest {
 }
 
 message RemovePodSandboxResponse {}
+
+message KeyValue {
+  string key = 1;
+  bytes value = 2;
+}
+
+message LinuxContainerResources {
+  int64 cpu_period = 1;
+  int64 cpu_quota = 2;
+  int64 cpu_shares = 3;
+  int64 memory_limit_in_bytes = 4;
+}
+
+message LinuxContainerSecurityContext {
+  NamespaceOption namespace_options = 3;
+}
+
+message LinuxContainerConfig {
+  LinuxContainerResources resources = 1;
+  LinuxContainerSecurityContext security_context = 2;
+}
+
+message ContainerConfig {
+  ContainerMetadata metadata = 1;
+  ImageSpec image = 2;
+  repeated string command = 3;
+  repeated string args = 4;
+  repeated KeyValue envs = 6;
+  map<string, string> labels = 9;
+  map<string, string> annotations = 10;
+  string log_path = 11;
+  LinuxContainerConfig linux = 15;
+}
+
+message CreateContainerRequest {
+  string pod_sandbox_id = 1;
+  ContainerConfig config = 2;
+  PodSandboxConfig sandbox_config = 3;
+}
+
+message CreateContainerResponse {
+  string container_id = 1;
+}
+
+message StartContainerRequest {
+  string container_id = 1;
+}
+
+message StartContainerResponse {}
+
+message UInt64Value {
+  uint64 value = 1;
+}
+
+message ContainerAttributes {
+  string id = 1;
+  ContainerMetadata metadata = 2;
+}
+
+message CpuUsage {
+  int64 timestamp = 1;
+  UInt64Value usage_core_nano_seconds = 2;
+}
+
+message MemoryUsage {
+  int64 timestamp = 1;
+  UInt64Value working_set_bytes = 2;
+  UInt64Value usage_bytes = 4;
+  UInt64Value rss_bytes = 5;
+}
+
+message ContainerStats {
+  ContainerAttributes attributes = 1;
+  CpuUsage cpu = 2;
+  MemoryUsage memory = 3;
+}
+
+message ContainerStatsFilter {
+  string id = 1;
+  string pod_sandbox_id = 2;
+  map<string, string> label_selector = 3;
+}
+
+message ListContainerStatsRequest {
+  ContainerStatsFilter filter = 1;
+}
+
+message ListContainerStatsResponse {
+  repeated ContainerStats stats = 1;
+}
 `;
 
 /** A compiled gRPC service: the grpc-js module and the service's method definitions. */
@@ -137,6 +234,28 @@ export interface SandboxSpec {
   annotations?: Record<string, string>;
 }
 
+/** A container to create in a sandbox. */
+export interface ContainerSpec {
+  name: string;
+  /** Default {@linkcode WORKLOAD_IMAGE}, imported on first use. */
+  image?: string;
+  args?: string[];
+  labels?: Record<string, string>;
+  /** CFS quota in microseconds per 100 ms period (50000: half a CPU); none by default. */
+  cpuQuotaUs?: number;
+  memoryLimitBytes?: number;
+}
+
+/** What CRI `ListContainerStats` reports for a container. */
+export interface CriContainerStats {
+  /** `cpu.usage_core_nano_seconds`, and when it was read (ns since the epoch). */
+  cpuNanoseconds: bigint;
+  cpuTimestamp: bigint;
+  /** `memory.working_set_bytes`, `memory.usage_bytes`. */
+  workingSetBytes: number;
+  usageBytes: number;
+}
+
 /** A running containerd owned by the test. */
 export interface Containerd {
   /** The CRI (and containerd) socket path. */
@@ -151,25 +270,16 @@ export interface Containerd {
   stopSandbox(id: string): Promise<void>;
   /** Stops and removes a sandbox (RemovePodSandbox). */
   removeSandbox(id: string): Promise<void>;
+  /** Creates and starts a container in sandbox `sandboxId`; returns its id. */
+  runContainer(sandboxId: string, spec: ContainerSpec): Promise<string>;
+  /** CRI `ListContainerStats` of one container. */
+  containerStats(id: string): Promise<CriContainerStats>;
   /**
    * Removes every sandbox it made, stops containerd (SIGTERM, SIGKILL after 10 s), waits
    * for its shims to exit, unmounts what is left under the directory and removes it.
    */
   close(): Promise<void>;
 }
-
-const PAUSE_C = `
-#include <signal.h>
-#include <unistd.h>
-
-static void stop(int sig) { (void)sig; _exit(0); }
-
-int main(void) {
-  signal(SIGINT, stop);
-  signal(SIGTERM, stop);
-  for (;;) pause();
-}
-`;
 
 const decoder = new TextDecoder();
 
@@ -179,77 +289,6 @@ async function run(command: string, args: string[], what = command): Promise<str
     throw new Error(`${what} failed (exit ${out.code}): ${decoder.decode(out.stderr).trim()}`);
   }
   return decoder.decode(out.stdout);
-}
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * Builds the pause image as an OCI image-layout tar under `dir` and returns its path: one
- * uncompressed layer holding `/pause`, the index annotated with `io.containerd.image.name`
- * so that `ctr images import` names it {@linkcode PAUSE_IMAGE}.
- */
-async function buildPauseImage(dir: string): Promise<string> {
-  const build = `${dir}/pause-build`;
-  const rootfs = `${build}/rootfs`;
-  const layout = `${build}/layout`;
-  await Deno.mkdir(rootfs, { recursive: true });
-  await Deno.mkdir(`${layout}/blobs/sha256`, { recursive: true });
-  await Deno.writeTextFile(`${build}/pause.c`, PAUSE_C);
-  await run("gcc", ["-static", "-O2", "-o", `${rootfs}/pause`, `${build}/pause.c`], "gcc -static");
-  await run("tar", [
-    "--numeric-owner",
-    "--owner=0",
-    "--group=0",
-    "-C",
-    rootfs,
-    "-cf",
-    `${build}/layer.tar`,
-    "pause",
-  ]);
-  const blob = async (bytes: Uint8Array) => {
-    const hex = await sha256(bytes);
-    await Deno.writeFile(`${layout}/blobs/sha256/${hex}`, bytes);
-    return { digest: `sha256:${hex}`, size: bytes.length };
-  };
-  const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-  const layer = await blob(await Deno.readFile(`${build}/layer.tar`));
-  const platform = {
-    architecture: ({ x86_64: "amd64", aarch64: "arm64" } as const)[Deno.build.arch],
-    os: "linux",
-  };
-  const config = await blob(json({
-    ...platform,
-    config: { Entrypoint: ["/pause"] },
-    rootfs: { type: "layers", diff_ids: [layer.digest] },
-  }));
-  const manifest = await blob(json({
-    schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.manifest.v1+json",
-    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-    layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer }],
-  }));
-  await Deno.writeFile(
-    `${layout}/index.json`,
-    json({
-      schemaVersion: 2,
-      manifests: [{
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        ...manifest,
-        platform,
-        annotations: {
-          "io.containerd.image.name": PAUSE_IMAGE,
-          "org.opencontainers.image.ref.name": "1",
-        },
-      }],
-    }),
-  );
-  await Deno.writeTextFile(`${layout}/oci-layout`, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  const tar = `${build}/pause.tar`;
-  await run("tar", ["-C", layout, "-cf", tar, "oci-layout", "index.json", "blobs"]);
-  return tar;
 }
 
 function configToml(dir: string, socket: string): string {
@@ -360,7 +399,7 @@ export async function startContainerd(): Promise<Containerd> {
     await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
   }
   await Deno.writeTextFile(`${dir}/config.toml`, configToml(dir, socket));
-  const image = await buildPauseImage(dir).catch(async (error) => {
+  const image = await buildImage(dir, PAUSE).catch(async (error) => {
     await Deno.remove(dir, { recursive: true });
     throw error;
   });
@@ -392,6 +431,9 @@ export async function startContainerd(): Promise<Containerd> {
     | { grpc: typeof Grpc; client: Grpc.Client; service: Grpc.ServiceDefinition }
     | undefined;
   const created = new Set<string>();
+  /** Each sandbox's config, which CreateContainer takes again. */
+  const sandboxConfigs = new Map<string, unknown>();
+  let workloadImported: Promise<string> | undefined;
   const call = <T>(method: string, request: unknown, timeoutMs = 30_000): Promise<T> => {
     const { grpc, client, service } = fixtures!;
     const definition = service[method]!;
@@ -487,30 +529,83 @@ export async function startContainerd(): Promise<Containerd> {
       dir,
       startupMs,
       async runSandbox(spec) {
-        const response = await call<{ podSandboxId: string }>("RunPodSandbox", {
-          config: {
-            metadata: {
-              name: spec.name,
-              uid: spec.uid,
-              namespace: spec.namespace,
-              attempt: spec.attempt ?? 0,
-            },
-            // A hostname needs a private UTS namespace, which host-network pods do not get.
-            hostname: "",
-            logDirectory: `${dir}/logs/${spec.uid}`,
-            labels: spec.labels ?? {},
-            annotations: spec.annotations ?? {},
-            linux: {
-              cgroupParent,
-              securityContext: {
-                namespaceOptions: { network: "NODE", pid: "POD", ipc: "POD" },
-              },
+        const config = {
+          metadata: {
+            name: spec.name,
+            uid: spec.uid,
+            namespace: spec.namespace,
+            attempt: spec.attempt ?? 0,
+          },
+          // A hostname needs a private UTS namespace, which host-network pods do not get.
+          hostname: "",
+          logDirectory: `${dir}/logs/${spec.uid}`,
+          labels: spec.labels ?? {},
+          annotations: spec.annotations ?? {},
+          linux: {
+            cgroupParent,
+            securityContext: {
+              namespaceOptions: { network: "NODE", pid: "POD", ipc: "POD" },
             },
           },
+        };
+        const response = await call<{ podSandboxId: string }>("RunPodSandbox", {
+          config,
           runtimeHandler: "",
         });
         created.add(response.podSandboxId);
+        sandboxConfigs.set(response.podSandboxId, config);
         return response.podSandboxId;
+      },
+      async runContainer(sandboxId, spec) {
+        const image = spec.image ?? WORKLOAD_IMAGE;
+        if (image === WORKLOAD_IMAGE) {
+          workloadImported ??= buildImage(dir, WORKLOAD).then((tar) =>
+            run(
+              "ctr",
+              ["--address", socket, "-n", "k8s.io", "images", "import", tar],
+              "ctr images import",
+            )
+          );
+          await workloadImported;
+        }
+        const { containerId } = await call<{ containerId: string }>("CreateContainer", {
+          podSandboxId: sandboxId,
+          config: {
+            metadata: { name: spec.name, attempt: 0 },
+            image: { image },
+            args: spec.args ?? [],
+            labels: spec.labels ?? {},
+            logPath: `${spec.name}.log`,
+            linux: {
+              resources: {
+                cpuPeriod: spec.cpuQuotaUs === undefined ? 0 : 100_000,
+                cpuQuota: spec.cpuQuotaUs ?? 0,
+                memoryLimitInBytes: spec.memoryLimitBytes ?? 0,
+              },
+              securityContext: {
+                namespaceOptions: { network: "NODE", pid: "CONTAINER", ipc: "POD" },
+              },
+            },
+          },
+          sandboxConfig: sandboxConfigs.get(sandboxId),
+        });
+        await call("StartContainer", { containerId });
+        return containerId;
+      },
+      async containerStats(id) {
+        const { stats } = await call<{ stats: Record<string, Record<string, unknown>>[] }>(
+          "ListContainerStats",
+          { filter: { id } },
+        );
+        const one = stats.find((s) => (s.attributes as { id: string }).id === id);
+        if (!one) throw new Error(`CRI ListContainerStats: no stats for container ${id}`);
+        const value = (field: unknown) => (field as { value: string } | null)?.value ?? "0";
+        return {
+          cpuNanoseconds: BigInt(value(one.cpu!.usageCoreNanoSeconds)),
+          cpuTimestamp: BigInt(String(one.cpu!.timestamp)),
+          workingSetBytes: Number(value(one.memory!.workingSetBytes)),
+          usageBytes: Number(value(one.memory!.usageBytes)),
+        };
       },
       async stopSandbox(id) {
         await call("StopPodSandbox", { podSandboxId: id });

@@ -7,10 +7,20 @@
  */
 import type { Buffer } from "node:buffer";
 import type * as Grpc from "@grpc/grpc-js";
-import { CRI_LOADER_OPTIONS, CRI_PROTO, CRI_SERVICE } from "../../lib/kata/_cri_proto.ts";
+import {
+  CRI_IMAGE_SERVICE,
+  CRI_LOADER_OPTIONS,
+  CRI_PROTO,
+  CRI_SERVICE,
+} from "../../lib/kata/_cri_proto.ts";
 import { loadService } from "./containerd.ts";
 
-export type Method = "Version" | "ListPodSandbox" | "PodSandboxStatus";
+export type Method =
+  | "Version"
+  | "ListPodSandbox"
+  | "PodSandboxStatus"
+  | "ListContainers"
+  | "ListImages";
 
 /** Answers one call: a value, a thrown `{ code, details }`, or a promise that never settles. */
 export type Handler = (request: Record<string, unknown>) => unknown;
@@ -31,10 +41,18 @@ export async function fakeCri(
   options: { serialize?: Partial<Record<Method, (value: unknown) => Buffer>> } = {},
 ): Promise<FakeCri> {
   const { grpc, service } = await loadService(CRI_PROTO, CRI_SERVICE, CRI_LOADER_OPTIONS);
+  const images = await loadService(CRI_PROTO, CRI_IMAGE_SERVICE, CRI_LOADER_OPTIONS);
   const dir = await Deno.makeTempDir({ prefix: "agent-fake-cri-" });
   const socket = `${dir}/cri.sock`;
-  const calls: Record<Method, number> = { Version: 0, ListPodSandbox: 0, PodSandboxStatus: 0 };
+  const calls: Record<Method, number> = {
+    Version: 0,
+    ListPodSandbox: 0,
+    PodSandboxStatus: 0,
+    ListContainers: 0,
+    ListImages: 0,
+  };
   const definition: Record<string, Grpc.MethodDefinition<unknown, unknown>> = { ...service };
+  const imageDefinition: Grpc.ServiceDefinition = { ...images.service };
   for (const [method, serialize] of Object.entries(options.serialize ?? {})) {
     definition[method] = { ...definition[method]!, responseSerialize: serialize };
   }
@@ -62,6 +80,8 @@ export async function fakeCri(
   const start = async () => {
     server = new grpc.Server();
     server.addService(definition, implementation);
+    // The image service on the same socket, as containerd and CRI-O serve it.
+    server.addService(imageDefinition, implementation);
     await new Promise<void>((resolve, reject) =>
       server!.bindAsync(
         `unix://${socket}`,

@@ -99,11 +99,21 @@ export class KubeEmulator {
     }
   }
 
-  /** Starts an emulator on 127.0.0.1. */
+  /**
+   * Starts an emulator on 127.0.0.1; without a port, on a free one below the kernel's ephemeral
+   * range (32768–60999), which {@linkcode restart} finds free again.
+   */
   static async start(options: KubeEmulatorOptions = {}): Promise<KubeEmulator> {
     const emulator = new KubeEmulator(options);
-    await emulator.#listen(options.port ?? 0);
-    return emulator;
+    for (let attempt = 1;; attempt++) {
+      try {
+        await emulator.#listen(options.port ?? 10_000 + Math.floor(Math.random() * 22_000));
+        return emulator;
+      } catch (error) {
+        const retry = options.port === undefined && error instanceof Deno.errors.AddrInUse;
+        if (!retry || attempt >= 100) throw error;
+      }
+    }
   }
 
   /** Base URL, e.g. `http://127.0.0.1:41234` (`https://` with TLS). */

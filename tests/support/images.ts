@@ -1,0 +1,154 @@
+/**
+ * The container images the real-containerd tests import (no registry is reachable here): each
+ * a static C program built with `gcc -static`, packed as an OCI image-layout tar of one
+ * uncompressed layer, its index annotated with `io.containerd.image.name` so that
+ * `ctr images import` names it.
+ *
+ * @module
+ */
+
+/** A test image: its name and the program it runs. */
+export interface TestImage {
+  /** The name it is imported under, `localhost/agent-test/<program>:1`. */
+  name: string;
+  /** The program's file name in the image (`/<program>`), its entrypoint. */
+  program: string;
+  /** The program's C source. */
+  source: string;
+}
+
+/** The sandboxes' pause image: sleeps until SIGTERM. */
+export const PAUSE: TestImage = {
+  name: "localhost/agent-test/pause:1",
+  program: "pause",
+  source: `
+#include <signal.h>
+#include <unistd.h>
+
+static void stop(int sig) { (void)sig; _exit(0); }
+
+int main(void) {
+  signal(SIGINT, stop);
+  signal(SIGTERM, stop);
+  for (;;) pause();
+}
+`,
+};
+
+/**
+ * A workload: touches `argv[1]` MiB of anonymous memory once (default 32), then burns CPU
+ * (10 ms spinning, 10 ms asleep) until SIGTERM. Its memory stays put after the start, so a
+ * cgroup's working set can be compared between two reads; its CPU time keeps growing.
+ */
+export const WORKLOAD: TestImage = {
+  name: "localhost/agent-test/workload:1",
+  program: "workload",
+  source: `
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static void stop(int sig) { (void)sig; _exit(0); }
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv) {
+  signal(SIGINT, stop);
+  signal(SIGTERM, stop);
+  size_t bytes = (argc > 1 ? (size_t)atol(argv[1]) : 32) << 20;
+  /* volatile: a store the compiler may not drop, so every page is really faulted in. */
+  volatile char *memory = malloc(bytes);
+  for (size_t i = 0; memory && i < bytes; i += 4096) memory[i] = 1;
+  struct timespec rest = {0, 10 * 1000 * 1000};
+  volatile unsigned long spin = 0;
+  for (;;) {
+    double until = now() + 0.01;
+    while (now() < until) spin++;
+    nanosleep(&rest, 0);
+  }
+}
+`,
+};
+
+const decoder = new TextDecoder();
+
+async function run(command: string, args: string[], what = command): Promise<string> {
+  const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`${what} failed (exit ${out.code}): ${decoder.decode(out.stderr).trim()}`);
+  }
+  return decoder.decode(out.stdout);
+}
+
+async function sha256(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Builds `image` as an OCI image-layout tar under `dir` and returns the tar's path. */
+export async function buildImage(dir: string, image: TestImage): Promise<string> {
+  const build = `${dir}/${image.program}-build`;
+  const rootfs = `${build}/rootfs`;
+  const layout = `${build}/layout`;
+  await Deno.mkdir(rootfs, { recursive: true });
+  await Deno.mkdir(`${layout}/blobs/sha256`, { recursive: true });
+  const source = `${build}/${image.program}.c`;
+  await Deno.writeTextFile(source, image.source);
+  await run("gcc", ["-static", "-O2", "-o", `${rootfs}/${image.program}`, source], "gcc -static");
+  await run("tar", [
+    "--numeric-owner",
+    "--owner=0",
+    "--group=0",
+    "-C",
+    rootfs,
+    "-cf",
+    `${build}/layer.tar`,
+    image.program,
+  ]);
+  const blob = async (bytes: Uint8Array) => {
+    const hex = await sha256(bytes);
+    await Deno.writeFile(`${layout}/blobs/sha256/${hex}`, bytes);
+    return { digest: `sha256:${hex}`, size: bytes.length };
+  };
+  const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+  const layer = await blob(await Deno.readFile(`${build}/layer.tar`));
+  const platform = {
+    architecture: ({ x86_64: "amd64", aarch64: "arm64" } as const)[Deno.build.arch],
+    os: "linux",
+  };
+  const config = await blob(json({
+    ...platform,
+    config: { Entrypoint: [`/${image.program}`] },
+    rootfs: { type: "layers", diff_ids: [layer.digest] },
+  }));
+  const manifest = await blob(json({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+    layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer }],
+  }));
+  await Deno.writeFile(
+    `${layout}/index.json`,
+    json({
+      schemaVersion: 2,
+      manifests: [{
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        ...manifest,
+        platform,
+        annotations: {
+          "io.containerd.image.name": image.name,
+          "org.opencontainers.image.ref.name": image.name.split(":").at(-1)!,
+        },
+      }],
+    }),
+  );
+  await Deno.writeTextFile(`${layout}/oci-layout`, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  const tar = `${build}/${image.program}.tar`;
+  await run("tar", ["-C", layout, "-cf", tar, "oci-layout", "index.json", "blobs"]);
+  return tar;
+}
