@@ -134,7 +134,7 @@ Deno.test({
             "milvus-querynode-0",
             "write_value()",
             "SIGABRT",
-            "file://",
+            "_milvus-querynode-0_",
           ]],
         ];
         for (const [name, path, expected] of pages) {
