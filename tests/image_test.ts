@@ -2,8 +2,8 @@
  * The agent's container image. `deno task image` builds it offline (a Debian root filesystem
  * made by mmdebstrap, the agent's layer, written as an OCI image layout); here it is imported
  * into a real containerd and run with `ctr run`, as the image's own unprivileged user: `agent
- * version`, and `agent analyze core` on a core mounted read-only, whose stack gdb in the image
- * resolves. The Dockerfile the release builds must say what the offline build does (packages,
+ * version`, `agent analyze core` on a core mounted read-only, whose stack gdb in the image
+ * resolves, and its default command, the daemon, until it answers `/readyz` and stops on SIGTERM. The Dockerfile the release builds must say what the offline build does (packages,
  * user, entrypoint, command), and the DaemonSet must name the image the release publishes.
  *
  * The first build downloads Debian's packages (minutes); the base is cached afterwards under
@@ -12,6 +12,7 @@
 import { assert, assertEquals, assertStringIncludes, withTempDir } from "./support/assert.ts";
 import { containerdSkipReason, startContainerd } from "./support/containerd.ts";
 import { sampleCores, skipBecause } from "./support/cores.ts";
+import { freePort, waitFor } from "./support/net.ts";
 import {
   buildImage,
   IMAGE_PACKAGES,
@@ -60,7 +61,7 @@ async function ctr(socket: string, args: string[]): Promise<{ code: number; out:
 }
 
 Deno.test({
-  name: "the image runs agent version and agent analyze core under a real containerd",
+  name: "the image runs agent version, agent analyze core and the daemon under a real containerd",
   ignore: skip,
   sanitizeResources: false,
   async fn() {
@@ -118,6 +119,41 @@ Deno.test({
           report.stackTrace.slice(0, 2).map((f: { function: string }) => f.function),
           ["deref", "main"],
         );
+
+        // The default command, the daemon, on the host's loopback: up, then stopped by SIGTERM.
+        const port = freePort();
+        const daemon = await ctr(containerd.socket, [
+          "run",
+          "-d",
+          "--net-host",
+          name,
+          "agent-daemon",
+          "agent",
+          "daemon",
+          `--listen-address=127.0.0.1:${port}`,
+        ]);
+        assertEquals(daemon.code, 0, daemon.out);
+        try {
+          const get = async (path: string) => {
+            const response = await fetch(`http://127.0.0.1:${port}${path}`);
+            return `${response.status} ${(await response.text()).trim()}`;
+          };
+          await waitFor(
+            async () => await get("/readyz") === "200 ok",
+            "the daemon in the image",
+            60_000,
+          );
+          assertEquals(await get("/healthz"), "200 ok");
+        } finally {
+          await ctr(containerd.socket, ["task", "kill", "agent-daemon"]);
+          await waitFor(
+            async () => (await ctr(containerd.socket, ["task", "ls"])).out.includes("STOPPED"),
+            "the daemon to stop on SIGTERM",
+            60_000,
+          );
+          await ctr(containerd.socket, ["task", "delete", "agent-daemon"]);
+          await ctr(containerd.socket, ["container", "delete", "agent-daemon"]);
+        }
       } finally {
         await containerd.close();
       }
