@@ -59,7 +59,7 @@ export function cacheDir(): string {
 
 /** Why the image cannot be built here, or `undefined`. */
 export function imageBuildMissing(): string | undefined {
-  for (const tool of ["mmdebstrap", "tar"]) {
+  for (const tool of ["mmdebstrap", "tar", "gzip", "unshare", "mount"]) {
     const found = (Deno.env.get("PATH") ?? "").split(":").some((dir) => {
       try {
         return Deno.statSync(`${dir}/${tool}`).isFile;
@@ -107,6 +107,47 @@ const LAUNCHER = `#!/bin/sh
 exec /usr/local/bin/deno run -q -P=agent --cached-only --config /opt/agent/deno.json /opt/agent/main.ts "$@"
 `;
 
+/** Loads every module of the agent; what fails to load is left to fail where it is used. */
+const WARM_UP = `
+for (const dir of ["cli", "daemon", "lib"]) {
+  const visit = async (path) => {
+    for await (const entry of Deno.readDir(path)) {
+      const child = \`\${path}/\${entry.name}\`;
+      if (entry.isDirectory) await visit(child);
+      else if (child.endsWith(".ts")) await import(\`file://\${child}\`).catch(() => {});
+    }
+  };
+  await visit(\`/opt/agent/\${dir}\`);
+}
+`;
+
+/**
+ * Fills the image's Deno cache with the agent's transpiled modules and V8's code cache, so
+ * that it starts without compiling its source (about 1.5 s less for `agent version`). Both
+ * caches are keyed by the module's path, so this runs with the source at the path it has in
+ * the image, `/opt/agent`: in a mount namespace of its own, where a tmpfs on /opt holds a bind
+ * mount of `opt`. Nothing changes outside it.
+ */
+async function warmCache(dir: string, opt: string): Promise<void> {
+  await Deno.writeTextFile(`${dir}/warm.js`, WARM_UP);
+  const deno = ["run", "-q", "-A", "--cached-only", "--config", "/opt/agent/deno.json"];
+  await mustRun(
+    "unshare",
+    [
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      'mount -t tmpfs tmpfs /opt && mkdir /opt/agent && mount --bind "$OPT" /opt/agent && ' +
+      '"$DENO" "$@" "$WARM" && "$DENO" "$@" /opt/agent/main.ts version',
+      "sh",
+      ...deno,
+    ],
+    { OPT: opt, DENO: Deno.execPath(), WARM: `${dir}/warm.js`, DENO_DIR: "/opt/agent/deno-dir" },
+  );
+}
+
 /** The agent's own layer as a directory tree under `dir/root`, then as `dir/agent.tar`. */
 async function agentLayer(dir: string): Promise<string> {
   const root = `${dir}/root`;
@@ -126,20 +167,14 @@ async function agentLayer(dir: string): Promise<string> {
     opt,
   ]);
   // The npm packages the agent imports, into the image's own Deno cache (from the npm
-  // registry: a cache of its own holds only what the agent needs); then a run fills the
-  // transpile cache, so that the agent starts without compiling its source.
+  // registry: a cache of its own holds only what the agent needs).
   const env = { DENO_DIR: `${opt}/deno-dir`, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
-  const config = ["--config", `${opt}/deno.json`];
-  await mustRun(Deno.execPath(), ["cache", "-q", ...config, `${opt}/main.ts`], env);
-  await mustRun(Deno.execPath(), [
-    "run",
-    "-q",
-    "-P=agent",
-    "--cached-only",
-    ...config,
-    `${opt}/main.ts`,
-    "version",
-  ], env);
+  await mustRun(
+    Deno.execPath(),
+    ["cache", "-q", "--config", `${opt}/deno.json`, `${opt}/main.ts`],
+    env,
+  );
+  await warmCache(dir, opt);
   await Deno.mkdir(`${root}/var/lib/agent`, { recursive: true });
   await Deno.mkdir(`${root}/etc/agent`, { recursive: true });
   const layer = `${dir}/agent.tar`;

@@ -10,7 +10,7 @@
  * `~/.cache/agent/image/`.
  */
 import { assert, assertEquals, assertStringIncludes, withTempDir } from "./support/assert.ts";
-import { containerdSkipReason, startContainerd } from "./support/containerd.ts";
+import { containerdSkipReason, ctr, startContainerd } from "./support/containerd.ts";
 import { sampleCores, skipBecause } from "./support/cores.ts";
 import { freePort, waitFor } from "./support/net.ts";
 import {
@@ -49,16 +49,8 @@ Deno.test("the DaemonSet and the release name the same image", async () => {
   assertStringIncludes(release, `IMAGE: ${IMAGE_REPOSITORY}\n`);
 });
 
-async function ctr(socket: string, args: string[]): Promise<{ code: number; out: string }> {
-  const out = await new Deno.Command("ctr", {
-    args: ["--address", socket, "-n", "agent-image-test", ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, out: decoder.decode(out.stdout) + decoder.decode(out.stderr) };
-}
+/** The namespace of containerd the image is imported into. */
+const NAMESPACE = "agent-image-test";
 
 Deno.test({
   name: "the image runs agent version, agent analyze core and the daemon under a real containerd",
@@ -81,10 +73,10 @@ Deno.test({
 
       const containerd = await startContainerd();
       try {
-        const imported = await ctr(containerd.socket, ["images", "import", tar]);
+        const imported = await ctr(containerd.socket, NAMESPACE, ["images", "import", tar]);
         assertEquals(imported.code, 0, imported.out);
         const run = (id: string, args: string[]) =>
-          ctr(containerd.socket, [
+          ctr(containerd.socket, NAMESPACE, [
             "run",
             "--rm",
             "--mount",
@@ -122,7 +114,7 @@ Deno.test({
 
         // The default command, the daemon, on the host's loopback: up, then stopped by SIGTERM.
         const port = freePort();
-        const daemon = await ctr(containerd.socket, [
+        const daemon = await ctr(containerd.socket, NAMESPACE, [
           "run",
           "-d",
           "--net-host",
@@ -145,14 +137,15 @@ Deno.test({
           );
           assertEquals(await get("/healthz"), "200 ok");
         } finally {
-          await ctr(containerd.socket, ["task", "kill", "agent-daemon"]);
+          await ctr(containerd.socket, NAMESPACE, ["task", "kill", "agent-daemon"]);
           await waitFor(
-            async () => (await ctr(containerd.socket, ["task", "ls"])).out.includes("STOPPED"),
+            async () =>
+              (await ctr(containerd.socket, NAMESPACE, ["task", "ls"])).out.includes("STOPPED"),
             "the daemon to stop on SIGTERM",
             60_000,
           );
-          await ctr(containerd.socket, ["task", "delete", "agent-daemon"]);
-          await ctr(containerd.socket, ["container", "delete", "agent-daemon"]);
+          await ctr(containerd.socket, NAMESPACE, ["task", "delete", "agent-daemon"]);
+          await ctr(containerd.socket, NAMESPACE, ["container", "delete", "agent-daemon"]);
         }
       } finally {
         await containerd.close();

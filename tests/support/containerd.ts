@@ -283,6 +283,23 @@ export interface Containerd {
 
 const decoder = new TextDecoder();
 
+/** What a `ctr` command did: its exit code and its stdout followed by its stderr. */
+export interface CtrResult {
+  code: number;
+  out: string;
+}
+
+/** Runs `ctr` against the containerd at `socket`, in the namespace `namespace`. */
+export async function ctr(socket: string, namespace: string, args: string[]): Promise<CtrResult> {
+  const out = await new Deno.Command("ctr", {
+    args: ["--address", socket, "-n", namespace, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, out: decoder.decode(out.stdout) + decoder.decode(out.stderr) };
+}
+
 async function run(command: string, args: string[], what = command): Promise<string> {
   const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
   if (!out.success) {
