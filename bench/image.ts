@@ -13,7 +13,7 @@
  * @module
  */
 // deno-lint-ignore-file no-console
-import { ctr, startContainerd } from "../tests/support/containerd.ts";
+import { ctr, startContainerd, stopContainer } from "../tests/support/containerd.ts";
 import { freePort, waitFor } from "../tests/support/net.ts";
 import { buildImage, IMAGE_REPOSITORY } from "../scripts/build_image.ts";
 import { VERSION } from "../lib/version.ts";
@@ -128,14 +128,7 @@ async function main(args: string[]): Promise<void> {
       );
     });
     console.log(`daemon, ctr run -d until /readyz answers: ${ms(readyMs)}`);
-    await ctr(containerd.socket, NAMESPACE, ["task", "kill", "daemon"]);
-    await waitFor(
-      async () => (await ctr(containerd.socket, NAMESPACE, ["task", "ls"])).out.includes("STOPPED"),
-      "the daemon to stop",
-      60_000,
-    );
-    await ctr(containerd.socket, NAMESPACE, ["task", "delete", "daemon"]);
-    await ctr(containerd.socket, NAMESPACE, ["container", "delete", "daemon"]);
+    await stopContainer(containerd.socket, NAMESPACE, "daemon");
   } finally {
     await containerd.close();
     await Deno.remove(work, { recursive: true });

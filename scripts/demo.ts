@@ -6,7 +6,7 @@
  * metrics), a SIMULATED CRI runtime (a gRPC server speaking CRI `runtime.v1` that names
  * their pods) and a core directory into which it drops the core. It prints its hints once
  * each works: `/sandboxes` names the pods, `/metrics` has their `container_*` series and
- * `/cores` the stored core. The daemon itself runs as in production; only its surroundings
+ * this machine's own `node_*` series, `/cores` the stored core; `agent stats` reads the node. The daemon itself runs as in production; only its surroundings
  * are simulated. Ctrl-C stops everything and removes the directory. `--for SECONDS` stops on
  * its own; without a terminal on stdin it stops after 20 s.
  *
@@ -212,6 +212,7 @@ server:
   const ready = await until(
     async () =>
       (await text("/metrics?filter_family=container_memory")).includes('pod="milvus-demo-') &&
+      (await text("/metrics?filter_family=node_load1")).includes("node_load1 ") &&
       (await text("/sandboxes", "application/json")).includes('"name":"milvus-demo-') &&
       (await text("/cores")).includes('"state":"stored"'),
     60_000,
@@ -225,7 +226,8 @@ server:
 - a simulated CRI runtime on ${cri.socket} naming their pods
   (${PODS.map(([namespace, pod]) => `${namespace}/${pod}`).slice(0, 2).join(", ")}, ...);
 - the core was dropped into ${dir}/cores/${name}:
-  the daemon analyzed, scored and stored it in ${dir}/store.
+  the daemon analyzed, scored and stored it in ${dir}/store;
+- the node collectors read this machine's own /proc and /sys (nothing simulated there).
 Try:
   curl ${base}/
   curl ${base}/sandboxes
@@ -233,6 +235,8 @@ Try:
   curl '${base}/metrics?filter_family=kata_guest_meminfo,container_memory'
   curl ${base}/cores
   ${agentLine} --config ${dir}/agent.yaml discover sandboxes
+  curl '${base}/metrics?filter_family=node_load1,node_memory_MemAvailable_bytes'
+  ${agentLine} stats cpu memory
 ${
     seconds
       ? `Stopping in ${seconds} s.`

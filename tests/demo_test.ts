@@ -1,7 +1,7 @@
 /**
  * `deno task demo` shows what the README promises: every hint it prints works as printed,
- * with the pods' names from the simulated CRI runtime, their `container_*` series and the
- * stored core.
+ * with the pods' names from the simulated CRI runtime, their `container_*` series, the
+ * stored core, the node's own `node_*` series and `agent stats`.
  */
 import { assert, assertEquals, assertStringIncludes } from "./support/assert.ts";
 import { DENO_DIR } from "./support/cli.ts";
@@ -23,7 +23,7 @@ async function readUntil(reader: ReadableStreamDefaultReader<string>, text: stri
 }
 
 Deno.test({
-  name: "the demo's hints all work as printed: pods named, container series, the stored core",
+  name: "the demo's hints all work as printed: pods named, container series, the stored core, node",
   ignore: skip,
   fn: async () => {
     const demo = new Deno.Command(Deno.execPath(), {
@@ -58,7 +58,7 @@ Deno.test({
       output = await readUntil(stdout, "Stopping in 300 s.");
       const hints = output.split("\nTry:\n")[1]!.split("\nStopping")[0]!.split("\n")
         .map((line) => line.trim()).filter(Boolean);
-      assertEquals(hints.length, 6, output);
+      assertEquals(hints.length, 8, output);
       const results: string[] = [];
       for (const hint of hints) {
         const out = await new Deno.Command("sh", {
@@ -75,7 +75,9 @@ Deno.test({
         assertEquals(out.code, 0, `${hint}: ${decoder.decode(out.stderr)}`);
         results.push(text);
       }
-      const [index, ids, sandboxes, metrics, cores, discover] = results as [
+      const [index, ids, sandboxes, metrics, cores, discover, node, stats] = results as [
+        string,
+        string,
         string,
         string,
         string,
@@ -96,6 +98,10 @@ Deno.test({
       assertEquals([stored?.state, stored?.pod], ["stored", "milvus-demo-querynode-0"]);
       assertStringIncludes(discover, "milvus-demo-querynode-0");
       assertStringIncludes(discover, "(from the daemon)");
+      assert(/^node_load1 \d/m.test(node), node);
+      assert(/^node_memory_MemAvailable_bytes \d/m.test(node), node);
+      assertStringIncludes(stats, "CPU%");
+      assertStringIncludes(stats, "MEMORY");
     } finally {
       demo.kill("SIGINT");
       const status = await demo.status;

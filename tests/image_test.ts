@@ -10,7 +10,7 @@
  * `~/.cache/agent/image/`.
  */
 import { assert, assertEquals, assertStringIncludes, withTempDir } from "./support/assert.ts";
-import { containerdSkipReason, ctr, startContainerd } from "./support/containerd.ts";
+import { containerdSkipReason, ctr, startContainerd, stopContainer } from "./support/containerd.ts";
 import { sampleCores, skipBecause } from "./support/cores.ts";
 import { freePort, waitFor } from "./support/net.ts";
 import {
@@ -137,15 +137,7 @@ Deno.test({
           );
           assertEquals(await get("/healthz"), "200 ok");
         } finally {
-          await ctr(containerd.socket, NAMESPACE, ["task", "kill", "agent-daemon"]);
-          await waitFor(
-            async () =>
-              (await ctr(containerd.socket, NAMESPACE, ["task", "ls"])).out.includes("STOPPED"),
-            "the daemon to stop on SIGTERM",
-            60_000,
-          );
-          await ctr(containerd.socket, NAMESPACE, ["task", "delete", "agent-daemon"]);
-          await ctr(containerd.socket, NAMESPACE, ["container", "delete", "agent-daemon"]);
+          await stopContainer(containerd.socket, NAMESPACE, "agent-daemon");
         }
       } finally {
         await containerd.close();
