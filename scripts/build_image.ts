@@ -257,25 +257,76 @@ export async function buildImage(
   return name;
 }
 
-if (import.meta.main) {
-  const args = Deno.args;
-  const value = (flag: string) => {
-    const i = args.indexOf(flag);
-    return i >= 0 ? args[i + 1] : undefined;
+/** What `deno task image` was asked to do. */
+export interface ImageArgs {
+  output: string;
+  name: string;
+  baseOnly: boolean;
+}
+
+/** An image reference: `[registry/]repository:tag`, in lower case but for the tag. */
+const IMAGE_NAME =
+  /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*:[\w][\w.-]{0,127}$/;
+
+/**
+ * Reads the arguments of `deno task image`; a relative `--output` is taken from the caller's
+ * directory (`cwd`). Throws a one-line message naming the argument that is wrong.
+ */
+export function parseImageArgs(args: string[], cwd: string): ImageArgs {
+  const parsed: ImageArgs = {
+    output: `${ROOT}/dist/agent-image.tar`,
+    name: `${IMAGE_REPOSITORY}:${VERSION}`,
+    baseOnly: false,
   };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--base-only") {
+      parsed.baseOnly = true;
+      continue;
+    }
+    if (arg !== "--output" && arg !== "--name") {
+      throw new Error(
+        `Unknown argument "${arg}" (expected --output FILE, --name NAME:TAG or --base-only)`,
+      );
+    }
+    const value = args[++i];
+    if (!value || value.startsWith("--")) throw new Error(`${arg} needs a value`);
+    if (arg === "--name") {
+      if (!IMAGE_NAME.test(value)) {
+        throw new Error(
+          `Invalid --name "${value}": expected [REGISTRY/]REPOSITORY:TAG in lower case`,
+        );
+      }
+      parsed.name = value;
+    } else {
+      parsed.output = value.startsWith("/") ? value : `${cwd}/${value}`;
+    }
+  }
+  return parsed;
+}
+
+if (import.meta.main) {
+  let args: ImageArgs;
+  try {
+    args = parseImageArgs(Deno.args, Deno.env.get("INIT_CWD") ?? Deno.cwd());
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    Deno.exit(2);
+  }
   const missing = imageBuildMissing();
   if (missing) {
     console.error(`Cannot build the image here: ${missing}`);
     Deno.exit(3);
   }
   try {
-    if (args.includes("--base-only")) {
+    if (args.baseOnly) {
       console.log(`Base root filesystem: ${await baseLayer()}`);
     } else {
-      const output = value("--output") ?? `${ROOT}/dist/agent-image.tar`;
-      await Deno.mkdir(output.replace(/\/[^/]*$/, "") || ".", { recursive: true });
-      const name = await buildImage(output, { name: value("--name") });
-      console.log(`Built ${name} into ${output} (ctr images import ${output})`);
+      await Deno.mkdir(args.output.slice(0, args.output.lastIndexOf("/")) || "/", {
+        recursive: true,
+      });
+      const name = await buildImage(args.output, { name: args.name });
+      console.log(`Built ${name} into ${args.output} (ctr images import ${args.output})`);
     }
   } catch (error) {
     console.error(`Cannot build the image: ${error instanceof Error ? error.message : error}`);

@@ -20,6 +20,7 @@ import {
   IMAGE_USER,
   imageBuildMissing,
   imageConfig,
+  parseImageArgs,
 } from "../scripts/build_image.ts";
 import { VERSION } from "../lib/version.ts";
 
@@ -47,6 +48,43 @@ Deno.test("the DaemonSet and the release name the same image", async () => {
   assertStringIncludes(daemonset, `image: ${IMAGE_REPOSITORY}:${VERSION}\n`);
   const release = await Deno.readTextFile(`${ROOT}.github/workflows/release.yml`);
   assertStringIncludes(release, `IMAGE: ${IMAGE_REPOSITORY}\n`);
+});
+
+Deno.test("deno task image names the argument it cannot take", () => {
+  const cases: [string[], string][] = [
+    [
+      ["--out", "x.tar"],
+      'Unknown argument "--out" (expected --output FILE, --name NAME:TAG or --base-only)',
+    ],
+    [["--output"], "--output needs a value"],
+    [["--name", "--base-only"], "--name needs a value"],
+    [
+      ["--name", "Agent:1"],
+      'Invalid --name "Agent:1": expected [REGISTRY/]REPOSITORY:TAG in lower case',
+    ],
+    [
+      ["--name", "agent"],
+      'Invalid --name "agent": expected [REGISTRY/]REPOSITORY:TAG in lower case',
+    ],
+  ];
+  for (const [args, message] of cases) {
+    let thrown = "";
+    try {
+      parseImageArgs(args, "/here");
+    } catch (error) {
+      thrown = (error as Error).message;
+    }
+    assertEquals(thrown, message, args.join(" "));
+  }
+  assertEquals(
+    parseImageArgs(["--output", "out/i.tar", "--name", "localhost:5000/a/agent:dev"], "/here"),
+    {
+      output: "/here/out/i.tar",
+      name: "localhost:5000/a/agent:dev",
+      baseOnly: false,
+    },
+  );
+  assertEquals(parseImageArgs([], "/here").name, `${IMAGE_REPOSITORY}:${VERSION}`);
 });
 
 /** The namespace of containerd the image is imported into. */
