@@ -1,5 +1,5 @@
 /**
- * `agent analyze core CORE [--exe PATH] [--no-gdb] [-o text|json]`.
+ * `agent analyze core CORE [--exe PATH] [--no-gdb] [--ai [--force]] [-o text|json]`.
  *
  * @module
  */
@@ -14,8 +14,10 @@ import {
   type Frame,
   frameLabel,
 } from "../lib/core/mod.ts";
+import { ExitCode, UsageError } from "../lib/errors.ts";
 import type { CliContext } from "./_context.ts";
 import { examples } from "./_help.ts";
+import { checkAi, explainCore, renderExplanation } from "./ai.ts";
 import { print, renderJson } from "./output.ts";
 
 /** Builds the `analyze` command group. */
@@ -36,16 +38,39 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
     .argument("<core>", "core file (ELF, or gzip/zstd/lz4-compressed ELF)")
     .option("--exe <path>", "executable that crashed (default: the path recorded in the core)")
     .option("--no-gdb", "notes only: do not run gdb")
+    .option(
+      "--ai",
+      "then explain the crash with the model of the ai section, once per crash group, within its limits (only whitelisted facts of the analysis are sent)",
+    )
+    .option(
+      "--force",
+      "with --ai: ask again though the crash group has an explanation or the core scores below ai.minScore (the cost limits still hold)",
+    )
     .addOption(
       new Option("-o, --output <format>", "output format").choices(["text", "json"] as const)
         .default("text"),
     )
     .action(async (core, options) => {
+      if (options.force && !options.ai) throw new UsageError("--force needs --ai");
       const config = await context.config();
+      // The ai section is checked before the analysis, which can take minutes.
+      if (options.ai) await checkAi(config);
       // A core collected in pipe mode, or stored with its metadata, may come with a debug
       // bundle: its own executable and libraries.
       const analysis = await analyzeWithBundle(core, analyzeOptions(config, options), config);
-      await print(options.output === "json" ? renderJson(analysis) : renderAnalysis(analysis));
+      if (!options.ai) {
+        await print(options.output === "json" ? renderJson(analysis) : renderAnalysis(analysis));
+        return;
+      }
+      const ai = await explainCore(config, analysis, { force: options.force === true });
+      // The analysis is printed all the same; a model API that failed is exit code 3.
+      if (ai.status === "failed") context.fail(ExitCode.Unavailable);
+      await print(
+        options.output === "json"
+          ? renderJson({ ...analysis, ai })
+          : renderAnalysis(analysis) + "\n" + renderExplanation(ai),
+      );
+      if (ai.status === "failed") context.log().error("AI analysis failed", { reason: ai.reason });
     });
   examples(
     core,
@@ -55,6 +80,10 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
       "agent analyze core core.zst --exe ./milvus -o json",
     ],
     ["Only what the core's notes say, without gdb", "agent analyze core ./core.1234 --no-gdb"],
+    [
+      "With a model's explanation (the ai section of the configuration)",
+      "agent analyze core ./core.1234 --ai",
+    ],
   );
   return examples(analyze, ["Explain a coredump", "agent analyze core ./core.1234"]);
 }

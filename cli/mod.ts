@@ -7,6 +7,7 @@
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { VERSION } from "../lib/version.ts";
 import { type CliContext, createContext } from "./_context.ts";
+import { aiCommand } from "./ai.ts";
 import { examples, helpConfiguration, type HelpStyle, terminalStyle } from "./_help.ts";
 import { usageLine } from "./_usage.ts";
 import { analyzeCommand } from "./analyze.ts";
@@ -73,6 +74,7 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   program.addCommand(pruneCommand(context));
   program.addCommand(uninstallCommand(context));
   program.addCommand(statsCommand(context));
+  program.addCommand(aiCommand(context));
   program.addCommand(daemonCommand(context));
   program.addCommand(optionsCommand(program, style));
   program.addCommand(versionCommand());

@@ -11,7 +11,11 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
+import type { AiOutcome } from "../lib/ai/mod.ts";
+import { Channel } from "../lib/channel.ts";
+import { ClusterFacts, type CoreOutcome, KernelCrashes } from "../lib/collect/mod.ts";
 import type { Config } from "../lib/config/mod.ts";
+import { errorMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AgentMetrics } from "../lib/metrics/mod.ts";
 import type { MetricFamily } from "../lib/prom/mod.ts";
@@ -78,4 +82,53 @@ export function superviseStage(
         context.metrics.up.set({ feature: upFeature }, up ? 1 : 0),
     }),
   });
+}
+
+/**
+ * What features tell each other: the cluster as correlation sees it, the crashes the kernel
+ * logged, each core's outcome, and each stored core's AI explanation. A feature's factory
+ * takes the ones it reads or writes.
+ */
+export interface Channels {
+  cluster: ClusterFacts;
+  kernelCrashes: KernelCrashes;
+  outcomes: Channel<CoreOutcome>;
+  explanations: Channel<AiOutcome>;
+}
+
+/** Creates the channels; a subscriber that fails is logged, and the others still hear. */
+export function createChannels(log: Logger): Channels {
+  const failed = (what: string) => (error: unknown) =>
+    log.warn(`${what}'s subscriber failed`, { error: errorMessage(error) });
+  return {
+    cluster: new ClusterFacts(),
+    kernelCrashes: new KernelCrashes(),
+    outcomes: new Channel<CoreOutcome>(failed("a core outcome")),
+    explanations: new Channel<AiOutcome>(failed("an AI explanation")),
+  };
+}
+
+/**
+ * Starts the enabled features in order and returns those that started. A feature that fails
+ * to start is off (`agent_feature_up` 0, logged, its reason in `failures`); the others run on.
+ */
+export async function startFeatures(
+  features: readonly Feature[],
+  context: FeatureContext,
+  failures?: Map<string, string>,
+): Promise<Feature[]> {
+  const running: Feature[] = [];
+  for (const feature of features.filter((f) => f.enabled)) {
+    try {
+      await feature.start();
+      running.push(feature);
+    } catch (error) {
+      context.metrics.up.set({ feature: feature.name }, 0);
+      failures?.set(feature.name, errorMessage(error));
+      context.log[feature.optional ? "warn" : "error"](`${feature.title} off`, {
+        reason: errorMessage(error),
+      });
+    }
+  }
+  return running;
 }

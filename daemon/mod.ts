@@ -5,8 +5,6 @@
  *
  * @module
  */
-import { Channel } from "../lib/channel.ts";
-import { ClusterFacts, type CoreOutcome, KernelCrashes } from "../lib/collect/mod.ts";
 import { type Config, readBearerToken } from "../lib/config/mod.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { keepRunning, sweepTempDirs } from "../lib/lifecycle.ts";
@@ -14,7 +12,8 @@ import { type AgentMetrics, createMetrics } from "../lib/metrics/mod.ts";
 import { openState } from "../lib/store/mod.ts";
 import { VERSION } from "../lib/version.ts";
 import { createApp } from "./app.ts";
-import type { Feature, FeatureContext } from "./feature.ts";
+import { createChannels, type Feature, type FeatureContext, startFeatures } from "./feature.ts";
+import { aiFeature } from "./features/ai.ts";
 import { collectorFeature } from "./features/collector.ts";
 import { kataFeature } from "./features/kata.ts";
 import { kubernetesFeature } from "./features/kubernetes.ts";
@@ -66,23 +65,20 @@ async function serve(
   const { log, signal } = options;
   const db = await openState(config.stateDir);
   const context: FeatureContext = { config, log, metrics, db, signal };
-  // What features tell each other: the cluster as correlation sees it, the crashes the
-  // kernel logged, and each core's outcome.
-  const cluster = new ClusterFacts();
-  const kernelCrashes = new KernelCrashes();
-  const outcomes = new Channel<CoreOutcome>((error) =>
-    log.warn("a core outcome's subscriber failed", { error: errorMessage(error) })
-  );
+  const channels = createChannels(log);
   const kata = kataFeature(context);
-  const collector = collectorFeature(context, { cluster, outcomes, kernelCrashes });
+  const collector = collectorFeature(context, channels);
+  const ai = aiFeature(context, channels);
+  // The AI stage starts before the collector, so that it hears of every core stored.
   const features: Feature[] = [
     kata,
+    ai,
     collector,
     retentionFeature(context),
-    kubernetesFeature(context, { cluster, outcomes }),
-    nodeFeature(context, { kernelCrashes }),
+    kubernetesFeature(context, channels),
+    nodeFeature(context, channels),
   ];
-  const running: Feature[] = [];
+  let running: Feature[] = [];
   /** Why each feature that could not start is off. */
   const failures = new Map<string, string>();
   const startedAt = new Date().toISOString();
@@ -109,7 +105,11 @@ async function serve(
           state: true,
           ...Object.fromEntries(running.map((feature) => [feature.name, feature.ready()])),
         }),
-        cores: (query) => collector.cores(query),
+        cores: (query) => {
+          const records = collector.cores(query);
+          const explained = ai.coresAi(records.map((r) => r.id));
+          return records.map((r) => ({ ...r, ai: explained.get(r.id) ?? null }));
+        },
         status,
         beforeScrape: () => {
           metrics.httpConnections.set(server?.connections ?? 0);
@@ -129,19 +129,7 @@ async function serve(
     db.close();
     throw error;
   }
-  for (const feature of features.filter((f) => f.enabled)) {
-    try {
-      await feature.start();
-      running.push(feature);
-    } catch (error) {
-      // A failing feature is off; the others and the HTTP server run on.
-      metrics.up.set({ feature: feature.name }, 0);
-      failures.set(feature.name, errorMessage(error));
-      log[feature.optional ? "warn" : "error"](`${feature.title} off`, {
-        reason: errorMessage(error),
-      });
-    }
-  }
+  running = await startFeatures(features, context, failures);
   await new Promise<void>((resolve) => {
     if (signal.aborted) resolve();
     else signal.addEventListener("abort", () => resolve(), { once: true });

@@ -1,11 +1,13 @@
 /**
  * The Kubernetes side: the watch of this node's Milvus pods, which publishes the pods and
  * every restart into `cluster` (for core correlation) and feeds the crash-loop cleaner; and a
- * `CoreDumped` Warning Event on the pod of every analyzed core that `outcomes` tells of. Off,
+ * `CoreDumped` Warning Event on the pod of every analyzed core that `outcomes` tells of, its
+ * message completed with the core's AI explanation when `explanations` tells of one. Off,
  * with a warning, when no cluster is configured.
  *
  * @module
  */
+import { type AiOutcome, summaryLine } from "../../lib/ai/mod.ts";
 import type { Channel } from "../../lib/channel.ts";
 import { type ClusterFacts, type CoreOutcome, podInfo } from "../../lib/collect/mod.ts";
 import { errorMessage, InputError } from "../../lib/errors.ts";
@@ -18,11 +20,19 @@ import { type Feature, type FeatureContext, superviseStage } from "../feature.ts
 /** Events waiting to be recorded, at most: a crash storm drops the oldest, never blocks. */
 const MAX_PENDING_EVENTS = 100;
 
+/** Recorded events remembered for an explanation that comes later, at most. */
+const MAX_REMEMBERED_EVENTS = 500;
+
+/** The channels the feature reads. */
+export interface KubernetesChannels {
+  cluster: ClusterFacts;
+  outcomes: Channel<CoreOutcome>;
+  /** The AI explanations of stored cores, when the AI feature runs. */
+  explanations?: Channel<AiOutcome>;
+}
+
 /** Creates the Kubernetes feature. */
-export function kubernetesFeature(
-  context: FeatureContext,
-  channels: { cluster: ClusterFacts; outcomes: Channel<CoreOutcome> },
-): Feature {
+export function kubernetesFeature(context: FeatureContext, channels: KubernetesChannels): Feature {
   const { config, log, metrics } = context;
   let synced = false;
   let publishing = false;
@@ -156,16 +166,19 @@ async function createCleaner(context: FeatureContext, client: KubeClient) {
 
 /**
  * Records a `CoreDumped` Event on the pod of each analyzed core tied to one, from a bounded
- * queue fed by the outcomes channel, so that a slow API server never slows collection.
+ * queue fed by the outcomes channel, so that a slow API server never slows collection. An
+ * explanation that comes before the Event is recorded goes into its message; one that comes
+ * after replaces the message of the Event recorded.
  */
-function coreEvents(
-  client: KubeClient,
-  channels: { cluster: ClusterFacts; outcomes: Channel<CoreOutcome> },
-  log: Logger,
-) {
+function coreEvents(client: KubeClient, channels: KubernetesChannels, log: Logger) {
   const pending: CoreOutcome[] = [];
+  /** Explanations (one line each) by core id, until their Event has them. */
+  const explained = new Map<number, string>();
+  /** Recorded Events by core id, for an explanation that comes later. */
+  const recorded = new Map<number, { namespace: string; name: string; outcome: CoreOutcome }>();
+  const updates: number[] = [];
   let wake = () => {};
-  const unsubscribe = channels.outcomes.subscribe((outcome) => {
+  const unsubscribeOutcomes = channels.outcomes.subscribe((outcome) => {
     const { namespace, pod, match } = outcome.record;
     if (!namespace || !pod || !match || match.confidence === "none") return;
     if (pending.length >= MAX_PENDING_EVENTS) {
@@ -175,9 +188,47 @@ function coreEvents(
     pending.push(outcome);
     wake();
   });
+  const unsubscribeExplanations = channels.explanations?.subscribe(({ coreId, explanation }) => {
+    if (!explanation.result) return;
+    explained.set(coreId, summaryLine(explanation.result));
+    if (explained.size > MAX_REMEMBERED_EVENTS) explained.delete(explained.keys().next().value!);
+    if (recorded.has(coreId)) {
+      updates.push(coreId);
+      wake();
+    }
+  }) ?? (() => {});
+  const remember = (
+    id: number,
+    event: { namespace: string; name: string; outcome: CoreOutcome },
+  ) => {
+    recorded.set(id, event);
+    if (recorded.size > MAX_REMEMBERED_EVENTS) recorded.delete(recorded.keys().next().value!);
+  };
   const run = async (signal: AbortSignal) => {
-    const { recordPodEvent } = await import("../../lib/kube/mod.ts");
+    const { recordPodEvent, updateEventMessage } = await import("../../lib/kube/mod.ts");
     while (!signal.aborted) {
+      const update = updates.shift();
+      if (update !== undefined) {
+        const event = recorded.get(update);
+        const line = explained.get(update);
+        if (!event || line === undefined) continue;
+        recorded.delete(update);
+        explained.delete(update);
+        try {
+          await updateEventMessage(
+            client,
+            event.namespace,
+            event.name,
+            coreEventMessage(event.outcome, line),
+          );
+        } catch (error) {
+          log.warn("cannot add the AI explanation to the CoreDumped event", {
+            pod: `${event.namespace}/${event.outcome.record.pod}`,
+            error: errorMessage(error),
+          });
+        }
+        continue;
+      }
       const outcome = pending.shift();
       if (!outcome) {
         await new Promise<void>((resolve) => {
@@ -186,16 +237,23 @@ function coreEvents(
         });
         continue;
       }
-      const { namespace, pod } = outcome.record;
+      const { id, namespace, pod } = outcome.record;
       const uid = channels.cluster.pods().find((p) => p.namespace === namespace && p.name === pod)
         ?.uid;
+      const line = explained.get(id);
+      if (line !== undefined) explained.delete(id);
       try {
-        await recordPodEvent(
+        const name = await recordPodEvent(
           client,
           { namespace: namespace!, name: pod!, uid: uid ?? null },
           "CoreDumped",
-          coreEventMessage(outcome),
+          coreEventMessage(outcome, line),
         );
+        if (name && line === undefined) {
+          remember(id, { namespace: namespace!, name, outcome });
+          // Explained while the Event was being recorded.
+          if (explained.has(id)) updates.push(id);
+        }
       } catch (error) {
         log.warn("cannot record the CoreDumped event", {
           pod: `${namespace}/${pod}`,
@@ -204,21 +262,28 @@ function coreEvents(
       }
     }
   };
-  return { run, unsubscribe };
+  return {
+    run,
+    unsubscribe: () => {
+      unsubscribeOutcomes();
+      unsubscribeExplanations();
+    },
+  };
 }
 
 /**
  * The `CoreDumped` Event's message: what crashed, the score, and where the core went. The
  * crash reason comes from the core, and `kubectl describe` prints the message raw: escaped.
  */
-export function coreEventMessage(outcome: CoreOutcome): string {
+export function coreEventMessage(outcome: CoreOutcome, explanation?: string): string {
   const r = outcome.record;
   const where = r.state === "stored" && r.storedUri
     ? `stored as ${r.storedUri}`
     : `not stored: ${r.reason ?? r.state}`;
+  // The explanation last: a message cut at the Event's limit loses the end of it first.
   return escapeControl(
     `${r.crashReason ?? "crashed"}, score ${r.score ?? "?"}, ${where} (node ${
       r.node ?? "?"
-    }, matched by ${r.match?.method ?? "none"})`,
+    }, matched by ${r.match?.method ?? "none"})${explanation ? `. ${explanation}` : ""}`,
   );
 }

@@ -11,6 +11,7 @@ import type { Context, Hono } from "hono";
 import { accepts } from "hono/accepts";
 import { html } from "hono/html";
 import { HTTPException } from "hono/http-exception";
+import type { CoreAi } from "../../lib/ai/mod.ts";
 import { escapeJsonControl } from "../../lib/escape.ts";
 import { CORE_STATES, type CoreRecord, type CoreState } from "../../lib/store/mod.ts";
 import type { KataApi } from "../features/kata.ts";
@@ -45,10 +46,13 @@ export interface DaemonStatus {
   features: FeatureStatus[];
 }
 
+/** An indexed core with, when the AI stage runs, where it is there. */
+export type CoreView = CoreRecord & { ai?: CoreAi | null };
+
 /** What the pages show. */
 export interface PagesOptions {
   /** The indexed cores, most recent first. */
-  cores?(query: { states?: CoreState[]; limit: number }): CoreRecord[];
+  cores?(query: { states?: CoreState[]; limit: number }): CoreView[];
   /** The Kata sandboxes, while the Kata side runs. */
   kata?(): KataApi | undefined;
   /** The daemon and its features, for the status page. */
@@ -257,14 +261,31 @@ function storedCell(core: CoreRecord): Html {
   }`;
 }
 
-function coresPage(cores: CoreRecord[], chart: CoreRecord[], now: number): Html {
+/** The AI stage's explanation of a core: its summary (the root cause on hover), or its state. */
+function aiCell(core: CoreView): Html {
+  const ai = core.ai;
+  if (!ai) return html`<span class="muted">–</span>`;
+  if (ai.result) {
+    return html`<span title="${ai.result.rootCause}">${cut(ai.result.summary, 200)}</span>${
+      ai.state === "cached"
+        ? html`
+          <span class="muted">(cached)</span>
+        `
+        : html``
+    }`;
+  }
+  const state = html`<span class="muted">${ai.state}</span>`;
+  return ai.reason ? html`${state} ${cut(ai.reason, 80)}` : state;
+}
+
+function coresPage(cores: CoreView[], chart: CoreRecord[], now: number): Html {
   return page(
     "Cores",
     `${cores.length} most recent`,
     html`${coresPerHour(chart, now)}
 ${
       table(
-        ["time", "pod", "instance", "signal", "crash reason", "score", "stored"],
+        ["time", "pod", "instance", "signal", "crash reason", "score", "stored", "AI summary"],
         cores.map((core) => [
           ago(core.crashTime ?? core.firstSeen, now),
           core.pod
@@ -275,8 +296,9 @@ ${
           cut(core.crashReason, 100),
           scoreCell(core),
           storedCell(core),
+          aiCell(core),
         ]),
-        { numeric: [5], wrap: [4, 6], empty: "No cores indexed yet." },
+        { numeric: [5], wrap: [4, 6, 7], empty: "No cores indexed yet." },
       )
     }`,
   );

@@ -23,6 +23,7 @@ import type { RestartEvent } from "../kube/mod.ts";
 import { instanceName } from "../kube/mod.ts";
 import type { CoreMatch } from "../store/mod.ts";
 import type { CgroupIds, KernelCrashMatch } from "./kernel_crashes.ts";
+import { parseKubepodsCgroup } from "../kubepods.ts";
 
 export type { CgroupIds } from "./kernel_crashes.ts";
 
@@ -32,7 +33,10 @@ export interface PodInfo {
   name: string;
   uid: string | null;
   instance: string | null;
-  containers: { name: string; id: string | null }[];
+  /** How the instance is installed, by the pod's labels; `null` when they do not say. */
+  kind?: "helm" | "operator" | null;
+  /** Each container's image (`milvusdb/milvus:v2.4.0`), when known. */
+  containers: { name: string; id: string | null; image?: string | null }[];
 }
 
 /** What is known about a crash before correlation. */
@@ -61,17 +65,33 @@ export interface Correlation {
 /** Reduces a cached pod to what correlation needs. */
 export function podInfo(pod: KubeObject, instanceLabels: readonly string[]): PodInfo {
   const statuses = ((pod.status as Record<string, unknown> | undefined)?.containerStatuses ??
-    []) as { name?: string; containerID?: string }[];
+    []) as { name?: string; containerID?: string; image?: string }[];
+  const specs = ((pod.spec as Record<string, unknown> | undefined)?.containers ?? []) as {
+    name?: string;
+    image?: string;
+  }[];
+  const labels = pod.metadata?.labels ?? {};
   return {
     namespace: pod.metadata?.namespace ?? "",
     name: pod.metadata?.name ?? "",
     uid: pod.metadata?.uid ?? null,
-    instance: instanceName(pod.metadata?.labels ?? {}, instanceLabels) ?? null,
+    instance: instanceName(labels, instanceLabels) ?? null,
+    kind: installKind(labels),
     containers: statuses.map((s) => ({
       name: s.name ?? "",
       id: s.containerID?.replace(/^[a-z]+:\/\//, "") ?? null,
+      // The spec's image is what was asked for, as people write it; the status may hold a digest.
+      image: specs.find((c) => c.name === s.name)?.image ?? s.image ?? null,
     })),
   };
+}
+
+/** Whether a pod's labels say milvus-operator or Helm installed it. */
+function installKind(labels: Record<string, string>): "helm" | "operator" | null {
+  const manager = labels["app.kubernetes.io/managed-by"]?.toLowerCase();
+  if (manager === "milvus-operator") return "operator";
+  if (manager === "helm" || labels["helm.sh/chart"] !== undefined) return "helm";
+  return null;
 }
 
 /**
@@ -86,19 +106,9 @@ export function podInfo(pod: KubeObject, instanceLabels: readonly string[]): Pod
  * ```
  */
 export function parseCgroup(text: string): CgroupIds {
-  for (const line of text.split("\n")) {
-    const path = line.split(":").slice(2).join(":");
-    const pod =
-      /kubepods[^\n]*?pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/
-        .exec(path);
-    if (!pod) continue;
-    const container = /([0-9a-f]{64})(?:\.scope)?$/.exec(path);
-    return {
-      podUid: pod[1]!.replaceAll("_", "-"),
-      ...(container ? { containerId: container[1]! } : {}),
-    };
-  }
-  return {};
+  const ref = parseKubepodsCgroup(text);
+  if (!ref) return {};
+  return { podUid: ref.podUid, ...(ref.containerId ? { containerId: ref.containerId } : {}) };
 }
 
 function result(

@@ -138,7 +138,7 @@ Deno.test("correlate() with one hostname in two namespaces decides by restart or
   assertEquals([decided.namespace, decided.pod, decided.container], ["b", "q-0", "q"]);
 });
 
-Deno.test("podInfo() reads uid, instance and container ids from a cached pod", () => {
+Deno.test("podInfo() reads uid, instance, install kind, container ids and images from a cached pod", () => {
   assertEquals(
     podInfo({
       metadata: {
@@ -149,8 +149,29 @@ Deno.test("podInfo() reads uid, instance and container ids from a cached pod", (
       },
       status: { containerStatuses: [{ name: "c", containerID: `containerd://${CID}` }] },
     }, ["app.kubernetes.io/instance"]),
-    { namespace: "n", name: "p", uid: UID, instance: "i", containers: [{ name: "c", id: CID }] },
+    {
+      namespace: "n",
+      name: "p",
+      uid: UID,
+      instance: "i",
+      kind: null,
+      containers: [{ name: "c", id: CID, image: null }],
+    },
   );
+  const helm = podInfo({
+    metadata: { name: "p", labels: { "helm.sh/chart": "milvus-4.1.0" } },
+    spec: { containers: [{ name: "c", image: "milvusdb/milvus:v2.4.0" }] },
+    status: { containerStatuses: [{ name: "c", image: "docker.io/milvusdb/milvus@sha256:00" }] },
+  }, []);
+  assertEquals([helm.kind, helm.containers[0]!.image], ["helm", "milvusdb/milvus:v2.4.0"]);
+  const operator = podInfo({
+    metadata: { name: "p", labels: { "app.kubernetes.io/managed-by": "milvus-operator" } },
+    status: { containerStatuses: [{ name: "c", image: "milvusdb/milvus:v2.5.1" }] },
+  }, []);
+  assertEquals([operator.kind, operator.containers[0]!.image], [
+    "operator",
+    "milvusdb/milvus:v2.5.1",
+  ]);
 });
 
 Deno.test("correlate() by the kernel's segfault line: high by pid, medium by name, after hostname", () => {

@@ -135,6 +135,8 @@ Deno.test("isSecretKey() marks the credentials among the configuration keys", ()
   for (const key of ["ai.apiKey", "x.password", "x.sessionToken", "x.privateKey"]) {
     assertEquals(isSecretKey(key), true, key);
   }
+  // A count of tokens is no credential: its bad values are shown.
+  assertEquals(isSecretKey("ai.maxTokensPerAnalysis"), false);
 });
 
 Deno.test("loadConfig() hides URL credentials and cuts long values in messages", async () => {

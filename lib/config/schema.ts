@@ -38,8 +38,11 @@ export function show(value: unknown): string {
   return String(value);
 }
 
-/** Names of keys whose values are credentials: a secret, a password, a token, an API key. */
-const SECRET_NAME = /secret|passw(or)?d|token|api_?key|access_?key|credential|private_?key/i;
+/**
+ * Names of keys whose values are credentials: a secret, a password, a token (not a count of
+ * tokens: `ai.maxOutputTokens`), an API key.
+ */
+const SECRET_NAME = /secret|passw(or)?d|token(?!s)|api_?key|access_?key|credential|private_?key/i;
 
 /** Names of keys that say where a secret is (a file, a variable), not the secret itself. */
 const SECRET_POINTER = /(File|Env|Path)$/;
@@ -127,6 +130,43 @@ function parsedText<T>(parse: (text: string) => T | undefined, expected: string)
 const NONZERO: [number, string] = [1, "1ms"];
 
 const score = () => z.number().min(0).max(10);
+
+/** A score, or `null` for a default taken from another key; a number as text (environment) too. */
+const optionalScore = () =>
+  z.union([
+    score(),
+    z.null(),
+    z.string().regex(/^\d+(\.\d+)?$/, "expected a number from 0 to 10 or null")
+      .transform(Number).pipe(score()),
+  ], { error: "expected a number from 0 to 10 or null" });
+
+/**
+ * A model's prices in currency units per million input and output tokens: a mapping
+ * `{model, input, output}`, or the text `model=input/output` (the form lists take in the
+ * environment: `gpt-4o=2.5/10`).
+ */
+const modelPrice = () => {
+  const price = z.strictObject({
+    model: z.string().min(1),
+    input: z.number().min(0),
+    output: z.number().min(0),
+  });
+  return z.union([
+    price,
+    z.string().transform((text, ctx) => {
+      const match = /^(.+)=(\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)$/.exec(text.trim());
+      if (!match) {
+        ctx.addIssue({
+          code: "custom",
+          message: 'expected "model=input/output" (prices per million tokens)',
+          input: text,
+        });
+        return z.NEVER;
+      }
+      return { model: match[1]!, input: Number(match[2]), output: Number(match[3]) };
+    }),
+  ], { error: 'expected {model, input, output} or "model=input/output"' });
+};
 const weight = () => z.number().min(0).max(10);
 const labelSelector = () =>
   z.string().regex(
@@ -202,11 +242,23 @@ export const configSchema = z.strictObject({
   }),
   ai: z.strictObject({
     enabled: z.boolean(),
-    endpoint: z.string(),
+    provider: z.enum(["openai", "azure", "anthropic"]),
+    endpoint: z.string().regex(
+      /^(https?:\/\/[^\s/?#]+(\/[^\s?#]*)?)?$/,
+      'expected a URL like "https://api.openai.com/v1"',
+    ),
     model: z.string(),
-    apiKeyEnv: z.string(),
-    timeout: duration(),
-    maxInputBytes: bytes(),
+    apiVersion: z.string().regex(/^[\w.-]*$/, 'expected a version like "2024-10-21"'),
+    apiKeyEnv: z.string().regex(/^([A-Za-z_][A-Za-z0-9_]*)?$/, "expected a variable name"),
+    apiKeyFile: z.string(),
+    timeout: duration(NONZERO),
+    maxInputTokens: z.number().int().min(1000).max(2_000_000),
+    maxOutputTokens: z.number().int().min(64).max(200_000),
+    maxTokensPerAnalysis: z.number().int().min(1),
+    maxCostPerMonth: z.number().min(0),
+    maxAnalysisPerHour: z.number().int().min(0),
+    minScore: optionalScore(),
+    prices: z.array(modelPrice()),
   }),
   storage: z.strictObject({
     backend: z.enum(["local", "nfs", "s3"]),
@@ -348,11 +400,20 @@ export const DEFAULTS: ConfigInput = {
   },
   ai: {
     enabled: false,
+    provider: "openai",
     endpoint: "",
     model: "",
+    apiVersion: "2024-10-21",
     apiKeyEnv: "AGENT_AI_API_KEY",
+    apiKeyFile: "",
     timeout: "60s",
-    maxInputBytes: "64KiB",
+    maxInputTokens: 6000,
+    maxOutputTokens: 1500,
+    maxTokensPerAnalysis: 20000,
+    maxCostPerMonth: 10,
+    maxAnalysisPerHour: 10,
+    minScore: null,
+    prices: [],
   },
   storage: {
     backend: "local",

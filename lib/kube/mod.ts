@@ -34,4 +34,4 @@ export {
   type UninstallResult,
 } from "./uninstall.ts";
 export { Cleaner, type CleanupOutcome } from "./cleaner.ts";
-export { recordEvent, recordPodEvent } from "./events.ts";
+export { recordEvent, recordPodEvent, updateEventMessage } from "./events.ts";

@@ -154,12 +154,20 @@ export function slimPod(pod: KubeObject): KubeObject {
       resourceVersion: m.resourceVersion,
       labels: m.labels,
     },
-    spec: { nodeName: (pod.spec as Json | undefined)?.nodeName },
+    spec: {
+      nodeName: (pod.spec as Json | undefined)?.nodeName,
+      // The images say which Milvus version crashed (for the AI stage's context).
+      containers: (((pod.spec as Json | undefined)?.containers ?? []) as Json[]).map((c) => ({
+        name: c.name,
+        image: c.image,
+      })),
+    },
     status: {
       containerStatuses: statuses(pod).map((s) => ({
         name: s.name,
         restartCount: s.restartCount,
         containerID: s.containerID,
+        image: s.image,
         ...((s.lastState as Json | undefined)?.terminated
           ? { lastState: { terminated: (s.lastState as Json).terminated } }
           : {}),

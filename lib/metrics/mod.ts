@@ -6,6 +6,8 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
+export { type AiMetrics, createAiMetrics } from "./ai.ts";
+
 /** The agent's metric families. */
 export interface AgentMetrics {
   registry: Registry;

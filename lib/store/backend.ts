@@ -113,7 +113,20 @@ export interface Store {
   getFile(key: string, destination: string): Promise<void>;
   /** Where a stored file is on this host's filesystem, for a store that is a directory. */
   localPath?(key: string): string;
+  /**
+   * Stores a small text object (the AI explanation beside a core's metadata) under `key`,
+   * atomically, replacing what was there.
+   *
+   * @throws {UnavailableError} when the store cannot be written.
+   */
+  putText(key: string, text: string): Promise<void>;
 }
+
+/**
+ * What is stored beside a core's metadata for its AI explanation: `{key}.ai.json`. Removed
+ * with the core; never listed as a core's metadata.
+ */
+export const EXPLANATION_SUFFIX = ".ai.json";
 
 /** Where the files of debug bundles are kept, by build-id: a prefix no instance can have. */
 export const BUNDLE_PREFIX = ".bundles/";

@@ -385,6 +385,13 @@ export class CoreIndex {
     return Number(row.n);
   }
 
+  /** How many cores of any instance and state have had this fingerprint. */
+  fingerprintCount(fingerprint: string): number {
+    const row = this.db.prepare("SELECT COUNT(*) AS n FROM cores WHERE fingerprint = ?")
+      .get(fingerprint) as { n: number };
+    return Number(row.n);
+  }
+
   /** Marks the core stored under `key` as pruned (retention removed it). */
   markPruned(key: string, reason: string): void {
     const record = this.byKey(key);

@@ -10,6 +10,7 @@ import type { Readable } from "node:stream";
 import { errorMessage, InputError, UnavailableError } from "../errors.ts";
 import { objectName, safeName, safeObjectName } from "./names.ts";
 import {
+  EXPLANATION_SUFFIX,
   isSafeKey,
   metadataText,
   type PutOptions,
@@ -92,9 +93,9 @@ export class LocalStore implements Store {
     for (const folder of await this.#folders()) {
       const files = await Array.fromAsync(Deno.readDir(`${this.root}/${folder}`));
       for (
-        const file of files.filter((f) => f.isFile && f.name.endsWith(".json")).sort((a, b) =>
-          a.name.localeCompare(b.name)
-        )
+        const file of files.filter((f) =>
+          f.isFile && f.name.endsWith(".json") && !f.name.endsWith(EXPLANATION_SUFFIX)
+        ).sort((a, b) => a.name.localeCompare(b.name))
       ) {
         const path = `${this.root}/${folder}/${file.name}`;
         try {
@@ -125,7 +126,13 @@ export class LocalStore implements Store {
     if (!isSafeKey(key)) {
       throw new InputError(`Refusing to delete "${key}": not a key of this store`);
     }
-    for (const path of [`${this.root}/${key}`, `${this.root}/${key}.json`]) {
+    for (
+      const path of [
+        `${this.root}/${key}`,
+        `${this.root}/${key}.json`,
+        `${this.root}/${key}${EXPLANATION_SUFFIX}`,
+      ]
+    ) {
       await Deno.remove(path).catch((error) => {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       });
@@ -182,6 +189,20 @@ export class LocalStore implements Store {
       await Deno.copyFile(`${this.root}/${key}`, destination);
     } catch (error) {
       throw new UnavailableError(`Cannot read "${this.uri(key)}": ${error}`, { cause: error });
+    }
+  }
+
+  /** Writes a small text object under `key` through a temporary name. */
+  async putText(key: string, text: string): Promise<void> {
+    requireKey(key);
+    const target = `${this.root}/${key}`;
+    try {
+      await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true, mode: 0o700 });
+      await writeAtomically(target, text, this.#tag);
+    } catch (error) {
+      throw new UnavailableError(`Cannot store "${this.uri(key)}": ${errorMessage(error)}`, {
+        cause: error,
+      });
     }
   }
 

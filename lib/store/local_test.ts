@@ -40,8 +40,15 @@ Deno.test({
       assertEquals(await store.verify(object), true);
       assertEquals(await store.verify({ ...object, sha256: "0".repeat(64) }), false);
       assertEquals((await readCoreNotes(`${dir}/cores/${object.key}`)).signal?.number, 11);
-      const listed = await Array.fromAsync(store.list());
-      assertEquals(listed, [object]);
+      // An explanation beside the core is no core's record, and goes when the core goes.
+      await store.putText(`${object.key}.ai.json`, '{"status":"explained"}\n');
+      assertEquals(
+        await Deno.readTextFile(`${dir}/cores/${object.key}.ai.json`),
+        '{"status":"explained"}\n',
+      );
+      const skipped: string[] = [];
+      const listed = await Array.fromAsync(store.list((path) => skipped.push(path)));
+      assertEquals([listed, skipped], [[object], []]);
       await store.delete(object.key);
       assertEquals(await Array.fromAsync(store.list()), []);
       assertEquals([...Deno.readDirSync(`${dir}/cores/prod`)], []);

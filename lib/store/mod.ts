@@ -8,6 +8,7 @@
  */
 export {
   BUNDLE_PREFIX,
+  EXPLANATION_SUFFIX,
   isSafeKey,
   type PutOptions,
   type PutResult,

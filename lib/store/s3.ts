@@ -20,6 +20,7 @@ import type { Logger } from "../log.ts";
 import { writeAll } from "../io.ts";
 import { isLeftover, STALE_MS, writerTag } from "./_leftovers.ts";
 import {
+  EXPLANATION_SUFFIX,
   isSafeKey,
   metadataText,
   type PutOptions,
@@ -410,7 +411,10 @@ export class S3Store implements Store {
   async *list(onSkip?: (where: string, reason: string) => void): AsyncGenerator<StoredObject> {
     for await (const entry of this.#objects(this.prefix)) {
       const relative = entry.key.slice(this.prefix.length);
-      if (!/^[^/]+\/[^/]+\.json$/.test(relative) || relative.startsWith(".uploads/")) continue;
+      if (
+        !/^[^/]+\/[^/]+\.json$/.test(relative) || relative.startsWith(".uploads/") ||
+        relative.endsWith(EXPLANATION_SUFFIX)
+      ) continue;
       let object: StoredObject;
       try {
         const answer = await this.#client.request({
@@ -455,7 +459,33 @@ export class S3Store implements Store {
     }
     // The object first: a failure in between leaves the record listed, so a retry finds it.
     await this.#deleteObject(this.prefix + key);
+    await this.#deleteObject(`${this.prefix}${key}${EXPLANATION_SUFFIX}`);
     await this.#deleteObject(`${this.prefix}${key}.json`);
+  }
+
+  /**
+   * Stores a small text object under `key` in one PutObject.
+   *
+   * @throws {UnavailableError} when S3 refuses or cannot be reached.
+   */
+  async putText(key: string, text: string): Promise<void> {
+    if (!isSafeKey(key)) throw new InputError(`Refusing "${key}": not a key of this store`);
+    try {
+      await this.#client.request({
+        operation: "PutObject",
+        method: "PUT",
+        key: this.prefix + key,
+        headers: { "content-type": "application/json" },
+        body: text,
+      });
+    } catch (error) {
+      throw new UnavailableError(
+        `Cannot store "${this.uri(key)}": ${
+          error instanceof S3Error ? error.detail : errorMessage(error)
+        }`,
+        { cause: error },
+      );
+    }
   }
 
   async #deleteObject(objectKey: string): Promise<void> {

@@ -147,7 +147,18 @@ Deno.test({
       `cores/${stored[0]!.key}`,
       `cores/${stored[0]!.key}.json`,
     ]);
-    assertEquals(await Array.fromAsync(store.list()), [stored[1], stored[0]]);
+    // An explanation beside a core is no core's record, and goes when the core goes.
+    await store.putText(`${stored[0]!.key}.ai.json`, '{"status":"explained"}\n');
+    assertEquals(
+      new TextDecoder().decode(await server.download(`cores/${stored[0]!.key}.ai.json`)),
+      '{"status":"explained"}\n',
+    );
+    const skipped: string[] = [];
+    assertEquals(await Array.fromAsync(store.list((where) => skipped.push(where))), [
+      stored[1],
+      stored[0],
+    ]);
+    assertEquals(skipped, []);
     await store.delete(stored[0]!.key);
     assertEquals(await store.verify(stored[0]!), false);
     assertEquals(await Array.fromAsync(store.list()), [stored[1]]);

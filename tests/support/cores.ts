@@ -32,6 +32,8 @@ export interface CrashOptions {
   strip?: boolean;
   /** Directory under `parent` to build and crash in; default the program's name. */
   dir?: string;
+  /** More environment variables of the crashing program. */
+  env?: Record<string, string>;
 }
 
 const PROGRAMS = new URL("./programs/", import.meta.url);
@@ -239,7 +241,7 @@ export async function crash(
     await new Deno.Command("bash", {
       args: ["-c", 'ulimit -c unlimited && exec "$0" "$@"', exe, ...args],
       // Go programs leave a core only when the runtime aborts instead of exiting.
-      env: { GOTRACEBACK: "crash" },
+      env: { GOTRACEBACK: "crash", ...options.env },
       cwd: dir,
       stdout: "null",
       stderr: "null",
@@ -253,7 +255,7 @@ export async function crash(
     }
   }
   await new Deno.Command("gdb", {
-    env: { GOTRACEBACK: "crash" },
+    env: { GOTRACEBACK: "crash", ...options.env },
     args: [
       "-nx",
       "-batch",
