@@ -6,7 +6,9 @@
  * metrics), a SIMULATED CRI runtime (a gRPC server speaking CRI `runtime.v1` that names
  * their pods) and a core directory into which it drops the core. It prints its hints once
  * each works: `/sandboxes` names the pods, `/metrics` has their `container_*` series and
- * this machine's own `node_*` series, `/cores` the stored core; `agent stats` reads the node. The daemon itself runs as in production; only its surroundings
+ * this machine's own `node_*` series, `/cores` the stored core with its explanation by a
+ * SIMULATED model API (the tests' emulator of OpenAI's chat completions); `agent stats` reads
+ * the node, `agent ai usage` what the explanation cost. The daemon itself runs as in production; only its surroundings
  * are simulated. Ctrl-C stops everything and removes the directory. `--for SECONDS` stops on
  * its own; without a terminal on stdin it stops after 20 s.
  *
@@ -18,6 +20,7 @@ import { crash, haveGcc, haveGdb } from "../tests/support/cores.ts";
 import { type FakeCri, fakeCri } from "../tests/support/fake_cri.ts";
 import { type FakeShim, startFakeShim } from "../tests/support/fake_shim.ts";
 import { renderShimMetrics } from "../tests/support/kata_metrics.ts";
+import { ModelApiEmulator } from "../tests/support/model_api.ts";
 
 const forIndex = Deno.args.indexOf("--for");
 // Without a terminal (a script, CI) nobody can press Ctrl-C: stop after 20 s by default.
@@ -119,6 +122,7 @@ const dir = `/tmp/agent-demo-${crypto.randomUUID().slice(0, 6)}`;
 await Deno.mkdir(dir, { mode: 0o700 });
 const shims: FakeShim[] = [];
 let cri: FakeCri | undefined;
+let model: ModelApiEmulator | undefined;
 let daemon: Deno.ChildProcess | undefined;
 try {
   console.log(
@@ -166,6 +170,11 @@ try {
     }),
     ListPodSandbox: () => ({ items: sandboxes }),
   });
+  // The model API for AI crash analysis: an emulator of OpenAI's chat completions answering
+  // recorded explanations; the key is the demo's own.
+  const key = `demo-${crypto.randomUUID()}`;
+  model = await ModelApiEmulator.start({ key });
+  await Deno.writeTextFile(`${dir}/ai.key`, key, { mode: 0o600 });
   await Deno.mkdir(`${dir}/cores`);
   const port = (await busy(8090)) ? freePort() : 8090;
   await Deno.writeTextFile(
@@ -184,6 +193,12 @@ kata:
   runtimeEndpoint: ${cri.socket}
   metricsInterval: 5s
   criSyncInterval: 2s
+ai:
+  enabled: true
+  endpoint: ${model.url}/v1
+  model: gpt-emulated
+  apiKeyFile: ${dir}/ai.key
+  prices: ["gpt-emulated=2/8"]
 server:
   listenAddress: 127.0.0.1:${port}
 `,
@@ -214,7 +229,8 @@ server:
       (await text("/metrics?filter_family=container_memory")).includes('pod="milvus-demo-') &&
       (await text("/metrics?filter_family=node_load1")).includes("node_load1 ") &&
       (await text("/sandboxes", "application/json")).includes('"name":"milvus-demo-') &&
-      (await text("/cores")).includes('"state":"stored"'),
+      (await text("/cores")).includes('"state":"stored"') &&
+      (await text("/cores")).includes('"state":"explained"'),
     60_000,
   );
   if (!ready) console.log("(not everything is there yet: the daemon's log above says why)");
@@ -227,6 +243,8 @@ server:
   (${PODS.map(([namespace, pod]) => `${namespace}/${pod}`).slice(0, 2).join(", ")}, ...);
 - the core was dropped into ${dir}/cores/${name}:
   the daemon analyzed, scored and stored it in ${dir}/store;
+- a simulated model API on ${model.url} (answering recorded explanations as OpenAI's API
+  would) explained the crash: its summary is on /cores;
 - the node collectors read this machine's own /proc and /sys (nothing simulated there).
 Try:
   curl ${base}/
@@ -237,6 +255,7 @@ Try:
   ${agentLine} --config ${dir}/agent.yaml discover sandboxes
   curl '${base}/metrics?filter_family=node_load1,node_memory_MemAvailable_bytes'
   ${agentLine} stats cpu memory
+  ${agentLine} --config ${dir}/agent.yaml ai usage
 ${
     seconds
       ? `Stopping in ${seconds} s.`
@@ -266,6 +285,7 @@ ${
   }
   for (const shim of shims) await shim.stop();
   await cri?.close();
+  await model?.stop();
   await Deno.remove(dir, { recursive: true });
   console.log(`\nDemo stopped; ${dir} removed.`);
 }

@@ -1,7 +1,8 @@
 /**
  * `deno task demo` shows what the README promises: every hint it prints works as printed,
  * with the pods' names from the simulated CRI runtime, their `container_*` series, the
- * stored core, the node's own `node_*` series and `agent stats`.
+ * stored core with its AI explanation, the node's own `node_*` series, `agent stats` and
+ * `agent ai usage`.
  */
 import { assert, assertEquals, assertStringIncludes } from "./support/assert.ts";
 import { DENO_DIR } from "./support/cli.ts";
@@ -58,7 +59,7 @@ Deno.test({
       output = await readUntil(stdout, "Stopping in 300 s.");
       const hints = output.split("\nTry:\n")[1]!.split("\nStopping")[0]!.split("\n")
         .map((line) => line.trim()).filter(Boolean);
-      assertEquals(hints.length, 8, output);
+      assertEquals(hints.length, 9, output);
       const results: string[] = [];
       for (const hint of hints) {
         const out = await new Deno.Command("sh", {
@@ -75,7 +76,8 @@ Deno.test({
         assertEquals(out.code, 0, `${hint}: ${decoder.decode(out.stderr)}`);
         results.push(text);
       }
-      const [index, ids, sandboxes, metrics, cores, discover, node, stats] = results as [
+      const [index, ids, sandboxes, metrics, cores, discover, node, stats, usage] = results as [
+        string,
         string,
         string,
         string,
@@ -94,14 +96,21 @@ Deno.test({
         /^container_memory_\w+\{[^}]*pod="milvus-demo-querynode-0"/m.test(metrics),
         "no container_memory series of the pod",
       );
-      const [stored] = JSON.parse(cores) as { state: string; pod: string }[];
+      const [stored] = JSON.parse(cores) as {
+        state: string;
+        pod: string;
+        ai: { state: string; result: { summary: string } } | null;
+      }[];
       assertEquals([stored?.state, stored?.pod], ["stored", "milvus-demo-querynode-0"]);
+      assertEquals(stored?.ai?.state, "explained");
+      assert((stored?.ai?.result.summary.length ?? 0) > 0, cores);
       assertStringIncludes(discover, "milvus-demo-querynode-0");
       assertStringIncludes(discover, "(from the daemon)");
       assert(/^node_load1 \d/m.test(node), node);
       assert(/^node_memory_MemAvailable_bytes \d/m.test(node), node);
       assertStringIncludes(stats, "CPU%");
       assertStringIncludes(stats, "MEMORY");
+      assertStringIncludes(usage, "gpt-emulated");
     } finally {
       demo.kill("SIGINT");
       const status = await demo.status;
