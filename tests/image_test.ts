@@ -117,6 +117,10 @@ Deno.test({
           ctr(containerd.socket, NAMESPACE, [
             "run",
             "--rm",
+            // A read-only root filesystem and a writable /tmp, as the DaemonSet has.
+            "--read-only",
+            "--mount",
+            "type=tmpfs,src=tmpfs,dst=/tmp,options=rw:mode=1777",
             "--mount",
             `type=bind,src=${cores},dst=/cores,options=rbind:ro`,
             name,
@@ -151,11 +155,21 @@ Deno.test({
         );
 
         // The default command, the daemon, on the host's loopback: up, then stopped by SIGTERM.
+        const state = `${dir}/state`;
+        await Deno.mkdir(state);
+        await Deno.chown(state, IMAGE_USER, IMAGE_USER);
         const port = freePort();
         const daemon = await ctr(containerd.socket, NAMESPACE, [
           "run",
           "-d",
           "--net-host",
+          // As in the DaemonSet: the root filesystem read-only, the state directory a host
+          // directory, /tmp a writable volume.
+          "--read-only",
+          "--mount",
+          `type=bind,src=${state},dst=/var/lib/agent,options=rbind:rw`,
+          "--mount",
+          "type=tmpfs,src=tmpfs,dst=/tmp,options=rw:mode=1777",
           name,
           "agent-daemon",
           "agent",
@@ -174,6 +188,8 @@ Deno.test({
             60_000,
           );
           assertEquals(await get("/healthz"), "200 ok");
+          // Its state database is in the state directory, written as the image's user.
+          assertEquals((await Deno.stat(`${state}/state.db`)).uid, IMAGE_USER);
         } finally {
           await stopContainer(containerd.socket, NAMESPACE, "agent-daemon");
         }
