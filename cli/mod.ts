@@ -11,6 +11,7 @@ import { aiCommand } from "./ai.ts";
 import { examples, helpConfiguration, type HelpStyle, terminalStyle } from "./_help.ts";
 import { usageLine } from "./_usage.ts";
 import { analyzeCommand } from "./analyze.ts";
+import { anomalyCommand } from "./anomaly.ts";
 import { collectCommand } from "./collect.ts";
 import { daemonCommand } from "./daemon.ts";
 import { discoverCommand } from "./discover.ts";
@@ -75,6 +76,7 @@ export function buildCli(output: CliOutput): { program: CommandUnknownOpts; cont
   program.addCommand(uninstallCommand(context));
   program.addCommand(statsCommand(context));
   program.addCommand(aiCommand(context));
+  program.addCommand(anomalyCommand());
   program.addCommand(daemonCommand(context));
   program.addCommand(optionsCommand(program, style));
   program.addCommand(versionCommand());

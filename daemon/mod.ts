@@ -11,13 +11,16 @@ import { keepRunning, sweepTempDirs } from "../lib/lifecycle.ts";
 import { type AgentMetrics, createMetrics } from "../lib/metrics/mod.ts";
 import { openState } from "../lib/store/mod.ts";
 import { VERSION } from "../lib/version.ts";
+import { mergeFamilies, parsePrometheusText } from "../lib/prom/mod.ts";
 import { createApp } from "./app.ts";
 import { createChannels, type Feature, type FeatureContext, startFeatures } from "./feature.ts";
 import { aiFeature } from "./features/ai.ts";
+import { anomalyFeature } from "./features/anomaly.ts";
 import { collectorFeature } from "./features/collector.ts";
 import { kataFeature } from "./features/kata.ts";
 import { kubernetesFeature } from "./features/kubernetes.ts";
 import { nodeFeature } from "./features/node.ts";
+import { processesFeature } from "./features/processes.ts";
 import { retentionFeature } from "./features/retention.ts";
 import { type HttpServer, listen, type ListenOptions } from "./http.ts";
 import type { DaemonStatus, FeatureStatus } from "./routes/pages.ts";
@@ -69,6 +72,36 @@ async function serve(
   const kata = kataFeature(context);
   const collector = collectorFeature(context, channels);
   const ai = aiFeature(context, channels);
+  let running: Feature[] = [];
+  let server: HttpServer | undefined;
+  const beforeScrape = () => {
+    metrics.httpConnections.set(server?.connections ?? 0);
+    metrics.httpRequestsInFlight.set(server?.requests ?? 0);
+    for (const feature of running) feature.collect?.();
+  };
+  const exposition = async (except?: Feature) =>
+    (await Promise.all(
+      running.map((feature) => feature === except ? "" : feature.exposition?.() ?? ""),
+    )).join("");
+  const families = async () =>
+    (await Promise.all(running.map((feature) => feature.families?.() ?? []))).flat();
+  // What the anomaly detectors read: what /metrics serves, less their own families.
+  const anomaly: Feature = anomalyFeature(context, {
+    families: async () => {
+      beforeScrape();
+      const [own, more, host] = await Promise.all([
+        metrics.registry.metrics(),
+        exposition(anomaly),
+        families(),
+      ]);
+      const aggregate = kata.api()?.aggregate();
+      const sandboxes = aggregate?.render({ cadvisor: false }) ?? "";
+      return [
+        ...parsePrometheusText(sandboxes + own + more, { lenient: true }),
+        ...mergeFamilies([...(aggregate?.cadvisorFamilies() ?? []), ...host]),
+      ];
+    },
+  });
   // The AI stage starts before the collector, so that it hears of every core stored.
   const features: Feature[] = [
     kata,
@@ -77,8 +110,9 @@ async function serve(
     retentionFeature(context),
     kubernetesFeature(context, channels),
     nodeFeature(context, channels),
+    anomaly,
+    processesFeature(context, channels),
   ];
-  let running: Feature[] = [];
   /** Why each feature that could not start is off. */
   const failures = new Map<string, string>();
   const startedAt = new Date().toISOString();
@@ -93,7 +127,6 @@ async function serve(
       features: features.map((feature) => featureStatus(feature, running, failures, up)),
     };
   };
-  let server: HttpServer | undefined;
   try {
     server = await listen(
       config,
@@ -111,15 +144,9 @@ async function serve(
           return records.map((r) => ({ ...r, ai: explained.get(r.id) ?? null }));
         },
         status,
-        beforeScrape: () => {
-          metrics.httpConnections.set(server?.connections ?? 0);
-          metrics.httpRequestsInFlight.set(server?.requests ?? 0);
-          for (const feature of running) feature.collect?.();
-        },
-        exposition: async () =>
-          (await Promise.all(running.map((feature) => feature.exposition?.() ?? ""))).join(""),
-        families: async () =>
-          (await Promise.all(running.map((feature) => feature.families?.() ?? []))).flat(),
+        beforeScrape,
+        exposition: () => exposition(),
+        families,
         bearerToken,
         kata: () => kata.api(),
         ownMetricsMaxAgeMs: 1000,

@@ -95,8 +95,12 @@ Deno.test("unknown commands and options are usage errors with one line", async (
   );
   // Even with --help, and below a group: an unknown command never prints some other help.
   await usage(
-    ["anomaly", "score", "--help"],
-    'Unknown command "anomaly" for "agent" (see "agent --help")',
+    ["graph", "show", "--help"],
+    'Unknown command "graph" for "agent" (see "agent --help")',
+  );
+  await usage(
+    ["anomaly", "scores", "--help"],
+    'Unknown command "scores" for "agent anomaly"; did you mean "score"? (see "agent anomaly --help")',
   );
   await usage(
     ["analyze", "cores", "--help"],

@@ -58,7 +58,15 @@ export function collectorFeature(
         for (const [stage, seconds] of Object.entries(outcome.durations)) {
           metrics.coreStageSeconds.observe({ stage }, seconds);
         }
-        if (outcome.outcome === "stored") metrics.storedBytes.inc(outcome.record.storedBytes ?? 0);
+        if (outcome.outcome === "stored") {
+          metrics.storedBytes.inc(outcome.record.storedBytes ?? 0);
+          const { namespace, instance, fingerprint } = outcome.record;
+          metrics.groupCores.inc({
+            namespace: namespace ?? "",
+            instance: instance ?? "",
+            group: fingerprint ?? "",
+          });
+        }
       });
       // The pipe helper's spool is collected like a core directory.
       const paths = [...config.collector.paths, spoolDir(config)];

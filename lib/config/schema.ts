@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { DETECTOR_NAMES, parseSeriesRule, SERIES_RULE_NAMES } from "../anomaly/mod.ts";
 import { DEFAULT_CPU_FLAGS, NODE_COLLECTOR_NAMES } from "../node/mod.ts";
 import { redactUrls } from "../redact.ts";
 import { parseListenAddress, parseSocketEndpoint } from "./address.ts";
@@ -320,6 +321,35 @@ export const configSchema = z.strictObject({
     commandTimeout: duration(NONZERO),
     nvidiaSmiPath: z.string().min(1),
   }),
+  anomaly: z.strictObject({
+    enabled: z.boolean(),
+    interval: duration([1000, "1s"]),
+    series: z.array(z.enum(["all", ...SERIES_RULE_NAMES] as [string, ...string[]])),
+    rules: z.array(
+      z.string().transform((text, ctx) => {
+        try {
+          return parseSeriesRule(text);
+        } catch (error) {
+          ctx.addIssue({ code: "custom", message: (error as Error).message, input: text });
+          return z.NEVER;
+        }
+      }),
+    ),
+    detector: z.enum(DETECTOR_NAMES as [string, ...string[]]),
+    threshold: z.number().min(0).max(1),
+    hold: duration(),
+    maxSeries: z.number().int().min(1).max(1_000_000),
+    saveInterval: duration(NONZERO),
+    forecastHorizon: duration(NONZERO),
+  }),
+  processWatch: z.strictObject({
+    enabled: z.boolean(),
+    interval: duration([1000, "1s"]),
+    patternsFile: z.string(),
+    // Checked against the built-in patterns when the watch starts: lib/procwatch reads
+    // cgroups through lib/collect, which reads this configuration.
+    disable: z.array(z.string().min(1)),
+  }),
   server: z.strictObject({
     listenAddress: parsedText(parseListenAddress, "expected HOST:PORT"),
     bearerTokenFile: z.string(),
@@ -467,6 +497,24 @@ export const DEFAULTS: ConfigInput = {
     kmsgBufferRecords: 1024,
     commandTimeout: "5s",
     nvidiaSmiPath: "nvidia-smi",
+  },
+  anomaly: {
+    enabled: true,
+    interval: "15s",
+    series: ["all"],
+    rules: [],
+    detector: "ensemble",
+    threshold: 0.5,
+    hold: "10m",
+    maxSeries: 2000,
+    saveInterval: "5m",
+    forecastHorizon: "6h",
+  },
+  processWatch: {
+    enabled: true,
+    interval: "30s",
+    patternsFile: "",
+    disable: [],
   },
   server: {
     listenAddress: "127.0.0.1:8090",

@@ -29,10 +29,10 @@ Deno.test("CriClient fails fast and clearly where nothing listens", async (t) =>
   const dir = await Deno.makeTempDir({ prefix: "agent-cri-" });
   try {
     await t.step("no socket file", async () => {
-      await using client = new CriClient(`unix://${dir}/missing.sock`);
-      const started = performance.now();
+      // A deadline far beyond the test's own: code 14 (UNAVAILABLE), not 4 (DEADLINE_EXCEEDED),
+      // says the call failed at once instead of waiting for the runtime to appear.
+      await using client = new CriClient(`unix://${dir}/missing.sock`, { timeoutMs: 3_600_000 });
       const error = await assertRejects(() => client.listPodSandboxes(), CriError) as CriError;
-      const elapsed = performance.now() - started;
       assertEquals(error.code, 14);
       assertEquals(error.exitCode, ExitCode.Unavailable);
       assertEquals(
@@ -40,7 +40,6 @@ Deno.test("CriClient fails fast and clearly where nothing listens", async (t) =>
         `Cannot reach the CRI runtime at ${dir}/missing.sock: 14 UNAVAILABLE: ` +
           `No connection established. Last error: connect ENOENT ${dir}/missing.sock`,
       );
-      assert(elapsed < 1000, `took ${elapsed} ms`);
     });
     await t.step("the socket of a runtime that was killed", async () => {
       const path = `${dir}/stale.sock`;
@@ -63,14 +62,12 @@ Deno.test("CriClient fails fast and clearly where nothing listens", async (t) =>
       child.kill("SIGKILL");
       await child.status;
       await using client = new CriClient(path);
-      const started = performance.now();
       const error = await assertRejects(() => client.version(), CriError, "ECONNREFUSED");
       assertMatch(
         error.message,
         /^Cannot reach the CRI runtime at .*stale\.sock: 14 UNAVAILABLE: /,
       );
       assert(!error.message.includes("\n"));
-      assert(performance.now() - started < 1000);
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -90,11 +87,9 @@ Deno.test("CriClient gives up at its deadline when the runtime hangs", async () 
         `no answer to ListPodSandbox within 0.2 s`,
     );
     assertEquals(error.code, 4);
-    assert(elapsed >= 180 && elapsed < 1500, `took ${elapsed} ms`);
+    assert(elapsed >= 180, `took ${elapsed} ms`);
     // A per-call deadline overrides the client's.
-    const quick = performance.now();
     await assertRejects(() => client.listPodSandboxes({}, { timeoutMs: 50 }), CriError, "0.05 s");
-    assert(performance.now() - quick < 1000);
   } finally {
     await fake.close();
   }

@@ -21,6 +21,7 @@ export interface AgentMetrics {
   informerCachedObjects: Gauge;
   up: Gauge<"feature">;
   cores: Counter<"outcome">;
+  groupCores: Counter<"namespace" | "instance" | "group">;
   coreStageSeconds: Histogram<"stage">;
   coresIndexed: Gauge<"state">;
   coresPending: Gauge;
@@ -96,6 +97,13 @@ export function createMetrics(): AgentMetrics {
       name: "agent_cores_total",
       help: "Cores processed by the pipeline, by outcome (stored, skipped, failed).",
       labelNames: ["outcome"] as const,
+      registers,
+    }),
+    groupCores: new Counter({
+      name: "agent_crash_group_cores_stored_total",
+      help:
+        "Cores stored, by crash group (the fingerprint of the crashing stack) and Milvus instance.",
+      labelNames: ["namespace", "instance", "group"] as const,
       registers,
     }),
     coreStageSeconds: new Histogram({

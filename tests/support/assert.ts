@@ -45,6 +45,22 @@ export async function assertRejects(
   throw new nodeAssert.AssertionError({ message: `expected a rejection with ${type.name}` });
 }
 
+/** Asserts that `fn` throws an error of `type` whose message contains `part`. */
+export function assertThrows(
+  fn: () => unknown,
+  type: abstract new (...args: never[]) => Error,
+  part?: string,
+): Error {
+  try {
+    fn();
+  } catch (error) {
+    nodeAssert.ok(error instanceof type, `expected ${type.name}, got ${String(error)}`);
+    if (part) assertStringIncludes((error as Error).message, part);
+    return error as Error;
+  }
+  throw new nodeAssert.AssertionError({ message: `expected ${type.name} to be thrown` });
+}
+
 /** Runs `fn` with a new temporary directory, removed afterwards whatever happens. */
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix: "agent-test-" });
