@@ -1,10 +1,11 @@
 /**
- * End to end on the Kubernetes API emulator: a Helm release whose querynode keeps crashing is
- * watched, judged in a crash loop, and uninstalled after the delay; its neighbour is untouched.
+ * End to end on each Kubernetes API server (the emulator, a real one when built): a Helm release
+ * whose querynode keeps crashing is watched, judged in a crash loop, and uninstalled after the
+ * delay; its neighbour is untouched.
  */
 import { assertEquals } from "./support/assert.ts";
 import type { Json } from "./support/kube/_match.ts";
-import { KubeEmulator } from "./support/kube/emulator.ts";
+import { kubeServers } from "./support/kube_servers.ts";
 import { helmPod, installHelmRelease } from "./support/kube/fixtures.ts";
 import { configSchema, DEFAULTS } from "../lib/config/mod.ts";
 import { KubeApiError, KubeClient, loadKubeTarget, watchRestarts } from "../lib/kube/mod.ts";
@@ -12,20 +13,21 @@ import { Cleaner } from "../lib/kube/cleaner.ts";
 import { applyUninstall, planUninstall } from "../lib/kube/uninstall.ts";
 import { openState } from "../lib/store/state.ts";
 
-Deno.test("a crash-looping Helm release is uninstalled after the delay, its neighbour kept", async () => {
-  const emu = await KubeEmulator.start({ bookmarkIntervalMs: 100 });
+const servers = kubeServers({ emulator: { bookmarkIntervalMs: 100 } });
+
+servers.test("a crash-looping Helm release is uninstalled after the delay, its neighbour kept", async (kube) => {
   const dir = await Deno.makeTempDir();
   const stop = new AbortController();
   const db = await openState(":memory:");
   let running: Promise<void> | undefined;
   try {
-    emu.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
-    await installHelmRelease(emu, "prod");
-    await installHelmRelease(emu, "staging");
-    emu.put(helmPod("prod", "prod-milvus-querynode-0"));
-    emu.put(helmPod("staging", "staging-milvus-querynode-0"));
+    await kube.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
+    await installHelmRelease(kube, "prod");
+    await installHelmRelease(kube, "staging");
+    await kube.put(helmPod("prod", "prod-milvus-querynode-0"));
+    await kube.put(helmPod("staging", "staging-milvus-querynode-0"));
     const client = new KubeClient(
-      await loadKubeTarget({ kubeconfig: await emu.writeKubeconfig(`${dir}/kubeconfig`) }),
+      await loadKubeTarget({ kubeconfig: await kube.writeKubeconfig(`${dir}/kubeconfig`) }),
     );
     const config = configSchema.parse(DEFAULTS);
     const clock = { now: Date.now() };
@@ -56,7 +58,7 @@ Deno.test("a crash-looping Helm release is uninstalled after the delay, its neig
     running = watcher.run(stop.signal);
     await watcher.synced;
     for (let count = 1; count <= 4; count++) {
-      emu.put(helmPod("prod", "prod-milvus-querynode-0", {
+      await kube.put(helmPod("prod", "prod-milvus-querynode-0", {
         restarts: count,
         terminated: {
           reason: "Error",
@@ -65,7 +67,7 @@ Deno.test("a crash-looping Helm release is uninstalled after the delay, its neig
         },
       }));
     }
-    emu.put(
+    await kube.put(
       helmPod("staging", "staging-milvus-querynode-0", {
         restarts: 1,
         terminated: { reason: "Error", exitCode: 139 },
@@ -80,21 +82,20 @@ Deno.test("a crash-looping Helm release is uninstalled after the delay, its neig
     ]]);
     clock.now += config.cleaner.cleanupDelay;
     assertEquals((await cleaner.tick()).map((r) => r.outcome), ["uninstalled"]);
-    const left = (plural: string) =>
-      emu.list(plural, "milvus").map((o) => String((o.metadata as Json).name)).sort();
-    assertEquals(left("statefulsets"), ["staging-milvus-querynode"]);
-    assertEquals(left("secrets"), [
+    const left = async (plural: string) =>
+      (await kube.list(plural, "milvus")).map((o) => String((o.metadata as Json).name)).sort();
+    assertEquals(await left("statefulsets"), ["staging-milvus-querynode"]);
+    assertEquals(await left("secrets"), [
       "sh.helm.release.v1.staging.v1",
       "sh.helm.release.v1.staging.v2",
     ]);
-    assertEquals(emu.list("events", "milvus").map((e) => e.message), [
+    assertEquals((await kube.list("events", "milvus")).map((e) => e.message), [
       "agent uninstalled Helm release prod (7 objects deleted): crash loop: 4 panic restarts within 60 min",
     ]);
   } finally {
     stop.abort();
     await running;
     db.close();
-    await emu.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

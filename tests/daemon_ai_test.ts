@@ -1,8 +1,8 @@
 /**
  * `agent daemon` with AI crash analysis, against the model API emulator: one request for 50
  * cores of one bug, each stored core with its `.ai.json`; the explanation on `/cores`, in
- * `/metrics` and in the `CoreDumped` Event's message, with the pod's image and instance in the
- * prompt; and the cores stored exactly the same with the AI stage off, on, or failing, with no
+ * `/metrics` and in the `CoreDumped` Event's message (on the Kubernetes API emulator and on a
+ * real API server), with the pod's image and instance in the prompt; and the cores stored exactly the same with the AI stage off, on, or failing, with no
  * secret of the crashed process (a canary in its environment, arguments and memory) in any
  * request.
  */
@@ -10,7 +10,7 @@ import { assert, assertEquals, assertStringIncludes, withTempDir } from "./suppo
 import { crash, haveCommand, haveGcc, haveGdb, sampleCores, skipNotice } from "./support/cores.ts";
 import { startDaemon, type TestDaemon } from "./support/daemon.ts";
 import type { Json } from "./support/kube/_match.ts";
-import { KubeEmulator } from "./support/kube/emulator.ts";
+import { kubeServers } from "./support/kube_servers.ts";
 import { helmPod, installHelmRelease } from "./support/kube/fixtures.ts";
 import { ModelApiEmulator } from "./support/model_api.ts";
 import { filesUnder } from "./support/files.ts";
@@ -268,20 +268,17 @@ Deno.test({
     }),
 });
 
-Deno.test({
-  name:
-    "the daemon adds the explanation to the CoreDumped Event, with the pod's image in the prompt",
-  ignore: noGcc,
-  fn: () =>
+kubeServers({ ignore: noGcc, emulator: { bookmarkIntervalMs: 200 } }).test(
+  "the daemon adds the explanation to the CoreDumped Event, with the pod's image in the prompt",
+  (kube) =>
     withTempDir(async (dir) => {
       const { segv } = await sampleCores();
       const emu = await ModelApiEmulator.start({ key: KEY });
-      const kube = await KubeEmulator.start({ bookmarkIntervalMs: 200 });
       let daemon: TestDaemon | undefined;
       try {
-        kube.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
+        await kube.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
         await installHelmRelease(kube, "prod");
-        kube.put(helmPod("prod", "prod-milvus-querynode-0"));
+        await kube.put(helmPod("prod", "prod-milvus-querynode-0"));
         const kubeconfig = await kube.writeKubeconfig(`${dir}/kubeconfig`);
         daemon = await start(
           dir,
@@ -296,11 +293,9 @@ Deno.test({
         );
         let events: Json[] = [];
         await waitFor(
-          () => {
-            events = kube.list("events", "milvus").filter((e) => e.reason === "CoreDumped");
-            return Promise.resolve(
-              events.length === 1 && String(events[0]!.message).includes("AI (confidence"),
-            );
+          async () => {
+            events = (await kube.list("events", "milvus")).filter((e) => e.reason === "CoreDumped");
+            return events.length === 1 && String(events[0]!.message).includes("AI (confidence");
           },
           "the CoreDumped Event with the explanation",
           60_000,
@@ -319,11 +314,10 @@ Deno.test({
         );
       } finally {
         await daemon?.stop();
-        await kube.stop();
         await emu.stop();
       }
     }),
-});
+);
 
 Deno.test({
   name: "a daemon stopped while the model answers explains the core after its restart",

@@ -22,7 +22,9 @@ Deno.test("the daemon serves the node collectors over HOST_PROC, HOST_SYS, HOST_
     });
     try {
       const scrape = async () => await (await fetch(`${daemon.base}/metrics`)).text();
-      const text = await scrape();
+      // /healthz answers before the features start: the node's families come a little later.
+      let text = "";
+      await waitFor(async () => (text = await scrape()).includes("node_cpu_flag_info"), "node_*");
       const families = parsePrometheusText(text);
       const labels = (name: string, label: string) =>
         families.find((f) => f.name === name)?.samples.map((s) => s.labels[label]);

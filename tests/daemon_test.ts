@@ -1,6 +1,7 @@
 /**
  * `agent daemon` as a process: probes, metrics checked by promtool, restart watching and
- * crash-loop cleanup against the Kubernetes API emulator, and a clean stop on SIGTERM.
+ * crash-loop cleanup against each Kubernetes API server (the emulator, a real one when built),
+ * and a clean stop on SIGTERM.
  */
 import {
   assert,
@@ -12,7 +13,7 @@ import {
 import { agentArgs, DENO_DIR, runAgent } from "./support/cli.ts";
 import { haveCommand, skipNotice } from "./support/cores.ts";
 import type { Json } from "./support/kube/_match.ts";
-import { KubeEmulator } from "./support/kube/emulator.ts";
+import { kubeServers } from "./support/kube_servers.ts";
 import { helmPod, installHelmRelease } from "./support/kube/fixtures.ts";
 import { freePort, waitFor } from "./support/net.ts";
 import { promtoolCheck } from "./support/promtool.ts";
@@ -34,104 +35,107 @@ async function get(url: string): Promise<{ status: number; text: string }> {
   return { status: response.status, text: await response.text() };
 }
 
-Deno.test("the daemon watches restarts, uninstalls a crash loop, serves probes and metrics", async () => {
-  await withTempDir(async (dir) => {
-    const emu = await KubeEmulator.start({ bookmarkIntervalMs: 200 });
-    const port = freePort();
-    const base = `http://127.0.0.1:${port}`;
-    emu.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
-    await installHelmRelease(emu, "prod");
-    await installHelmRelease(emu, "staging");
-    emu.put(helmPod("prod", "prod-milvus-querynode-0"));
-    emu.put(helmPod("staging", "staging-milvus-querynode-0", { node: "node-2" }));
-    const daemon = startDaemon(
-      [
-        "--listen-address",
-        `127.0.0.1:${port}`,
-        "--state-dir",
-        `${dir}/state`,
-        "--kubeconfig",
-        await emu.writeKubeconfig(`${dir}/kc`),
-        "--log-format",
-        "json",
-      ],
-      {
-        NODE_NAME: "node-1",
-        AGENT_CLEANER_ENABLED: "true",
-        AGENT_CLEANER_MAX_RESTART_COUNT: "2",
-        AGENT_CLEANER_CLEANUP_DELAY: "1s",
-      },
-    );
-    const stderr = new Response(daemon.stderr).text();
-    const stdout = new Response(daemon.stdout).text();
-    try {
-      await waitFor(async () => (await get(`${base}/readyz`)).status === 200, "readiness");
-      assertEquals(await get(`${base}/healthz`), { status: 200, text: "ok\n" });
-      assertStringIncludes(
-        (await get(base)).text,
-        "/metrics: the agent's and every sandbox's metrics",
+kubeServers({ emulator: { bookmarkIntervalMs: 200 } }).test(
+  "the daemon watches restarts, uninstalls a crash loop, serves probes and metrics",
+  (kube) =>
+    withTempDir(async (dir) => {
+      const port = freePort();
+      const base = `http://127.0.0.1:${port}`;
+      await kube.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
+      await installHelmRelease(kube, "prod");
+      await installHelmRelease(kube, "staging");
+      await kube.put(helmPod("prod", "prod-milvus-querynode-0"));
+      await kube.put(helmPod("staging", "staging-milvus-querynode-0", { node: "node-2" }));
+      const daemon = startDaemon(
+        [
+          "--listen-address",
+          `127.0.0.1:${port}`,
+          "--state-dir",
+          `${dir}/state`,
+          "--kubeconfig",
+          await kube.writeKubeconfig(`${dir}/kc`),
+          "--log-format",
+          "json",
+        ],
+        {
+          NODE_NAME: "node-1",
+          AGENT_CLEANER_ENABLED: "true",
+          AGENT_CLEANER_MAX_RESTART_COUNT: "2",
+          AGENT_CLEANER_CLEANUP_DELAY: "1s",
+        },
       );
-      for (let count = 1; count <= 3; count++) {
-        emu.put(helmPod("prod", "prod-milvus-querynode-0", {
-          restarts: count,
-          terminated: { reason: "Error", exitCode: 139, finishedAt: new Date().toISOString() },
-        }));
-      }
-      // A crash loop on another node is not this daemon's business.
-      for (let count = 1; count <= 3; count++) {
-        emu.put(
-          helmPod("staging", "staging-milvus-querynode-0", {
-            node: "node-2",
+      const stderr = new Response(daemon.stderr).text();
+      const stdout = new Response(daemon.stdout).text();
+      try {
+        await waitFor(async () => (await get(`${base}/readyz`)).status === 200, "readiness");
+        assertEquals(await get(`${base}/healthz`), { status: 200, text: "ok\n" });
+        assertStringIncludes(
+          (await get(base)).text,
+          "/metrics: the agent's and every sandbox's metrics",
+        );
+        for (let count = 1; count <= 3; count++) {
+          await kube.put(helmPod("prod", "prod-milvus-querynode-0", {
             restarts: count,
-            terminated: { reason: "Error", exitCode: 139 },
-          }),
+            terminated: { reason: "Error", exitCode: 139, finishedAt: new Date().toISOString() },
+          }));
+        }
+        // A crash loop on another node is not this daemon's business.
+        for (let count = 1; count <= 3; count++) {
+          await kube.put(
+            helmPod("staging", "staging-milvus-querynode-0", {
+              node: "node-2",
+              restarts: count,
+              terminated: { reason: "Error", exitCode: 139 },
+            }),
+          );
+        }
+        await waitFor(
+          async () => (await kube.list("statefulsets", "milvus")).length === 1,
+          "the uninstall",
         );
-      }
-      await waitFor(
-        () => Promise.resolve(emu.list("statefulsets", "milvus").length === 1),
-        "the uninstall",
-      );
-      assertEquals(emu.list("statefulsets", "milvus").map((s) => (s.metadata as Json).name), [
-        "staging-milvus-querynode",
-      ]);
-      // The objects are gone before the cleaner's tick returns and counts the uninstall.
-      let metrics = { status: 0, text: "" };
-      await waitFor(async () => {
-        metrics = await get(`${base}/metrics`);
-        return metrics.text.includes('agent_cleanups_total{outcome="uninstalled"} 1');
-      }, "the uninstall to be counted");
-      assertEquals(metrics.status, 200);
-      assertStringIncludes(
-        metrics.text,
-        'agent_restart_events_total{namespace="milvus",instance="prod",panic="true"} 3',
-      );
-      assertStringIncludes(metrics.text, 'agent_cleanups_total{outcome="uninstalled"} 1');
-      assertStringIncludes(metrics.text, 'agent_feature_up{feature="kubernetes"} 1');
-      assertMatch(metrics.text, /agent_pod_watch_cached_pods 1\n/);
-      if (!noPromtool) {
-        // Lint findings on Kata's own names are accepted (promtool exits 3 for lints).
-        const checked = await promtoolCheck(metrics.text);
-        assertEquals(checked.defects, []);
-        assert(
-          checked.code === 0 ||
-            checked.kataLints.length + checked.nodeExporterLints.length +
-                  checked.cadvisorLints.length + checked.dcgmLints.length > 0,
-          String(checked.code),
+        assertEquals(
+          (await kube.list("statefulsets", "milvus")).map((s) => (s.metadata as Json).name),
+          [
+            "staging-milvus-querynode",
+          ],
         );
+        // The objects are gone before the cleaner's tick returns and counts the uninstall.
+        let metrics = { status: 0, text: "" };
+        await waitFor(async () => {
+          metrics = await get(`${base}/metrics`);
+          return metrics.text.includes('agent_cleanups_total{outcome="uninstalled"} 1');
+        }, "the uninstall to be counted");
+        assertEquals(metrics.status, 200);
+        assertStringIncludes(
+          metrics.text,
+          'agent_restart_events_total{namespace="milvus",instance="prod",panic="true"} 3',
+        );
+        assertStringIncludes(metrics.text, 'agent_cleanups_total{outcome="uninstalled"} 1');
+        assertStringIncludes(metrics.text, 'agent_feature_up{feature="kubernetes"} 1');
+        assertMatch(metrics.text, /agent_pod_watch_cached_pods 1\n/);
+        if (!noPromtool) {
+          // Lint findings on Kata's own names are accepted (promtool exits 3 for lints).
+          const checked = await promtoolCheck(metrics.text);
+          assertEquals(checked.defects, []);
+          assert(
+            checked.code === 0 ||
+              checked.kataLints.length + checked.nodeExporterLints.length +
+                    checked.cadvisorLints.length + checked.dcgmLints.length > 0,
+            String(checked.code),
+          );
+        }
+      } finally {
+        daemon.kill("SIGTERM");
+        const status = await daemon.status;
+        await stdout;
+        const log = await stderr;
+        assertEquals(status.code, 0, log);
+        const lines = log.trim().split("\n").map((l) => JSON.parse(l) as Json);
+        assert(lines.some((l) => l.msg === "uninstalled an instance stuck in a crash loop"), log);
+        assertEquals(lines.at(-1)?.msg, "stopped");
       }
-    } finally {
-      daemon.kill("SIGTERM");
-      const status = await daemon.status;
-      await stdout;
-      const log = await stderr;
-      await emu.close();
-      assertEquals(status.code, 0, log);
-      const lines = log.trim().split("\n").map((l) => JSON.parse(l) as Json);
-      assert(lines.some((l) => l.msg === "uninstalled an instance stuck in a crash loop"), log);
-      assertEquals(lines.at(-1)?.msg, "stopped");
-    }
-  });
-});
+    }),
+);
 
 Deno.test("the daemon runs without a cluster and says so", async () => {
   await withTempDir(async (dir) => {

@@ -1,52 +1,53 @@
 /**
- * `agent discover` against the Kubernetes API emulator.
+ * `agent discover` against each Kubernetes API server (the emulator, a real one when built).
  */
 import { assertEquals, assertMatch, withTempDir } from "./support/assert.ts";
 import { json, runAgent } from "./support/cli.ts";
 import { KubeEmulator } from "./support/kube/emulator.ts";
 import { helmPod, makeTls, milvusResource, operatorPod, pod } from "./support/kube/fixtures.ts";
 import { haveCommand, skipNotice } from "./support/cores.ts";
+import { emulatorCluster, type KubeCluster, kubeServers } from "./support/kube_servers.ts";
 import type { MilvusInstance } from "../lib/kube/mod.ts";
 
+const servers = kubeServers();
+
 async function withMilvusCluster(
-  fn: (emu: KubeEmulator, kubeconfig: string) => Promise<void>,
+  kube: KubeCluster,
+  fn: (kube: KubeCluster, kubeconfig: string) => Promise<void>,
 ): Promise<void> {
   await withTempDir(async (dir) => {
-    const emu = await KubeEmulator.start();
-    try {
-      for (const ns of ["milvus", "search"]) {
-        emu.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
-      }
-      emu.put(helmPod("prod", "prod-milvus-querynode-0", {
-        component: "querynode",
-        restarts: 4,
-        terminated: { reason: "Error", exitCode: 139, finishedAt: "2026-11-22T01:00:00Z" },
-      }));
-      emu.put(helmPod("prod", "prod-milvus-datanode-0", {
-        component: "datanode",
-        restarts: 1,
-        terminated: { reason: "OOMKilled", exitCode: 137, finishedAt: "2026-11-22T00:30:00Z" },
-      }));
-      emu.put(helmPod("prod", "prod-milvus-proxy-0", { component: "proxy", ready: false }));
-      emu.put(
-        operatorPod("vectors", "vectors-milvus-standalone-0", {
-          namespace: "search",
-          component: "standalone",
-        }),
-      );
-      emu.put(milvusResource("vectors", "search"));
-      emu.put(milvusResource("empty", "search", "Pending"));
-      emu.put(pod("etcd-0", { app: "etcd" }));
-      emu.put(helmPod("other", "other-0", { extraLabels: { "helm.sh/chart": "not-milvus-1.0" } }));
-      await fn(emu, await emu.writeKubeconfig(`${dir}/kubeconfig`, "milvus"));
-    } finally {
-      await emu.close();
+    for (const ns of ["milvus", "search"]) {
+      await kube.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
     }
+    await kube.put(helmPod("prod", "prod-milvus-querynode-0", {
+      component: "querynode",
+      restarts: 4,
+      terminated: { reason: "Error", exitCode: 139, finishedAt: "2026-11-22T01:00:00Z" },
+    }));
+    await kube.put(helmPod("prod", "prod-milvus-datanode-0", {
+      component: "datanode",
+      restarts: 1,
+      terminated: { reason: "OOMKilled", exitCode: 137, finishedAt: "2026-11-22T00:30:00Z" },
+    }));
+    await kube.put(helmPod("prod", "prod-milvus-proxy-0", { component: "proxy", ready: false }));
+    await kube.put(
+      operatorPod("vectors", "vectors-milvus-standalone-0", {
+        namespace: "search",
+        component: "standalone",
+      }),
+    );
+    await kube.put(milvusResource("vectors", "search"));
+    await kube.put(milvusResource("empty", "search", "Pending"));
+    await kube.put(pod("etcd-0", { app: "etcd" }));
+    await kube.put(
+      helmPod("other", "other-0", { extraLabels: { "helm.sh/chart": "not-milvus-1.0" } }),
+    );
+    await fn(kube, await kube.writeKubeconfig(`${dir}/kubeconfig`, "milvus"));
   });
 }
 
-Deno.test("discover -A -o json groups pods into Helm and operator instances", () =>
-  withMilvusCluster(async (_emu, kubeconfig) => {
+servers.test("discover -A -o json groups pods into Helm and operator instances", (kube) =>
+  withMilvusCluster(kube, async (_kube, kubeconfig) => {
     const run = await runAgent(["discover", "-A", "-o", "json", "--kubeconfig", kubeconfig]);
     assertEquals(run.code, 0, run.stderr);
     const instances = json<MilvusInstance[]>(run);
@@ -75,8 +76,8 @@ Deno.test("discover -A -o json groups pods into Helm and operator instances", ()
     });
   }));
 
-Deno.test("discover uses the context's namespace by default and prints a table", () =>
-  withMilvusCluster(async (_emu, kubeconfig) => {
+servers.test("discover uses the context's namespace by default and prints a table", (kube) =>
+  withMilvusCluster(kube, async (_kube, kubeconfig) => {
     const run = await runAgent(["discover", "--kubeconfig", kubeconfig]);
     assertEquals(run.code, 0, run.stderr);
     const lines = run.stdout.trim().split("\n");
@@ -100,8 +101,8 @@ Deno.test("discover uses the context's namespace by default and prints a table",
     assertMatch(other.stdout, /^- name: empty\n {2}namespace: search\n {2}type: operator\n/);
   }));
 
-Deno.test("discover reads KUBECONFIG and --context like kubectl", () =>
-  withMilvusCluster(async (_emu, kubeconfig) => {
+servers.test("discover reads KUBECONFIG and --context like kubectl", (kube) =>
+  withMilvusCluster(kube, async (_kube, kubeconfig) => {
     const viaEnv = await runAgent(["discover", "-n", "search", "-o", "json"], {
       env: { KUBECONFIG: kubeconfig },
     });
@@ -119,21 +120,32 @@ Deno.test("discover reads KUBECONFIG and --context like kubectl", () =>
     ]);
   }));
 
-Deno.test("discover exits 3 with one line when the cluster is unreachable", () =>
-  withMilvusCluster(async (emu, kubeconfig) => {
-    await emu.stop();
-    const run = await runAgent(["discover", "--kubeconfig", kubeconfig]);
-    assertEquals(run.code, 3);
-    assertEquals(run.stderr, `Cannot reach the Kubernetes API at ${emu.url}: connection refused\n`);
-    await emu.restart();
-    emu.failNext(1, { path: "/api/v1/namespaces/milvus/pods" });
-    const failing = await runAgent(["discover", "--kubeconfig", kubeconfig]);
-    assertEquals(failing.code, 3);
-    assertMatch(
-      failing.stderr,
-      /^Kubernetes API GET \/api\/v1\/namespaces\/milvus\/pods: 500 injected failure\n$/,
+Deno.test("discover exits 3 with one line when the cluster is unreachable", async () => {
+  const emu = await KubeEmulator.start();
+  try {
+    await withMilvusCluster(
+      emulatorCluster(emu),
+      (_kube, kubeconfig) => unreachable(emu, kubeconfig),
     );
-  }));
+  } finally {
+    await emu.close();
+  }
+});
+
+async function unreachable(emu: KubeEmulator, kubeconfig: string): Promise<void> {
+  await emu.stop();
+  const run = await runAgent(["discover", "--kubeconfig", kubeconfig]);
+  assertEquals(run.code, 3);
+  assertEquals(run.stderr, `Cannot reach the Kubernetes API at ${emu.url}: connection refused\n`);
+  await emu.restart();
+  emu.failNext(1, { path: "/api/v1/namespaces/milvus/pods" });
+  const failing = await runAgent(["discover", "--kubeconfig", kubeconfig]);
+  assertEquals(failing.code, 3);
+  assertMatch(
+    failing.stderr,
+    /^Kubernetes API GET \/api\/v1\/namespaces\/milvus\/pods: 500 injected failure\n$/,
+  );
+}
 
 Deno.test("discover without any Kubernetes configuration exits 3", async () => {
   await withTempDir(async (home) => {

@@ -1,6 +1,7 @@
 /**
  * The Kubernetes API emulator, checked by the real `kubectl` (and by raw watch requests
- * where kubectl does not expose the protocol: resuming, bookmarks, 410 Gone).
+ * where kubectl does not expose the protocol: resuming, bookmarks, 410 Gone). The plain kubectl
+ * checks also run on a real API server when one is built: the emulator must answer as it does.
  */
 import {
   assert,
@@ -12,6 +13,8 @@ import {
 import { haveCommand, skipNotice } from "./support/cores.ts";
 import type { Json } from "./support/kube/_match.ts";
 import { KubeEmulator } from "./support/kube/emulator.ts";
+import { summary, type WatchEvents, watchEvents } from "./support/kube/watch_events.ts";
+import { type KubeCluster, kubeServers } from "./support/kube_servers.ts";
 
 const noKubectl = skipNotice("kubectl", haveCommand("kubectl"));
 
@@ -31,6 +34,20 @@ function pod(name: string, labels: Record<string, string>, restarts = 0, node = 
       }],
     },
   };
+}
+
+const servers = kubeServers({ ignore: noKubectl, emulator: { bookmarkIntervalMs: 100 } });
+
+/** Runs one test on `kube` holding a `milvus` namespace, with a kubectl bound to it. */
+function onCluster(
+  kube: KubeCluster,
+  fn: (kube: KubeCluster, kubectl: (...args: string[]) => Promise<Run>) => Promise<void>,
+) {
+  return withTempDir(async (dir) => {
+    await kube.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
+    const kubeconfig = await kube.writeKubeconfig(`${dir}/kubeconfig`, "milvus");
+    await fn(kube, (...args) => kubectl(dir, kubeconfig, args));
+  });
 }
 
 /** Runs one test with an emulator holding a `milvus` namespace, and a kubectl bound to it. */
@@ -66,66 +83,60 @@ async function kubectl(home: string, kubeconfig: string, args: string[]): Promis
   return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
 }
 
-Deno.test({
-  name: "kubectl lists pods as JSON and as a table",
-  ignore: noKubectl,
-  fn: () =>
-    withCluster(async (emu, kubectl) => {
-      emu.put(pod("milvus-querynode-0", { "app.kubernetes.io/name": "milvus" }, 3));
-      emu.put(pod("etcd-0", { app: "etcd" }));
-      const listed = await kubectl("get", "pods", "-A", "-o", "json");
-      assertEquals(listed.code, 0, listed.stderr);
-      const list = JSON.parse(listed.stdout);
-      assertEquals(list.items.map((p: Json) => (p.metadata as Json).name), [
-        "etcd-0",
-        "milvus-querynode-0",
-      ]);
-      assertMatch((list.items[0].metadata as Json).resourceVersion as string, /^\d+$/);
-      const table = await kubectl("get", "pods");
-      assertEquals(table.code, 0, table.stderr);
-      assertMatch(table.stdout, /^NAME +READY +STATUS +RESTARTS +AGE\n/);
-      assertMatch(table.stdout, /milvus-querynode-0 +1\/1 +Running +3 +\d+s/);
-    }),
-});
+servers.test("kubectl lists pods as JSON and as a table", (kube) =>
+  onCluster(kube, async (kube, kubectl) => {
+    await kube.put(pod("milvus-querynode-0", { "app.kubernetes.io/name": "milvus" }, 3));
+    await kube.put(pod("etcd-0", { app: "etcd" }));
+    const listed = await kubectl("get", "pods", "-A", "-o", "json");
+    assertEquals(listed.code, 0, listed.stderr);
+    const list = JSON.parse(listed.stdout);
+    assertEquals(list.items.map((p: Json) => (p.metadata as Json).name), [
+      "etcd-0",
+      "milvus-querynode-0",
+    ]);
+    assertMatch((list.items[0].metadata as Json).resourceVersion as string, /^\d+$/);
+    const table = await kubectl("get", "pods");
+    assertEquals(table.code, 0, table.stderr);
+    assertMatch(table.stdout, /^NAME +READY +STATUS +RESTARTS +AGE\n/);
+    assertMatch(table.stdout, /milvus-querynode-0 +1\/1 +Running +3 +\d+s/);
+  }));
 
-Deno.test({
-  name: "kubectl selects by label and by field",
-  ignore: noKubectl,
-  fn: () =>
-    withCluster(async (emu, kubectl) => {
-      emu.put(
-        pod("a", { "app.kubernetes.io/name": "milvus", component: "querynode" }, 0, "node-1"),
+servers.test("kubectl selects by label and by field", (kube) =>
+  onCluster(kube, async (kube, kubectl) => {
+    await kube.put(
+      pod("a", { "app.kubernetes.io/name": "milvus", component: "querynode" }, 0, "node-1"),
+    );
+    await kube.put(
+      pod("b", { "app.kubernetes.io/name": "milvus", component: "datanode" }, 0, "node-2"),
+    );
+    await kube.put(pod("c", { app: "etcd" }, 0, "node-1"));
+    const names = async (...args: string[]) => {
+      const run = await kubectl(
+        "get",
+        "pods",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+        ...args,
       );
-      emu.put(pod("b", { "app.kubernetes.io/name": "milvus", component: "datanode" }, 0, "node-2"));
-      emu.put(pod("c", { app: "etcd" }, 0, "node-1"));
-      const names = async (...args: string[]) => {
-        const run = await kubectl(
-          "get",
-          "pods",
-          "-o",
-          "jsonpath={.items[*].metadata.name}",
-          ...args,
-        );
-        assertEquals(run.code, 0, run.stderr);
-        return run.stdout;
-      };
-      assertEquals(await names("-l", "app.kubernetes.io/name=milvus"), "a b");
-      assertEquals(await names("-l", "component in (datanode,indexnode)"), "b");
-      assertEquals(await names("-l", "!component"), "c");
-      assertEquals(await names("--field-selector", "spec.nodeName=node-1"), "a c");
-      assertEquals(
-        await names(
-          "-l",
-          "app.kubernetes.io/name=milvus",
-          "--field-selector",
-          "spec.nodeName=node-1",
-        ),
-        "a",
-      );
-      const bad = await kubectl("get", "pods", "-l", "a=(b");
-      assert(bad.code !== 0);
-    }),
-});
+      assertEquals(run.code, 0, run.stderr);
+      return run.stdout;
+    };
+    assertEquals(await names("-l", "app.kubernetes.io/name=milvus"), "a b");
+    assertEquals(await names("-l", "component in (datanode,indexnode)"), "b");
+    assertEquals(await names("-l", "!component"), "c");
+    assertEquals(await names("--field-selector", "spec.nodeName=node-1"), "a c");
+    assertEquals(
+      await names(
+        "-l",
+        "app.kubernetes.io/name=milvus",
+        "--field-selector",
+        "spec.nodeName=node-1",
+      ),
+      "a",
+    );
+    const bad = await kubectl("get", "pods", "-l", "a=(b");
+    assert(bad.code !== 0);
+  }));
 
 /**
  * The complete lines of `stream` as they arrive, and a wait for the lines to satisfy a test.
@@ -303,33 +314,8 @@ Deno.test({
     }),
 });
 
-async function openWatch(
-  emu: KubeEmulator,
-  query: string,
-): Promise<{ next(): Promise<Json | undefined>; close(): Promise<void> }> {
-  const response = await fetch(`${emu.url}/api/v1/namespaces/milvus/pods?watch=1&${query}`);
-  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  return {
-    async next() {
-      while (!buffer.includes("\n")) {
-        const { done, value } = await reader.read();
-        if (done) return undefined;
-        buffer += value;
-      }
-      const at = buffer.indexOf("\n");
-      const line = buffer.slice(0, at);
-      buffer = buffer.slice(at + 1);
-      return JSON.parse(line);
-    },
-    close: () => reader.cancel(),
-  };
-}
-
-function summary(event: Json | undefined): string {
-  if (!event) return "end";
-  const m = (event.object as Json).metadata as Json;
-  return `${event.type} ${m.name ?? ""}`.trim();
+async function openWatch(emu: KubeEmulator, query: string): Promise<WatchEvents> {
+  return watchEvents(await fetch(`${emu.url}/api/v1/namespaces/milvus/pods?watch=1&${query}`));
 }
 
 Deno.test("watches resume from a resourceVersion, send bookmarks, and answer 410 past the history", () =>

@@ -6,6 +6,7 @@
 import { assert, assertEquals } from "./support/assert.ts";
 import type { Json } from "./support/kube/_match.ts";
 import { KubeEmulator } from "./support/kube/emulator.ts";
+import { emulatorCluster, type KubeCluster, kubeServers } from "./support/kube_servers.ts";
 import { helmPod, type PodOptions } from "./support/kube/fixtures.ts";
 import { KubeClient, loadKubeTarget } from "../lib/kube/mod.ts";
 import { type RestartEvent, watchRestarts } from "../lib/kube/restarts.ts";
@@ -14,27 +15,44 @@ import type { Informer } from "../lib/kube/informer.ts";
 const KEYWORDS = ["panic", "fatal", "SIGSEGV", "SIGABRT", "SIGFPE", "assertion failed"];
 
 interface Harness {
+  kube: KubeCluster;
+  /** The emulator, in the tests that inject its faults. */
   emu: KubeEmulator;
   events: RestartEvent[];
   informer: Informer;
-  restart(name: string, count: number, options?: PodOptions): void;
+  restart(name: string, count: number, options?: PodOptions): Promise<void>;
   waitFor(count: number): Promise<void>;
 }
 
+const servers = kubeServers({ emulator: { bookmarkIntervalMs: 100 } });
+
+/** {@linkcode watchOn} the emulator. */
 async function withWatcher(fn: (h: Harness) => Promise<void>, informer = {}): Promise<void> {
   const emu = await KubeEmulator.start({ bookmarkIntervalMs: 100 });
+  try {
+    await watchOn(emulatorCluster(emu), fn, informer);
+  } finally {
+    await emu.close();
+  }
+}
+
+async function watchOn(
+  kube: KubeCluster,
+  fn: (h: Harness) => Promise<void>,
+  informer = {},
+): Promise<void> {
   const dir = await Deno.makeTempDir();
   const stop = new AbortController();
   try {
-    emu.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
-    emu.put(helmPod("prod", "prod-querynode-0"));
-    emu.put(helmPod("prod", "prod-datanode-0"));
-    emu.put({
+    await kube.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
+    await kube.put(helmPod("prod", "prod-querynode-0"));
+    await kube.put(helmPod("prod", "prod-datanode-0"));
+    await kube.put({
       ...helmPod("x", "etcd-0"),
       metadata: { name: "etcd-0", namespace: "milvus", labels: { app: "etcd" } },
     });
     const client = new KubeClient(
-      await loadKubeTarget({ kubeconfig: await emu.writeKubeconfig(`${dir}/kubeconfig`) }),
+      await loadKubeTarget({ kubeconfig: await kube.writeKubeconfig(`${dir}/kubeconfig`) }),
     );
     const events: RestartEvent[] = [];
     const watcher = watchRestarts({
@@ -50,11 +68,15 @@ async function withWatcher(fn: (h: Harness) => Promise<void>, informer = {}): Pr
     const running = watcher.run(stop.signal);
     await watcher.synced;
     const harness: Harness = {
-      emu,
+      kube,
+      get emu() {
+        if (!kube.emulator) throw new Error("this test needs the emulator");
+        return kube.emulator;
+      },
       events,
       informer: watcher,
-      restart: (name, count, options = {}) => {
-        emu.put(helmPod("prod", name, {
+      restart: async (name, count, options = {}) => {
+        await kube.put(helmPod("prod", name, {
           restarts: count,
           terminated: {
             reason: "Error",
@@ -65,7 +87,8 @@ async function withWatcher(fn: (h: Harness) => Promise<void>, informer = {}): Pr
         }));
       },
       waitFor: async (count) => {
-        for (let i = 0; i < 200 && events.length < count; i++) {
+        // A bound, not a pace: events arrive as soon as the watch delivers them.
+        for (let i = 0; i < 1200 && events.length < count; i++) {
           await new Promise((r) => setTimeout(r, 25));
         }
         assertEquals(
@@ -82,14 +105,13 @@ async function withWatcher(fn: (h: Harness) => Promise<void>, informer = {}): Pr
       await running;
     }
   } finally {
-    await emu.close();
     await Deno.remove(dir, { recursive: true });
   }
 }
 
-Deno.test("a restart with exit code 139 is a panic restart event", () =>
-  withWatcher(async ({ restart, waitFor, events }) => {
-    restart("prod-querynode-0", 1);
+servers.test("a restart with exit code 139 is a panic restart event", (kube) =>
+  watchOn(kube, async ({ restart, waitFor, events }) => {
+    await restart("prod-querynode-0", 1);
     await waitFor(1);
     assertEquals(events[0], {
       namespace: "milvus",
@@ -117,8 +139,8 @@ Deno.test("an inconclusive termination is judged by the previous container's log
       "serving\npanic: segment 42 is corrupt\n",
       true,
     );
-    restart("prod-querynode-0", 1, { terminated: { reason: "Error", exitCode: 1 } });
-    restart("prod-datanode-0", 1, { terminated: { reason: "Error", exitCode: 1 } });
+    await restart("prod-querynode-0", 1, { terminated: { reason: "Error", exitCode: 1 } });
+    await restart("prod-datanode-0", 1, { terminated: { reason: "Error", exitCode: 1 } });
     await waitFor(2);
     assertEquals(events.map((e) => [e.pod, e.isPanic, e.evidence]), [
       ["prod-querynode-0", true, 'previous log mentions "panic"'],
@@ -130,26 +152,26 @@ Deno.test("an inconclusive termination is judged by the previous container's log
     ]);
   }));
 
-Deno.test("pods that are not Milvus and changes that are not restarts make no events", () =>
-  withWatcher(async ({ emu, restart, waitFor }) => {
-    emu.put({
+servers.test("pods that are not Milvus and changes that are not restarts make no events", (kube) =>
+  watchOn(kube, async ({ restart, waitFor }) => {
+    await kube.put({
       ...helmPod("x", "etcd-0", { restarts: 4 }),
       metadata: { name: "etcd-0", namespace: "milvus", labels: { app: "etcd" } },
     });
     const relabelled = helmPod("prod", "prod-querynode-0");
     (relabelled.metadata as Json).annotations = { touched: "yes" };
-    emu.put(relabelled);
-    restart("prod-datanode-0", 1);
+    await kube.put(relabelled);
+    await restart("prod-datanode-0", 1);
     await waitFor(1);
   }));
 
 Deno.test("closed watches resume from the last resourceVersion without duplicates", () =>
   withWatcher(async ({ emu, restart, waitFor, informer }) => {
-    restart("prod-querynode-0", 1);
+    await restart("prod-querynode-0", 1);
     await waitFor(1);
     for (let i = 2; i <= 4; i++) {
       emu.closeWatches();
-      restart("prod-querynode-0", i);
+      await restart("prod-querynode-0", i);
       await waitFor(i);
     }
     assert(informer.stats.watches >= 4, `watches: ${informer.stats.watches}`);
@@ -159,13 +181,13 @@ Deno.test("closed watches resume from the last resourceVersion without duplicate
 Deno.test("410 Gone makes a relist that reports only what really changed", () =>
   withWatcher(async ({ emu, restart, waitFor, informer }) => {
     await emu.stop();
-    restart("prod-querynode-0", 1);
+    await restart("prod-querynode-0", 1);
     emu.compact();
     await emu.restart();
     await waitFor(1);
     assertEquals(informer.stats.expired, 1);
     assertEquals(informer.stats.lists, 2);
-    restart("prod-datanode-0", 1);
+    await restart("prod-datanode-0", 1);
     await waitFor(2);
   }));
 
@@ -175,7 +197,7 @@ Deno.test("a silent watch is noticed and replaced", () =>
       await new Promise((r) => setTimeout(r, 10));
     }
     emu.silenceWatches();
-    restart("prod-querynode-0", 1);
+    await restart("prod-querynode-0", 1);
     await waitFor(1);
     assertEquals(informer.stats.idleReconnects, 1);
   }, { idleTimeoutMs: 300 }));
@@ -183,8 +205,8 @@ Deno.test("a silent watch is noticed and replaced", () =>
 Deno.test("500s and a vanished API server are retried with backoff, and nothing is missed", () =>
   withWatcher(async ({ emu, restart, waitFor, informer }) => {
     await emu.stop();
-    restart("prod-querynode-0", 1);
-    restart("prod-datanode-0", 1);
+    await restart("prod-querynode-0", 1);
+    await restart("prod-datanode-0", 1);
     await new Promise((r) => setTimeout(r, 300));
     emu.failNext(2, { path: "/api/v1/pods" });
     await emu.restart();

@@ -1,39 +1,49 @@
 /**
- * `agent uninstall` against the Kubernetes API emulator: Helm releases without the helm
- * binary, operator instances, the plan-first contract and releases side by side.
+ * `agent uninstall` against each Kubernetes API server (the emulator, a real one when built):
+ * Helm releases without the helm binary, operator instances, the plan-first contract and
+ * releases side by side.
  */
 import { assertEquals, assertMatch, assertStringIncludes, withTempDir } from "./support/assert.ts";
 import { json, runAgent } from "./support/cli.ts";
 import type { Json } from "./support/kube/_match.ts";
-import { KubeEmulator } from "./support/kube/emulator.ts";
 import { helmPod, installHelmRelease, milvusResource } from "./support/kube/fixtures.ts";
+import { type KubeCluster, kubeServers } from "./support/kube_servers.ts";
+
+const servers = kubeServers();
 
 async function withReleases(
-  fn: (emu: KubeEmulator, kubeconfig: string) => Promise<void>,
+  kube: KubeCluster,
+  fn: (kube: KubeCluster, kubeconfig: string) => Promise<void>,
 ): Promise<void> {
   await withTempDir(async (dir) => {
-    const emu = await KubeEmulator.start();
-    try {
-      emu.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
-      await installHelmRelease(emu, "prod");
-      await installHelmRelease(emu, "staging");
-      emu.put(helmPod("prod", "prod-milvus-querynode-0"));
-      emu.put(helmPod("staging", "staging-milvus-querynode-0"));
-      emu.put(milvusResource("vectors"));
-      await fn(emu, await emu.writeKubeconfig(`${dir}/kubeconfig`, "milvus"));
-    } finally {
-      await emu.close();
-    }
+    await kube.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "milvus" } });
+    await installHelmRelease(kube, "prod");
+    await installHelmRelease(kube, "staging");
+    await kube.put(helmPod("prod", "prod-milvus-querynode-0"));
+    await kube.put(helmPod("staging", "staging-milvus-querynode-0"));
+    await kube.put(milvusResource("vectors"));
+    await fn(kube, await kube.writeKubeconfig(`${dir}/kubeconfig`, "milvus"));
   });
 }
 
-function names(emu: KubeEmulator, plural: string, namespace?: string): string[] {
-  return emu.list(plural, namespace).map((o) => String((o.metadata as Json).name)).sort();
+/** Every object the tests create or the uninstall may touch, by kind. */
+async function contents(kube: KubeCluster): Promise<Record<string, string[]>> {
+  const plurals = ["services", "statefulsets", "deployments", "persistentvolumeclaims"];
+  plurals.push("configmaps", "secrets", "pods", "milvuses", "events");
+  const found: Record<string, string[]> = {};
+  for (const plural of plurals) found[plural] = await names(kube, plural, "milvus");
+  found.clusterroles = (await names(kube, "clusterroles")).filter((n) => n.includes("milvus"));
+  return found;
 }
 
-Deno.test("uninstall prints the Helm plan and deletes nothing without --yes", () =>
-  withReleases(async (emu, kubeconfig) => {
-    const before = emu.requests.length;
+async function names(kube: KubeCluster, plural: string, namespace?: string): Promise<string[]> {
+  return (await kube.list(plural, namespace)).map((o) => String((o.metadata as Json).name)).sort();
+}
+
+servers.test("uninstall prints the Helm plan and deletes nothing without --yes", (kube) =>
+  withReleases(kube, async (kube, kubeconfig) => {
+    const before = await contents(kube);
+    const requests = kube.emulator?.requests.length ?? 0;
     const run = await runAgent(["uninstall", "prod", "-n", "milvus", "--kubeconfig", kubeconfig]);
     assertEquals(run.code, 0, run.stderr);
     const lines = run.stdout.trim().split("\n");
@@ -56,8 +66,7 @@ Deno.test("uninstall prints the Helm plan and deletes nothing without --yes", ()
     );
     assertEquals(lines.at(-2), "7 objects to delete, 1 kept.");
     assertEquals(lines.at(-1), "Nothing was deleted: run again with --yes to delete.");
-    const writes = emu.requests.slice(before).filter((r) => !r.startsWith("GET "));
-    assertEquals(writes, []);
+    assertEquals(await contents(kube), before);
     const dry = await runAgent([
       "uninstall",
       "prod",
@@ -69,11 +78,14 @@ Deno.test("uninstall prints the Helm plan and deletes nothing without --yes", ()
       kubeconfig,
     ]);
     assertStringIncludes(dry.stdout, "--dry-run: nothing was deleted.");
-    assertEquals(emu.requests.slice(before).filter((r) => !r.startsWith("GET ")), []);
+    assertEquals(await contents(kube), before);
+    // The emulator also sees that no write was even attempted.
+    const writes = kube.emulator?.requests.slice(requests).filter((r) => !r.startsWith("GET "));
+    assertEquals(writes ?? [], []);
   }));
 
-Deno.test("uninstall --yes removes one Helm release and leaves the other alone", () =>
-  withReleases(async (emu, kubeconfig) => {
+servers.test("uninstall --yes removes one Helm release and leaves the other alone", (kube) =>
+  withReleases(kube, async (kube, kubeconfig) => {
     const run = await runAgent([
       "uninstall",
       "prod",
@@ -94,18 +106,22 @@ Deno.test("uninstall --yes removes one Helm release and leaves the other alone",
       run.stdout,
       "kept         v1 PersistentVolumeClaim milvus/prod-milvus-data",
     );
-    assertEquals(names(emu, "statefulsets"), ["staging-milvus-querynode"]);
-    assertEquals(names(emu, "deployments"), ["staging-milvus-proxy"]);
-    assertEquals(names(emu, "configmaps", "milvus"), ["staging-milvus"]);
-    assertEquals(names(emu, "clusterroles"), ["staging-milvus-reader"]);
-    assertEquals(names(emu, "persistentvolumeclaims"), ["prod-milvus-data", "staging-milvus-data"]);
-    assertEquals(names(emu, "secrets"), [
+    assertEquals(await names(kube, "statefulsets"), ["staging-milvus-querynode"]);
+    assertEquals(await names(kube, "deployments"), ["staging-milvus-proxy"]);
+    assertEquals(await names(kube, "configmaps", "milvus"), ["staging-milvus"]);
+    const clusterRoles = await names(kube, "clusterroles");
+    assertEquals(clusterRoles.filter((n) => n.includes("milvus")), ["staging-milvus-reader"]);
+    assertEquals(await names(kube, "persistentvolumeclaims"), [
+      "prod-milvus-data",
+      "staging-milvus-data",
+    ]);
+    assertEquals(await names(kube, "secrets"), [
       "sh.helm.release.v1.staging.v1",
       "sh.helm.release.v1.staging.v2",
     ]);
     // Pods are not in the manifest: their controllers' deletion takes them (garbage collection).
-    assertEquals(names(emu, "milvuses"), ["vectors"]);
-    const events = emu.list("events", "milvus");
+    assertEquals(await names(kube, "milvuses"), ["vectors"]);
+    const events = await kube.list("events", "milvus");
     assertEquals(events.length, 1);
     assertEquals(events[0]!.reason, "MilvusUninstalled");
     assertEquals(
@@ -129,8 +145,8 @@ Deno.test("uninstall --yes removes one Helm release and leaves the other alone",
     );
   }));
 
-Deno.test("uninstall removes an operator instance's Milvus resource", () =>
-  withReleases(async (emu, kubeconfig) => {
+servers.test("uninstall removes an operator instance's Milvus resource", (kube) =>
+  withReleases(kube, async (kube, kubeconfig) => {
     const run = await runAgent([
       "uninstall",
       "vectors",
@@ -146,13 +162,13 @@ Deno.test("uninstall removes an operator instance's Milvus resource", () =>
     const out = json<{ applied: boolean; results: { kind: string; outcome: string }[] }>(run);
     assertEquals(out.applied, true);
     assertEquals(out.results.map((r) => [r.kind, r.outcome]), [["Milvus", "deleted"]]);
-    assertEquals(names(emu, "milvuses"), []);
-    assertEquals(names(emu, "statefulsets").length, 2);
+    assertEquals(await names(kube, "milvuses"), []);
+    assertEquals((await names(kube, "statefulsets")).length, 2);
   }));
 
-Deno.test("uninstall asks for --type when a release and a resource share a name", () =>
-  withReleases(async (emu, kubeconfig) => {
-    emu.put(milvusResource("prod"));
+servers.test("uninstall asks for --type when a release and a resource share a name", (kube) =>
+  withReleases(kube, async (kube, kubeconfig) => {
+    await kube.put(milvusResource("prod"));
     const run = await runAgent(["uninstall", "prod", "-n", "milvus", "--kubeconfig", kubeconfig]);
     assertEquals(run.code, 2);
     assertStringIncludes(run.stderr, "pass --type helm or --type operator");
@@ -180,8 +196,8 @@ Deno.test("uninstall needs a namespace", async () => {
   ]);
 });
 
-Deno.test("uninstall runs the helm binary when cleaner.helmBinary is set", () =>
-  withReleases(async (emu, kubeconfig) => {
+servers.test("uninstall runs the helm binary when cleaner.helmBinary is set", (kube) =>
+  withReleases(kube, async (kube, kubeconfig) => {
     await withTempDir(async (dir) => {
       const helm = `${dir}/helm`;
       await Deno.writeTextFile(helm, `#!/bin/sh\necho "$@" > ${dir}/args\n`, { mode: 0o755 });
@@ -202,8 +218,8 @@ Deno.test("uninstall runs the helm binary when cleaner.helmBinary is set", () =>
         `uninstall prod --namespace milvus --wait --timeout 120s --kubeconfig ${kubeconfig}\n`,
       );
       // The stand-in deleted nothing; the agent left the objects to helm.
-      assertEquals(names(emu, "statefulsets").length, 2);
-      assertEquals(emu.list("events", "milvus").length, 1);
+      assertEquals((await names(kube, "statefulsets")).length, 2);
+      assertEquals((await kube.list("events", "milvus")).length, 1);
       await Deno.writeTextFile(
         helm,
         "#!/bin/sh\necho 'Error: uninstall: Release not loaded: prod' >&2\nexit 1\n",

@@ -141,6 +141,7 @@ export class ModelApiEmulator {
   readonly #faults: Fault[] = [];
   #always: Fault | undefined;
   readonly #held = new Set<() => void>();
+  #hold: { promise: Promise<void>; release: () => void } | undefined;
 
   private constructor(
     private readonly server: Deno.HttpServer<Deno.NetAddr>,
@@ -175,6 +176,20 @@ export class ModelApiEmulator {
     this.#always = fault;
   }
 
+  /**
+   * Holds every answer from now on until the returned function is called (or the emulator
+   * stops): a test that needs the answer after something else happened.
+   */
+  hold(): () => void {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const release = () => {
+      if (this.#hold?.promise === promise) this.#hold = undefined;
+      resolve();
+    };
+    this.#hold = { promise, release };
+    return release;
+  }
+
   /** The usage the emulator reported in all, in tokens. */
   usage(): { input: number; output: number } {
     return this.requests.reduce(
@@ -186,6 +201,7 @@ export class ModelApiEmulator {
   /** Stops the server, releasing held requests first. */
   async stop(): Promise<void> {
     for (const release of this.#held) release();
+    this.#hold?.release();
     this.abort.abort();
     await this.server.finished;
   }
@@ -238,6 +254,7 @@ export class ModelApiEmulator {
       });
       return new Response(null, { status: 504 });
     }
+    await this.#hold?.promise;
     const messages = received.json.messages as { role: string; content: string }[];
     // The crash report is the user's part; the instructions say nothing of one crash.
     const prompt = messages.filter((m) => m.role === "user").map((m) => m.content).join("\n");

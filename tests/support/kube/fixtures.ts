@@ -95,6 +95,15 @@ export function helmManifestObjects(release: string, namespace = "milvus"): Json
     "helm.sh/chart": "milvus-4.1.0",
   };
   const meta = (name: string, extra: Json = {}) => ({ name, namespace, labels, ...extra });
+  // As much of a workload's spec as a real API server requires.
+  const workload = (name: string) => ({
+    replicas: 1,
+    selector: { matchLabels: { app: name } },
+    template: {
+      metadata: { labels: { app: name } },
+      spec: { containers: [{ name: "main", image: "milvusdb/milvus:v2.4.0" }] },
+    },
+  });
   return [
     {
       apiVersion: "v1",
@@ -112,13 +121,13 @@ export function helmManifestObjects(release: string, namespace = "milvus"): Json
       apiVersion: "apps/v1",
       kind: "StatefulSet",
       metadata: meta(`${release}-milvus-querynode`),
-      spec: { replicas: 1 },
+      spec: workload(`${release}-milvus-querynode`),
     },
     {
       apiVersion: "apps/v1",
       kind: "Deployment",
       metadata: meta(`${release}-milvus-proxy`),
-      spec: { replicas: 1 },
+      spec: workload(`${release}-milvus-proxy`),
     },
     {
       apiVersion: "v1",
@@ -126,7 +135,7 @@ export function helmManifestObjects(release: string, namespace = "milvus"): Json
       metadata: meta(`${release}-milvus-data`, {
         annotations: { "helm.sh/resource-policy": "keep" },
       }),
-      spec: {},
+      spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
     },
     {
       apiVersion: "rbac.authorization.k8s.io/v1",
@@ -138,19 +147,19 @@ export function helmManifestObjects(release: string, namespace = "milvus"): Json
 }
 
 /**
- * Installs a Helm release into the emulator the way Helm 3 would leave it: the rendered
+ * Installs a Helm release into an API server the way Helm 3 would leave it: the rendered
  * objects, and one release Secret per revision (`sh.helm.release.v1.NAME.vN`, its
  * `data.release` base64 of base64 of gzipped release JSON).
  */
 export async function installHelmRelease(
-  emu: { put(object: Json): Json },
+  emu: { put(object: Json): Json | Promise<Json> },
   release: string,
   namespace = "milvus",
   revisions = 2,
+  objects: Json[] = helmManifestObjects(release, namespace),
 ): Promise<Json[]> {
   const { gzipSync } = await import("node:zlib");
-  const objects = helmManifestObjects(release, namespace);
-  for (const object of objects) emu.put(structuredClone(object));
+  for (const object of objects) await emu.put(structuredClone(object));
   const { stringify } = await import("yaml");
   const manifest = objects.map((o) =>
     `---\n# Source: milvus/templates/${String(o.kind).toLowerCase()}.yaml\n${stringify(o)}`
@@ -167,7 +176,7 @@ export async function installHelmRelease(
     };
     const gz = gzipSync(new TextEncoder().encode(JSON.stringify(record)));
     const inner = btoa(String.fromCharCode(...gz));
-    emu.put({
+    await emu.put({
       apiVersion: "v1",
       kind: "Secret",
       type: "helm.sh/release.v1",
