@@ -11,11 +11,19 @@ const ROOT = new URL("../", import.meta.url).pathname;
 const noGcc = skipNotice("gcc", haveGcc());
 const decoder = new TextDecoder();
 
+/**
+ * Runs `command` as from a user's shell: without the INIT_CWD that `deno task test` set for
+ * this process, which `deno task` keeps when it is set (as npm does) instead of the caller's
+ * directory.
+ */
 async function run(command: string, args: string[], cwd: string, env: Record<string, string>) {
+  const inherited = Deno.env.toObject();
+  delete inherited.INIT_CWD;
   const out = await new Deno.Command(command, {
     args,
     cwd,
-    env: { NO_COLOR: "1", DENO_DIR, ...env },
+    clearEnv: true,
+    env: { ...inherited, NO_COLOR: "1", DENO_DIR, ...env },
     stdin: "null",
   }).output();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
