@@ -73,6 +73,8 @@ async function serve(
   const collector = collectorFeature(context, channels);
   const ai = aiFeature(context, channels);
   let running: Feature[] = [];
+  // The server listens before the features start: not ready until they have.
+  let started = false;
   let server: HttpServer | undefined;
   const beforeScrape = () => {
     metrics.httpConnections.set(server?.connections ?? 0);
@@ -136,6 +138,7 @@ async function serve(
         registry: metrics.registry,
         readiness: () => ({
           state: true,
+          features: started,
           ...Object.fromEntries(running.map((feature) => [feature.name, feature.ready()])),
         }),
         cores: (query) => {
@@ -157,6 +160,7 @@ async function serve(
     throw error;
   }
   running = await startFeatures(features, context, failures);
+  started = true;
   await new Promise<void>((resolve) => {
     if (signal.aborted) resolve();
     else signal.addEventListener("abort", () => resolve(), { once: true });
