@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { MetricsAggregator, type SandboxScrape } from "../../lib/kata/mod.ts";
+import { MetricsAggregator, type SandboxScrape, type SandboxUsage } from "../../lib/kata/mod.ts";
 import { CriClient, CriMetadataCache, type PodMetadata } from "../../lib/kata/mod.ts";
 import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../../lib/kata/mod.ts";
 import { type ShimScrape, ShimScraper } from "../../lib/kata/mod.ts";
@@ -24,6 +24,8 @@ export interface KataApi {
    */
   aggregate(options?: { gzip?: boolean }): MetricsAggregator | Promise<MetricsAggregator>;
   sandboxes(): SandboxView[];
+  /** What a sandbox uses (CPUs, memory), from its last scrapes. */
+  usage(id: string): SandboxUsage | undefined;
   /** Whether the id is known: `invalid`, `unknown`, or the sandbox. */
   lookup(id: string): Sandbox | "invalid" | "unknown";
   /** One shim's answer, fetched now: its bytes as sent, whatever they are. */
@@ -144,6 +146,12 @@ function startKata(context: FeatureContext) {
           error: entry?.error,
         });
       });
+    },
+    usage(id) {
+      // The last state built; asking keeps the aggregate following the cycles for a while, so
+      // that the next look has a CPU rate (two builds of new scrapes).
+      void api.aggregate();
+      return aggregator.usage(id);
     },
     lookup(id) {
       if (!isValidSandboxId(id)) return "invalid";

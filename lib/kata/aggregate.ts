@@ -71,6 +71,24 @@ interface SandboxEntry {
   segments: Segment[];
   /** Skipped lines of the shim's text. */
   skipped: number;
+  usage: SandboxUsage;
+}
+
+/** What a sandbox uses, from its guest's metrics, as the cAdvisor-style series count it. */
+export interface SandboxUsage {
+  /** CPU time used since the guest started (`container_cpu_usage_seconds_total`). */
+  cpuSeconds?: number;
+  /** CPUs used on average between the last two scrapes (needs two scrapes). */
+  cpuCores?: number;
+  /** Working set (`container_memory_working_set_bytes`). */
+  memoryBytes?: number;
+  /** The guest's memory (`container_spec_memory_limit_bytes`). */
+  memoryLimitBytes?: number;
+}
+
+/** The value of the one sample of `name` among `families`. */
+function valueOf(families: readonly MetricFamily[], name: string): number | undefined {
+  return families.find((f) => f.name === name)?.samples[0]?.value;
 }
 
 /** A new state of the aggregate, built step by step before it replaces the current one. */
@@ -215,7 +233,7 @@ export class MetricsAggregator {
         continue;
       }
       changed = true;
-      const entry = this.#render(scrape, podKey);
+      const entry = this.#render(scrape, podKey, existing);
       if (entry) {
         entries.set(scrape.id, entry);
         skipped += entry.skipped;
@@ -254,7 +272,11 @@ export class MetricsAggregator {
     return this.#cadvisor;
   }
 
-  #render(scrape: SandboxScrape, podKey: string): SandboxEntry | undefined {
+  #render(
+    scrape: SandboxScrape,
+    podKey: string,
+    previous: SandboxEntry | undefined,
+  ): SandboxEntry | undefined {
     const stats: ParseStats = { samples: 0, skipped: 0, errors: [] };
     let parsed: MetricFamily[];
     try {
@@ -280,31 +302,47 @@ export class MetricsAggregator {
         // A name the format cannot carry: that family only is left out.
       }
     }
-    if (this.#options.cadvisor && scrape.pod && scrape.pod.uid) {
-      const pod: CadvisorPod = {
+    // The cAdvisor-style series are served for sandboxes whose pod is known; what they
+    // count is kept for every sandbox (the pages show it).
+    const pod: CadvisorPod = scrape.pod && scrape.pod.uid
+      ? {
         namespace: scrape.pod.namespace,
         pod: scrape.pod.name,
         id: `/kubepods/pod${scrape.pod.uid}`,
         name: scrape.id,
-      };
-      try {
-        for (
-          const family of deriveCadvisor(parsed, pod, {
-            // Current kata-agents export cpu_time in milliseconds (procfs user_ms()).
-            cpuTimeUnit: "milliseconds",
-            ...(scrape.scrapedAt !== undefined ? { now: scrape.scrapedAt } : {}),
-          })
-        ) {
-          pieces.push({
-            name: family.name,
-            header: serializeHeader(family),
-            lines: serializeSamples(family),
-            derived: family,
-          });
-        }
-      } catch {
-        // Inconsistent guest metrics: no cAdvisor series for this sandbox this time.
       }
+      : { namespace: "", pod: "", id: "", name: scrape.id };
+    let derived: MetricFamily[] = [];
+    try {
+      derived = deriveCadvisor(parsed, pod, {
+        // Current kata-agents export cpu_time in milliseconds (procfs user_ms()).
+        cpuTimeUnit: "milliseconds",
+        ...(scrape.scrapedAt !== undefined ? { now: scrape.scrapedAt } : {}),
+      });
+    } catch {
+      // Inconsistent guest metrics: no cAdvisor series for this sandbox this time.
+    }
+    if (this.#options.cadvisor && pod.id) {
+      for (const family of derived) {
+        pieces.push({
+          name: family.name,
+          header: serializeHeader(family),
+          lines: serializeSamples(family),
+          derived: family,
+        });
+      }
+    }
+    const usage: SandboxUsage = {
+      cpuSeconds: valueOf(derived, "container_cpu_usage_seconds_total"),
+      memoryBytes: valueOf(derived, "container_memory_working_set_bytes"),
+      memoryLimitBytes: valueOf(derived, "container_spec_memory_limit_bytes"),
+    };
+    const before = previous?.usage.cpuSeconds;
+    const elapsed = (scrape.scrapedAt ?? 0) - (previous?.scrapedAt ?? 0);
+    if (before !== undefined && usage.cpuSeconds !== undefined && elapsed > 0) {
+      const used = usage.cpuSeconds - before;
+      // A restarted guest counts from 0 again: no rate across it.
+      if (used >= 0) usage.cpuCores = used / (elapsed / 1000);
     }
     const { bytes, offsets } = encodePieces(pieces.map((p) => p.lines));
     return {
@@ -321,7 +359,13 @@ export class MetricsAggregator {
         ...(piece.derived ? { derived: piece.derived } : {}),
       })),
       skipped: stats.skipped,
+      usage,
     };
+  }
+
+  /** What sandbox `id` uses, from its last scrape; undefined when it has none. */
+  usage(id: string): SandboxUsage | undefined {
+    return this.#entries.get(id)?.usage;
   }
 
   /** Sandboxes with samples in the aggregate. */

@@ -144,3 +144,30 @@ Deno.test("SharedBody.gzipWith() stitches a body deflated in many pieces", () =>
     "x 1\n",
   );
 });
+
+Deno.test("MetricsAggregator.usage() gives each sandbox's CPUs and working set, pod or not", () => {
+  const guest = (cpuMs: number) =>
+    [
+      "# TYPE kata_guest_cpu_time gauge",
+      `kata_guest_cpu_time{cpu="total",item="user"} ${cpuMs}`,
+      `kata_guest_cpu_time{cpu="total",item="system"} 0`,
+      "# TYPE kata_guest_meminfo gauge",
+      `kata_guest_meminfo{item="mem_total"} ${4 * 2 ** 30}`,
+      `kata_guest_meminfo{item="mem_free"} ${3 * 2 ** 30}`,
+      `kata_guest_meminfo{item="inactive_file"} ${2 ** 28}`,
+      "",
+    ].join("\n");
+  const aggregator = new MetricsAggregator();
+  aggregator.update([{ id: A, text: guest(1000), scrapedAt: 10_000, pod: undefined }]);
+  assertEquals(aggregator.usage(A), {
+    cpuSeconds: 1,
+    memoryBytes: 2 ** 30 - 2 ** 28,
+    memoryLimitBytes: 4 * 2 ** 30,
+  });
+  // 1.5 s of CPU in 2 s: 0.75 CPUs.
+  aggregator.update([{ id: A, text: guest(2500), scrapedAt: 12_000, pod: undefined }]);
+  assertEquals(aggregator.usage(A)?.cpuCores, 0.75);
+  // No container_* series without a pod.
+  assertEquals(aggregator.render({ families: ["container_"] }), "");
+  assertEquals(aggregator.usage(B), undefined);
+});

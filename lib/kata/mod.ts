@@ -6,7 +6,12 @@
  *
  * @module
  */
-export { MetricsAggregator, type SandboxScrape, SharedBody } from "./aggregate.ts";
+export {
+  MetricsAggregator,
+  type SandboxScrape,
+  type SandboxUsage,
+  SharedBody,
+} from "./aggregate.ts";
 export {
   CriClient,
   type CriContainer,
