@@ -175,7 +175,7 @@ server: {${server}}
 `,
   );
   const args = agentArgs(["--config", `${dir}/agent.yaml`, "daemon"]);
-  if (options.v8Flags !== undefined) args.splice(1, 0, `--v8-flags=${options.v8Flags}`);
+  if (options.v8Flags) args.splice(1, 0, `--v8-flags=${options.v8Flags}`);
   const spawnedAt = Date.now();
   const child = new Deno.Command(Deno.execPath(), {
     args,

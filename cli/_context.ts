@@ -70,6 +70,7 @@ export function createContext(globals: () => GlobalOptions): CliContext {
         kubeconfig: config.discovery.kubeconfig || undefined,
         context: config.discovery.context || undefined,
       });
+      for (const warning of target.warnings ?? []) context.log().warn(warning);
       return { config, client: new KubeClient(target), namespace: target.namespace };
     },
     log() {

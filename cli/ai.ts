@@ -20,6 +20,7 @@ import { type CoreAnalysis, scoreCore, scoreOptions } from "../lib/core/mod.ts";
 import { escapeControl } from "../lib/escape.ts";
 import { CoreIndex, openState } from "../lib/store/mod.ts";
 import type { CliContext } from "./_context.ts";
+import { examples } from "./_help.ts";
 import { print, renderJson } from "./output.ts";
 
 /** Builds the `ai` command group. */
@@ -27,7 +28,7 @@ export function aiCommand(context: CliContext): CommandUnknownOpts {
   const ai = new Command("ai").description(
     "AI crash analysis: spend and limits (see: agent ai usage --help)",
   );
-  ai.command("usage")
+  const usage = ai.command("usage")
     .summary("Show this month's spend on the model API, the hourly count and the limits")
     .description(
       "Show what AI crash analysis used this month (UTC) on this node: the spend, from the " +
@@ -46,7 +47,15 @@ export function aiCommand(context: CliContext): CommandUnknownOpts {
       const report = { ...usage, limits: limitsOf(config) };
       await print(options.output === "json" ? renderJson(report) : renderUsage(report));
     });
-  return ai;
+  examples(
+    usage,
+    ["This month's spend, the hourly count and the limits", "agent ai usage"],
+    [
+      "The same as JSON, from the daemon's state directory",
+      "agent ai usage -o json --config /etc/agent/config.yaml",
+    ],
+  );
+  return examples(ai, ["This month's spend on AI crash analysis", "agent ai usage"]);
 }
 
 /** The limits of the `ai` section, as `ai usage` shows them. */

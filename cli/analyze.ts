@@ -16,15 +16,16 @@ import {
 } from "../lib/core/mod.ts";
 import { ExitCode, UsageError } from "../lib/errors.ts";
 import type { CliContext } from "./_context.ts";
+import { examples } from "./_help.ts";
 import { checkAi, explainCore, renderExplanation } from "./ai.ts";
 import { print, renderJson } from "./output.ts";
 
 /** Builds the `analyze` command group. */
 export function analyzeCommand(context: CliContext): CommandUnknownOpts {
-  const analyze = new Command("analyze").description(
-    "Analyze crash artifacts (see: agent analyze core --help)",
-  );
-  analyze.command("core")
+  const analyze = new Command("analyze")
+    .summary("Analyze crash artifacts")
+    .description("Analyze crash artifacts: today, coredumps (agent analyze core).");
+  const core = analyze.command("core")
     .summary("Explain a coredump: signal, process, threads, crashing stack")
     .description(
       "Explain a coredump: signal, faulting address, process, threads and the crashing\n" +
@@ -49,11 +50,6 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
       new Option("-o, --output <format>", "output format").choices(["text", "json"] as const)
         .default("text"),
     )
-    .addHelpText(
-      "after",
-      "\nExamples:\n  agent analyze core ./core.1234\n  agent analyze core core.zst --exe ./milvus -o json" +
-        "\n  agent analyze core ./core.1234 --ai",
-    )
     .action(async (core, options) => {
       if (options.force && !options.ai) throw new UsageError("--force needs --ai");
       const config = await context.config();
@@ -76,7 +72,20 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
       );
       if (ai.status === "failed") context.log().error("AI analysis failed", { reason: ai.reason });
     });
-  return analyze;
+  examples(
+    core,
+    ["Explain a core in the current directory", "agent analyze core ./core.1234"],
+    [
+      "A compressed core, with the executable that crashed, as JSON",
+      "agent analyze core core.zst --exe ./milvus -o json",
+    ],
+    ["Only what the core's notes say, without gdb", "agent analyze core ./core.1234 --no-gdb"],
+    [
+      "With a model's explanation (the ai section of the configuration)",
+      "agent analyze core ./core.1234 --ai",
+    ],
+  );
+  return examples(analyze, ["Explain a coredump", "agent analyze core ./core.1234"]);
 }
 
 function renderFrame(frame: Frame): string {

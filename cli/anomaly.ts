@@ -7,6 +7,7 @@ import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-ty
 import { Detector, DETECTOR_NAMES, readSeriesCsv } from "../lib/anomaly/mod.ts";
 import { InputError } from "../lib/errors.ts";
 import { writeAll } from "../lib/io.ts";
+import { examples, helpSections } from "./_help.ts";
 
 const encoder = new TextEncoder();
 
@@ -16,6 +17,7 @@ const FLUSH_AT = 65_536;
 /** Builds the `anomaly` command and its `score` subcommand. */
 export function anomalyCommand(): CommandUnknownOpts {
   const score = new Command("score")
+    .summary("Score every point of a series for anomaly, 0 to 1, online")
     .description(
       "Score every point of a series for anomaly, 0 to 1, each from that point and the\n" +
         "points before it only (a score never changes when later points are appended).\n" +
@@ -30,13 +32,6 @@ export function anomalyCommand(): CommandUnknownOpts {
     )
     .addOption(
       new Option("--detector <name>", "detector").choices(DETECTOR_NAMES).default("ensemble"),
-    )
-    .addHelpText(
-      "after",
-      "\nDetectors: ensemble (all of them), robust (median/IQR of the last values),\n" +
-        "changepoint (short against long window: level and spread), seasonal (daily and\n" +
-        "weekly profile), pattern (distance of the newest stretch to earlier ones).\n" +
-        "\nExamples:\n  agent anomaly score cpu.csv\n  agent anomaly score - --detector robust -o json < cpu.csv",
     )
     .action(async (file, options) => {
       const source = file === "-" ? "standard input" : `"${file}"`;
@@ -81,9 +76,27 @@ export function anomalyCommand(): CommandUnknownOpts {
         await flush().catch(ignoreBrokenPipe);
       }
     });
-  return new Command("anomaly")
-    .description("Online anomaly detection over a series (the detectors the daemon runs)")
-    .addCommand(score);
+  examples(
+    score,
+    ["Score a CSV of timestamp,value rows with every detector", "agent anomaly score cpu.csv"],
+    [
+      "One detector, reading standard input, as JSON",
+      "agent anomaly score - --detector robust -o json < cpu.csv",
+    ],
+  );
+  helpSections(score, ["Detectors", [
+    ["ensemble", "all of them"],
+    ["robust", "median/IQR of the last values"],
+    ["changepoint", "short against long window: level and spread"],
+    ["seasonal", "daily and weekly profile"],
+    ["pattern", "distance of the newest stretch to earlier ones"],
+  ]]);
+  return examples(
+    new Command("anomaly")
+      .description("Online anomaly detection over a series (the detectors the daemon runs)")
+      .addCommand(score),
+    ["Score a series for anomaly", "agent anomaly score cpu.csv"],
+  );
 }
 
 function csvField(text: string): string {

@@ -23,6 +23,7 @@ import {
 } from "../lib/collect/mod.ts";
 import { AgentError, ExitCode, UsageError } from "../lib/errors.ts";
 import type { CliContext } from "./_context.ts";
+import { examples } from "./_help.ts";
 import { print, renderJson, renderTable } from "./output.ts";
 
 /** One line of `agent collect -o json`. Field names are part of the JSON contract. */
@@ -78,20 +79,20 @@ async function coresIn(
 
 /** Builds the `collect` command. */
 export function collectCommand(context: CliContext): CommandUnknownOpts {
-  return new Command("collect")
+  const command = new Command("collect")
     .summary("Collect cores now: analyze, score, store or skip, index (or pipe mode)")
     .description(
       "Run cores through the collection pipeline once: analyze, tie to a pod, score, keep the\n" +
         "valuable ones in the configured store (storage.backend) and index every one in the\n" +
         "state database. The original is removed after the stored copy verifies, when\n" +
-        "storage.deleteOriginal is true. Without CORE arguments, every core in\n" +
+        "storage.deleteOriginal is true. Without arguments, every core in\n" +
         "collector.paths. Cores already handled are left alone (safe to run again).\n\n" +
-        "Pipe mode: with --from-stdin the kernel writes the core to stdin and passes\n" +
-        "%P %s %t %e %h as arguments (core_pattern '|/path/agent collect --from-stdin %P %s\n" +
-        "%t %e %h'); while the kernel waits, the crashed process's executable and libraries\n" +
-        "are copied as its debug bundle (collector.bundleMaxBytes). --install-core-pattern\n" +
-        "writes that pattern, saving the previous one in the state directory;\n" +
-        "--restore-core-pattern puts the previous one back.",
+        "Pipe mode: with --from-stdin, the agent reads the core from stdin and takes the\n" +
+        "kernel's %P %s %t %e %h as arguments, for a core_pattern that pipes cores to it; while\n" +
+        "the kernel waits, the crashed process's executable and libraries are copied as its\n" +
+        "debug bundle (collector.bundleMaxBytes). --install-core-pattern writes that pattern,\n" +
+        "saving the previous one in the state directory; --restore-core-pattern puts the\n" +
+        "previous one back.",
     )
     .argument("[cores...]", "core files, or in pipe mode: %P %s %t %e %h")
     .option("--from-stdin", "pipe mode: read the core from stdin (for the kernel)")
@@ -108,12 +109,6 @@ export function collectCommand(context: CliContext): CommandUnknownOpts {
     .addOption(
       new Option("-o, --output <format>", "output format").choices(["table", "json"] as const)
         .default("table"),
-    )
-    .addHelpText(
-      "after",
-      "\nExamples:\n  agent collect /var/lib/systemd/coredump/core.milvus.1000.*.zst\n" +
-        "  agent collect -o json\n" +
-        "  agent collect --install-core-pattern /usr/local/bin/agent",
     )
     .action(async (args, options) => {
       const config = await context.config();
@@ -218,4 +213,16 @@ export function collectCommand(context: CliContext): CommandUnknownOpts {
         db.close();
       }
     });
+  return examples(
+    command,
+    [
+      "Collect systemd-coredump's Milvus cores now",
+      "agent collect /var/lib/systemd/coredump/core.milvus.1000.*.zst",
+    ],
+    ["Collect every core in collector.paths, as JSON", "agent collect -o json"],
+    [
+      "Make the kernel pipe every core to the agent (writes core_pattern)",
+      "agent collect --install-core-pattern /usr/local/bin/agent",
+    ],
+  );
 }

@@ -6,10 +6,11 @@
  */
 import { Command, type CommandUnknownOpts } from "@commander-js/extra-typings";
 import { type CliContext, contextOption, flag, kubeconfigOption } from "./_context.ts";
+import { examples } from "./_help.ts";
 
 /** Builds the `daemon` command. */
 export function daemonCommand(context: CliContext): CommandUnknownOpts {
-  return new Command("daemon")
+  const command = new Command("daemon")
     .summary(
       "Run on a node: collect cores, watch Milvus restarts, serve Kata sandbox metrics",
     )
@@ -27,24 +28,20 @@ export function daemonCommand(context: CliContext): CommandUnknownOpts {
     // and parses their values, so that every source of a key accepts the same text.
     .option(
       "--listen-address <host:port>",
-      "where to serve HTTP (default: server.listenAddress, 127.0.0.1:8090; env KATA_PULSE_LISTEN)",
+      "where to serve HTTP (default: server.listenAddress, 127.0.0.1:8090; env: KATA_PULSE_LISTEN)",
     )
     .option(
       "--runtime-endpoint <path>",
-      "CRI runtime socket (default: kata.runtimeEndpoint, /run/containerd/containerd.sock; env RUNTIME_ENDPOINT)",
+      "CRI runtime socket (default: kata.runtimeEndpoint, /run/containerd/containerd.sock; env: RUNTIME_ENDPOINT)",
     )
     .option(
       "--metrics-interval-secs <n>",
-      "seconds between shim scrapes, or a duration like 30s (default: kata.metricsInterval, 60; env KATA_PULSE_METRICS_INTERVAL)",
+      "seconds between shim scrapes, or a duration like 30s (default: kata.metricsInterval, 60; env: KATA_PULSE_METRICS_INTERVAL)",
     )
-    .option("--node-name <name>", "this node (default: nodeName; env NODE_NAME)")
+    .option("--node-name <name>", "this node (default: nodeName; env: NODE_NAME)")
     .option("--state-dir <dir>", "state database directory (default: stateDir, /var/lib/agent)")
     .addOption(kubeconfigOption())
     .addOption(contextOption())
-    .addHelpText(
-      "after",
-      "\nExamples:\n  agent daemon --config /etc/agent/config.yaml\n  NODE_NAME=node-1 agent daemon --listen-address 0.0.0.0:8090",
-    )
     .action(async (options) => {
       const config = await context.config({
         "server.listenAddress": flag("--listen-address", options.listenAddress),
@@ -66,4 +63,15 @@ export function daemonCommand(context: CliContext): CommandUnknownOpts {
         for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
       }
     });
+  return examples(
+    command,
+    [
+      "Run with a configuration file, as the DaemonSet does",
+      "agent daemon --config /etc/agent/config.yaml",
+    ],
+    [
+      "Serve on every interface, naming the node",
+      "NODE_NAME=node-1 agent daemon --listen-address 0.0.0.0:8090",
+    ],
+  );
 }

@@ -10,11 +10,12 @@ import { UsageError } from "../lib/errors.ts";
 import type { SandboxView } from "../lib/kata/mod.ts";
 import { signalName } from "../lib/core/mod.ts";
 import { type CliContext, contextOption, kubeconfigOption } from "./_context.ts";
+import { examples } from "./_help.ts";
 import { print, renderJson, renderTable } from "./output.ts";
 
 /** Builds the `discover` command. */
 export function discoverCommand(context: CliContext): CommandUnknownOpts {
-  return new Command("discover")
+  const command = new Command("discover")
     .summary("List the Milvus instances in the cluster, or this node's Kata sandboxes")
     .description(
       "List the Milvus instances: pods installed by Helm (app.kubernetes.io/name=milvus) or\n" +
@@ -22,7 +23,7 @@ export function discoverCommand(context: CliContext): CommandUnknownOpts {
         "each last terminated; the operator's Milvus resources are listed even without pods.\n" +
         "Reaches the cluster like kubectl: --kubeconfig, KUBECONFIG, ~/.kube/config, or the\n" +
         "pod's service account. Exit code 3 when the Kubernetes API cannot be reached.\n\n" +
-        "'discover sandboxes' lists this node's Kata sandboxes (id, pod, namespace, runtime,\n" +
+        "agent discover sandboxes lists this node's Kata sandboxes (id, pod, namespace, runtime,\n" +
         "socket, last scrape, last error): from the daemon on server.listenAddress when one\n" +
         "runs, else read directly from kata.sandboxRoots, the CRI runtime (pod metadata) and\n" +
         "one scrape of each shim.",
@@ -41,11 +42,6 @@ export function discoverCommand(context: CliContext): CommandUnknownOpts {
     .option("--direct", "sandboxes: read the node directly even when a daemon runs")
     .addOption(kubeconfigOption())
     .addOption(contextOption())
-    .addHelpText(
-      "after",
-      "\nExamples:\n  agent discover -A\n  agent discover milvus -n milvus-prod -o json\n" +
-        "  agent discover sandboxes",
-    )
     .action(async (what, options) => {
       if (what === "sandboxes") return await sandboxes(context, options);
       if (options.namespace && options.allNamespaces) {
@@ -100,6 +96,12 @@ export function discoverCommand(context: CliContext): CommandUnknownOpts {
         ], rows),
       );
     });
+  return examples(
+    command,
+    ["List the Milvus instances of every namespace", "agent discover -A"],
+    ["The instances of one namespace, as JSON", "agent discover milvus -n milvus-prod -o json"],
+    ["This node's Kata sandboxes, with their pods", "agent discover sandboxes"],
+  );
 }
 
 async function sandboxes(

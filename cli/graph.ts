@@ -8,19 +8,20 @@ import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-ty
 import { InputError, UsageError } from "../lib/errors.ts";
 import type { Relation, Resource } from "../lib/cluster/mod.ts";
 import { type CliContext, contextOption, kubeconfigOption } from "./_context.ts";
+import { examples } from "./_help.ts";
 import { print, renderJson, renderTable } from "./output.ts";
 
 /** Builds the `graph` command. */
 export function graphCommand(context: CliContext): CommandUnknownOpts {
-  return new Command("graph")
+  const command = new Command("graph")
     .summary("Show what is connected to a resource: nodes, owners, services, volumes, config")
     .description(
-      "List the cluster's resources (16 kinds, ConfigMap and Secret values never read into\n" +
-        "memory) and the relationships between them: pod runs-on node, owned-by its\n" +
-        "controller, service selects pod, ingress routes-to service, pod mounts claim bound-to\n" +
-        "volume, pod uses ConfigMap/Secret. With KIND/NAME, what is connected to that resource\n" +
-        "(up to --depth steps, not through nodes and namespaces); without, every relationship\n" +
-        "in the namespace. Reaches the cluster like kubectl. Exit code 2 when KIND/NAME does\n" +
+      "List the cluster's resources (16 kinds, ConfigMap and Secret values never read into " +
+        "memory) and the relationships between them: pod runs-on node, owned-by its " +
+        "controller, service selects pod, ingress routes-to service, pod mounts claim bound-to " +
+        "volume, pod uses ConfigMap/Secret. With KIND/NAME, what is connected to that resource " +
+        "(up to --depth steps, not through nodes and namespaces); without, every relationship " +
+        "in the namespace. Reaches the cluster like kubectl. Exit code 2 when KIND/NAME does " +
         "not exist, 3 when the Kubernetes API cannot be reached.",
     )
     .argument("[resource]", "KIND/NAME, e.g. deploy/web, pod/web-0, node/node-1")
@@ -38,11 +39,6 @@ export function graphCommand(context: CliContext): CommandUnknownOpts {
     )
     .addOption(kubeconfigOption())
     .addOption(contextOption())
-    .addHelpText(
-      "after",
-      "\nExamples:\n  agent graph deploy/web -n shop\n  agent graph node/node-1 -o dot | dot -Tsvg > node.svg\n" +
-        "  agent graph -A -o json",
-    )
     .action(async (wanted, options) => {
       if (options.namespace && options.allNamespaces) {
         throw new UsageError("Give either --namespace or --all-namespaces, not both");
@@ -126,6 +122,18 @@ export function graphCommand(context: CliContext): CommandUnknownOpts {
         graph.close();
       }
     });
+  return examples(
+    command,
+    [
+      "What a Deployment's pods run on, mount and use, in namespace shop",
+      "agent graph deploy/web -n shop",
+    ],
+    [
+      "Everything on a node, drawn with Graphviz",
+      "agent graph node/node-1 -o dot | dot -Tsvg > node.svg",
+    ],
+    ["Every relationship in the cluster, as JSON", "agent graph -A -o json"],
+  );
 }
 
 function lineOf(r: Relation): string {

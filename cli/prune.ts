@@ -20,6 +20,7 @@ import {
   type RetentionTotals,
 } from "../lib/store/mod.ts";
 import { type CliContext, flag } from "./_context.ts";
+import { examples } from "./_help.ts";
 import { print, renderJson, renderTable } from "./output.ts";
 
 /** Deletions from which a progress bar is drawn (on a terminal). */
@@ -29,7 +30,7 @@ const PROGRESS_FROM = 20;
 
 /** Builds the `prune` command. */
 export function pruneCommand(context: CliContext): CommandUnknownOpts {
-  return new Command("prune")
+  const command = new Command("prune")
     .summary("Delete stored cores by retention policy; prints the plan first")
     .description(
       "Delete stored cores by the retention policy, on any storage backend. In this\n" +
@@ -58,10 +59,6 @@ export function pruneCommand(context: CliContext): CommandUnknownOpts {
     .addOption(
       new Option("-o, --output <format>", "output format").choices(["table", "json"] as const)
         .default("table"),
-    )
-    .addHelpText(
-      "after",
-      "\nExamples:\n  agent prune\n  agent prune --max-age 7d --yes\n  agent prune --max-bytes 20GB --max-per-group 3 --dry-run -o json",
     )
     .action(async (options) => {
       const config = await context.config({
@@ -102,6 +99,15 @@ export function pruneCommand(context: CliContext): CommandUnknownOpts {
       }
       await print(renderResults(store, plan, results));
     });
+  return examples(
+    command,
+    ["Show what the retention policy would delete", "agent prune"],
+    ["Delete the cores that crashed more than 7 days ago", "agent prune --max-age 7d --yes"],
+    [
+      "Plan for at most 20 GB and 3 cores per crash group, as JSON",
+      "agent prune --max-bytes 20GB --max-per-group 3 --dry-run -o json",
+    ],
+  );
 }
 
 async function listStore(store: Store, log: Logger): Promise<StoredObject[]> {

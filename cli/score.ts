@@ -21,6 +21,7 @@ import {
 import { escapeControl } from "../lib/escape.ts";
 import { mapLimit } from "../lib/pool.ts";
 import { type CliContext, flag } from "./_context.ts";
+import { examples } from "./_help.ts";
 import { print, renderJson, renderTable } from "./output.ts";
 
 /** One line of `agent score -o json`. Field names are part of the JSON contract. */
@@ -45,7 +46,7 @@ function scoreValue(text: string): number {
 
 /** Builds the `score` command. */
 export function scoreCommand(context: CliContext): CommandUnknownOpts {
-  return new Command("score")
+  const command = new Command("score")
     .summary("Score the debugging value of cores (0-10) and decide which to store")
     .description(
       "Score the debugging value of cores, 0-10 (base 4.0 plus rules: clear crash reason,\n" +
@@ -72,10 +73,6 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
     .addOption(
       new Option("-o, --output <format>", "output format").choices(["table", "json"] as const)
         .default("table"),
-    )
-    .addHelpText(
-      "after",
-      "\nExamples:\n  agent score core.*\n  agent score cores/*.core --fail-under 7 -o json",
     )
     .action(async (cores, options) => {
       const config = await context.config({
@@ -132,6 +129,18 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
       if (results.some((r) => r.error !== undefined)) context.exitCode = ExitCode.Usage;
       else if (below.length > 0) context.exitCode = ExitCode.Finding;
     });
+  return examples(
+    command,
+    ["Score every core in the current directory", "agent score core.*"],
+    [
+      "Fail (exit code 1) when a sample core scores below 7, as a CI step",
+      "agent score cores/*.core --fail-under 7 -o json",
+    ],
+    [
+      "Score cores as coming from a pod (the pod association rule)",
+      "agent score core.1234 --pod milvus-querynode-0",
+    ],
+  );
 }
 
 /**

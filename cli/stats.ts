@@ -26,6 +26,7 @@ import {
 } from "../lib/node/mod.ts";
 import { serializePrometheusText } from "../lib/prom/mod.ts";
 import type { CliContext } from "./_context.ts";
+import { examples, helpSections } from "./_help.ts";
 import { print, renderTable } from "./output.ts";
 
 /** The widest line of the table output. */
@@ -51,22 +52,27 @@ function count(text: string): number {
 }
 
 /** `--help`'s list of collectors: what each reads and needs, from its capabilities. */
-export function collectorsHelp(collectors: readonly NodeCollector[] = NODE_COLLECTORS): string {
-  const width = Math.max(...collectors.map((c) => c.name.length)) + 3;
-  const lines = ["Collectors (default: all of them):"];
-  for (const { name, description, capabilities: c } of collectors) {
-    lines.push(`  ${name.padEnd(width)}${description}`);
+export function collectorsHelp(
+  collectors: readonly NodeCollector[] = NODE_COLLECTORS,
+): [name: string, description: string][] {
+  return collectors.map(({ name, description, capabilities: c }) => {
     const optional = c.optional?.length ? ` (optional: ${c.optional.join(", ")})` : "";
-    lines.push(`  ${"".padEnd(width)}reads ${c.reads.join(", ")}${optional}`);
-    if (c.privilege) lines.push(`  ${"".padEnd(width)}needs ${c.privilege}`);
-    if (c.minKernel) lines.push(`  ${"".padEnd(width)}needs Linux ${c.minKernel} or later`);
-  }
-  return lines.join("\n");
+    const needs = [
+      ...(c.privilege ? [c.privilege] : []),
+      ...(c.minKernel ? [`Linux ${c.minKernel} or later`] : []),
+    ];
+    return [
+      name,
+      `${description}; reads ${c.reads.join(", ")}${optional}${
+        needs.length > 0 ? `; needs ${needs.join(", ")}` : ""
+      }`,
+    ];
+  });
 }
 
 /** Builds the `stats` command. */
 export function statsCommand(context: CliContext): CommandUnknownOpts {
-  return new Command("stats")
+  const command = new Command("stats")
     .summary("Show the node's CPU, memory, disks, network, filesystems and top processes")
     .description(
       "Show this node's performance from the collectors the daemon serves on /metrics:\n" +
@@ -96,11 +102,6 @@ export function statsCommand(context: CliContext): CommandUnknownOpts {
     )
     .addOption(
       new Option("--count <n>", "reports to print").argParser(count).default(1),
-    )
-    .addHelpText(
-      "after",
-      `\n${collectorsHelp()}\n\nExamples:\n  agent stats\n  agent stats disk network --interval 5s --count 12\n` +
-        "  agent stats processes -o json\n  HOST_PROC=/host/proc agent stats cpu -o prom",
     )
     .action(async (names, options) => {
       const config = await context.config();
@@ -160,6 +161,19 @@ export function statsCommand(context: CliContext): CommandUnknownOpts {
         previous = current;
       }
     });
+  return examples(
+    helpSections(command, ["Collectors (default: all of them)", collectorsHelp()]),
+    ["The node's CPU, memory, disks, network, filesystems and top processes now", "agent stats"],
+    [
+      "Disks and network every 5 seconds, 12 times",
+      "agent stats disk network --interval 5s --count 12",
+    ],
+    ["The processes using most CPU and memory, as JSON", "agent stats processes -o json"],
+    [
+      "The CPU collector's exposition, reading a host's /proc mounted elsewhere",
+      "HOST_PROC=/host/proc agent stats cpu -o prom",
+    ],
+  );
 }
 
 const fixed = (value: number | null | undefined, digits = 1) =>

@@ -6,17 +6,18 @@
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { ExitCode } from "../lib/errors.ts";
 import { type CliContext, contextOption, kubeconfigOption } from "./_context.ts";
+import { examples } from "./_help.ts";
 import { print, renderJson } from "./output.ts";
 
 /** Builds the `uninstall` command. */
 export function uninstallCommand(context: CliContext): CommandUnknownOpts {
-  return new Command("uninstall")
+  const command = new Command("uninstall")
     .summary("Remove a Milvus instance (Helm release or operator resource); prints the plan first")
     .description(
-      "Remove a Milvus instance. A Helm release is uninstalled as `helm uninstall` does, without\n" +
+      "Remove a Milvus instance. A Helm release is uninstalled as helm uninstall does, without\n" +
         "the helm binary: every object of its latest revision's manifest (except those marked\n" +
         "helm.sh/resource-policy: keep), then the release records; with cleaner.helmBinary set,\n" +
-        "`helm uninstall --wait` does it instead. An operator instance loses its\n" +
+        "helm uninstall --wait does it instead. An operator instance loses its\n" +
         "Milvus resource and the operator removes the rest. Objects of other releases are never\n" +
         "touched: deletion is by name from the manifest, never by label. The plan is printed and\n" +
         "nothing is deleted unless --yes is given; --dry-run never deletes. A Warning Event records\n" +
@@ -42,10 +43,6 @@ export function uninstallCommand(context: CliContext): CommandUnknownOpts {
     )
     .addOption(kubeconfigOption())
     .addOption(contextOption())
-    .addHelpText(
-      "after",
-      "\nExamples:\n  agent uninstall my-release -n milvus\n  agent uninstall my-release -n milvus --yes",
-    )
     .action(async (instance, options) => {
       const { config, client } = await context.kube(options);
       const { applyUninstall, planUninstall } = await import("../lib/kube/mod.ts");
@@ -78,6 +75,11 @@ export function uninstallCommand(context: CliContext): CommandUnknownOpts {
       );
       await print([`Uninstalled ${title(plan)}:`, ...lines].join("\n"));
     });
+  return examples(
+    command,
+    ["Show what uninstalling the release would delete", "agent uninstall my-release -n milvus"],
+    ["Delete it", "agent uninstall my-release -n milvus --yes"],
+  );
 }
 
 type Plan = Awaited<ReturnType<typeof import("../lib/kube/mod.ts").planUninstall>>;

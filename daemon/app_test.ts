@@ -111,6 +111,101 @@ Deno.test("/cores escapes DEL and C1 controls a core put in its strings", async 
   assertEquals(JSON.parse(text)[0].crashReason, reason);
 });
 
+const BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+function core(fields: Partial<CoreRecord>): CoreRecord {
+  return {
+    id: 1,
+    path: "/var/crash/core.1",
+    identity: "1:1:1:1",
+    size: 1024,
+    state: "stored",
+    firstSeen: "2026-01-01T11:59:00.000Z",
+    updatedAt: "2026-01-01T11:59:30.000Z",
+    crashTime: "2026-01-01T11:58:00.000Z",
+    namespace: "milvus",
+    pod: "querynode-0",
+    container: "querynode",
+    instance: "prod",
+    node: "node-1",
+    match: null,
+    signal: "SIGSEGV",
+    crashReason: "SIGSEGV at 0x0 in f()",
+    fingerprint: "abc",
+    score: 8.5,
+    breakdown: [{ rule: "crashReason", points: 2, detail: "a clear crash reason" }],
+    storedKey: "prod/core.zst",
+    storedUri: "file:///var/lib/agent/cores/prod/core.zst",
+    storedBytes: 2048,
+    sha256: null,
+    reason: null,
+    error: null,
+    attempts: 1,
+    retryAt: null,
+    originalDeleted: true,
+    ...fields,
+  };
+}
+
+Deno.test("/cores is a table with a chart for a browser, escaping what cores say", async () => {
+  const evil = "<script>alert(1)</script>";
+  const a = createApp({
+    registry: new Registry(),
+    readiness: () => ({}),
+    now: () => Date.parse("2026-01-01T12:00:00Z"),
+    cores: () => [core({}), core({ id: 2, pod: `<img src=x onerror="x()">`, crashReason: evil })],
+  });
+  const page = await get(a, "/cores", { accept: BROWSER });
+  assertStringIncludes(page.type ?? "", "text/html");
+  assert(!page.text.includes("<script>alert") && !page.text.includes("<img src=x"), page.text);
+  assertStringIncludes(page.text, "&lt;script&gt;alert(1)&lt;/script&gt;");
+  assertStringIncludes(page.text, "Cores per hour by crash group");
+  assertStringIncludes(page.text, "<summary>8.5</summary>");
+  assertStringIncludes(page.text, "+2 crashReason: a clear crash reason");
+  assertStringIncludes(page.text, "2 min ago");
+  // No script and nothing from elsewhere: a node has no internet.
+  assert(!/<script|src="http|href="http/.test(page.text), "an external asset or a script");
+  // curl, scripts: JSON as before, breakdown included.
+  const json = await get(a, "/cores", { accept: "*/*" });
+  assertEquals(json.type, "application/json");
+  assertEquals(JSON.parse(json.text)[0].breakdown[0].rule, "crashReason");
+});
+
+Deno.test("/ is a status page for a browser: every feature, up or not and why", async () => {
+  const a = createApp({
+    registry: new Registry(),
+    readiness: () => ({}),
+    cores: () => [],
+    status: () =>
+      Promise.resolve({
+        version: "0.1.0",
+        node: "node-1",
+        startedAt: "2026-01-01T00:00:00.000Z",
+        features: [
+          { name: "collector", title: "core collection", state: "up", reason: "", ready: true },
+          {
+            name: "kubernetes",
+            title: "Kubernetes features",
+            state: "off",
+            reason: "No Kubernetes configuration",
+            ready: false,
+          },
+          { name: "kata", title: "Kata", state: "failed", reason: "<boom>", ready: false },
+        ],
+      }),
+  });
+  const page = await get(a, "/", { accept: BROWSER });
+  assertStringIncludes(page.text, "<title>agent on node-1 · agent</title>");
+  assertStringIncludes(page.text, '<span class="badge off">off</span>');
+  assertStringIncludes(page.text, '<span class="error">&lt;boom&gt;</span>');
+  assertStringIncludes(page.text, "1 of 2");
+  assertStringIncludes(page.text, "No cores in the last 24 hours.");
+  assertEquals(
+    (await get(a, "/", { accept: "*/*" })).text.split("\n")[0],
+    "Available HTTP endpoints:",
+  );
+});
+
 Deno.test("/metrics merges the sandboxes' and the host's container_* families under one header", async () => {
   const id = "a".repeat(64);
   const aggregator = new MetricsAggregator();
@@ -123,6 +218,7 @@ Deno.test("/metrics merges the sandboxes' and the host's container_* families un
   const kata = {
     aggregate: () => aggregator,
     sandboxes: () => [],
+    usage: () => undefined,
     lookup: () => "unknown" as const,
     fetchOne: () => Promise.resolve(new Uint8Array()),
   };

@@ -110,11 +110,12 @@ export function createChannels(log: Logger): Channels {
 
 /**
  * Starts the enabled features in order and returns those that started. A feature that fails
- * to start is off (`agent_feature_up` 0, logged); the others run on.
+ * to start is off (`agent_feature_up` 0, logged, its reason in `failures`); the others run on.
  */
 export async function startFeatures(
   features: readonly Feature[],
   context: FeatureContext,
+  failures?: Map<string, string>,
 ): Promise<Feature[]> {
   const running: Feature[] = [];
   for (const feature of features.filter((f) => f.enabled)) {
@@ -123,6 +124,7 @@ export async function startFeatures(
       running.push(feature);
     } catch (error) {
       context.metrics.up.set({ feature: feature.name }, 0);
+      failures?.set(feature.name, errorMessage(error));
       context.log[feature.optional ? "warn" : "error"](`${feature.title} off`, {
         reason: errorMessage(error),
       });

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { ExitCode } from "./errors.ts";
+import { errorMessage, ExitCode, UnavailableError } from "./errors.ts";
 import { processIsGone } from "./process.ts";
 
 let keeper: ((error: unknown) => void) | undefined;
@@ -109,6 +109,8 @@ export function cleanUpSync(): void {
  * Creates a temporary directory `agent-KIND-PID-…` in `parent` (default the system's)
  * that is removed if the process is stopped by a signal.
  *
+ * @throws {UnavailableError} naming the directory and why, when it cannot be made there.
+ *
  * @example Usage
  * ```ts ignore
  * const dir = await makeTempDir("core");
@@ -116,10 +118,21 @@ export function cleanUpSync(): void {
  * ```
  */
 export async function makeTempDir(kind: string, parent?: string): Promise<string> {
-  const path = await Deno.makeTempDir({
-    ...(parent ? { dir: parent } : {}),
-    prefix: `agent-${kind}-${Deno.pid}-`,
-  });
+  let path: string;
+  try {
+    path = await Deno.makeTempDir({
+      ...(parent ? { dir: parent } : {}),
+      prefix: `agent-${kind}-${Deno.pid}-`,
+    });
+  } catch (error) {
+    // A read-only root filesystem without a writable /tmp, a missing or full directory.
+    const where = parent ?? Deno.env.get("TMPDIR") ?? "/tmp";
+    const reason = errorMessage(error).replace(/ \(os error \d+\).*$/s, "").toLowerCase();
+    throw new UnavailableError(
+      `Cannot make a temporary directory in "${where}" (analyzer.tempDir): ${reason}`,
+      { cause: error },
+    );
+  }
   temporaries.add(path);
   return path;
 }

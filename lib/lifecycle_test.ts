@@ -1,5 +1,12 @@
 import { assertEquals } from "../tests/support/assert.ts";
-import { installProcessHandlers, keepRunning, sweepTempDirs } from "./lifecycle.ts";
+import { UnavailableError } from "./errors.ts";
+import {
+  installProcessHandlers,
+  keepRunning,
+  makeTempDir,
+  removeTempDir,
+  sweepTempDirs,
+} from "./lifecycle.ts";
 
 Deno.test("installProcessHandlers() ends the command unless the daemon keeps running", () => {
   const fatal: unknown[] = [];
@@ -35,6 +42,24 @@ Deno.test("sweepTempDirs() removes what gone processes left and nothing else", a
     assertEquals(
       [...Deno.readDirSync(parent)].map((e) => e.name).sort(),
       ["agent-core-7-file", `agent-core-${Deno.pid}-c`, "agent-gdb-8-b", "other-7"].sort(),
+    );
+  } finally {
+    await Deno.remove(parent, { recursive: true });
+  }
+});
+
+Deno.test("makeTempDir() names the directory it cannot use and why, in one line", async () => {
+  const parent = await Deno.makeTempDir();
+  try {
+    const made = await makeTempDir("core", parent);
+    assertEquals(made.startsWith(`${parent}/agent-core-${Deno.pid}-`), true);
+    await removeTempDir(made);
+    const missing = `${parent}/gone`;
+    const error = await makeTempDir("core", missing).catch((e) => e);
+    assertEquals(error instanceof UnavailableError, true);
+    assertEquals(
+      (error as Error).message,
+      `Cannot make a temporary directory in "${missing}" (analyzer.tempDir): no such file or directory`,
     );
   } finally {
     await Deno.remove(parent, { recursive: true });

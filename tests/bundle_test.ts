@@ -9,13 +9,14 @@ import { json, runAgent } from "./support/cli.ts";
 import { containedMissing, type HeldCrash, holdContainedCrash } from "./support/contained.ts";
 import { filesUnder } from "./support/files.ts";
 import { S3RVER_KEY, S3Server } from "./support/s3.ts";
-import { skipNotice } from "./support/cores.ts";
+import { skipBecause } from "./support/cores.ts";
 import { S3Store } from "../lib/store/s3.ts";
 import type { CoreAnalysis } from "../lib/core/mod.ts";
 import type { BundleManifest } from "../lib/collect/bundle.ts";
 
 const missing = containedMissing();
-const skip = skipNotice(`a contained process (${missing})`, missing === undefined);
+const skip = missing !== undefined &&
+  skipBecause(`no contained process can be made (${missing})`, "tests that need one are ignored");
 
 /** The crash reason gdb gives with the container's own files. */
 const SYMBOLIZED = "SIGSEGV (address not mapped) at 0x18 in handle_request() at libservice.c:3";

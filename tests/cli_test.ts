@@ -4,12 +4,12 @@
 import { assertEquals, assertMatch, assertStringIncludes, withTempDir } from "./support/assert.ts";
 import { json, runAgent } from "./support/cli.ts";
 
-Deno.test("agent --help lists the commands that work, with examples", async () => {
+Deno.test("agent --help lists the commands that work, with examples, and points to the options", async () => {
   const run = await runAgent(["--help"]);
   assertEquals(run.code, 0);
   for (
     const part of [
-      "analyze",
+      "analyze core",
       "score",
       "discover",
       "collect",
@@ -17,10 +17,8 @@ Deno.test("agent --help lists the commands that work, with examples", async () =
       "uninstall",
       "daemon",
       "version",
-      "--config <file>",
-      "--log-level",
-      "--log-format",
-      "Examples:",
+      "Examples:\n  # Explain a coredump\n  agent analyze core ./core.1234\n",
+      'Use "agent options" for a list of global command-line options',
     ]
   ) {
     assertStringIncludes(run.stdout, part);
@@ -28,16 +26,32 @@ Deno.test("agent --help lists the commands that work, with examples", async () =
   for (const command of ["collect", "prune"]) {
     assertMatch(run.stdout, new RegExp(`^ {2}${command}\\b`, "m"), `${command} is offered`);
   }
+  // A group named alone prints its help, as kubectl does.
+  const group = await runAgent(["analyze"]);
+  assertEquals([group.code, group.stderr], [0, ""]);
+  assertStringIncludes(group.stdout, "Commands:\n  core   Explain a coredump");
+});
+
+Deno.test("agent options lists the global options every command takes", async () => {
+  const run = await runAgent(["options"]);
+  assertEquals(run.code, 0);
+  for (const part of ["--config FILE", "--log-level LEVEL", "--log-format FORMAT", "-h, --help"]) {
+    assertStringIncludes(run.stdout, part);
+  }
+  // And they work after the command's name too.
+  const after = await runAgent(["version", "--log-level", "debug"]);
+  assertEquals(after.code, 0, after.stderr);
 });
 
 Deno.test("agent COMMAND --help explains each command", async () => {
   const analyze = await runAgent(["analyze", "core", "--help"]);
   assertEquals(analyze.code, 0);
   assertStringIncludes(analyze.stdout, "--no-gdb");
-  assertStringIncludes(analyze.stdout, "--exe <path>");
-  const score = await runAgent(["score", "--help"]);
+  assertStringIncludes(analyze.stdout, "--exe PATH");
+  assertStringIncludes(analyze.stdout, "Usage:\n  agent analyze core [flags] CORE [options]\n");
+  const score = await runAgent(["help", "score"]);
   assertEquals(score.code, 0);
-  assertStringIncludes(score.stdout, "--fail-under <n>");
+  assertStringIncludes(score.stdout, "--fail-under N");
 });
 
 Deno.test("agent version prints the version as text and JSON", async () => {
@@ -49,24 +63,53 @@ Deno.test("agent version prints the version as text and JSON", async () => {
 });
 
 Deno.test("unknown commands and options are usage errors with one line", async () => {
-  const unknownOption = await runAgent(["analyze", "core", "x", "--frobnicate"]);
-  assertEquals(unknownOption.code, 2);
-  assertEquals(
-    unknownOption.stderr,
-    `Unknown option '--frobnicate' (see "agent analyze core --help")\n`,
+  const usage = async (args: string[], line: string) => {
+    const run = await runAgent(args);
+    assertEquals([run.code, run.stdout, run.stderr], [2, "", `${line}\n`], args.join(" "));
+  };
+  await usage(
+    ["analyze", "core", "x", "--frobnicate"],
+    'Unknown flag "--frobnicate" (see "agent analyze core --help")',
   );
-  const missing = await runAgent(["analyze", "core"]);
-  assertEquals(missing.code, 2);
-  assertEquals(
-    missing.stderr,
-    `Missing required argument 'core' (see "agent analyze core --help")\n`,
+  await usage(["analyze", "core"], 'Missing argument CORE (see "agent analyze core --help")');
+  await usage(
+    ["analyze", "core", "x", "-o", "xml"],
+    'Invalid --output "xml": expected text or json (see "agent analyze core --help")',
   );
-  const badChoice = await runAgent(["analyze", "core", "x", "-o", "xml"]);
-  assertEquals(badChoice.code, 2);
-  assertStringIncludes(badChoice.stderr, "Allowed choices are text, json");
-  const unknownCommand = await runAgent(["frobnicate"]);
-  assertEquals(unknownCommand.code, 2);
-  assertEquals(unknownCommand.stderr.split("\n").filter(Boolean).length, 1);
+  await usage(
+    ["version", "x"],
+    'Unexpected argument "x": expected no arguments (see "agent version --help")',
+  );
+  await usage(
+    ["analyze", "core", "--exe"],
+    'Flag --exe needs a value (see "agent analyze core --help")',
+  );
+  await usage(
+    ["discover", "frob"],
+    'Invalid WHAT "frob": expected milvus or sandboxes (see "agent discover --help")',
+  );
+  await usage(["frobnicate"], 'Unknown command "frobnicate" for "agent" (see "agent --help")');
+  await usage(
+    ["analyse", "core", "x"],
+    'Unknown command "analyse" for "agent"; did you mean "analyze"? (see "agent --help")',
+  );
+  // Even with --help, and below a group: an unknown command never prints some other help.
+  await usage(
+    ["graph", "show", "--help"],
+    'Unknown command "graph" for "agent" (see "agent --help")',
+  );
+  await usage(
+    ["anomaly", "scores", "--help"],
+    'Unknown command "scores" for "agent anomaly"; did you mean "score"? (see "agent anomaly --help")',
+  );
+  await usage(
+    ["analyze", "cores", "--help"],
+    'Unknown command "cores" for "agent analyze"; did you mean "core"? (see "agent analyze --help")',
+  );
+  await usage(["help", "frob"], 'Unknown command "frob" for "agent" (see "agent --help")');
+  // A value of a global option is no command.
+  const run = await runAgent(["--log-level", "debug", "version"]);
+  assertEquals(run.code, 0, run.stderr);
 });
 
 Deno.test("an invalid configuration file is exit code 2 naming the key", async () => {

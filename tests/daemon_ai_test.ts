@@ -101,6 +101,16 @@ Deno.test({
           assertEquals(beside.result, core.ai!.result);
           assertEquals(beside.fingerprint, core.fingerprint);
         }
+        // A browser's /cores shows each core's summary.
+        const page = await (await fetch(`${daemon.base}/cores?limit=1000`, {
+          headers: { accept: "text/html" },
+        })).text();
+        assertStringIncludes(page, ">AI summary</th>");
+        const summary = listed[0]!.ai!.result!.summary.replaceAll("&", "&amp;")
+          .replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;")
+          .replaceAll("'", "&#39;");
+        assertEquals(page.split(summary).length - 1, 50, page);
+        assertEquals(page.split("(cached)").length - 1, 49);
         const metrics = await (await fetch(`${daemon.base}/metrics`)).text();
         for (
           const line of [

@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./support/assert.ts";
 import { agentArgs, DENO_DIR } from "./support/cli.ts";
-import { haveCommand, skipNotice } from "./support/cores.ts";
+import { haveCommand, skipBecause, skipNotice } from "./support/cores.ts";
 import { type Containerd, containerdSkipReason, startContainerd } from "./support/containerd.ts";
 import { type FakeShim, startFakeShim, withSocketDir } from "./support/fake_shim.ts";
 import { renderShimMetrics } from "./support/kata_metrics.ts";
@@ -56,7 +56,10 @@ async function withNode(fn: (node: Node) => Promise<void>): Promise<void> {
       });
       runc = { sandbox, container: await containerd.runContainer(sandbox, { name: "work" }) };
     } else {
-      skipNotice(`a real containerd (${containerdSkipReason()})`, false);
+      skipBecause(
+        `no real containerd (${containerdSkipReason()})`,
+        "the sandboxes of this test have no pod names",
+      );
       named.push("a".repeat(64), "b".repeat(64));
     }
     const unnamed = "c".repeat(64);

@@ -6,13 +6,14 @@
  */
 import { assert, assertEquals, assertMatch, withTempDir } from "./support/assert.ts";
 import { json, runAgent } from "./support/cli.ts";
-import { crash, haveGcc, haveGdb, skipNotice } from "./support/cores.ts";
+import { crash, haveGcc, haveGdb, skipBecause, skipNotice } from "./support/cores.ts";
 import { debuginfodMissing, startDebuginfod } from "./support/debuginfod.ts";
 import type { CoreAnalysis } from "../lib/core/mod.ts";
 
 const missing = debuginfodMissing();
 const skip = skipNotice("gcc", haveGcc()) || skipNotice("gdb", haveGdb()) ||
-  skipNotice(`debuginfod (${missing})`, missing === undefined);
+  (missing !== undefined &&
+    skipBecause(`no debuginfod can be run (${missing})`, "tests that need one are ignored"));
 
 Deno.test({
   name: "analyze core symbolizes a stripped core with debug info from a real debuginfod",

@@ -346,7 +346,7 @@ Deno.test("prune rejects bad flag values with one line and exit code 2", async (
       ["--max-bytes", "lots", 'expected a size like "50GB"'],
       ["--min-free", "-1GB", 'expected a size like "50GB"'],
       ["--max-per-group", "1.5", "storage.maxPerGroup (from --max-per-group): expected an integer"],
-      ["-o", "xml", "Allowed choices are table, json"],
+      ["-o", "xml", 'Invalid --output "xml": expected table or json'],
     ]
   ) {
     const run = await runAgent(["prune", flag!, value!]);

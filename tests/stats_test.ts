@@ -127,7 +127,7 @@ Deno.test("agent stats --help explains every collector", async () => {
 Deno.test("agent stats rejects a bad collector, interval or count with one line, exit code 2", async () => {
   for (
     const [args, part] of [
-      [["stats", "nope"], "'nope'"],
+      [["stats", "nope"], '"nope"'],
       [["stats", "--interval", "soon"], "--interval"],
       [["stats", "--interval", "10ms"], "--interval"],
       [["stats", "--count", "0"], "--count"],

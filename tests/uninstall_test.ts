@@ -190,8 +190,10 @@ servers.test("uninstall asks for --type when a release and a resource share a na
 
 Deno.test("uninstall needs a namespace", async () => {
   const run = await runAgent(["uninstall", "prod"]);
-  assertEquals(run.code, 2);
-  assertStringIncludes(run.stderr, "Required option '-n, --namespace <namespace>' not specified");
+  assertEquals([run.code, run.stderr], [
+    2,
+    'Missing flag --namespace (see "agent uninstall --help")\n',
+  ]);
 });
 
 servers.test("uninstall runs the helm binary when cleaner.helmBinary is set", (kube) =>

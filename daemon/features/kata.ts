@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { MetricsAggregator, type SandboxScrape } from "../../lib/kata/mod.ts";
-import { CriClient, CriMetadataCache } from "../../lib/kata/mod.ts";
+import { MetricsAggregator, type SandboxScrape, type SandboxUsage } from "../../lib/kata/mod.ts";
+import { CriClient, CriMetadataCache, type PodMetadata } from "../../lib/kata/mod.ts";
 import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../../lib/kata/mod.ts";
-import { ShimScraper } from "../../lib/kata/mod.ts";
+import { type ShimScrape, ShimScraper } from "../../lib/kata/mod.ts";
 import { fetchShimBytes } from "../../lib/kata/mod.ts";
 import { type SandboxView, sandboxView } from "../../lib/kata/mod.ts";
 import { type Feature, type FeatureContext, superviseStage } from "../feature.ts";
@@ -17,9 +17,15 @@ export type { SandboxView };
 
 /** What the HTTP routes need of the Kata side. */
 export interface KataApi {
-  /** Brings the aggregate up to date with the last scrape cycle and returns it. */
-  aggregate(): MetricsAggregator;
+  /**
+   * The aggregate: the last state built, or, when sandboxes came, went, failed or got their
+   * pod since, the state with them, once built. `gzip` says that gzip answers are wanted, so
+   * that the body is deflated ahead.
+   */
+  aggregate(options?: { gzip?: boolean }): MetricsAggregator | Promise<MetricsAggregator>;
   sandboxes(): SandboxView[];
+  /** What a sandbox uses (CPUs, memory), from its last scrapes. */
+  usage(id: string): SandboxUsage | undefined;
   /** Whether the id is known: `invalid`, `unknown`, or the sandbox. */
   lookup(id: string): Sandbox | "invalid" | "unknown";
   /** One shim's answer, fetched now: its bytes as sent, whatever they are. */
@@ -68,6 +74,8 @@ function startKata(context: FeatureContext) {
     timeoutMs: kata.scrapeTimeout,
     concurrency: kata.scrapeConcurrency,
     maxBytes: kata.maxResponseBytes,
+    // Publications come once `run` has started, after `rebuild` is defined.
+    onPublish: () => Date.now() - askedAt < interestMs && void rebuild(),
   });
   const cri = new CriClient(kata.runtimeEndpoint);
   const metadata = new CriMetadataCache({
@@ -79,20 +87,54 @@ function startKata(context: FeatureContext) {
   directory.subscribe(report);
   directory.scanned.then(report);
   const aggregator = new MetricsAggregator();
-  // What the aggregate was last brought up to date with: both maps are replaced, never
-  // changed, so a request finding the same two skips the walk over every sandbox.
-  let from: { scrapes?: ReadonlyMap<string, unknown>; pods?: ReadonlyMap<string, unknown> } = {};
+  // What the aggregate holds: both maps are replaced, never changed, so finding the same two
+  // means nothing to do.
+  let built: { scrapes: ReadonlyMap<string, ShimScrape>; pods: ReadonlyMap<string, PodMetadata> } =
+    { scrapes: new Map(), pods: new Map() };
+  let building: Promise<void> | undefined;
+  let gzipAsked = false;
+  /** When `/metrics` was last asked for. */
+  let askedAt = -Infinity;
+  /** Whether `/metrics` was asked for since the build under way started. */
+  let askedSince = false;
+  // Someone scrapes `/metrics` when a request came within two intervals (or a minute).
+  const interestMs = Math.max(2 * kata.metricsInterval, 60_000);
+  // Built in the background, in slices, when a cycle publishes while someone scrapes
+  // `/metrics` (nothing is done for nobody): the event loop keeps serving requests and
+  // scraping meanwhile, and requests that find a build under way are answered from the last
+  // state instead of each paying for (and blocking everything behind) the new one.
+  const rebuild = (): Promise<void> => {
+    building ??= (async () => {
+      do {
+        const scrapes = scraper.published();
+        const pods = metadata.entries();
+        if (scrapes === built.scrapes && pods === built.pods) return;
+        askedSince = false;
+        const list: SandboxScrape[] = [];
+        for (const [id, entry] of scrapes) {
+          list.push({ id, text: entry.text, scrapedAt: entry.scrapedAt, pod: pods.get(id) });
+        }
+        await aggregator.updateInSlices(list, { prebuild: { cadvisor: false, gzip: gzipAsked } });
+        built = { scrapes, pods };
+      } while (askedSince);
+    })().catch((error) => log.error("cannot aggregate the sandboxes' metrics", { error }))
+      .finally(() => (building = undefined));
+    return building;
+  };
   const api: KataApi = {
-    aggregate() {
-      const published = scraper.published();
+    async aggregate(options) {
+      if (options?.gzip) gzipAsked = true;
+      askedAt = Date.now();
+      askedSince = true;
+      const scrapes = scraper.published();
       const pods = metadata.entries();
-      if (published === from.scrapes && pods === from.pods) return aggregator;
-      const scrapes: SandboxScrape[] = [];
-      for (const [id, entry] of published) {
-        scrapes.push({ id, text: entry.text, scrapedAt: entry.scrapedAt, pod: pods.get(id) });
-      }
-      aggregator.update(scrapes);
-      from = { scrapes: published, pods };
+      if (scrapes === built.scrapes && pods === built.pods) return aggregator;
+      // New values of the same sandboxes while a build of them is under way: the previous
+      // cycle's are served until it is done. Otherwise (nothing under way, or a sandbox
+      // came, went, failed or got its pod) the request waits for the current state.
+      const underWay = building !== undefined;
+      const pending = rebuild();
+      if (!underWay || !sameMembers(built, scrapes, pods)) await pending;
       return aggregator;
     },
     sandboxes() {
@@ -104,6 +146,12 @@ function startKata(context: FeatureContext) {
           error: entry?.error,
         });
       });
+    },
+    usage(id) {
+      // The last state built; asking keeps the aggregate following the cycles for a while, so
+      // that the next look has a CPU rate (two builds of new scrapes).
+      void api.aggregate();
+      return aggregator.usage(id);
     },
     lookup(id) {
       if (!isValidSandboxId(id)) return "invalid";
@@ -125,4 +173,26 @@ function startKata(context: FeatureContext) {
     superviseStage(context, "cri-sync", (s) => metadata.run(s)),
   ]).finally(() => cri.close());
   return { api, scanned: directory.scanned, done };
+}
+
+/** Whether `scrapes` and `pods` hold the same sandboxes with samples and pods as `built`. */
+function sameMembers(
+  built: { scrapes: ReadonlyMap<string, ShimScrape>; pods: ReadonlyMap<string, PodMetadata> },
+  scrapes: ReadonlyMap<string, ShimScrape>,
+  pods: ReadonlyMap<string, PodMetadata>,
+): boolean {
+  if (scrapes.size !== built.scrapes.size) return false;
+  for (const [id, entry] of scrapes) {
+    const before = built.scrapes.get(id);
+    if (before === undefined || (before.text === undefined) !== (entry.text === undefined)) {
+      return false;
+    }
+    const pod = pods.get(id);
+    const podBefore = built.pods.get(id);
+    if (
+      pod?.uid !== podBefore?.uid || pod?.name !== podBefore?.name ||
+      pod?.namespace !== podBefore?.namespace
+    ) return false;
+  }
+  return true;
 }

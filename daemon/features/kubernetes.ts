@@ -52,6 +52,7 @@ export function kubernetesFeature(context: FeatureContext, channels: KubernetesC
         kubeconfig: config.discovery.kubeconfig || undefined,
         context: config.discovery.context || undefined,
       });
+      for (const warning of target.warnings ?? []) log.warn(warning);
       const client = new KubeClient(target);
       if (!config.nodeName) log.warn("NODE_NAME is not set: watching Milvus pods on every node");
       const cleaner = config.cleaner.enabled ? await createCleaner(context, client) : undefined;

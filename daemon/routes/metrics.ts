@@ -39,6 +39,20 @@ interface Tail {
   bytes: Uint8Array;
 }
 
+/** One rendering of the agent's own metrics, with the host's containers' families. */
+interface Own {
+  text: string;
+  host: MetricFamily[];
+  /** Its encoded forms, by variant. */
+  tails: Map<string, Tail>;
+}
+
+/**
+ * How many `ownMetricsMaxAgeMs` old the last rendering may be and still be served while the
+ * next one is made.
+ */
+const STALE_AGES = 2;
+
 /** What `/metrics` needs. */
 export interface MetricsRouteOptions {
   registry: Registry;
@@ -89,26 +103,39 @@ function filterText(text: string, keep: (name: string) => boolean): string {
 
 /** Adds `GET /metrics` to `app`. */
 export function metricsRoute(app: Hono, options: MetricsRouteOptions): void {
-  let rendering:
-    | { at: number; done: Promise<{ text: string; tails: Map<string, Tail> }> }
-    | undefined;
-  /** The agent's own metrics: one rendering shared by the requests of `ownMetricsMaxAgeMs`. */
-  const ownMetrics = () => {
+  const maxAge = options.ownMetricsMaxAgeMs ?? 0;
+  /** The last rendering of the agent's own metrics that completed. */
+  let current: { at: number; own: Own } | undefined;
+  /** The rendering under way. */
+  let next: { at: number; done: Promise<Own> } | undefined;
+  /**
+   * The agent's own metrics and the host's containers' families: one rendering shared by the
+   * requests of `ownMetricsMaxAgeMs`. Past that age a new one is started; while it is under
+   * way, requests that come within a few ages of the last get the last (under a steady load
+   * no request waits for the node collectors and prom-client), older ones wait for it.
+   */
+  const ownMetrics = (): Own | Promise<Own> => {
     const now = Date.now();
-    if (rendering === undefined || now - rendering.at >= (options.ownMetricsMaxAgeMs ?? 0)) {
+    if (current !== undefined && now - current.at < maxAge) return current.own;
+    if (next === undefined || now - next.at >= maxAge) {
       const done = (async () => {
         options.beforeScrape?.();
-        const [own, more] = await Promise.all([
+        const [own, more, host] = await Promise.all([
           options.registry.metrics(),
           options.exposition?.() ?? "",
+          options.families?.() ?? NO_FAMILIES,
         ]);
-        return { text: own + more, tails: new Map<string, Tail>() };
+        return { text: own + more, host, tails: new Map<string, Tail>() };
       })();
-      rendering = { at: now, done };
-      // A failed rendering is not shared: the next request tries again.
-      done.catch(() => rendering?.done === done && (rendering = undefined));
+      const started = { at: now, done };
+      next = started;
+      // A failed rendering is not kept: the next request tries again.
+      done.then((own) => {
+        if (current === undefined || current.at < started.at) current = { at: started.at, own };
+      }, () => {}).finally(() => next === started && (next = undefined));
     }
-    return rendering.done;
+    if (current !== undefined && now - current.at < maxAge * STALE_AGES) return current.own;
+    return next.done;
   };
   /**
    * The `container_*` families of the sandboxes (derived, out of the shared body) and of the
@@ -155,13 +182,11 @@ export function metricsRoute(app: Hono, options: MetricsRouteOptions): void {
       supports: ["gzip", "identity"],
       default: "identity",
     }) === "gzip";
-    const [own, host] = await Promise.all([
-      ownMetrics(),
-      options.families?.() ?? Promise.resolve(NO_FAMILIES),
-    ]);
+    const own = await ownMetrics();
+    const host = own.host;
     // The shared body and the sandboxes' derived families from one state of the aggregate,
-    // with nothing awaited between: they always describe the same scrapes.
-    const aggregate = kata?.aggregate();
+    // with nothing awaited between them: they always describe the same scrapes.
+    const aggregate = await kata?.aggregate({ gzip });
     const shared = aggregate?.body({ families: prefixes, openMetrics, cadvisor: false }) ??
       NO_SANDBOXES;
     const containers = containerText(aggregate?.cadvisorFamilies() ?? NO_FAMILIES, host);

@@ -410,6 +410,7 @@ export class CorePipeline {
       crashReason: analysis.crashReason,
       fingerprint: fingerprint.id,
       score: score.score,
+      breakdown: score.breakdown,
       error: null,
     }, owner);
     log.info("core analyzed", {

@@ -7,7 +7,15 @@
  */
 import type { z } from "zod";
 import { ConfigError, errorMessage } from "../errors.ts";
-import { type Config, configSchema, DEFAULTS, ENV_ALIASES, isSecretKey, show } from "./schema.ts";
+import {
+  type Config,
+  configSchema,
+  DEFAULTS,
+  ENV_ALIAS_VALUES,
+  ENV_ALIASES,
+  isSecretKey,
+  show,
+} from "./schema.ts";
 
 /** Options of {@linkcode loadConfig}. */
 export interface LoadConfigOptions {
@@ -101,7 +109,7 @@ async function load(options: LoadConfigOptions): Promise<Config> {
     for (const name of [envName(key), ENV_ALIASES[key]]) {
       const raw = name === undefined ? undefined : env(name);
       if (raw === undefined || raw === "") continue;
-      setPath(tree, key, fromEnv(raw, fallback));
+      setPath(tree, key, fromEnv(ENV_ALIAS_VALUES[name!]?.(raw) ?? raw, fallback));
       sources.set(key, name!);
       break;
     }

@@ -1,6 +1,6 @@
 import { parse } from "yaml";
 import { ConfigError } from "../errors.ts";
-import { assertEquals, assertRejects } from "../../tests/support/assert.ts";
+import { assertEquals, assertRejects, assertStringIncludes } from "../../tests/support/assert.ts";
 import { configKeys, DEFAULTS, envName, loadConfig } from "./mod.ts";
 import { isSecretKey, MAX_DURATION_MS } from "./schema.ts";
 
@@ -352,4 +352,17 @@ Deno.test("the example ConfigMap holds every key with its default", async () => 
   const embedded = parse(manifest.data["config.yaml"]);
   assertEquals(embedded, DEFAULTS);
   assertEquals(configKeys(embedded).map(([k]) => k), configKeys().map(([k]) => k));
+});
+
+Deno.test("loadConfig() reads RUST_LOG as KataPulse does, below AGENT_LOG_LEVEL", async () => {
+  const level = async (vars: Record<string, string>) =>
+    (await loadConfig({ env: (name) => vars[name] })).logLevel;
+  assertEquals(await level({ RUST_LOG: "debug" }), "debug");
+  assertEquals(await level({ RUST_LOG: "trace" }), "debug");
+  assertEquals(await level({ RUST_LOG: "katapulse=warn,hyper=error" }), "warn");
+  assertEquals(await level({ RUST_LOG: "error,katapulse=trace" }), "error");
+  assertEquals(await level({ RUST_LOG: "off" }), "error");
+  assertEquals(await level({ RUST_LOG: "trace", AGENT_LOG_LEVEL: "warn" }), "warn");
+  const error = await assertRejects(() => level({ RUST_LOG: "loud" }), ConfigError);
+  assertStringIncludes(error.message, "logLevel (from RUST_LOG): expected one of");
 });

@@ -5,7 +5,14 @@
  *
  * @module
  */
-export { type Config, type ConfigInput, configSchema, DEFAULTS, ENV_ALIASES } from "./schema.ts";
+export {
+  type Config,
+  type ConfigInput,
+  configSchema,
+  DEFAULTS,
+  ENV_ALIASES,
+  rustLogLevel,
+} from "./schema.ts";
 export { configKeys, envName, type FlagValue, loadConfig, type LoadConfigOptions } from "./load.ts";
 export { formatBytes, parseBytes, parseDuration } from "./units.ts";
 export { readBearerToken } from "./bearer_token.ts";

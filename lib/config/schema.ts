@@ -601,6 +601,8 @@ export const ENV_ALIASES: Record<string, string> = {
   "kata.metricsInterval": "KATA_PULSE_METRICS_INTERVAL",
   "nodeName": "NODE_NAME",
   "discovery.kubeconfig": "KUBECONFIG",
+  // KataPulse's (env_logger's) level, read by rustLogLevel().
+  "logLevel": "RUST_LOG",
   // node_exporter's and cAdvisor's names for where the host's trees are mounted.
   "node.procPath": "HOST_PROC",
   "node.sysPath": "HOST_SYS",
@@ -608,4 +610,39 @@ export const ENV_ALIASES: Record<string, string> = {
   "node.rootfsPath": "HOST_ROOT",
   // The downward API's usual name for the pod's namespace.
   "platform.leaderElection.namespace": "POD_NAMESPACE",
+};
+
+/**
+ * The agent's log level for a `RUST_LOG` value, as KataPulse reads it (env_logger): a level
+ * (`info`), or directives (`katapulse=debug,hyper=warn`) whose bare level is the default,
+ * else the most verbose one given. `trace` is `debug`, `off` is `error`; anything else comes
+ * back as given, for the schema to reject with the variable named.
+ *
+ * @example Usage
+ * ```ts
+ * rustLogLevel("warn,katapulse=trace"); // "warn"
+ * ```
+ */
+export function rustLogLevel(value: string): string {
+  const LEVELS: Record<string, string> = {
+    trace: "debug",
+    debug: "debug",
+    info: "info",
+    warn: "warn",
+    error: "error",
+    off: "error",
+  };
+  const directives = value.split(",").map((d) => d.trim()).filter(Boolean);
+  const bare = directives.find((d) => !d.includes("="));
+  if (bare !== undefined) return LEVELS[bare.toLowerCase()] ?? value;
+  const order = ["debug", "info", "warn", "error"];
+  const levels = directives.map((d) => LEVELS[d.split("=")[1]!.trim().toLowerCase()])
+    .filter((l) => l !== undefined);
+  if (levels.length === 0) return value;
+  return levels.sort((a, b) => order.indexOf(a) - order.indexOf(b))[0]!;
+}
+
+/** How an alias's value is read when it is not written like the key's own values. */
+export const ENV_ALIAS_VALUES: Record<string, (value: string) => string> = {
+  RUST_LOG: rustLogLevel,
 };

@@ -40,25 +40,73 @@ export interface SandboxScrape {
   pod: SandboxPod | undefined;
 }
 
-/** A family rendered for one sandbox: its header (under the name served) and its lines. */
-interface RenderedFamily {
+/**
+ * A family of one sandbox: its header (under the name served) and where its sample lines
+ * are in the sandbox's bytes.
+ */
+interface Segment {
   name: string;
   header: string;
-  family: MetricFamily;
-  /** The labels written first in every sample (kata-monitor's four, or none). */
-  labels: Labels;
-  lines: string;
-  /** A cAdvisor-style family derived from the guest's metrics (`container_*`). */
-  derived?: boolean;
+  start: number;
+  end: number;
+  /**
+   * A cAdvisor-style family derived from the guest's metrics (`container_*`), kept parsed:
+   * the daemon merges these with the host's containers' families of the same names.
+   */
+  derived?: MetricFamily;
 }
 
+/**
+ * One sandbox as rendered from its last scrape: only its sample lines as bytes, family by
+ * family, are kept (about the size of the shim's text), not the parsed samples; the rare
+ * OpenMetrics answer parses the text again.
+ */
 interface SandboxEntry {
   text: string;
   podKey: string;
+  /** kata-monitor's labels of this sandbox. */
+  labels: Labels;
   scrapedAt: number | undefined;
-  rendered: RenderedFamily[];
+  bytes: Uint8Array;
+  segments: Segment[];
   /** Skipped lines of the shim's text. */
   skipped: number;
+  usage: SandboxUsage;
+}
+
+/** What a sandbox uses, from its guest's metrics, as the cAdvisor-style series count it. */
+export interface SandboxUsage {
+  /** CPU time used since the guest started (`container_cpu_usage_seconds_total`). */
+  cpuSeconds?: number;
+  /** CPUs used on average between the last two scrapes (needs two scrapes). */
+  cpuCores?: number;
+  /** Working set (`container_memory_working_set_bytes`). */
+  memoryBytes?: number;
+  /** The guest's memory (`container_spec_memory_limit_bytes`). */
+  memoryLimitBytes?: number;
+}
+
+/** The value of the one sample of `name` among `families`. */
+function valueOf(families: readonly MetricFamily[], name: string): number | undefined {
+  return families.find((f) => f.name === name)?.samples[0]?.value;
+}
+
+/** A new state of the aggregate, built step by step before it replaces the current one. */
+interface Pending {
+  entries: Map<string, SandboxEntry>;
+  skipped: number;
+  /** The rendering made ahead, under its cache key. */
+  body?: { key: string; body: SharedBody };
+}
+
+/** Options of {@linkcode MetricsAggregator.updateInSlices}. */
+export interface SliceOptions {
+  /** Work between two pauses, in milliseconds; default 4. */
+  sliceMs?: number;
+  /** The pause between slices; default a macrotask (`setTimeout(0)`), so I/O runs. */
+  pause?: () => Promise<void>;
+  /** A rendering to make (and, with `gzip`, deflate) before the new state is served. */
+  prebuild?: RenderOptions & { gzip?: boolean };
 }
 
 /** Options of {@linkcode MetricsAggregator}. */
@@ -99,10 +147,10 @@ export function sandboxLabels(id: string, pod: SandboxPod | undefined): Labels {
 
 /** The merged metrics of every sandbox. */
 export class MetricsAggregator {
-  readonly #entries = new Map<string, SandboxEntry>();
+  #entries = new Map<string, SandboxEntry>();
   readonly #options: Required<AggregatorOptions>;
   /** Renderings as bytes, by options, for the current state. */
-  readonly #bodies = new Map<string, SharedBody>();
+  #bodies = new Map<string, SharedBody>();
   /** The derived families merged across sandboxes, for the current state. */
   #cadvisor: MetricFamily[] | undefined;
   /** Lines the shims sent that could not be parsed, since the start. */
@@ -121,37 +169,87 @@ export class MetricsAggregator {
    * parsed and rendered, gone sandboxes dropped. Cheap when nothing changed.
    */
   update(scrapes: Iterable<SandboxScrape>): void {
-    const seen = new Set<string>();
+    const steps = this.#prepare(scrapes, undefined);
+    let step = steps.next();
+    while (!step.done) step = steps.next();
+    if (step.value) this.#commit(step.value);
+  }
+
+  /**
+   * {@linkcode update} in slices of about `sliceMs`, pausing between them so that the event
+   * loop serves requests and scrapes meanwhile, with a rendering made (and deflated) ahead.
+   * The current state is served, unchanged, until the new one is complete. Calls must not
+   * overlap.
+   */
+  async updateInSlices(
+    scrapes: Iterable<SandboxScrape>,
+    options: SliceOptions = {},
+  ): Promise<void> {
+    const sliceMs = options.sliceMs ?? 4;
+    const pause = options.pause ?? macrotask;
+    const steps = this.#prepare(scrapes, options.prebuild);
+    let sliceStart = performance.now();
+    for (let step = steps.next();; step = steps.next()) {
+      if (step.done) {
+        if (step.value) this.#commit(step.value);
+        return;
+      }
+      if (performance.now() - sliceStart >= sliceMs) {
+        await pause();
+        sliceStart = performance.now();
+      }
+    }
+  }
+
+  #commit(pending: Pending): void {
+    this.#entries = pending.entries;
+    this.#bodies = new Map(pending.body ? [[pending.body.key, pending.body.body]] : []);
+    this.#cadvisor = undefined;
+    this.skippedLines += pending.skipped;
+  }
+
+  /**
+   * The new state for `scrapes`, one sandbox (or one piece of deflating) per step; returns
+   * `undefined` when nothing changed.
+   */
+  *#prepare(
+    scrapes: Iterable<SandboxScrape>,
+    prebuild: SliceOptions["prebuild"],
+  ): Generator<void, Pending | undefined> {
+    const entries = new Map<string, SandboxEntry>();
+    let skipped = 0;
     let changed = false;
     for (const scrape of scrapes) {
-      seen.add(scrape.id);
       const existing = this.#entries.get(scrape.id);
       if (scrape.text === undefined) {
-        if (existing) {
-          this.#entries.delete(scrape.id);
-          changed = true;
-        }
+        if (existing) changed = true;
         continue;
       }
       const podKey = scrape.pod
         ? `${scrape.pod.uid}\0${scrape.pod.name}\0${scrape.pod.namespace}`
         : "";
-      if (existing && existing.text === scrape.text && existing.podKey === podKey) continue;
-      const entry = this.#render(scrape, podKey);
-      if (entry) this.#entries.set(scrape.id, entry);
-      else this.#entries.delete(scrape.id);
-      changed = true;
-    }
-    for (const id of [...this.#entries.keys()]) {
-      if (!seen.has(id)) {
-        this.#entries.delete(id);
-        changed = true;
+      if (existing && existing.text === scrape.text && existing.podKey === podKey) {
+        entries.set(scrape.id, existing);
+        continue;
       }
+      changed = true;
+      const entry = this.#render(scrape, podKey, existing);
+      if (entry) {
+        entries.set(scrape.id, entry);
+        skipped += entry.skipped;
+      }
+      yield;
     }
-    if (changed) {
-      this.#bodies.clear();
-      this.#cadvisor = undefined;
+    if (!changed && entries.size === this.#entries.size) return undefined;
+    const pending: Pending = { entries, skipped };
+    if (prebuild) {
+      const key = bodyKey(prebuild);
+      const body = new SharedBody(assemble(entries, prebuild));
+      yield;
+      if (prebuild.gzip) yield* body.deflating();
+      pending.body = { key, body };
     }
+    return pending;
   }
 
   /**
@@ -162,21 +260,23 @@ export class MetricsAggregator {
     if (this.#cadvisor) return this.#cadvisor;
     const byName = new Map<string, MetricFamily>();
     for (const id of [...this.#entries.keys()].sort()) {
-      for (const rendered of this.#entries.get(id)!.rendered) {
-        if (!rendered.derived) continue;
-        const family = byName.get(rendered.name);
-        if (family) family.samples.push(...rendered.family.samples);
-        else {byName.set(rendered.name, {
-            ...rendered.family,
-            samples: [...rendered.family.samples],
-          });}
+      for (const segment of this.#entries.get(id)!.segments) {
+        const derived = segment.derived;
+        if (!derived) continue;
+        const family = byName.get(segment.name);
+        if (family) family.samples.push(...derived.samples);
+        else byName.set(segment.name, { ...derived, samples: [...derived.samples] });
       }
     }
     this.#cadvisor = [...byName.values()];
     return this.#cadvisor;
   }
 
-  #render(scrape: SandboxScrape, podKey: string): SandboxEntry | undefined {
+  #render(
+    scrape: SandboxScrape,
+    podKey: string,
+    previous: SandboxEntry | undefined,
+  ): SandboxEntry | undefined {
     const stats: ParseStats = { samples: 0, skipped: 0, errors: [] };
     let parsed: MetricFamily[];
     try {
@@ -188,16 +288,13 @@ export class MetricsAggregator {
     } catch {
       return undefined;
     }
-    this.skippedLines += stats.skipped;
     const labels = sandboxLabels(scrape.id, scrape.pod);
-    const rendered: RenderedFamily[] = [];
+    const pieces: { name: string; header: string; lines: string; derived?: MetricFamily }[] = [];
     for (const family of parsed) {
       const name = servedName(family.name);
       try {
-        rendered.push({
+        pieces.push({
           name,
-          family,
-          labels,
           header: serializeHeader(family, { name }),
           lines: serializeSamples(family, labels, { name }),
         });
@@ -205,41 +302,70 @@ export class MetricsAggregator {
         // A name the format cannot carry: that family only is left out.
       }
     }
-    if (this.#options.cadvisor && scrape.pod && scrape.pod.uid) {
-      const pod: CadvisorPod = {
+    // The cAdvisor-style series are served for sandboxes whose pod is known; what they
+    // count is kept for every sandbox (the pages show it).
+    const pod: CadvisorPod = scrape.pod && scrape.pod.uid
+      ? {
         namespace: scrape.pod.namespace,
         pod: scrape.pod.name,
         id: `/kubepods/pod${scrape.pod.uid}`,
         name: scrape.id,
-      };
-      try {
-        for (
-          const family of deriveCadvisor(parsed, pod, {
-            // Current kata-agents export cpu_time in milliseconds (procfs user_ms()).
-            cpuTimeUnit: "milliseconds",
-            ...(scrape.scrapedAt !== undefined ? { now: scrape.scrapedAt } : {}),
-          })
-        ) {
-          rendered.push({
-            name: family.name,
-            family,
-            labels: {},
-            header: serializeHeader(family),
-            lines: serializeSamples(family),
-            derived: true,
-          });
-        }
-      } catch {
-        // Inconsistent guest metrics: no cAdvisor series for this sandbox this time.
+      }
+      : { namespace: "", pod: "", id: "", name: scrape.id };
+    let derived: MetricFamily[] = [];
+    try {
+      derived = deriveCadvisor(parsed, pod, {
+        // Current kata-agents export cpu_time in milliseconds (procfs user_ms()).
+        cpuTimeUnit: "milliseconds",
+        ...(scrape.scrapedAt !== undefined ? { now: scrape.scrapedAt } : {}),
+      });
+    } catch {
+      // Inconsistent guest metrics: no cAdvisor series for this sandbox this time.
+    }
+    if (this.#options.cadvisor && pod.id) {
+      for (const family of derived) {
+        pieces.push({
+          name: family.name,
+          header: serializeHeader(family),
+          lines: serializeSamples(family),
+          derived: family,
+        });
       }
     }
+    const usage: SandboxUsage = {
+      cpuSeconds: valueOf(derived, "container_cpu_usage_seconds_total"),
+      memoryBytes: valueOf(derived, "container_memory_working_set_bytes"),
+      memoryLimitBytes: valueOf(derived, "container_spec_memory_limit_bytes"),
+    };
+    const before = previous?.usage.cpuSeconds;
+    const elapsed = (scrape.scrapedAt ?? 0) - (previous?.scrapedAt ?? 0);
+    if (before !== undefined && usage.cpuSeconds !== undefined && elapsed > 0) {
+      const used = usage.cpuSeconds - before;
+      // A restarted guest counts from 0 again: no rate across it.
+      if (used >= 0) usage.cpuCores = used / (elapsed / 1000);
+    }
+    const { bytes, offsets } = encodePieces(pieces.map((p) => p.lines));
     return {
       text: scrape.text!,
       podKey,
+      labels,
       scrapedAt: scrape.scrapedAt,
-      rendered,
+      bytes,
+      segments: pieces.map((piece, i) => ({
+        name: piece.name,
+        header: piece.header,
+        start: offsets[i]!,
+        end: offsets[i + 1]!,
+        ...(piece.derived ? { derived: piece.derived } : {}),
+      })),
       skipped: stats.skipped,
+      usage,
     };
+  }
+
+  /** What sandbox `id` uses, from its last scrape; undefined when it has none. */
+  usage(id: string): SandboxUsage | undefined {
+    return this.#entries.get(id)?.usage;
   }
 
   /** Sandboxes with samples in the aggregate. */
@@ -253,34 +379,8 @@ export class MetricsAggregator {
    * end it). Rendered on each call: {@linkcode body} is the cached form.
    */
   render(options: RenderOptions = {}): string {
-    const filtered = options.families !== undefined && options.families.length > 0;
-    const keep = (name: string) =>
-      !filtered || options.families!.some((prefix) => name.startsWith(prefix));
-    const cadvisor = options.cadvisor ?? true;
-    const groups = new Map<string, RenderedFamily[]>();
-    const ids = [...this.#entries.keys()].sort();
-    for (const id of ids) {
-      for (const family of this.#entries.get(id)!.rendered) {
-        if (!keep(family.name) || (family.derived && !cadvisor)) continue;
-        const group = groups.get(family.name);
-        if (group) group.push(family);
-        else groups.set(family.name, [family]);
-      }
-    }
-    let out = "";
-    for (const name of [...groups.keys()].sort()) {
-      const group = groups.get(name)!;
-      if (options.openMetrics) {
-        out += serializeHeader(group[0]!.family, { name, openMetrics: true });
-        for (const f of group) {
-          out += serializeSamples(f.family, f.labels, { name, openMetrics: true });
-        }
-        continue;
-      }
-      out += group[0]!.header;
-      for (const family of group) out += family.lines;
-    }
-    return out;
+    if (!options.openMetrics) return decoder.decode(assemble(this.#entries, options));
+    return renderOpenMetrics(this.#entries, options);
   }
 
   /**
@@ -291,12 +391,14 @@ export class MetricsAggregator {
    * `filter_family`, OpenMetrics) the last few asked for.
    */
   body(options: RenderOptions = {}): SharedBody {
-    const key = `${options.openMetrics ? "om" : "text"}|${options.cadvisor ?? true}|${
-      (options.families ?? []).join(",")
-    }`;
+    const key = bodyKey(options);
     const cached = this.#bodies.get(key);
     if (cached) return cached;
-    const body = new SharedBody(encoder.encode(this.render(options)));
+    const body = new SharedBody(
+      options.openMetrics
+        ? encoder.encode(renderOpenMetrics(this.#entries, options))
+        : assemble(this.#entries, options),
+    );
     if (this.#bodies.size >= MAX_CACHED_BODIES) {
       // The unfiltered body stays: every Prometheus asks for it.
       const evict = [...this.#bodies.keys()].find((k) => !/^text\|(true|false)\|$/.test(k));
@@ -310,6 +412,127 @@ export class MetricsAggregator {
 /** Renderings kept per state of the aggregate, the unfiltered one among them. */
 const MAX_CACHED_BODIES = 4;
 
+function bodyKey(options: RenderOptions): string {
+  return `${options.openMetrics ? "om" : "text"}|${options.cadvisor ?? true}|${
+    (options.families ?? []).join(",")
+  }`;
+}
+
+function macrotask(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** A filter on served family names from {@linkcode RenderOptions}. */
+function keeper(options: RenderOptions): (segment: Segment) => boolean {
+  const prefixes = options.families ?? [];
+  const cadvisor = options.cadvisor ?? true;
+  return (segment) =>
+    (cadvisor || segment.derived === undefined) &&
+    (prefixes.length === 0 || prefixes.some((prefix) => segment.name.startsWith(prefix)));
+}
+
+/** The segments of every sandbox that `options` keeps, by family name in name order. */
+function groups(
+  entries: ReadonlyMap<string, SandboxEntry>,
+  options: RenderOptions,
+): [string, { entry: SandboxEntry; segment: Segment }[]][] {
+  const keep = keeper(options);
+  const byName = new Map<string, { entry: SandboxEntry; segment: Segment }[]>();
+  for (const id of [...entries.keys()].sort()) {
+    const entry = entries.get(id)!;
+    for (const segment of entry.segments) {
+      if (!keep(segment)) continue;
+      const group = byName.get(segment.name);
+      if (group) group.push({ entry, segment });
+      else byName.set(segment.name, [{ entry, segment }]);
+    }
+  }
+  return [...byName].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
+}
+
+/**
+ * The text format body as bytes: each family's header (the first sandbox's) and every
+ * sandbox's lines of it, copied from the sandboxes' bytes into one array, with no string
+ * of the whole body ever made.
+ */
+function assemble(
+  entries: ReadonlyMap<string, SandboxEntry>,
+  options: RenderOptions,
+): Uint8Array<ArrayBuffer> {
+  const plan = groups(entries, options).map(([, members]) => ({
+    header: encoder.encode(members[0]!.segment.header),
+    members,
+  }));
+  let length = 0;
+  for (const { header, members } of plan) {
+    length += header.length;
+    for (const { segment } of members) length += segment.end - segment.start;
+  }
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const { header, members } of plan) {
+    out.set(header, at);
+    at += header.length;
+    for (const { entry, segment } of members) {
+      out.set(entry.bytes.subarray(segment.start, segment.end), at);
+      at += segment.end - segment.start;
+    }
+  }
+  return out;
+}
+
+/** The OpenMetrics body (no `# EOF`), from the sandboxes' texts parsed again. */
+function renderOpenMetrics(
+  entries: ReadonlyMap<string, SandboxEntry>,
+  options: RenderOptions,
+): string {
+  const parsed = new Map<SandboxEntry, Map<string, MetricFamily>>();
+  const familyOf = (entry: SandboxEntry, segment: Segment): MetricFamily | undefined => {
+    if (segment.derived) return segment.derived;
+    let byName = parsed.get(entry);
+    if (!byName) {
+      byName = new Map();
+      for (const family of parsePrometheusText(entry.text, { lenient: true })) {
+        byName.set(servedName(family.name), family);
+      }
+      parsed.set(entry, byName);
+    }
+    return byName.get(segment.name);
+  };
+  const parts: string[] = [];
+  for (const [name, members] of groups(entries, options)) {
+    const first = familyOf(members[0]!.entry, members[0]!.segment);
+    if (!first) continue;
+    parts.push(serializeHeader(first, { name, openMetrics: true }));
+    for (const { entry, segment } of members) {
+      const family = familyOf(entry, segment);
+      if (!family) continue;
+      const labels = segment.derived ? {} : entry.labels;
+      parts.push(serializeSamples(family, labels, { name, openMetrics: true }));
+    }
+  }
+  return parts.join("");
+}
+
+/** Encodes strings into one array; `offsets[i]` is where the i-th starts (and the end last). */
+function encodePieces(texts: string[]): { bytes: Uint8Array; offsets: number[] } {
+  const joined = texts.join("");
+  const bytes = encoder.encode(joined);
+  const offsets = [0];
+  if (bytes.length === joined.length) {
+    // ASCII, the usual case: character offsets are byte offsets.
+    for (const text of texts) offsets.push(offsets[offsets.length - 1]! + text.length);
+  } else {
+    for (const text of texts) {
+      offsets.push(offsets[offsets.length - 1]! + encoder.encode(text).length);
+    }
+  }
+  return { bytes, offsets };
+}
+
+/** Input bytes deflated per step of {@linkcode SharedBody.deflating}. */
+const DEFLATE_PIECE = 256 << 10;
+
 /**
  * A body shared by every answer until the aggregate changes: its UTF-8 bytes and, once asked
  * for, its gzip member without an end. Answers are handed these very arrays, never copies.
@@ -322,6 +545,35 @@ export class SharedBody {
   constructor(readonly bytes: Uint8Array<ArrayBuffer>) {}
 
   /**
+   * Deflates the body piece by piece, one step per piece, so that a caller can pause between
+   * them. Each piece is deflated on its own and ends on a full flush: raw deflate streams
+   * ended that way can follow one another, and a 256 KiB piece loses nothing to the 32 KiB
+   * window of deflate.
+   */
+  *deflating(): Generator<void> {
+    if (this.#deflated) return;
+    const raws: Uint8Array[] = [];
+    let crc = 0;
+    let length = 10;
+    for (let at = 0; at < this.bytes.length; at += DEFLATE_PIECE) {
+      const piece = this.bytes.subarray(at, at + DEFLATE_PIECE);
+      const raw = deflateRawSync(piece, { level: 1, finishFlush: constants.Z_FULL_FLUSH });
+      raws.push(raw);
+      length += raw.length;
+      crc = crc32(piece, crc);
+      yield;
+    }
+    const head = new Uint8Array(length);
+    head.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+    let at = 10;
+    for (const raw of raws) {
+      head.set(raw, at);
+      at += raw.length;
+    }
+    this.#deflated = { head, crc };
+  }
+
+  /**
    * The pieces of one gzip member holding the body followed by `tail` (the agent's own
    * metrics, different on every request). The body is deflated once, ending on a full flush,
    * and kept with the gzip header and its CRC; a request deflates only `tail` as the final
@@ -331,22 +583,18 @@ export class SharedBody {
   gzipWith(tail: Uint8Array): Uint8Array<ArrayBuffer>[] {
     // Requests sharing one rendering of the tail share its pieces too.
     if (this.#last?.tail === tail) return this.#last.parts;
-    if (this.#deflated === undefined) {
-      const raw = deflateRawSync(this.bytes, { level: 1, finishFlush: constants.Z_FULL_FLUSH });
-      const head = new Uint8Array(10 + raw.length);
-      head.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-      head.set(raw, 10);
-      this.#deflated = { head, crc: crc32(this.bytes) };
-    }
+    if (this.#deflated === undefined) { for (const _ of this.deflating()); }
+    const deflated = this.#deflated!;
     const last = new Uint8Array(deflateRawSync(tail, { level: 1 }));
     const trailer = new Uint8Array(8);
     const view = new DataView(trailer.buffer);
-    view.setUint32(0, crc32(tail, this.#deflated.crc) >>> 0, true);
+    view.setUint32(0, crc32(tail, deflated.crc) >>> 0, true);
     view.setUint32(4, (this.bytes.length + tail.length) >>> 0, true);
-    const parts = [this.#deflated.head, last, trailer];
+    const parts = [deflated.head, last, trailer];
     this.#last = { tail, parts };
     return parts;
   }
 }
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();

@@ -1,6 +1,6 @@
 import { gunzipSync } from "node:zlib";
 import { assert, assertEquals, assertStringIncludes } from "../../tests/support/assert.ts";
-import { MetricsAggregator, servedName } from "./aggregate.ts";
+import { MetricsAggregator, servedName, SharedBody } from "./aggregate.ts";
 import { parsePrometheusText } from "../prom/mod.ts";
 
 const A = "a".repeat(64);
@@ -93,3 +93,81 @@ function concat(parts: Uint8Array[]): Uint8Array {
   }
   return all;
 }
+
+Deno.test("MetricsAggregator.updateInSlices() serves the old state until the new one is built", async () => {
+  const ids = Array.from({ length: 40 }, (_, i) => i.toString(16).padStart(64, "0"));
+  const scrapes = (threads: number) =>
+    ids.map((id) => ({ id, text: shim(threads), scrapedAt: 0, pod: undefined }));
+  const whole = new MetricsAggregator();
+  whole.update(scrapes(5));
+  const sliced = new MetricsAggregator();
+  sliced.update(scrapes(4));
+  const before = sliced.body({ cadvisor: false });
+  let pauses = 0;
+  const pending = sliced.updateInSlices(scrapes(5), {
+    sliceMs: 0,
+    pause: () => {
+      pauses++;
+      // Between slices the previous state is still the one served, whole.
+      assert(sliced.body({ cadvisor: false }) === before);
+      return Promise.resolve();
+    },
+    prebuild: { cadvisor: false, gzip: true },
+  });
+  await pending;
+  assert(pauses >= ids.length, `${pauses} pauses`);
+  const after = sliced.body({ cadvisor: false });
+  assert(after !== before, "the new state replaced the old one");
+  assertEquals(sliced.render(), whole.render());
+  assertEquals(new TextDecoder().decode(after.bytes), whole.render({ cadvisor: false }));
+  const tail = new TextEncoder().encode("own_metric 1\n");
+  assertEquals(
+    new TextDecoder().decode(gunzipSync(concat(after.gzipWith(tail)))),
+    whole.render() + "own_metric 1\n",
+  );
+});
+
+Deno.test("SharedBody.gzipWith() stitches a body deflated in many pieces", () => {
+  // About 1.5 MiB of varied text: six pieces of 256 KiB.
+  let text = "";
+  for (let i = 0; text.length < 1.5 * 2 ** 20; i++) text += `series_${i % 977}{i="${i}"} ${i}\n`;
+  const body = new SharedBody(new TextEncoder().encode(text));
+  let steps = 0;
+  for (const _ of body.deflating()) steps++;
+  assertEquals(steps, Math.ceil(body.bytes.length / (256 << 10)));
+  const parts = body.gzipWith(new TextEncoder().encode("tail 1\n"));
+  assertEquals(new TextDecoder().decode(gunzipSync(concat(parts))), text + "tail 1\n");
+  // An empty body is a header and the tail's final block.
+  const empty = new SharedBody(new Uint8Array(0));
+  assertEquals(
+    new TextDecoder().decode(gunzipSync(concat(empty.gzipWith(new TextEncoder().encode("x 1\n"))))),
+    "x 1\n",
+  );
+});
+
+Deno.test("MetricsAggregator.usage() gives each sandbox's CPUs and working set, pod or not", () => {
+  const guest = (cpuMs: number) =>
+    [
+      "# TYPE kata_guest_cpu_time gauge",
+      `kata_guest_cpu_time{cpu="total",item="user"} ${cpuMs}`,
+      `kata_guest_cpu_time{cpu="total",item="system"} 0`,
+      "# TYPE kata_guest_meminfo gauge",
+      `kata_guest_meminfo{item="mem_total"} ${4 * 2 ** 30}`,
+      `kata_guest_meminfo{item="mem_free"} ${3 * 2 ** 30}`,
+      `kata_guest_meminfo{item="inactive_file"} ${2 ** 28}`,
+      "",
+    ].join("\n");
+  const aggregator = new MetricsAggregator();
+  aggregator.update([{ id: A, text: guest(1000), scrapedAt: 10_000, pod: undefined }]);
+  assertEquals(aggregator.usage(A), {
+    cpuSeconds: 1,
+    memoryBytes: 2 ** 30 - 2 ** 28,
+    memoryLimitBytes: 4 * 2 ** 30,
+  });
+  // 1.5 s of CPU in 2 s: 0.75 CPUs.
+  aggregator.update([{ id: A, text: guest(2500), scrapedAt: 12_000, pod: undefined }]);
+  assertEquals(aggregator.usage(A)?.cpuCores, 0.75);
+  // No container_* series without a pod.
+  assertEquals(aggregator.render({ families: ["container_"] }), "");
+  assertEquals(aggregator.usage(B), undefined);
+});

@@ -331,12 +331,14 @@ export class CriClient {
   /** The socket path. */
   readonly socketPath: string;
   readonly #timeoutMs: number;
-  readonly #client: Promise<{ loaded: Loaded; client: Grpc.Client }>;
+  readonly #maxBytes: number;
+  /** gRPC and the connection, from the first call on (until then gRPC is not even loaded). */
+  #client: Promise<{ loaded: Loaded; client: Grpc.Client }> | undefined;
   #closed = false;
 
   /**
-   * Creates a client for `endpoint` and starts loading gRPC; nothing connects until the
-   * first call.
+   * Creates a client for `endpoint`; gRPC (about 13 MB of memory once loaded) is loaded, and
+   * connects, on the first call made while the socket exists.
    *
    * @throws {ConfigError} when `endpoint` is not a unix socket path.
    */
@@ -344,22 +346,24 @@ export class CriClient {
     this.socketPath = criSocketPath(endpoint);
     this.endpoint = this.socketPath;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    this.#client = loadGrpc().then((loaded) => ({
+    this.#maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  }
+
+  #connect(): Promise<{ loaded: Loaded; client: Grpc.Client }> {
+    this.#client ??= loadGrpc().then((loaded) => ({
       loaded,
       client: new loaded.grpc.Client(
         `unix://${this.socketPath}`,
         loaded.grpc.credentials.createInsecure(),
         {
-          "grpc.max_receive_message_length": maxBytes,
+          "grpc.max_receive_message_length": this.#maxBytes,
           // A runtime that restarts is found again within a few seconds, not gRPC's 2 min.
           "grpc.initial_reconnect_backoff_ms": 250,
           "grpc.max_reconnect_backoff_ms": 2000,
         },
       ),
     }));
-    // A failed import surfaces on the first call; keep it from being an unhandled rejection.
-    this.#client.catch(() => {});
+    return this.#client;
   }
 
   /**
@@ -444,7 +448,7 @@ export class CriClient {
   /** Closes the connection. Calls made afterwards fail; calls in flight are cancelled. */
   async close(): Promise<void> {
     this.#closed = true;
-    const ready = await this.#client.catch(() => undefined);
+    const ready = await this.#client?.catch(() => undefined);
     ready?.client.close();
   }
 
@@ -454,9 +458,13 @@ export class CriClient {
   }
 
   async #call(method: string, request: unknown, options: CriCallOptions): Promise<unknown> {
+    if (this.#closed) {
+      throw new CriError(`The CRI client for ${this.endpoint} is closed`, 1, method);
+    }
+    if (this.#client === undefined) await this.#socketExists(method);
     let ready: { loaded: Loaded; client: Grpc.Client };
     try {
-      ready = await this.#client;
+      ready = await this.#connect();
     } catch (error) {
       throw new CriError(
         `Cannot load the gRPC client for the CRI runtime at ${this.endpoint}: ${
@@ -493,6 +501,25 @@ export class CriClient {
       );
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+  }
+
+  /**
+   * Before gRPC is loaded: a missing socket (no runtime on this node, or not started yet)
+   * fails as gRPC would say it, without loading gRPC for nothing.
+   */
+  async #socketExists(method: string): Promise<void> {
+    try {
+      await Deno.lstat(this.socketPath);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) return;
+      throw new CriError(
+        `Cannot reach the CRI runtime at ${this.endpoint}: 14 UNAVAILABLE: ` +
+          `No connection established. Last error: connect ENOENT ${this.socketPath}`,
+        14,
+        method,
+        { cause: error },
+      );
+    }
   }
 
   #error(grpc: typeof Grpc, method: string, error: Grpc.ServiceError, timeoutMs: number): CriError {

@@ -6,7 +6,12 @@
  *
  * @module
  */
-export { MetricsAggregator, type SandboxScrape, SharedBody } from "./aggregate.ts";
+export {
+  MetricsAggregator,
+  type SandboxScrape,
+  type SandboxUsage,
+  SharedBody,
+} from "./aggregate.ts";
 export {
   CriClient,
   type CriContainer,
@@ -22,5 +27,5 @@ export {
 export { CriMetadataCache, type PodMetadata } from "./cri_cache.ts";
 export { discoverSandboxes, type SandboxView, sandboxView } from "./discover.ts";
 export { isValidSandboxId, type Sandbox, SandboxDirectory } from "./sandboxes.ts";
-export { ShimScraper } from "./scraper.ts";
+export { type ShimScrape, ShimScraper } from "./scraper.ts";
 export { fetchShimBytes, fetchShimMetrics, ShimError } from "./shim.ts";

@@ -87,6 +87,8 @@ export interface ShimScraperOptions {
   newSandboxRetriesMs?: readonly number[];
   /** Called after each cycle. */
   onCycle?: (stats: CycleStats) => void;
+  /** Called when {@linkcode ShimScraper.published} has changed. */
+  onPublish?: () => void;
   fetch?: ShimFetcher;
   /** The clock; default `Date.now`. */
   now?: () => number;
@@ -242,6 +244,7 @@ export class ShimScraper {
 
   #publish(): void {
     this.#published = new Map(this.#entries);
+    this.#options.onPublish?.();
   }
 
   /** Scrapes every known sandbox once (at most `concurrency` at a time) and returns figures. */

@@ -77,8 +77,12 @@ const MAX_LINE_BYTES = 16 * 1024 * 1024;
  * ```
  */
 export class KubeClient {
-  /** Creates a client for `target`; `fetcher` is replaceable in tests. */
-  constructor(readonly target: KubeTarget, private readonly fetcher: typeof fetch = fetch) {}
+  /** Creates a client for `target`; `fetcher` (default: the target's) is replaceable in tests. */
+  constructor(
+    readonly target: KubeTarget,
+    private readonly fetcher: (input: URL, init: RequestInit) => Promise<Response> = target.fetch ??
+      fetch,
+  ) {}
 
   /** Sends a request and returns the response, throwing on any non-2xx status. */
   async request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
@@ -103,8 +107,7 @@ export class KubeClient {
         },
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
         signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
-        ...(this.target.client ? { client: this.target.client } : {}),
-      } as RequestInit);
+      });
     } catch (error) {
       if (options.signal?.aborted) throw error;
       const reason = error instanceof DOMException && error.name === "TimeoutError"
@@ -283,7 +286,7 @@ function describeNetworkError(error: unknown): string {
     messages.push(errorMessage(e));
   }
   const message = messages.join(": ");
-  if (/Connection refused/i.test(message)) return "connection refused";
+  if (/Connection refused|ECONNREFUSED/i.test(message)) return "connection refused";
   if (/dns error|failed to lookup/i.test(message)) return "host not found";
   if (/certificate|tls|ssl/i.test(message)) return `TLS error (${messages.at(-1)!.split("\n")[0]})`;
   return messages.at(-1)!.split("\n")[0]!;

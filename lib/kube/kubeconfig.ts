@@ -1,13 +1,15 @@
 /**
  * Finds how to reach the Kubernetes API, as kubectl does: `--kubeconfig`, else the files in
  * `KUBECONFIG`, else `~/.kube/config`, else the pod's service account (in-cluster). Handles
- * tokens, token files, client certificates, custom CAs, `insecure-skip-tls-verify` and exec
- * credential plugins.
+ * tokens, token files, client certificates, custom CAs, `insecure-skip-tls-verify` (with a
+ * warning), `tls-server-name`, `proxy-url` and exec credential plugins.
  *
  * @module
  */
 import { ConfigError, errorMessage, UnavailableError } from "../errors.ts";
+import { redactUrls } from "../redact.ts";
 import { runCommand, type Runner, type RunResult, text } from "../run.ts";
+import { createTransport, type Transport } from "./_transport.ts";
 
 /** Everything needed to send requests to one API server. */
 export interface KubeTarget {
@@ -17,8 +19,13 @@ export interface KubeTarget {
   namespace: string;
   /** Where it came from, for messages: a file and context, or "in-cluster". */
   source: string;
-  /** HTTP client with the cluster's CA and the user's client certificate, when they need one. */
-  client?: Deno.HttpClient;
+  /**
+   * Sends a request the way the cluster's settings ask (CA, client certificate, skipped
+   * verification, server name, proxy); default: `fetch`.
+   */
+  fetch?: Transport["fetch"];
+  /** What the user should know about the connection (verification skipped). */
+  warnings?: string[];
   /** Authorization headers, refreshed as exec plugins and token files require. */
   headers(): Promise<Record<string, string>>;
 }
@@ -85,7 +92,8 @@ async function inCluster(host: string, port: string, dir: string): Promise<KubeT
     server,
     namespace,
     source: "in-cluster service account",
-    client: ca ? Deno.createHttpClient({ caCerts: [ca] }) : undefined,
+    fetch: createTransport({ ca }).fetch,
+    warnings: [],
     // The projected token is rotated by the kubelet: read it for every request.
     headers: async () => ({
       authorization: `Bearer ${(await Deno.readTextFile(`${dir}/token`)).trim()}`,
@@ -174,29 +182,60 @@ async function fromKubeconfig(
   );
   const cert = await pem(user["client-certificate-data"], user["client-certificate"], user.__file);
   const key = await pem(user["client-key-data"], user["client-key"], user.__file);
-  const insecure = cluster["insecure-skip-tls-verify"] === true;
   const server = cluster.server.replace(/\/+$/, "");
-  if (server.startsWith("https:") && insecure && !ca) {
+  const https = server.startsWith("https:");
+  const insecure = https && cluster["insecure-skip-tls-verify"] === true;
+  // As client-go: a CA and skipped verification contradict each other.
+  if (insecure && ca) {
     throw new ConfigError(
-      `Kubeconfig context "${name}": insecure-skip-tls-verify is not supported over https; give the cluster's certificate-authority`,
+      `Kubeconfig context "${name}": certificate-authority and insecure-skip-tls-verify are both set; keep one (kubectl refuses both too)`,
     );
   }
-  let client: Deno.HttpClient | undefined;
-  if (server.startsWith("https:") && (ca || (cert && key))) {
-    client = Deno.createHttpClient({
-      ...(ca ? { caCerts: [ca] } : {}),
-      ...(cert && key ? { cert, key } : {}),
-    });
-  }
+  const serverName = typeof cluster["tls-server-name"] === "string" && cluster["tls-server-name"]
+    ? cluster["tls-server-name"]
+    : undefined;
+  const proxy = proxyUrl(cluster["proxy-url"], name);
+  const warnings = insecure
+    ? [
+      `Kubeconfig context "${name}": insecure-skip-tls-verify is set, so the API server's certificate is not verified`,
+    ]
+    : [];
   return {
     server,
     namespace: typeof context.namespace === "string" && context.namespace
       ? context.namespace
       : "default",
     source: `${files.join(":")} (context "${name}")`,
-    client,
+    fetch: createTransport({
+      ...(https && ca ? { ca } : {}),
+      ...(https && cert && key ? { cert, key } : {}),
+      insecure,
+      ...(https && serverName ? { serverName } : {}),
+      ...(proxy ? { proxy } : {}),
+    }).fetch,
+    warnings,
     headers: credentials(user, name, run),
   };
+}
+
+/** A cluster's `proxy-url`: an http:// or https:// proxy, as client-go takes it. */
+function proxyUrl(value: unknown, context: string): URL | undefined {
+  if (value === undefined || value === "") return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(String(value));
+  } catch {
+    // Reported below.
+  }
+  if (!url || !["http:", "https:"].includes(url.protocol) || !url.hostname) {
+    const scheme = url?.protocol.startsWith("socks") ? "; SOCKS proxies are not supported" : "";
+    throw new ConfigError(
+      redactUrls(
+        `Kubeconfig context "${context}": invalid proxy-url "${value}": expected http://HOST:PORT or https://HOST:PORT${scheme}`,
+      ),
+    );
+  }
+  return url;
 }
 
 function credentials(

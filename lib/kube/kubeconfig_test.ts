@@ -88,18 +88,49 @@ Deno.test("loadKubeTarget() explains what is wrong with a kubeconfig", () =>
       ConfigError,
       `Invalid kubeconfig "${dir}/bad"`,
     );
-    await Deno.writeTextFile(
-      `${dir}/insecure`,
-      kubeconfig("{token: t}", "https://10.0.0.1:6443").replace(
-        `server: "https://10.0.0.1:6443"`,
-        `server: "https://10.0.0.1:6443", insecure-skip-tls-verify: true`,
-      ),
-    );
+    const cluster = async (extra: string) => {
+      await Deno.writeTextFile(
+        `${dir}/cluster`,
+        kubeconfig("{token: t}", "https://10.0.0.1:6443").replace(
+          `server: "https://10.0.0.1:6443"`,
+          `server: "https://10.0.0.1:6443", ${extra}`,
+        ),
+      );
+      return `${dir}/cluster`;
+    };
+    const insecure = await loadKubeTarget({
+      kubeconfig: await cluster("insecure-skip-tls-verify: true"),
+    });
+    assertEquals(insecure.warnings, [
+      `Kubeconfig context "ctx": insecure-skip-tls-verify is set, so the API server's certificate is not verified`,
+    ]);
     await assertRejects(
-      () => loadKubeTarget({ kubeconfig: `${dir}/insecure` }),
+      async () =>
+        loadKubeTarget({
+          kubeconfig: await cluster(
+            `insecure-skip-tls-verify: true, certificate-authority-data: ${btoa("PEM")}`,
+          ),
+        }),
       ConfigError,
-      "insecure-skip-tls-verify is not supported over https",
+      `Kubeconfig context "ctx": certificate-authority and insecure-skip-tls-verify are both set; keep one (kubectl refuses both too)`,
     );
+    for (
+      const [proxy, reason] of [
+        ["socks5://127.0.0.1:1080", "; SOCKS proxies are not supported"],
+        ["127.0.0.1:3128", ""],
+        ["http://user:secret@", ""],
+      ]
+    ) {
+      await assertRejects(
+        async () => loadKubeTarget({ kubeconfig: await cluster(`proxy-url: "${proxy}"`) }),
+        ConfigError,
+        `: expected http://HOST:PORT or https://HOST:PORT${reason}`,
+      );
+    }
+    const proxied = await loadKubeTarget({
+      kubeconfig: await cluster(`proxy-url: "http://127.0.0.1:3128", tls-server-name: api.local`),
+    });
+    assertEquals(proxied.warnings, []);
     await assertRejects(
       () => loadKubeTarget({ kubeconfig: `${dir}/missing` }),
       ConfigError,

@@ -64,6 +64,13 @@ export interface CoreMatch {
   detail: string;
 }
 
+/** One rule of a core's score: points added (or taken off) and why. */
+export interface ScoreLine {
+  rule: string;
+  points: number;
+  detail: string;
+}
+
 /** One core in the index. Field names are part of the `/cores` JSON contract. */
 export interface CoreRecord {
   id: number;
@@ -84,6 +91,8 @@ export interface CoreRecord {
   crashReason: string | null;
   fingerprint: string | null;
   score: number | null;
+  /** The rules that made the score (cores indexed before it was kept have none). */
+  breakdown: ScoreLine[] | null;
   storedKey: string | null;
   storedUri: string | null;
   storedBytes: number | null;
@@ -115,6 +124,7 @@ const COLUMNS: Record<keyof CorePatch, string> = {
   crashReason: "crash_reason",
   fingerprint: "fingerprint",
   score: "score",
+  breakdown: "breakdown",
   storedKey: "stored_key",
   storedUri: "stored_uri",
   storedBytes: "stored_bytes",
@@ -148,6 +158,9 @@ function toRecord(row: Row): CoreRecord {
     crashReason: row.crash_reason as string | null,
     fingerprint: row.fingerprint as string | null,
     score: row.score === null ? null : Number(row.score),
+    breakdown: row.breakdown === null || row.breakdown === undefined
+      ? null
+      : JSON.parse(String(row.breakdown)) as ScoreLine[],
     storedKey: row.stored_key as string | null,
     storedUri: row.stored_uri as string | null,
     storedBytes: row.stored_bytes === null ? null : Number(row.stored_bytes),
@@ -162,7 +175,7 @@ function toRecord(row: Row): CoreRecord {
 
 function toColumn(key: keyof CorePatch, value: unknown): SQLInputValue {
   if (value === undefined || value === null) return null;
-  if (key === "match") return JSON.stringify(value);
+  if (key === "match" || key === "breakdown") return JSON.stringify(value);
   if (key === "originalDeleted") return value ? 1 : 0;
   return value as SQLInputValue;
 }
@@ -176,6 +189,7 @@ export function fileIdentity(info: Deno.FileInfo): string {
 const ADDED_COLUMNS: Record<string, string> = {
   owner: "owner TEXT",
   lease_until: "lease_until INTEGER",
+  breakdown: "breakdown TEXT",
 };
 
 /** Whether `error` is SQLite refusing a value a UNIQUE column already holds. */

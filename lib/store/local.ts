@@ -25,6 +25,7 @@ import {
   temporaryName,
   temporaryWriter,
   verifyStored,
+  writeReason,
 } from "./compress.ts";
 import { isLeftover, writerTag } from "./_leftovers.ts";
 import { freeBytes as freeBytesAt } from "../disk.ts";
@@ -78,7 +79,11 @@ export class LocalStore implements Store {
       );
     } catch (error) {
       await Deno.remove(`${this.root}/${key}`).catch(() => {});
-      throw error;
+      // The core fitted and its metadata did not: the same failure as a full disk before.
+      throw new UnavailableError(
+        `Cannot store the metadata of "${this.uri(key)}": ${writeReason(error)}`,
+        { cause: error },
+      );
     }
     return { ...object, sourceBytes: stored.sourceBytes };
   }

@@ -39,6 +39,7 @@ export {
   type CoreRecord,
   type CoreState,
   fileIdentity,
+  type ScoreLine,
 } from "./core_index.ts";
 export { openState } from "./state.ts";
 export {

@@ -283,6 +283,37 @@ export interface Containerd {
 
 const decoder = new TextDecoder();
 
+/** What a `ctr` command did: its exit code and its stdout followed by its stderr. */
+export interface CtrResult {
+  code: number;
+  out: string;
+}
+
+/** Runs `ctr` against the containerd at `socket`, in the namespace `namespace`. */
+export async function ctr(socket: string, namespace: string, args: string[]): Promise<CtrResult> {
+  const out = await new Deno.Command("ctr", {
+    args: ["--address", socket, "-n", namespace, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, out: decoder.decode(out.stdout) + decoder.decode(out.stderr) };
+}
+
+/**
+ * Stops a container `ctr run -d` started: SIGTERM to its task, a wait until the task has
+ * stopped (60 s at most), then its task and the container deleted.
+ */
+export async function stopContainer(socket: string, namespace: string, id: string): Promise<void> {
+  await ctr(socket, namespace, ["task", "kill", id]);
+  await waitFor(`${id} to stop on SIGTERM`, async () => {
+    const tasks = (await ctr(socket, namespace, ["task", "ls"])).out.split("\n");
+    return !tasks.some((line) => line.startsWith(`${id} `) && !line.includes("STOPPED"));
+  }, 60_000);
+  await ctr(socket, namespace, ["task", "delete", id]);
+  await ctr(socket, namespace, ["container", "delete", id]);
+}
+
 async function run(command: string, args: string[], what = command): Promise<string> {
   const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
   if (!out.success) {

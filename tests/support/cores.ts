@@ -419,11 +419,23 @@ export function sampleCores(): Promise<Record<Sample, Crash>> {
   return samples;
 }
 
-/** Prints once why tests that need a tool are skipped. */
-export function skipNotice(tool: string, available: boolean): boolean {
-  // deno-lint-ignore no-console
-  if (!available) console.warn(`SKIP: ${tool} is not installed; tests that need it are ignored`);
+/**
+ * Prints once why tests that need a tool are skipped: `tools` is what is missing, e.g. "gcc"
+ * or "zstd and setfattr".
+ */
+export function skipNotice(tools: string, available: boolean): boolean {
+  if (!available) {
+    const verb = / and /.test(tools.replace(/\(.*?\)/g, "")) ? "are" : "is";
+    skipBecause(`${tools} ${verb} not installed`, "tests that need it are ignored");
+  }
   return !available;
+}
+
+/** Prints why something is skipped, and what that means: `SKIP: reason; consequence`. */
+export function skipBecause(reason: string, consequence: string): true {
+  // deno-lint-ignore no-console
+  console.warn(`SKIP: ${reason}; ${consequence}`);
+  return true;
 }
 
 /** Whether aarch64 cores can be made here: a cross gcc and QEMU's user-mode emulator. */

@@ -2,10 +2,11 @@
  * The container images the real-containerd tests import (no registry is reachable here): each
  * a static C program built with `gcc -static`, packed as an OCI image-layout tar of one
  * uncompressed layer, its index annotated with `io.containerd.image.name` so that
- * `ctr images import` names it.
+ * `ctr images import` names it (written by `scripts/oci_layout.ts`).
  *
  * @module
  */
+import { writeOciArchive } from "../../scripts/oci_layout.ts";
 
 /** A test image: its name and the program it runs. */
 export interface TestImage {
@@ -85,18 +86,11 @@ async function run(command: string, args: string[], what = command): Promise<str
   return decoder.decode(out.stdout);
 }
 
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /** Builds `image` as an OCI image-layout tar under `dir` and returns the tar's path. */
 export async function buildImage(dir: string, image: TestImage): Promise<string> {
   const build = `${dir}/${image.program}-build`;
   const rootfs = `${build}/rootfs`;
-  const layout = `${build}/layout`;
   await Deno.mkdir(rootfs, { recursive: true });
-  await Deno.mkdir(`${layout}/blobs/sha256`, { recursive: true });
   const source = `${build}/${image.program}.c`;
   await Deno.writeTextFile(source, image.source);
   await run("gcc", ["-static", "-O2", "-o", `${rootfs}/${image.program}`, source], "gcc -static");
@@ -110,45 +104,11 @@ export async function buildImage(dir: string, image: TestImage): Promise<string>
     `${build}/layer.tar`,
     image.program,
   ]);
-  const blob = async (bytes: Uint8Array) => {
-    const hex = await sha256(bytes);
-    await Deno.writeFile(`${layout}/blobs/sha256/${hex}`, bytes);
-    return { digest: `sha256:${hex}`, size: bytes.length };
-  };
-  const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-  const layer = await blob(await Deno.readFile(`${build}/layer.tar`));
-  const platform = {
-    architecture: ({ x86_64: "amd64", aarch64: "arm64" } as const)[Deno.build.arch],
-    os: "linux",
-  };
-  const config = await blob(json({
-    ...platform,
-    config: { Entrypoint: [`/${image.program}`] },
-    rootfs: { type: "layers", diff_ids: [layer.digest] },
-  }));
-  const manifest = await blob(json({
-    schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.manifest.v1+json",
-    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-    layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layer }],
-  }));
-  await Deno.writeFile(
-    `${layout}/index.json`,
-    json({
-      schemaVersion: 2,
-      manifests: [{
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        ...manifest,
-        platform,
-        annotations: {
-          "io.containerd.image.name": image.name,
-          "org.opencontainers.image.ref.name": image.name.split(":").at(-1)!,
-        },
-      }],
-    }),
-  );
-  await Deno.writeTextFile(`${layout}/oci-layout`, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   const tar = `${build}/${image.program}.tar`;
-  await run("tar", ["-C", layout, "-cf", tar, "oci-layout", "index.json", "blobs"]);
+  await writeOciArchive(tar, {
+    name: image.name,
+    layers: [`${build}/layer.tar`],
+    config: { Entrypoint: [`/${image.program}`] },
+  });
   return tar;
 }

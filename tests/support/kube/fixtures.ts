@@ -196,9 +196,15 @@ export async function installHelmRelease(
   return objects;
 }
 
-/** A throwaway CA and a certificate for 127.0.0.1 signed by it, made with `openssl`. */
-export async function makeTls(dir: string): Promise<{ cert: string; key: string; ca: string }> {
-  await Deno.writeTextFile(`${dir}/san.ext`, "subjectAltName=IP:127.0.0.1\n");
+/**
+ * A throwaway CA and a certificate signed by it, made with `openssl`: for 127.0.0.1, or for the
+ * names of `san` (`DNS:kubernetes.default.svc`).
+ */
+export async function makeTls(
+  dir: string,
+  san = "IP:127.0.0.1",
+): Promise<{ cert: string; key: string; ca: string }> {
+  await Deno.writeTextFile(`${dir}/san.ext`, `subjectAltName=${san}\n`);
   const steps = [
     [
       "req",
