@@ -354,7 +354,9 @@ Deno.test("parsePrometheusText() stays linear on hostile input", () => {
     const started = performance.now();
     parsePrometheusText(input, { lenient: true });
     const ms = performance.now() - started;
-    assert(ms < 2_000, `${ms.toFixed(0)} ms for ${input.length} characters`);
+    // Linear is well under a second for each; quadratic would be hours (10^12 steps), so a
+    // bound a loaded machine never reaches still tells them apart.
+    assert(ms < 60_000, `${ms.toFixed(0)} ms for ${input.length} characters`);
   }
 });
 
