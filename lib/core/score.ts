@@ -9,7 +9,8 @@
  * @module
  */
 import { basename } from "node:path";
-import { type Config, formatBytes } from "../config/mod.ts";
+import type { Config } from "../config/mod.ts";
+import { formatBytes } from "../units.ts";
 import type { CoreAnalysis } from "./analyze.ts";
 import { crashFrame, isProgramFrame } from "./frames.ts";
 
