@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { basename, join } from "node:path";
+import { basename, join } from "./_posix.ts";
 import type { Config } from "../config/mod.ts";
 import { InputError } from "../errors.ts";
 import { freeBytes } from "../disk.ts";

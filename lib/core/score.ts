@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { basename } from "node:path";
+import { basename } from "./_posix.ts";
 import type { Config } from "../config/mod.ts";
 import { formatBytes } from "../units.ts";
 import type { CoreAnalysis } from "./analyze.ts";
