@@ -95,8 +95,8 @@ Deno.test("unknown commands and options are usage errors with one line", async (
   );
   // Even with --help, and below a group: an unknown command never prints some other help.
   await usage(
-    ["graph", "show", "--help"],
-    'Unknown command "graph" for "agent" (see "agent --help")',
+    ["topology", "show", "--help"],
+    'Unknown command "topology" for "agent" (see "agent --help")',
   );
   await usage(
     ["anomaly", "scores", "--help"],
