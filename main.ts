@@ -34,6 +34,18 @@ export async function main(args: string[]): Promise<number> {
       return ExitCode.Internal;
     }
   }
+  // gdb on the core of `analyze core` starts now and runs while the rest loads; unused, it
+  // ends with the command.
+  const early = args[0] === "analyze" ? await import("./cli/_early.ts") : undefined;
+  await early?.startEarlyGdb(args);
+  try {
+    return await runCommandLine(args);
+  } finally {
+    await early?.discardEarlyGdb();
+  }
+}
+
+async function runCommandLine(args: string[]): Promise<number> {
   // Imported here, not above: `agent version` needs neither (about 40 ms and 20 MB).
   const [{ CommanderError }, { buildCli, resolveCommand }, config] = await Promise.all([
     import("@commander-js/extra-typings"),

@@ -14,7 +14,7 @@ export {
   rustLogLevel,
 } from "./schema.ts";
 export { configKeys, envName, type FlagValue, loadConfig, type LoadConfigOptions } from "./load.ts";
-export { formatBytes, parseBytes, parseDuration } from "./units.ts";
+export { formatBytes, parseBytes, parseDuration } from "../units.ts";
 export { readBearerToken } from "./bearer_token.ts";
 export {
   formatListenAddress,

@@ -10,7 +10,7 @@ import { DETECTOR_NAMES, parseSeriesRule, SERIES_RULE_NAMES } from "../anomaly/m
 import { DEFAULT_CPU_FLAGS, NODE_COLLECTOR_NAMES } from "../node/mod.ts";
 import { redactUrls } from "../redact.ts";
 import { parseListenAddress, parseSocketEndpoint } from "./address.ts";
-import { parseBytes, parseDuration } from "./units.ts";
+import { parseBytes, parseDuration } from "../units.ts";
 
 /** Shown strings are cut here: a message is one line, not a copy of the input. */
 const SHOW_MAX_CHARS = 80;

@@ -5,10 +5,30 @@
  *
  * @module
  */
-import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { InputError, UnavailableError } from "../errors.ts";
-import { type Compressed, createDecompressor } from "../compression/mod.ts";
+import type { Compressed } from "../compression/mod.ts";
+
+/**
+ * `node:fs` and the decompressors, loaded on the first compressed core: their Node-compat
+ * start-up (~45 ms) is not paid by the analysis of a plain core.
+ */
+function streamModules(): Promise<StreamModules> {
+  return loadedStreamModules ??= Promise.all([
+    import("node:fs"),
+    import("../compression/mod.ts"),
+  ]).then(([fs, compression]) => ({
+    createReadStream: fs.createReadStream,
+    createDecompressor: compression.createDecompressor,
+  }));
+}
+
+interface StreamModules {
+  createReadStream: typeof import("node:fs").createReadStream;
+  createDecompressor: typeof import("../compression/mod.ts").createDecompressor;
+}
+
+let loadedStreamModules: Promise<StreamModules> | undefined;
 
 /** How a core file is stored on disk, told by its first bytes. */
 export type Compression = "none" | "gzip" | "zstd" | "lz4";
@@ -78,7 +98,7 @@ export async function openSource(path: string): Promise<ByteSource> {
       : undefined;
     if (compression) {
       file.close();
-      return new StreamSource(path, info.size, compression, info.mtime);
+      return new StreamSource(await streamModules(), path, info.size, compression, info.mtime);
     }
     if (startsWith(head, XZ_MAGIC)) {
       throw new InputError(
@@ -177,6 +197,7 @@ class StreamSource implements ByteSource {
   #ended = false;
 
   constructor(
+    private readonly modules: StreamModules,
     private readonly path: string,
     readonly fileSize: number,
     readonly compression: Compressed,
@@ -186,6 +207,7 @@ class StreamSource implements ByteSource {
   }
 
   #open(): void {
+    const { createReadStream, createDecompressor } = this.modules;
     const input = createReadStream(this.path, { highWaterMark: 256 * 1024 });
     const decompressor = createDecompressor(this.compression);
     input.on("error", (error) => decompressor.destroy(error));
@@ -272,6 +294,7 @@ export async function decompressFile(
   destination: string,
   maxBytes = Number.POSITIVE_INFINITY,
 ): Promise<Unpacked> {
+  const { createReadStream, createDecompressor } = await streamModules();
   const input = createReadStream(path, { highWaterMark: 256 * 1024 });
   const decompressor = createDecompressor(compression);
   input.on("error", (error) => decompressor.destroy(error));

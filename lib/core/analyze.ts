@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { basename, join } from "node:path";
+import { basename, join } from "./_posix.ts";
 import type { Config } from "../config/mod.ts";
 import { InputError } from "../errors.ts";
 import { freeBytes } from "../disk.ts";
@@ -20,7 +20,7 @@ import {
   readBuildIds,
   readCoreNotes,
 } from "./elf_core.ts";
-import { type GdbOptions, runGdb } from "./gdb.ts";
+import { discardPrestartedGdb, type GdbOptions, runGdb } from "./gdb.ts";
 import { fileIdentity } from "./build_id.ts";
 import { type DebuginfodOptions, fetchDebugInfo } from "./debuginfod.ts";
 import {
@@ -178,6 +178,8 @@ export async function analyzeCore(path: string, options: AnalyzeOptions): Promis
     report = run.report;
     modules = run.modules;
   }
+  // A gdb started ahead of the analysis for other arguments is of no use now.
+  await discardPrestartedGdb();
   // Without gdb no symbols are at stake: this host's files are not opened to compare.
   modules ??= await modulesOf(notes, options, gdb.used);
   warnDifferentBuilds(modules, warnings);

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "./_posix.ts";
 import { mapLimit } from "../pool.ts";
 import { redactUrls } from "../redact.ts";
 

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { crashFrame, type Frame, frameName } from "./frames.ts";
+import { sha256Hex } from "./_posix.ts";
 
 /** A crash group's identity and what it was made of. */
 export interface Fingerprint {
@@ -37,6 +37,6 @@ export function crashFingerprint(analysis: FingerprintInput, frames = 5): Finger
   const stack = analysis.stackTrace;
   const start = Math.max(0, stack.indexOf(crashFrame(stack)!));
   const basis = [signal, ...stack.slice(start, start + frames).map(frameName)];
-  const id = createHash("sha256").update(basis.join("\n")).digest("hex").slice(0, 16);
+  const id = sha256Hex(basis.join("\n")).slice(0, 16);
   return { id, basis };
 }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { basename } from "node:path";
+import { basename } from "./_posix.ts";
 
 /** One stack frame. */
 export interface Frame {

@@ -204,6 +204,59 @@ export function gdbArguments(
  * @throws {Deno.errors.NotFound} when the gdb executable does not exist.
  */
 export async function runGdb(exe: string, core: string, options: GdbOptions): Promise<GdbRun> {
+  const key = runKey(exe, core, options);
+  const early = prestarted;
+  prestarted = undefined;
+  if (early?.key === key) return await early.run;
+  if (early) await stopRun(early);
+  return await startGdb(exe, core, options);
+}
+
+/** A gdb run started before anyone asked for it, with what it was started on. */
+let prestarted: { key: string; run: Promise<GdbRun>; stop: AbortController } | undefined;
+
+function runKey(exe: string, core: string, options: GdbOptions): string {
+  const { gdbPath, timeoutMs, maxOutputBytes, tempDir, settings } = options;
+  return JSON.stringify([exe, core, gdbPath, timeoutMs, maxOutputBytes, tempDir, settings ?? []]);
+}
+
+/**
+ * Starts gdb on `exe` and `core` now, for a {@linkcode runGdb} expected later with exactly
+ * these arguments and options: that call then takes this run instead of starting its own,
+ * and gdb's seconds overlap whatever comes before it (a command's start-up). Any other
+ * call, and {@linkcode discardPrestartedGdb}, kills it; its output is never used. Resolves
+ * once gdb is running (or failed to start).
+ */
+export function prestartGdb(exe: string, core: string, options: GdbOptions): Promise<void> {
+  prestarted?.stop.abort();
+  const stop = new AbortController();
+  const spawned = Promise.withResolvers<void>();
+  const run = startGdb(exe, core, options, stop.signal, spawned.resolve);
+  // Not taken, its failure (gdb not found) is nobody's: the taker sees it otherwise.
+  run.catch(() => {}).finally(spawned.resolve);
+  prestarted = { key: runKey(exe, core, options), run, stop };
+  return spawned.promise;
+}
+
+/** Kills a gdb run started by {@linkcode prestartGdb} that nothing took; resolves once gone. */
+export async function discardPrestartedGdb(): Promise<void> {
+  const early = prestarted;
+  prestarted = undefined;
+  if (early) await stopRun(early);
+}
+
+async function stopRun(run: { run: Promise<GdbRun>; stop: AbortController }): Promise<void> {
+  run.stop.abort();
+  await run.run.catch(() => {});
+}
+
+async function startGdb(
+  exe: string,
+  core: string,
+  options: GdbOptions,
+  signal?: AbortSignal,
+  onSpawn?: () => void,
+): Promise<GdbRun> {
   const started = performance.now();
   const scripts = await makeTempDir("gdb", options.tempDir);
   try {
@@ -218,13 +271,26 @@ export async function runGdb(exe: string, core: string, options: GdbOptions): Pr
     for (const [name, text] of files) {
       await Deno.writeTextFile(`${scripts}/${name}`, text, { mode: 0o600 });
     }
-    return await spawnGdb(gdbArguments(exe, core, paths, options.settings), options, started);
+    signal?.throwIfAborted();
+    return await spawnGdb(
+      gdbArguments(exe, core, paths, options.settings),
+      options,
+      started,
+      signal,
+      onSpawn,
+    );
   } finally {
     await removeTempDir(scripts);
   }
 }
 
-async function spawnGdb(args: string[], options: GdbOptions, started: number): Promise<GdbRun> {
+async function spawnGdb(
+  args: string[],
+  options: GdbOptions,
+  started: number,
+  signal?: AbortSignal,
+  onSpawn?: () => void,
+): Promise<GdbRun> {
   const child = new Deno.Command(options.gdbPath, {
     args,
     stdin: "null",
@@ -239,15 +305,20 @@ async function spawnGdb(args: string[], options: GdbOptions, started: number): P
     },
   }).spawn();
   const untrack = trackChild(child);
+  onSpawn?.();
   let timedOut = false;
-  const cancelTimeout = after(options.timeoutMs, () => {
-    timedOut = true;
+  const kill = () => {
     try {
       child.kill("SIGKILL");
     } catch {
       // Already exited.
     }
+  };
+  const cancelTimeout = after(options.timeoutMs, () => {
+    timedOut = true;
+    kill();
   });
+  signal?.addEventListener("abort", kill, { once: true });
   const stop = new AbortController();
   try {
     const output = Promise.all([
@@ -268,6 +339,7 @@ async function spawnGdb(args: string[], options: GdbOptions, started: number): P
     };
   } finally {
     cancelTimeout();
+    signal?.removeEventListener("abort", kill);
     untrack();
   }
 }

@@ -10,7 +10,7 @@ export { analyzeCore, type AnalyzeOptions, analyzeOptions, type CoreAnalysis } f
 export { crashFrame, type Frame, frameLabel, frameName, isProgramFrame } from "./frames.ts";
 export { type CoreNotes, readCoreNotes } from "./elf_core.ts";
 export { crashFingerprint, type Fingerprint, type FingerprintInput } from "./fingerprint.ts";
-export { type GdbOptions, runGdb } from "./gdb.ts";
+export { discardPrestartedGdb, type GdbOptions, prestartGdb, runGdb } from "./gdb.ts";
 export { parseGdbOutput } from "./gdb_parse.ts";
 export {
   type Lift,

@@ -8,8 +8,9 @@
  *
  * @module
  */
-import { basename } from "node:path";
-import { type Config, formatBytes } from "../config/mod.ts";
+import { basename } from "./_posix.ts";
+import type { Config } from "../config/mod.ts";
+import { formatBytes } from "../units.ts";
 import type { CoreAnalysis } from "./analyze.ts";
 import { crashFrame, isProgramFrame } from "./frames.ts";
 

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "./_posix.ts";
 import type { CoreModule } from "./elf_core.ts";
 import { fileIdentity } from "./build_id.ts";
 

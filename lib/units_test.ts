@@ -1,4 +1,4 @@
-import { assertEquals } from "../../tests/support/assert.ts";
+import { assertEquals } from "../tests/support/assert.ts";
 import { formatBytes, parseBytes, parseDuration } from "./units.ts";
 
 Deno.test("parseDuration() reads units, compounds and bare seconds", () => {

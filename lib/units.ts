@@ -1,6 +1,7 @@
 /**
  * Durations ("30d", "1h30m", "500ms") and byte sizes ("50GB", "100MiB") as written in
- * configuration files and flags.
+ * configuration files and flags. A top-level module of its own, without the schema: code that
+ * only formats a size (the score's reasons) does not load zod with it.
  *
  * @module
  */
