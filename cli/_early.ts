@@ -47,6 +47,9 @@ export async function startEarlyGdb(args: readonly string[]): Promise<void> {
   const target = earlyGdbTarget(args);
   if (!target) return;
   try {
+    // An AGENT_ variable may change what gdb is asked for, or whether it runs at all
+    // (AGENT_ANALYZER_USE_GDB=false): then gdb waits for the configuration, as it always did.
+    if (Object.keys(Deno.env.toObject()).some((name) => name.startsWith("AGENT_"))) return;
     const notes = await readCoreNotes(target.core, { buildIds: false });
     if (notes.compression !== "none") return;
     const exe = target.exe ?? notes.executable;

@@ -5,6 +5,9 @@
  */
 import { assertEquals } from "./support/assert.ts";
 import { withTempDir } from "./support/assert.ts";
+import { existsSync } from "node:fs";
+import { runAgent } from "./support/cli.ts";
+import { haveGcc, sampleCores } from "./support/cores.ts";
 import { discardPrestartedGdb, type GdbOptions, prestartGdb, runGdb } from "../lib/core/mod.ts";
 
 async function fakeGdb(dir: string): Promise<{ options: GdbOptions; starts: () => string[] }> {
@@ -50,4 +53,28 @@ Deno.test("runGdb with other options kills the gdb started ahead and runs its ow
     await discardPrestartedGdb();
     assertEquals((await runGdb("/bin/true", "core2", options)).timedOut, false);
   });
+});
+
+Deno.test({
+  name: "analyze core starts gdb ahead only when nothing in the environment can change it",
+  ignore: !haveGcc(),
+  fn: () =>
+    withTempDir(async (dir) => {
+      const { segv } = await sampleCores();
+      // A gdb first on PATH that notes its start and fails, so the analysis goes on without it.
+      const marker = `${dir}/started`;
+      await Deno.writeTextFile(`${dir}/gdb`, `#!/bin/sh\necho x >> ${marker}\nexit 1\n`, {
+        mode: 0o755,
+      });
+      const env = { PATH: `${dir}:${Deno.env.get("PATH")}` };
+      // Told not to run gdb: no gdb starts, ahead or not.
+      const off = await runAgent(["analyze", "core", segv.core, "-o", "json"], {
+        env: { ...env, AGENT_ANALYZER_USE_GDB: "false" },
+      });
+      assertEquals(off.code, 0, off.stderr);
+      assertEquals(existsSync(marker), false);
+      // With the defaults, the one gdb that starts is the one started ahead.
+      const on = await runAgent(["analyze", "core", segv.core, "-o", "json"], { env });
+      assertEquals(Deno.readTextFileSync(marker), "x\n", on.stderr);
+    }),
 });
