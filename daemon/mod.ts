@@ -99,7 +99,7 @@ async function serve(
         exposition(anomaly),
         families(),
       ]);
-      const aggregate = await kata.api()?.aggregate();
+      const aggregate = await kata.api()?.aggregate({ serve: false });
       return [
         ...parsePrometheusText(own + more, { lenient: true }),
         ...mergeFamilies([...(aggregate?.cadvisorFamilies() ?? []), ...host]),

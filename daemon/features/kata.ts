@@ -20,9 +20,12 @@ export interface KataApi {
   /**
    * The aggregate: the last state built, or, when sandboxes came, went, failed or got their
    * pod since, the state with them, once built. `gzip` says that gzip answers are wanted, so
-   * that the body is deflated ahead.
+   * that the body is deflated ahead; `serve: false` that the caller reads the state (families,
+   * usage) and serves no body, so that the body is not rendered ahead for it.
    */
-  aggregate(options?: { gzip?: boolean }): MetricsAggregator | Promise<MetricsAggregator>;
+  aggregate(
+    options?: { gzip?: boolean; serve?: boolean },
+  ): MetricsAggregator | Promise<MetricsAggregator>;
   sandboxes(): SandboxView[];
   /** What a sandbox uses (CPUs, memory), from its last scrapes. */
   usage(id: string): SandboxUsage | undefined;
@@ -114,7 +117,12 @@ function startKata(context: FeatureContext) {
         for (const [id, entry] of scrapes) {
           list.push({ id, text: entry.text, scrapedAt: entry.scrapedAt, pod: pods.get(id) });
         }
-        await aggregator.updateInSlices(list, { prebuild: { cadvisor: false, gzip: gzipAsked } });
+        // The body is rendered ahead only for someone who scrapes `/metrics`; a reader of the
+        // state alone (the anomaly detectors) does not pay 5 MB of text per cycle for it.
+        const scraped = Date.now() - askedAt < interestMs;
+        await aggregator.updateInSlices(list, {
+          ...(scraped ? { prebuild: { cadvisor: false, gzip: gzipAsked } } : {}),
+        });
         built = { scrapes, pods };
       } while (askedSince);
     })().catch((error) => log.error("cannot aggregate the sandboxes' metrics", { error }))
@@ -124,8 +132,10 @@ function startKata(context: FeatureContext) {
   const api: KataApi = {
     async aggregate(options) {
       if (options?.gzip) gzipAsked = true;
-      askedAt = Date.now();
-      askedSince = true;
+      if (options?.serve !== false) {
+        askedAt = Date.now();
+        askedSince = true;
+      }
       const scrapes = scraper.published();
       const pods = metadata.entries();
       if (scrapes === built.scrapes && pods === built.pods) return aggregator;
@@ -148,9 +158,7 @@ function startKata(context: FeatureContext) {
       });
     },
     usage(id) {
-      // The last state built; asking keeps the aggregate following the cycles for a while, so
-      // that the next look has a CPU rate (two builds of new scrapes).
-      void api.aggregate();
+      // The last state built: the page that shows it brings it up to date first.
       return aggregator.usage(id);
     },
     lookup(id) {

@@ -315,13 +315,16 @@ export function pageRoutes(app: Hono, options: PagesOptions): void {
       `Available HTTP endpoints:\n${ENDPOINTS.map(([p, d]) => `${p}: ${d}`).join("\n")}\n`,
     );
   });
-  app.get("/sandboxes", (c) => {
+  app.get("/sandboxes", async (c) => {
     const kata = options.kata?.();
     const list = kata?.sandboxes() ?? [];
     switch (negotiate(c, ["text/plain", "application/json", "text/html"])) {
       case "application/json":
         return safeJson(c, list);
       case "text/html":
+        // The usage columns read the aggregate: brought up to date, and kept following the
+        // cycles for a while, so that the next look has CPU rates.
+        await kata?.aggregate();
         return c.html(sandboxesPage(kata, now()));
       default:
         return c.text(list.map((s) => `${s.id}\n`).join(""));
