@@ -7,36 +7,16 @@ import { assert, assertEquals, assertStringIncludes, withTempDir } from "./suppo
 import { haveCommand, skipNotice } from "./support/cores.ts";
 import { startDaemon, type TestDaemon } from "./support/daemon.ts";
 import { KubeEmulator } from "./support/kube/emulator.ts";
+import { kubectl as runKubectl } from "./support/kube/kubectl.ts";
 import { waitFor } from "./support/net.ts";
 import { PlatformEmulator, seedStreaming } from "./support/platform.ts";
 
 const noKubectl = skipNotice("kubectl", haveCommand("kubectl"));
 const CRD = new URL("../manifests/crd-agentconfig.yaml", import.meta.url).pathname;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function kubectlIn(dir: string, kubeconfig: string) {
-  return async (args: string[], stdin?: string): Promise<Run> => {
-    const child = new Deno.Command("kubectl", {
-      args: ["--kubeconfig", kubeconfig, ...args],
-      env: { HOME: dir },
-      stdin: stdin === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    if (stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(stdin));
-      await writer.close();
-    }
-    const out = await child.output();
-    const text = new TextDecoder();
-    return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
-  };
+/** kubectl on `kubeconfig`, whose directory is its HOME. */
+function kubectlIn(kubeconfig: string) {
+  return (args: string[], stdin?: string) => runKubectl(kubeconfig, args, stdin);
 }
 
 function agentConfig(spec: string): string {
@@ -57,7 +37,7 @@ Deno.test({
       const emu = await KubeEmulator.start();
       try {
         emu.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "agent-system" } });
-        const kubectl = kubectlIn(dir, await emu.writeKubeconfig(`${dir}/kc`, "agent-system"));
+        const kubectl = kubectlIn(await emu.writeKubeconfig(`${dir}/kc`, "agent-system"));
         const crd = await kubectl(["apply", "-f", CRD]);
         assertEquals(crd.code, 0, crd.stderr);
         assertStringIncludes(
@@ -114,7 +94,7 @@ Deno.test({
       try {
         seedStreaming(emu, platform, { clientId: "agent-7", secret: "creds" });
         const kubeconfig = await emu.writeKubeconfig(`${dir}/kc`, "agent-system");
-        const kubectl = kubectlIn(dir, kubeconfig);
+        const kubectl = kubectlIn(kubeconfig);
         assertEquals((await kubectl(["apply", "-f", CRD])).code, 0);
         const applied = await kubectl(
           ["apply", "-f", "-"],
