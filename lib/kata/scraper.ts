@@ -13,14 +13,11 @@
  * cycle; one that disappears loses its entry. A hanging, slow or garbage-sending shim costs
  * only its own slot for at most the timeout.
  *
- * kata-monitor's own metrics are kept with its exact names, types and buckets, in the
- * registry passed in. Their meaning follows the cache: `kata_monitor_scrape_count` and
- * `kata_monitor_scrape_failed_count` count shim scrapes (kata-monitor counts `/metrics`
- * requests and failed aggregations), and the histogram observes each shim scrape.
+ * kata-monitor's own metrics (`monitor_metrics.ts`) count each scrape through the recorder
+ * passed in; this module loads no metrics library, so that it can run in a worker.
  *
  * @module
  */
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Logger } from "../log.ts";
 import type { Sandbox, SandboxSource } from "./sandboxes.ts";
 import {
@@ -69,8 +66,8 @@ export type ShimFetcher = (socketPath: string, options: FetchShimOptions) => Pro
 /** Options of {@linkcode ShimScraper}. */
 export interface ShimScraperOptions {
   sandboxes: SandboxSource;
-  /** Registry of kata-monitor's own metrics (never the global one). */
-  registry: Registry;
+  /** Counts each scrape (kata-monitor's own metrics); none by default. */
+  recorder?: ScrapeRecorder;
   log: Logger;
   /** `kata.metricsInterval`. */
   intervalMs: number;
@@ -89,6 +86,8 @@ export interface ShimScraperOptions {
   onCycle?: (stats: CycleStats) => void;
   /** Called when {@linkcode ShimScraper.published} has changed. */
   onPublish?: () => void;
+  /** Called with each sandbox's entry as soon as its scrape is recorded. */
+  onScraped?: (id: string, entry: ShimScrape) => void;
   fetch?: ShimFetcher;
   /** The clock; default `Date.now`. */
   now?: () => number;
@@ -100,60 +99,10 @@ interface Outcome {
   reason?: ShimErrorReason;
 }
 
-/** kata-monitor's own metric families, as it names and buckets them. */
-export interface KataMonitorMetrics {
-  runningShimCount: Gauge;
-  scrapeCount: Counter;
-  scrapeFailedCount: Counter;
-  scrapeDurations: Histogram;
-}
-
-/** kata-monitor's buckets: `prometheus.ExponentialBuckets(1, 2, 10)`. */
-export const SCRAPE_DURATION_BUCKETS: readonly number[] = Array.from(
-  { length: 10 },
-  (_, i) => 2 ** i,
-);
-
-/**
- * Declares kata-monitor's own families in `registry`. prom-client keeps counter names as
- * given (no `_total` added), so they are exposed exactly as kata-monitor exposes them.
- *
- * @example Usage
- * ```ts
- * const metrics = createKataMonitorMetrics(new Registry(), () => sandboxes.size);
- * ```
- */
-export function createKataMonitorMetrics(
-  registry: Registry,
-  runningShims: () => number,
-): KataMonitorMetrics {
-  const registers = [registry];
-  return {
-    runningShimCount: new Gauge({
-      name: "kata_monitor_running_shim_count",
-      help: "Running shims (sandboxes) found under the sandbox roots.",
-      registers,
-      collect() {
-        this.set(runningShims());
-      },
-    }),
-    scrapeCount: new Counter({
-      name: "kata_monitor_scrape_count",
-      help: "Scrapes of shim metrics.",
-      registers,
-    }),
-    scrapeFailedCount: new Counter({
-      name: "kata_monitor_scrape_failed_count",
-      help: "Scrapes of shim metrics that failed.",
-      registers,
-    }),
-    scrapeDurations: new Histogram({
-      name: "kata_monitor_scrape_durations_histogram_milliseconds",
-      help: "Time taken to scrape the metrics of one shim, in milliseconds.",
-      buckets: [...SCRAPE_DURATION_BUCKETS],
-      registers,
-    }),
-  };
+/** Where each finished scrape is counted (kata-monitor's own metrics, in the daemon). */
+export interface ScrapeRecorder {
+  /** One scrape of one shim finished (not cancelled) after `durationMs`. */
+  record(durationMs: number, ok: boolean): void;
 }
 
 /**
@@ -162,7 +111,7 @@ export function createKataMonitorMetrics(
  * @example Usage
  * ```ts
  * const scraper = new ShimScraper({
- *   sandboxes, registry, log,
+ *   sandboxes, log,
  *   intervalMs: 60_000, timeoutMs: 3000, concurrency: 8, maxBytes: 16 << 20,
  * });
  * const running = scraper.run(signal);
@@ -190,21 +139,15 @@ export class ShimScraper {
   #published: ReadonlyMap<string, ShimScrape> = new Map();
   /** Cycles running now: while one runs, scrapes are published when it ends. */
   #cycling = 0;
-  /** kata-monitor's own metrics. */
-  readonly metrics: KataMonitorMetrics;
   /** Settles when the first cycle is done (for readiness). */
   readonly cycled: Promise<void>;
 
-  /** Creates the scraper and declares its metrics in `options.registry`. */
+  /** Creates the scraper. */
   constructor(options: ShimScraperOptions) {
     this.#options = options;
     this.#fetch = options.fetch ?? fetchShimMetrics;
     this.#now = options.now ?? Date.now;
     this.#limiter = new Limiter(options.concurrency);
-    this.metrics = createKataMonitorMetrics(
-      options.registry,
-      () => options.sandboxes.list().length,
-    );
     this.cycled = new Promise((resolve) => this.#markCycled = resolve);
   }
 
@@ -350,22 +293,22 @@ export class ShimScraper {
     if (this.#options.sandboxes.get(sandbox.id)?.socket !== sandbox.socket) return undefined;
     if (error instanceof ShimError && error.reason === "aborted") return undefined;
 
-    this.metrics.scrapeCount.inc();
-    this.metrics.scrapeDurations.observe(durationMs);
+    this.#options.recorder?.record(durationMs, error === undefined);
     const scrapedAt = this.#now();
     const previous = this.#entries.get(sandbox.id);
     if (error === undefined) {
-      this.#entries.set(sandbox.id, {
+      const entry: ShimScrape = {
         sandbox,
         text,
         scrapedAt,
         durationMs,
         lastSuccessAt: scrapedAt,
         consecutiveFailures: 0,
-      });
+      };
+      this.#entries.set(sandbox.id, entry);
+      this.#options.onScraped?.(sandbox.id, entry);
       return { ok: true };
     }
-    this.metrics.scrapeFailedCount.inc();
     const message = errorMessage(error);
     const failures = (previous?.consecutiveFailures ?? 0) + 1;
     this.#entries.set(sandbox.id, {
