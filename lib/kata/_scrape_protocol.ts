@@ -50,17 +50,26 @@ export interface ScrapeState {
 /** What the worker tells the daemon's thread. */
 export type FromWorker =
   | {
+    /**
+     * The scrape loop's publication, without renderings: every sandbox in id order (one
+     * whose last scrape failed has no samples from now on; the others keep their last
+     * rendering until the next `rendered`).
+     */
     type: "publish";
-    /** Every sandbox of the publication, in id order. */
     scrapes: ScrapeState[];
-    /** Sandboxes rendered again since the last publication; `null`: no samples now. */
+    /** Scrapes finished since the last publication: duration, then 1 (ok) or 0, in turn. */
+    recorded: number[];
+    /** The cycle that ended with this publication, if one did. */
+    cycle?: CycleStats;
+  }
+  | {
+    /** The sandboxes rendered again since the last `rendered`; `null`: no samples. */
+    type: "rendered";
     rendered: [string, PackedEntry | null][];
     /** Layouts of families met for the first time, by number. */
     layouts: [number, Layout][];
-    /** Scrapes finished since the last publication: duration, then 1 (ok) or 0, in turn. */
-    recorded: number[];
-    /** The last cycle, when one ended since the last publication. */
-    cycle?: CycleStats;
+    /** Whether every sandbox of the last cycle is now rendered. */
+    cycleEnded: boolean;
   }
   | { type: "log"; level: LogLevel; message: string; fields?: LogFields }
   | { type: "stopped" };

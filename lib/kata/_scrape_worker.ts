@@ -25,6 +25,8 @@ import { type CycleStats, ShimScraper } from "./scraper.ts";
 
 /** How often publications outside a cycle's end are sent, at most. */
 const PUBLISH_EVERY_MS = 100;
+/** Rendering between two pauses, in milliseconds. */
+const SLICE_MS = 10;
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
@@ -88,87 +90,115 @@ interface Kept {
   usage: SandboxEntry["usage"] | undefined;
 }
 
-/** A rendering made as soon as its scrape finished, sent with the next publication. */
-interface Ready extends Kept {
-  packed: PackedEntry | null;
-  transfer: ArrayBuffer[];
-}
-
 function startScraping(message: Extract<ToWorker, { type: "start" }>) {
   const settings: ScrapeSettings = message.settings;
   const sandboxes = new RemoteSandboxes(message.sandboxes);
   let pods = new Map<string, SandboxPod>(message.pods);
+  /** The rendering last sent of each sandbox. */
   const kept = new Map<string, Kept>();
-  const ready = new Map<string, Ready>();
   const packer = new EntryPacker();
   /** The layouts the daemon's thread has been sent. */
   const sent = new Set<number>();
   let recorded: number[] = [];
   let cycle: CycleStats | undefined;
   let scheduled = false;
-  /** Renders (and packs) one sandbox's text against its last published rendering. */
-  const render = (id: string, text: string, scrapedAt: number | undefined): Ready => {
-    const pod = pods.get(id);
-    const before = kept.get(id);
-    const result = renderSandbox(
-      { id, text, scrapedAt, pod },
-      before?.usage ? { usage: before.usage, scrapedAt: before.scrapedAt } : undefined,
-      settings,
-    );
-    const base = { text, podKey: podKeyOf(pod), scrapedAt, usage: result?.usage };
-    if (result === undefined) return { ...base, packed: null, transfer: [] };
-    return { ...base, ...packer.pack(result) };
-  };
+  let stopped = false;
+  /** The states of the last publication: sent at once, renderings follow. */
   const publish = () => {
     scheduled = false;
     clearTimeout(timer);
     timer = undefined;
     const published = scraper.published();
     const scrapes: ScrapeState[] = [];
-    const rendered: [string, PackedEntry | null][] = [];
-    const layouts: [number, Layout][] = [];
-    const transfer: ArrayBuffer[] = [];
     for (const [id, entry] of published) {
       const { text: _, ...state } = entry;
       scrapes.push(state);
-      const before = kept.get(id);
-      if (entry.text === undefined) {
-        if (before) rendered.push([id, null]);
-        kept.delete(id);
-        continue;
-      }
-      const podKey = podKeyOf(pods.get(id));
-      if (before && before.text === entry.text && before.podKey === podKey) continue;
-      let made = ready.get(id);
-      if (made?.text !== entry.text || made.podKey !== podKey) {
-        made = render(id, entry.text, entry.scrapedAt);
-      }
-      const { packed, transfer: buffers, ...keep } = made;
-      kept.set(id, keep);
-      rendered.push([id, packed]);
-      if (packed && !sent.has(packed.layout)) {
-        sent.add(packed.layout);
-        layouts.push([packed.layout, packer.layout(packed.layout)]);
-      }
-      transfer.push(...buffers);
+      // A failed scrape's samples leave the aggregate now, not after the others render.
+      if (entry.text === undefined) kept.delete(id);
     }
-    ready.clear();
     for (const id of kept.keys()) if (!published.has(id)) kept.delete(id);
-    const message: FromWorker = {
-      type: "publish",
-      scrapes,
-      rendered,
-      layouts,
-      recorded,
-      ...(cycle ? { cycle } : {}),
-    };
-    post(message, transfer);
-    // Each cycle leaves the garbage of parsing and rendering every sandbox (about 100 KB
-    // each), which V8 lets grow to several times the live set before collecting it: 200 MB
-    // of RSS at 1,000 sandboxes. Collected here, on this thread, once per cycle.
-    if (cycle) collectGarbage();
+    post({ type: "publish", scrapes, recorded, ...(cycle ? { cycle } : {}) });
     recorded = [];
+    renderSoon(cycle !== undefined);
     cycle = undefined;
+  };
+  let rendering: Promise<void> | undefined;
+  let dirty = false;
+  let cycleEnded = false;
+  /**
+   * Renders what changed since the last renderings were sent, in slices: the scrape loop
+   * shares this thread, and its timers and sockets go on between slices, so that rendering
+   * (about 1 ms of CPU per sandbox) never delays a scrape, even when the CPU is short.
+   */
+  const renderSoon = (ended: boolean) => {
+    dirty = true;
+    cycleEnded ||= ended;
+    rendering ??= renderAll().finally(() => (rendering = undefined));
+  };
+  const renderAll = async () => {
+    while (dirty && !stopped) {
+      dirty = false;
+      const made: [string, PackedEntry | null, string][] = [];
+      const transfer: ArrayBuffer[] = [];
+      let sliceStart = performance.now();
+      for (const [id, entry] of scraper.published()) {
+        if (stopped) return;
+        if (entry.text === undefined) continue;
+        const pod = pods.get(id);
+        const podKey = podKeyOf(pod);
+        const before = kept.get(id);
+        if (before && before.text === entry.text && before.podKey === podKey) continue;
+        const result = renderSandbox(
+          { id, text: entry.text, scrapedAt: entry.scrapedAt, pod },
+          before?.usage ? { usage: before.usage, scrapedAt: before.scrapedAt } : undefined,
+          settings,
+        );
+        kept.set(id, {
+          text: entry.text,
+          podKey,
+          scrapedAt: entry.scrapedAt,
+          usage: result?.usage,
+        });
+        if (result === undefined) {
+          made.push([id, null, entry.text]);
+        } else {
+          const { packed, transfer: buffers } = packer.pack(result);
+          made.push([id, packed, entry.text]);
+          transfer.push(...buffers);
+        }
+        if (performance.now() - sliceStart >= SLICE_MS) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          sliceStart = performance.now();
+        }
+      }
+      // Sandboxes scraped again, failed or gone while rendering: their renderings are stale.
+      const now = scraper.published();
+      const rendered: [string, PackedEntry | null][] = [];
+      const layouts: [number, Layout][] = [];
+      for (const [id, packed, text] of made) {
+        const current = now.get(id)?.text;
+        if (current !== text) {
+          if (current === undefined) kept.delete(id);
+          else dirty = true;
+          continue;
+        }
+        rendered.push([id, packed]);
+        if (packed && !sent.has(packed.layout)) {
+          sent.add(packed.layout);
+          layouts.push([packed.layout, packer.layout(packed.layout)]);
+        }
+      }
+      if (rendered.length === 0 && !cycleEnded) continue;
+      const ended = cycleEnded && !dirty;
+      post({ type: "rendered", rendered, layouts, cycleEnded: ended }, transfer);
+      if (ended) {
+        cycleEnded = false;
+        // Each cycle leaves the garbage of parsing and rendering every sandbox (about 100 KB
+        // each), which V8 lets grow to several times the live set before collecting it: 200
+        // MB of RSS at 1,000 sandboxes. Collected here, on this thread, once per cycle.
+        collectGarbage();
+      }
+    }
   };
   // A cycle's end is sent at once. Other publications (each new sandbox's first scrape: a
   // thousand at start-up) are sent together, at most one every PUBLISH_EVERY_MS: each carries
@@ -196,11 +226,6 @@ function startScraping(message: Extract<ToWorker, { type: "start" }>) {
     recorder: { record: (durationMs, ok) => recorded.push(durationMs, ok ? 1 : 0) },
     onCycle: (stats) => (cycle = stats),
     onPublish: schedule,
-    // Rendered as each scrape ends, between the others' network waits, so that a publication
-    // at the end of a cycle is sent at once rather than after rendering every sandbox.
-    onScraped: (id, entry) => {
-      if (entry.text !== undefined) ready.set(id, render(id, entry.text, entry.scrapedAt));
-    },
   });
   const stop = new AbortController();
   const running = scraper.run(stop.signal);
@@ -208,12 +233,14 @@ function startScraping(message: Extract<ToWorker, { type: "start" }>) {
     sandboxes,
     setPods(next: [string, SandboxPod][]) {
       pods = new Map(next);
-      schedule();
+      renderSoon(false);
     },
     async stop() {
       stop.abort();
       await running;
+      stopped = true;
       clearTimeout(timer);
+      await rendering;
     },
   };
 }

@@ -65,6 +65,8 @@ export class ScrapeWorker {
   readonly #options: ScrapeWorkerOptions;
   #published: ReadonlyMap<string, PublishedScrape> = new Map();
   #lastCycle: CycleStats | undefined;
+  /** A cycle whose sandboxes are being rendered. */
+  #pendingCycle: CycleStats | undefined;
   #markCycled!: () => void;
   /** Settles when the first cycle is done (for readiness). */
   readonly cycled: Promise<void>;
@@ -75,7 +77,7 @@ export class ScrapeWorker {
     this.cycled = new Promise((resolve) => this.#markCycled = resolve);
   }
 
-  /** The last cycle's figures, once one has run. */
+  /** The last cycle's figures, once one has run and its sandboxes are rendered. */
   get lastCycle(): CycleStats | undefined {
     return this.#lastCycle;
   }
@@ -108,29 +110,40 @@ export class ScrapeWorker {
       this.#options.log[message.level](message.message, message.fields);
       return;
     }
-    if (message.type !== "publish") return;
-    const recorder = this.#options.recorder;
-    for (let i = 0; recorder && i < message.recorded.length; i += 2) {
-      recorder.record(message.recorded[i]!, message.recorded[i + 1] === 1);
+    if (message.type === "publish") {
+      const recorder = this.#options.recorder;
+      for (let i = 0; recorder && i < message.recorded.length; i += 2) {
+        recorder.record(message.recorded[i]!, message.recorded[i + 1] === 1);
+      }
+      const next = new Map<string, PublishedScrape>();
+      for (const state of message.scrapes) {
+        const id = state.sandbox.id;
+        // A failed scrape has no samples now; the others keep theirs until rendered again.
+        const rendered = state.error === undefined ? this.#published.get(id)?.rendered : undefined;
+        next.set(id, rendered ? { ...state, rendered } : state);
+      }
+      this.#published = next;
+      if (message.cycle) this.#pendingCycle = message.cycle;
+      this.#options.onPublish?.(false);
+      return;
     }
+    if (message.type !== "rendered") return;
     for (const [id, layout] of message.layouts) layouts.set(id, layout);
-    const changed = new Map<string, SandboxEntry | null>();
+    const next = new Map(this.#published);
     for (const [id, packed] of message.rendered) {
-      changed.set(id, packed && unpackEntry(packed, layouts));
-    }
-    const next = new Map<string, PublishedScrape>();
-    for (const state of message.scrapes) {
-      const id = state.sandbox.id;
-      const fresh = changed.get(id);
-      const rendered = fresh === undefined ? this.#published.get(id)?.rendered : fresh;
-      next.set(id, rendered ? { ...state, rendered } : state);
+      const state = next.get(id);
+      // Gone meanwhile: nothing to render.
+      if (state === undefined) continue;
+      const { rendered: _, ...rest } = state;
+      next.set(id, packed ? { ...rest, rendered: unpackEntry(packed, layouts) } : rest);
     }
     this.#published = next;
-    if (message.cycle) {
-      this.#lastCycle = message.cycle;
+    if (message.cycleEnded && this.#pendingCycle) {
+      this.#lastCycle = this.#pendingCycle;
+      this.#pendingCycle = undefined;
       this.#markCycled();
     }
-    this.#options.onPublish?.(message.cycle !== undefined);
+    this.#options.onPublish?.(message.cycleEnded);
   }
 
   /**

@@ -186,3 +186,26 @@ Deno.test("ScrapeWorker.run() rejects when the worker crashes, and runs again", 
     }
   });
 });
+
+Deno.test("ScrapeWorker drops a sandbox that vanished, and a shim that sends too much", async () => {
+  await withHarness(async (h) => {
+    const a = await h.start(ID_A, { mode: "ok", body: () => renderShimMetrics(ID_A, 0) });
+    await h.start(ID_B, { mode: "huge" });
+    await until(() => h.directory.size === 2);
+    const scraper = h.worker({ maxBytes: 64 * 1024 });
+    const controller = new AbortController();
+    const running = scraper.run(controller.signal);
+    try {
+      await scraper.cycled;
+      assert(scraper.published().get(ID_B)?.error?.includes("over 64 KiB"));
+      assertEquals(scraper.published().get(ID_B)?.rendered, undefined);
+      await a.stop();
+      await Deno.remove(a.sandboxDir, { recursive: true });
+      await until(() => !scraper.published().has(ID_A));
+      assert(scraper.published().has(ID_B));
+    } finally {
+      controller.abort();
+      await running;
+    }
+  });
+});

@@ -86,8 +86,6 @@ export interface ShimScraperOptions {
   onCycle?: (stats: CycleStats) => void;
   /** Called when {@linkcode ShimScraper.published} has changed. */
   onPublish?: () => void;
-  /** Called with each sandbox's entry as soon as its scrape is recorded. */
-  onScraped?: (id: string, entry: ShimScrape) => void;
   fetch?: ShimFetcher;
   /** The clock; default `Date.now`. */
   now?: () => number;
@@ -297,16 +295,14 @@ export class ShimScraper {
     const scrapedAt = this.#now();
     const previous = this.#entries.get(sandbox.id);
     if (error === undefined) {
-      const entry: ShimScrape = {
+      this.#entries.set(sandbox.id, {
         sandbox,
         text,
         scrapedAt,
         durationMs,
         lastSuccessAt: scrapedAt,
         consecutiveFailures: 0,
-      };
-      this.#entries.set(sandbox.id, entry);
-      this.#options.onScraped?.(sandbox.id, entry);
+      });
       return { ok: true };
     }
     const message = errorMessage(error);
