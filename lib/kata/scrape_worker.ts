@@ -20,7 +20,7 @@ import { errorMessage } from "../errors.ts";
 import { type Layout, type SandboxEntry, type SandboxPod, unpackEntry } from "./_render.ts";
 import type { FromWorker, ScrapeSettings, ScrapeState, ToWorker } from "./_scrape_protocol.ts";
 import type { SandboxSource } from "./sandboxes.ts";
-import type { CycleStats, ScrapeRecorder } from "./scraper.ts";
+import { type CycleStats, type ScrapeRecorder, snapshotOf } from "./scraper.ts";
 
 /** One sandbox's last published scrape, with its rendering when it has samples. */
 export interface PublishedScrape extends ScrapeState {
@@ -92,17 +92,7 @@ export class ScrapeWorker {
 
   /** Every known sandbox with its last published scrape (none yet: no `scrapedAt`). */
   snapshot(): Map<string, PublishedScrape> {
-    const out = new Map<string, PublishedScrape>();
-    for (const sandbox of this.#options.sandboxes.list()) {
-      const entry = this.#published.get(sandbox.id);
-      out.set(
-        sandbox.id,
-        entry && entry.sandbox.socket === sandbox.socket
-          ? entry
-          : { sandbox, consecutiveFailures: 0 },
-      );
-    }
-    return out;
+    return snapshotOf(this.#options.sandboxes, this.#published);
   }
 
   #receive(message: FromWorker, layouts: Map<number, Layout>): void {

@@ -160,17 +160,7 @@ export class ShimScraper {
    * can be read while scrapes go on.
    */
   snapshot(): Map<string, ShimScrape> {
-    const out = new Map<string, ShimScrape>();
-    for (const sandbox of this.#options.sandboxes.list()) {
-      const entry = this.#entries.get(sandbox.id);
-      out.set(
-        sandbox.id,
-        entry && entry.sandbox.socket === sandbox.socket
-          ? entry
-          : { sandbox, consecutiveFailures: 0 },
-      );
-    }
-    return out;
+    return snapshotOf(this.#options.sandboxes, this.#entries);
   }
 
   /**
@@ -399,6 +389,27 @@ export function notPrometheusText(text: string): string | undefined {
   }
   if (stats.samples > 0 || stats.skipped === 0) return undefined;
   return `answered no Prometheus text (${stats.errors[0]})`;
+}
+
+/**
+ * Every sandbox of `sandboxes` with its entry in `entries`, by id in id order; one without an
+ * entry (or with an entry of another socket, gone and found again) gets an empty one.
+ */
+export function snapshotOf<T extends { sandbox: Sandbox; consecutiveFailures: number }>(
+  sandboxes: SandboxSource,
+  entries: ReadonlyMap<string, T>,
+): Map<string, T | { sandbox: Sandbox; consecutiveFailures: number }> {
+  const out = new Map<string, T | { sandbox: Sandbox; consecutiveFailures: number }>();
+  for (const sandbox of sandboxes.list()) {
+    const entry = entries.get(sandbox.id);
+    out.set(
+      sandbox.id,
+      entry && entry.sandbox.socket === sandbox.socket
+        ? entry
+        : { sandbox, consecutiveFailures: 0 },
+    );
+  }
+  return out;
 }
 
 /** At most `limit` tasks at a time, first come first served. */
