@@ -206,7 +206,7 @@ function valueOf(families: readonly MetricFamily[], name: string): number | unde
   return families.find((f) => f.name === name)?.samples[0]?.value;
 }
 
-/** kata-monitor's renaming: `go_…` and `process_…` shim families become `kata_shim_…`. */
+/** kata-monitor's renaming: `go_...` and `process_...` shim families become `kata_shim_...`. */
 export function servedName(name: string): string {
   return name.startsWith("go_") || name.startsWith("process_") ? `kata_shim_${name}` : name;
 }

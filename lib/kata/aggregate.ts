@@ -1,8 +1,8 @@
 /**
  * The aggregated `/metrics` of every sandbox, as kata-monitor serves it: each shim's samples
  * get the labels `sandbox_id`, `cri_uid`, `cri_name`, `cri_namespace` (empty when the CRI
- * runtime has not told the pod yet) written first; shim families named `go_…` or
- * `process_…` are renamed `kata_shim_go_…`/`kata_shim_process_…`; families of the same name
+ * runtime has not told the pod yet) written first; shim families named `go_...` or
+ * `process_...` are renamed `kata_shim_go_...`/`kata_shim_process_...`; families of the same name
  * are merged across sandboxes under one HELP and TYPE. Beside them, the cAdvisor-style
  * `container_*` series of each sandbox whose pod is known.
  *

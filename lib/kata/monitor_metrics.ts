@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "../metrics/mod.ts";
 import type { ScrapeRecorder } from "./scraper.ts";
 
 /** kata-monitor's own metric families, as it names and buckets them. */

@@ -374,7 +374,7 @@ export class ShimScraper {
  *
  * @example Usage
  * ```ts
- * notPrometheusText("<html>Bad Gateway</html>\n"); // 'answered no Prometheus text (Line 1: …)'
+ * notPrometheusText("<html>Bad Gateway</html>\n"); // 'answered no Prometheus text (Line 1: ...)'
  * notPrometheusText("kata_shim_fds 12\n"); // undefined
  * ```
  */

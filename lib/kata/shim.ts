@@ -36,7 +36,7 @@ export type ShimErrorReason =
   | "closed"
   /** The answer is not HTTP/1.x, or its framing or encoding is broken. */
   | "protocol"
-  /** Any other I/O error (permission denied, reset…). */
+  /** Any other I/O error (permission denied, reset...). */
   | "io";
 
 /**
@@ -553,7 +553,7 @@ async function readBytes(body: Body, max: number, truncate: boolean, fail: Fail)
 
 function quoteStart(text: string): string {
   const printable = text.replace(/[^\x20-\x7e]/g, "?");
-  return JSON.stringify(printable.length > 40 ? `${printable.slice(0, 40)}…` : printable);
+  return JSON.stringify(printable.length > 40 ? `${printable.slice(0, 40)}\u2026` : printable);
 }
 
 /** Renders a duration for messages: `3 s`, `1.5 s`, `250 ms`. */
