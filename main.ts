@@ -35,11 +35,18 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   // gdb on the core of `analyze core` starts now and runs while the rest loads; unused, it
-  // ends with the command.
+  // ends with the command. A plain `analyze core` runs without the command line at all.
   const early = args[0] === "analyze" ? await import("./cli/_early.ts") : undefined;
   await early?.startEarlyGdb(args);
   try {
-    return await runCommandLine(args);
+    const quick = await early?.quickAnalysis(args);
+    if (!quick) return await runCommandLine(args);
+    try {
+      await quick();
+      return ExitCode.Ok;
+    } catch (error) {
+      return reportError(error, args);
+    }
   } finally {
     await early?.discardEarlyGdb();
   }
@@ -57,7 +64,6 @@ async function runCommandLine(args: string[]): Promise<number> {
     out: (text) => writeAll(Deno.stdout, text),
     err: (text) => writeAll(Deno.stderr, text),
   });
-  const debug = () => wantsDebug(args);
   try {
     // What the arguments name is checked first: an unknown command is one line and exit code
     // 2 even with --help, and a group named alone (`agent analyze`) prints its help.
@@ -77,18 +83,23 @@ async function runCommandLine(args: string[]): Promise<number> {
       // Help and version end with code 0; anything else commander rejects is a usage error.
       return error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
     }
-    if (error instanceof AgentError) {
-      writeAll(Deno.stderr, oneLine(error.message) + "\n");
-      if (debug()) {
-        for (const cause of causeChain(error).slice(1)) {
-          writeAll(Deno.stderr, `  caused by: ${oneLine(cause)}\n`);
-        }
-      }
-      return error.exitCode;
-    }
-    reportInternal(error, debug());
-    return ExitCode.Internal;
+    return reportError(error, args);
   }
+}
+
+/** Says what went wrong on stderr and returns the exit code of `error`. */
+function reportError(error: unknown, args: string[]): number {
+  if (error instanceof AgentError) {
+    writeAll(Deno.stderr, oneLine(error.message) + "\n");
+    if (wantsDebug(args)) {
+      for (const cause of causeChain(error).slice(1)) {
+        writeAll(Deno.stderr, `  caused by: ${oneLine(cause)}\n`);
+      }
+    }
+    return error.exitCode;
+  }
+  reportInternal(error, wantsDebug(args));
+  return ExitCode.Internal;
 }
 
 function reportInternal(error: unknown, debug: boolean): void {
