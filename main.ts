@@ -53,13 +53,22 @@ export async function main(args: string[]): Promise<number> {
 }
 
 async function runCommandLine(args: string[]): Promise<number> {
-  // Imported here, not above: `agent version` needs neither (about 40 ms and 20 MB).
+  // Imported here, not above: `agent version` needs neither (about 40 ms and 20 MB). The
+  // configuration (zod) loads with the command that uses it, or here when a log level
+  // variable must be read as the configuration reads it.
+  const logLevelSet = ["AGENT_LOG_LEVEL", "RUST_LOG"].some((name) => {
+    try {
+      return Deno.env.get(name) !== undefined;
+    } catch {
+      return false;
+    }
+  });
   const [{ CommanderError }, { buildCli, resolveCommand }, config] = await Promise.all([
     import("@commander-js/extra-typings"),
     import("./cli/mod.ts"),
-    import("./lib/config/mod.ts"),
+    logLevelSet ? import("./lib/config/mod.ts") : undefined,
   ]);
-  rustLogLevel = config.rustLogLevel;
+  rustLogLevel = config?.rustLogLevel;
   const { program, context } = buildCli({
     out: (text) => writeAll(Deno.stdout, text),
     err: (text) => writeAll(Deno.stderr, text),

@@ -5,7 +5,7 @@
  * @module
  */
 import { Option } from "@commander-js/extra-typings";
-import { type Config, type FlagValue, loadConfig } from "../lib/config/mod.ts";
+import type { Config, FlagValue } from "../lib/config/mod.ts";
 import type { ExitCodeValue } from "../lib/errors.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import type { KubeClient } from "../lib/kube/mod.ts";
@@ -49,6 +49,9 @@ export function createContext(globals: () => GlobalOptions): CliContext {
     },
     async config(flags = {}) {
       const { config: file, logLevel, logFormat } = globals();
+      // Loaded with the first command that needs it: zod is a fifth of the start-up of the
+      // commands that do not (help, usage errors).
+      const { loadConfig } = await import("../lib/config/mod.ts");
       const config = await loadConfig({
         file,
         args: {

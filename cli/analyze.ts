@@ -4,14 +4,11 @@
  * @module
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
-import { analyzeWithBundle } from "../lib/collect/mod.ts";
-import { analyzeOptions } from "../lib/core/mod.ts";
 import { ExitCode, UsageError } from "../lib/errors.ts";
 import type { CliContext } from "./_context.ts";
 import { examples } from "./_help.ts";
 import { checkAi, explainCore, renderExplanation } from "./ai.ts";
 import { print, renderJson } from "./output.ts";
-import { renderAnalysis } from "./_analysis_text.ts";
 
 /** Builds the `analyze` command group. */
 export function analyzeCommand(context: CliContext): CommandUnknownOpts {
@@ -46,6 +43,12 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
     .action(async (core, options) => {
       if (options.force && !options.ai) throw new UsageError("--force needs --ai");
       const config = await context.config();
+      // The command's modules load when it runs, not with the command line.
+      const [{ analyzeWithBundle }, { analyzeOptions }, { renderAnalysis }] = await Promise.all([
+        import("../lib/collect/mod.ts"),
+        import("../lib/core/mod.ts"),
+        import("./_analysis_text.ts"),
+      ]);
       // The ai section is checked before the analysis, which can take minutes.
       if (options.ai) await checkAi(config);
       // A core collected in pipe mode, or stored with its metadata, may come with a debug

@@ -8,19 +8,7 @@
  * @module
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
-import {
-  CORE_PATTERN_FILE,
-  type CoreOutcome,
-  installCorePattern,
-  isFinished,
-  isUnnamable,
-  looksLikeCore,
-  openCollection,
-  parsePipeArguments,
-  restoreCorePattern,
-  spoolCore,
-  unnamableMessage,
-} from "../lib/collect/mod.ts";
+import type { CoreOutcome } from "../lib/collect/mod.ts";
 import { AgentError, ExitCode, UsageError } from "../lib/errors.ts";
 import type { CliContext } from "./_context.ts";
 import { examples } from "./_help.ts";
@@ -61,6 +49,7 @@ async function coresIn(
   paths: readonly string[],
   patterns: readonly string[],
 ): Promise<{ found: string[]; unnamable: string[] }> {
+  const { isUnnamable, looksLikeCore, unnamableMessage } = await import("../lib/collect/mod.ts");
   const found: string[] = [];
   const unnamable: string[] = [];
   for (const dir of paths) {
@@ -102,8 +91,9 @@ export function collectCommand(context: CliContext): CommandUnknownOpts {
     )
     .option("--restore-core-pattern", "put back the core_pattern saved at installation")
     .addOption(
+      // lib/collect's CORE_PATTERN_FILE, which the command's modules load only when it runs.
       new Option("--core-pattern-file <file>", "the kernel's pattern file").default(
-        CORE_PATTERN_FILE,
+        "/proc/sys/kernel/core_pattern",
       ).hideHelp(),
     )
     .addOption(
@@ -113,6 +103,14 @@ export function collectCommand(context: CliContext): CommandUnknownOpts {
     .action(async (args, options) => {
       const config = await context.config();
       const log = context.log();
+      const {
+        installCorePattern,
+        isFinished,
+        openCollection,
+        parsePipeArguments,
+        restoreCorePattern,
+        spoolCore,
+      } = await import("../lib/collect/mod.ts");
       const modes = [options.fromStdin, options.installCorePattern, options.restoreCorePattern]
         .filter(Boolean).length;
       if (modes > 1) {

@@ -5,10 +5,9 @@
  * @module
  */
 import { Argument, Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
-import { type Config, formatListenAddress, readBearerToken } from "../lib/config/mod.ts";
+import type { Config } from "../lib/config/mod.ts";
 import { UsageError } from "../lib/errors.ts";
 import type { SandboxView } from "../lib/kata/mod.ts";
-import { signalName } from "../lib/core/mod.ts";
 import { type CliContext, contextOption, kubeconfigOption } from "./_context.ts";
 import { examples } from "./_help.ts";
 import { print, renderJson, renderTable } from "./output.ts";
@@ -48,7 +47,10 @@ export function discoverCommand(context: CliContext): CommandUnknownOpts {
         throw new UsageError("Give either --namespace or --all-namespaces, not both");
       }
       const { config, client, namespace: current } = await context.kube(options);
-      const { discoverMilvus } = await import("../lib/kube/mod.ts");
+      const [{ discoverMilvus }, { signalName }] = await Promise.all([
+        import("../lib/kube/mod.ts"),
+        import("../lib/core/mod.ts"),
+      ]);
       const namespace = options.allNamespaces ? undefined : options.namespace ?? current;
       const instances = await discoverMilvus(client, {
         namespace,
@@ -148,6 +150,8 @@ async function fromDaemon(config: Config): Promise<SandboxView[] | undefined> {
   // A daemon listening on every interface answers on loopback.
   const loopback = hostname === "0.0.0.0" ? "127.0.0.1" : hostname === "::" ? "::1" : hostname;
   const headers: Record<string, string> = { accept: "application/json" };
+  // Loaded by context.config() already.
+  const { formatListenAddress, readBearerToken } = await import("../lib/config/mod.ts");
   try {
     const token = await readBearerToken(config.server.bearerTokenFile);
     if (token) headers.authorization = `Bearer ${token}`;

@@ -11,7 +11,7 @@ import {
   InvalidArgumentError,
   Option,
 } from "@commander-js/extra-typings";
-import { formatBytes, parseDuration } from "../lib/config/mod.ts";
+import { formatBytes, parseDuration } from "../lib/units.ts";
 import { escapeJsonControl } from "../lib/escape.ts";
 import { UnavailableError } from "../lib/errors.ts";
 import {
@@ -24,7 +24,6 @@ import {
   type Snapshot,
   type StatsReport,
 } from "../lib/node/mod.ts";
-import { serializePrometheusText } from "../lib/prom/mod.ts";
 import type { CliContext } from "./_context.ts";
 import { examples, helpSections } from "./_help.ts";
 import { print, renderTable } from "./output.ts";
@@ -138,6 +137,7 @@ export function statsCommand(context: CliContext): CommandUnknownOpts {
         return { at, families };
       };
       const started = performance.now();
+      const { serializePrometheusText } = await import("../lib/prom/mod.ts");
       let previous = await sample();
       for (let n = 1; n <= options.count; n++) {
         // On a fixed schedule from the first collection, so that reports do not drift.
