@@ -63,11 +63,12 @@ async function runCommandLine(args: string[]): Promise<number> {
       return false;
     }
   });
-  const [{ CommanderError }, { buildCli, resolveCommand }, config] = await Promise.all([
-    import("@commander-js/extra-typings"),
-    import("./cli/mod.ts"),
-    logLevelSet ? import("./lib/config/mod.ts") : undefined,
-  ]);
+  const [{ CommanderError }, { buildCli, prepareCommand, resolveCommand }, config] = await Promise
+    .all([
+      import("@commander-js/extra-typings"),
+      import("./cli/mod.ts"),
+      logLevelSet ? import("./lib/config/mod.ts") : undefined,
+    ]);
   rustLogLevel = config?.rustLogLevel;
   const { program, context } = buildCli({
     out: (text) => writeAll(Deno.stdout, text),
@@ -81,6 +82,7 @@ async function runCommandLine(args: string[]): Promise<number> {
       writeAll(Deno.stderr, resolved.message + "\n");
       return ExitCode.Usage;
     }
+    await prepareCommand(resolved.command);
     if (resolved.kind === "help") {
       writeAll(Deno.stdout, resolved.command.helpInformation());
       return ExitCode.Ok;
