@@ -22,6 +22,23 @@ function writeAll(stream: typeof Deno.stdout | typeof Deno.stderr, text: string)
   }
 }
 
+/**
+ * What `deno cache` and `deno compile --include` must be given besides `main.ts`'s own imports:
+ * the modules {@linkcode later} imports (commander and the configuration come with `cli/mod.ts`).
+ */
+export const LATER_MODULES: readonly string[] = ["cli/mod.ts", "cli/_early.ts"];
+
+/**
+ * Imports the module `specifier` names when called. Deno loads, before `main()` runs, every
+ * module a literal `import()` names, and through it nearly the whole project and its npm
+ * packages: a specifier it cannot read ahead keeps the start of `agent version` and of
+ * `analyze core` to the modules they run. `deno compile` needs these modules named with
+ * `--include` (deno.json's compile task, the Dockerfile, the release workflow).
+ */
+function later<T>(specifier: string): Promise<T> {
+  return import(specifier);
+}
+
 /** Runs the CLI with `args` and returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const fast = fastCommand(args);
@@ -36,7 +53,9 @@ export async function main(args: string[]): Promise<number> {
   }
   // gdb on the core of `analyze core` starts now and runs while the rest loads; unused, it
   // ends with the command. A plain `analyze core` runs without the command line at all.
-  const early = args[0] === "analyze" ? await import("./cli/_early.ts") : undefined;
+  const early = args[0] === "analyze"
+    ? await later<typeof import("./cli/_early.ts")>("./cli/_early.ts")
+    : undefined;
   await early?.startEarlyGdb(args);
   try {
     const quick = await early?.quickAnalysis(args);
@@ -65,9 +84,9 @@ async function runCommandLine(args: string[]): Promise<number> {
   });
   const [{ CommanderError }, { buildCli, prepareCommand, resolveCommand }, config] = await Promise
     .all([
-      import("@commander-js/extra-typings"),
-      import("./cli/mod.ts"),
-      logLevelSet ? import("./lib/config/mod.ts") : undefined,
+      later<typeof import("@commander-js/extra-typings")>("@commander-js/extra-typings"),
+      later<typeof import("./cli/mod.ts")>("./cli/mod.ts"),
+      logLevelSet ? later<typeof import("./lib/config/mod.ts")>("./lib/config/mod.ts") : undefined,
     ]);
   rustLogLevel = config?.rustLogLevel;
   const { program, context } = buildCli({
