@@ -23,17 +23,17 @@ function writeAll(stream: typeof Deno.stdout | typeof Deno.stderr, text: string)
 }
 
 /**
- * What `deno cache` and `deno compile --include` must be given besides `main.ts`'s own imports:
- * the modules {@linkcode later} imports (commander and the configuration come with `cli/mod.ts`).
+ * What `deno cache` and `deno compile --include` must be given besides `main.ts`: the file
+ * naming every module {@linkcode later} and the commands' `later()` import.
  */
-export const LATER_MODULES: readonly string[] = ["cli/mod.ts", "cli/_early.ts"];
+export const LATER_MODULES: readonly string[] = ["cli/_later_modules.ts"];
 
 /**
  * Imports the module `specifier` names when called. Deno loads, before `main()` runs, every
  * module a literal `import()` names, and through it nearly the whole project and its npm
  * packages: a specifier it cannot read ahead keeps the start of `agent version` and of
- * `analyze core` to the modules they run. `deno compile` needs these modules named with
- * `--include` (deno.json's compile task, the Dockerfile, the release workflow).
+ * `analyze core` to the modules they run. Each specifier is also a literal import in
+ * `cli/_later_modules.ts`, for `deno cache` and `deno compile --include` (LATER_MODULES).
  */
 function later<T>(specifier: string): Promise<T> {
   return import(specifier);

@@ -9,6 +9,7 @@ import type { Config, FlagValue } from "../lib/config/mod.ts";
 import type { ExitCodeValue } from "../lib/errors.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import type { KubeClient } from "../lib/kube/mod.ts";
+import { later } from "./_later.ts";
 
 /** Shared state of one CLI run. */
 export interface CliContext {
@@ -51,7 +52,9 @@ export function createContext(globals: () => GlobalOptions): CliContext {
       const { config: file, logLevel, logFormat } = globals();
       // Loaded with the first command that needs it: zod is a fifth of the start-up of the
       // commands that do not (help, usage errors).
-      const { loadConfig } = await import("../lib/config/mod.ts");
+      const { loadConfig } = await later<typeof import("../lib/config/mod.ts")>(
+        "../lib/config/mod.ts",
+      );
       const config = await loadConfig({
         file,
         args: {
@@ -68,7 +71,9 @@ export function createContext(globals: () => GlobalOptions): CliContext {
         "discovery.kubeconfig": flag("--kubeconfig", flags.kubeconfig),
         "discovery.context": flag("--context", flags.context),
       });
-      const { KubeClient, loadKubeTarget } = await import("../lib/kube/mod.ts");
+      const { KubeClient, loadKubeTarget } = await later<typeof import("../lib/kube/mod.ts")>(
+        "../lib/kube/mod.ts",
+      );
       const target = await loadKubeTarget({
         kubeconfig: config.discovery.kubeconfig || undefined,
         context: config.discovery.context || undefined,

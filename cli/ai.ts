@@ -13,6 +13,7 @@ import { escapeControl } from "../lib/escape.ts";
 import type { CliContext } from "./_context.ts";
 import { examples } from "./_help.ts";
 import { print, renderJson } from "./output.ts";
+import { later } from "./_later.ts";
 
 /** Builds the `ai` command group. */
 export function aiCommand(context: CliContext): CommandUnknownOpts {
@@ -52,7 +53,7 @@ export function aiCommand(context: CliContext): CommandUnknownOpts {
 /** The limits of the `ai` section, as `ai usage` shows them. */
 async function limitsOf(config: Config) {
   // The command's modules load when it runs, not with the command line.
-  const { priceOf } = await import("../lib/ai/mod.ts");
+  const { priceOf } = await later<typeof import("../lib/ai/mod.ts")>("../lib/ai/mod.ts");
   const ai = config.ai;
   return {
     maxCostPerMonth: ai.maxCostPerMonth,
@@ -68,8 +69,8 @@ async function limitsOf(config: Config) {
 /** The month's usage, or zeros when there is no state database yet. */
 async function readUsage(config: Config): Promise<UsageReport> {
   const [{ AiLedger }, { openState }] = await Promise.all([
-    import("../lib/ai/mod.ts"),
-    import("../lib/store/mod.ts"),
+    later<typeof import("../lib/ai/mod.ts")>("../lib/ai/mod.ts"),
+    later<typeof import("../lib/store/mod.ts")>("../lib/store/mod.ts"),
   ]);
   const now = new Date();
   const exists = await Deno.stat(`${config.stateDir}/state.db`).then(() => true, () => false);
@@ -114,7 +115,7 @@ function renderUsage(r: UsageReport & { limits: Awaited<ReturnType<typeof limits
 
 /** Checks the `ai` section before a long analysis; throws its ConfigError. */
 export async function checkAi(config: Config): Promise<void> {
-  const { aiSettings } = await import("../lib/ai/mod.ts");
+  const { aiSettings } = await later<typeof import("../lib/ai/mod.ts")>("../lib/ai/mod.ts");
   await aiSettings(config);
 }
 
@@ -133,9 +134,9 @@ export async function explainCore(
 ): Promise<Explanation> {
   const [{ AiLedger, aiSettings, crashContext, Explainer }, { scoreCore, scoreOptions }, store] =
     await Promise.all([
-      import("../lib/ai/mod.ts"),
-      import("../lib/core/mod.ts"),
-      import("../lib/store/mod.ts"),
+      later<typeof import("../lib/ai/mod.ts")>("../lib/ai/mod.ts"),
+      later<typeof import("../lib/core/mod.ts")>("../lib/core/mod.ts"),
+      later<typeof import("../lib/store/mod.ts")>("../lib/store/mod.ts"),
     ]);
   const { CoreIndex, openState } = store;
   const settings = await aiSettings(config);

@@ -9,6 +9,7 @@ import type { CliContext } from "./_context.ts";
 import { examples } from "./_help.ts";
 import { checkAi, explainCore, renderExplanation } from "./ai.ts";
 import { print, renderJson } from "./output.ts";
+import { later } from "./_later.ts";
 
 /** Builds the `analyze` command group. */
 export function analyzeCommand(context: CliContext): CommandUnknownOpts {
@@ -45,9 +46,9 @@ export function analyzeCommand(context: CliContext): CommandUnknownOpts {
       const config = await context.config();
       // The command's modules load when it runs, not with the command line.
       const [{ analyzeWithBundle }, { analyzeOptions }, { renderAnalysis }] = await Promise.all([
-        import("../lib/collect/mod.ts"),
-        import("../lib/core/mod.ts"),
-        import("./_analysis_text.ts"),
+        later<typeof import("../lib/collect/mod.ts")>("../lib/collect/mod.ts"),
+        later<typeof import("../lib/core/mod.ts")>("../lib/core/mod.ts"),
+        later<typeof import("./_analysis_text.ts")>("./_analysis_text.ts"),
       ]);
       // The ai section is checked before the analysis, which can take minutes.
       if (options.ai) await checkAi(config);

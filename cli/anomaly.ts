@@ -7,6 +7,7 @@ import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-ty
 import { InputError } from "../lib/errors.ts";
 import { writeAll } from "../lib/io.ts";
 import { examples, helpSections, lateParts } from "./_help.ts";
+import { later } from "./_later.ts";
 
 const encoder = new TextEncoder();
 
@@ -46,7 +47,9 @@ export function anomalyCommand(): CommandUnknownOpts {
           );
         }
       }
-      const { Detector, isDetectorName, readSeriesCsv } = await import("../lib/anomaly/mod.ts");
+      const { Detector, isDetectorName, readSeriesCsv } = await later<
+        typeof import("../lib/anomaly/mod.ts")
+      >("../lib/anomaly/mod.ts");
       // Checked by commander against the choices; this tells the type.
       if (!isDetectorName(options.detector)) {
         throw new InputError(`Unknown detector "${options.detector}"`);
@@ -89,7 +92,9 @@ export function anomalyCommand(): CommandUnknownOpts {
     ],
   );
   lateParts(score, async () => {
-    const { DETECTOR_NAMES } = await import("../lib/anomaly/mod.ts");
+    const { DETECTOR_NAMES } = await later<typeof import("../lib/anomaly/mod.ts")>(
+      "../lib/anomaly/mod.ts",
+    );
     detectorOption.choices(DETECTOR_NAMES);
   });
   helpSections(score, ["Detectors", [

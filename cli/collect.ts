@@ -13,6 +13,7 @@ import { AgentError, ExitCode, UsageError } from "../lib/errors.ts";
 import type { CliContext } from "./_context.ts";
 import { examples } from "./_help.ts";
 import { print, renderJson, renderTable } from "./output.ts";
+import { later } from "./_later.ts";
 
 /** One line of `agent collect -o json`. Field names are part of the JSON contract. */
 export interface CollectResult {
@@ -49,7 +50,9 @@ async function coresIn(
   paths: readonly string[],
   patterns: readonly string[],
 ): Promise<{ found: string[]; unnamable: string[] }> {
-  const { isUnnamable, looksLikeCore, unnamableMessage } = await import("../lib/collect/mod.ts");
+  const { isUnnamable, looksLikeCore, unnamableMessage } = await later<
+    typeof import("../lib/collect/mod.ts")
+  >("../lib/collect/mod.ts");
   const found: string[] = [];
   const unnamable: string[] = [];
   for (const dir of paths) {
@@ -110,7 +113,7 @@ export function collectCommand(context: CliContext): CommandUnknownOpts {
         parsePipeArguments,
         restoreCorePattern,
         spoolCore,
-      } = await import("../lib/collect/mod.ts");
+      } = await later<typeof import("../lib/collect/mod.ts")>("../lib/collect/mod.ts");
       const modes = [options.fromStdin, options.installCorePattern, options.restoreCorePattern]
         .filter(Boolean).length;
       if (modes > 1) {

@@ -14,6 +14,7 @@ import type { DeletionResult, RetentionPlan, RetentionTotals } from "../lib/stor
 import { type CliContext, flag } from "./_context.ts";
 import { examples } from "./_help.ts";
 import { print, renderJson, renderTable } from "./output.ts";
+import { later } from "./_later.ts";
 
 /** Deletions from which a progress bar is drawn (on a terminal). */
 const PROGRESS_FROM = 20;
@@ -60,9 +61,9 @@ export function pruneCommand(context: CliContext): CommandUnknownOpts {
         "storage.retention.minFreeBytes": flag("--min-free", options.minFree),
       });
       // Loaded here: the store is not needed to print help or to run other commands.
-      const { describePolicy, openStore, planRetention, retentionPolicy } = await import(
-        "../lib/store/mod.ts"
-      );
+      const { describePolicy, openStore, planRetention, retentionPolicy } = await later<
+        typeof import("../lib/store/mod.ts")
+      >("../lib/store/mod.ts");
       const policy = retentionPolicy(config.storage);
       const store = openStore(config.storage, config.nodeName || "agent");
       const objects = await listStore(store, context.log());
@@ -133,7 +134,9 @@ async function deleteAndRecord(
   stateDir: string,
   context: CliContext,
 ): Promise<DeletionResult[]> {
-  const { applyRetention, CoreIndex, openState } = await import("../lib/store/mod.ts");
+  const { applyRetention, CoreIndex, openState } = await later<
+    typeof import("../lib/store/mod.ts")
+  >("../lib/store/mod.ts");
   // Opened before the first deletion: a core deleted but still "stored" in the index would be
   // counted against its crash group and listed on /cores.
   const db = await openState(stateDir);

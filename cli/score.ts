@@ -15,6 +15,7 @@ import { escapeControl } from "../lib/escape.ts";
 import { type CliContext, flag } from "./_context.ts";
 import { examples } from "./_help.ts";
 import { print, renderJson, renderTable } from "./output.ts";
+import { later } from "./_later.ts";
 
 /** One line of `agent score -o json`. Field names are part of the JSON contract. */
 export interface ScoreResult {
@@ -73,9 +74,9 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
       });
       // The command's modules load when it runs, not with the command line.
       const [{ analyzeWithBundle }, core, { mapLimit }] = await Promise.all([
-        import("../lib/collect/mod.ts"),
-        import("../lib/core/mod.ts"),
-        import("../lib/pool.ts"),
+        later<typeof import("../lib/collect/mod.ts")>("../lib/collect/mod.ts"),
+        later<typeof import("../lib/core/mod.ts")>("../lib/core/mod.ts"),
+        later<typeof import("../lib/pool.ts")>("../lib/pool.ts"),
       ]);
       const { analyzeOptions, scoreCore, scoreOptions } = core;
       const threshold = config.analyzer.valueThreshold;

@@ -18,6 +18,7 @@ import type { NodeCollector, Snapshot, StatsReport } from "../lib/node/mod.ts";
 import type { CliContext } from "./_context.ts";
 import { examples, helpSections, lateParts } from "./_help.ts";
 import { print, renderTable } from "./output.ts";
+import { later } from "./_later.ts";
 
 /** The widest line of the table output. */
 export const TABLE_WIDTH = 120;
@@ -91,7 +92,9 @@ export function statsCommand(context: CliContext): CommandUnknownOpts {
     )
     .action(async (names, options) => {
       const config = await context.config();
-      const { buildReport, collectNode, selectCollectors } = await import("../lib/node/mod.ts");
+      const { buildReport, collectNode, selectCollectors } = await later<
+        typeof import("../lib/node/mod.ts")
+      >("../lib/node/mod.ts");
       const collectors = selectCollectors(names.length === 0 ? ["all"] : names);
       const paths = {
         proc: config.node.procPath,
@@ -125,7 +128,9 @@ export function statsCommand(context: CliContext): CommandUnknownOpts {
         return { at, families };
       };
       const started = performance.now();
-      const { serializePrometheusText } = await import("../lib/prom/mod.ts");
+      const { serializePrometheusText } = await later<typeof import("../lib/prom/mod.ts")>(
+        "../lib/prom/mod.ts",
+      );
       let previous = await sample();
       for (let n = 1; n <= options.count; n++) {
         // On a fixed schedule from the first collection, so that reports do not drift.
@@ -151,7 +156,9 @@ export function statsCommand(context: CliContext): CommandUnknownOpts {
     });
   // The collectors (lib/node) load only for this command: run, or its help printed.
   lateParts(command, async () => {
-    const { NODE_COLLECTOR_NAMES, NODE_COLLECTORS } = await import("../lib/node/mod.ts");
+    const { NODE_COLLECTOR_NAMES, NODE_COLLECTORS } = await later<
+      typeof import("../lib/node/mod.ts")
+    >("../lib/node/mod.ts");
     command.registeredArguments[0]!.choices(["all", ...NODE_COLLECTOR_NAMES]);
     helpSections(command, ["Collectors (default: all of them)", collectorsHelp(NODE_COLLECTORS)]);
   });
