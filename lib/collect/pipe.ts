@@ -102,6 +102,7 @@ export async function spoolCore(
   try {
     await storeCompressed(Readable.fromWeb(input as never), path, {
       compression: config.storage.compression,
+      workers: config.storage.compressionWorkers,
     });
   } catch (error) {
     await Deno.remove(bundleDir(path), { recursive: true }).catch(() => {});
