@@ -318,12 +318,17 @@ export function fileFill(file: { read(p: Uint8Array): Promise<number | null> }):
   };
 }
 
-/** A {@linkcode Fill} copying from chunks of any size. */
-export function chunkFill(chunks: AsyncIterable<Uint8Array>): Fill {
+/**
+ * A {@linkcode Fill} copying from chunks of any size; `stop()` ends the iteration early (a
+ * web stream is cancelled, a node stream destroyed).
+ */
+export function chunkFill(
+  chunks: AsyncIterable<Uint8Array>,
+): Fill & { stop(): Promise<void> } {
   const iterator = chunks[Symbol.asyncIterator]();
   let rest: Uint8Array = new Uint8Array(0);
   let done = false;
-  return async (buffer) => {
+  const fill = async (buffer: Uint8Array) => {
     let length = 0;
     while (length < buffer.length) {
       if (rest.length === 0) {
@@ -342,4 +347,10 @@ export function chunkFill(chunks: AsyncIterable<Uint8Array>): Fill {
     }
     return length;
   };
+  const stop = async () => {
+    if (done) return;
+    done = true;
+    await iterator.return?.()?.catch(() => {});
+  };
+  return Object.assign(fill, { stop });
 }

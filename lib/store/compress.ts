@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { PassThrough, pipeline, type Readable, Transform } from "node:stream";
+import { PassThrough, pipeline, Readable, Transform } from "node:stream";
 import { pipeline as pipe } from "node:stream/promises";
 import { constants, createGzip, createZstdCompress } from "node:zlib";
 import { basename, dirname } from "node:path";
@@ -216,13 +216,13 @@ function lengthError(bytes: number, expected: number | undefined, ended: boolean
 }
 
 /**
- * Compresses `source` (a path or a stream) into `destination`.
+ * Compresses `source` (a path, a node stream or a web stream) into `destination`.
  *
  * @throws {InputError} when the source cannot be read, or its length is not as expected.
  * @throws {UnavailableError} when the destination cannot be written (disk full, permissions).
  */
 export async function storeCompressed(
-  source: string | Readable,
+  source: string | Readable | ReadableStream<Uint8Array>,
   destination: string,
   options: StoreOptions,
 ): Promise<StoredFile> {
@@ -231,7 +231,10 @@ export async function storeCompressed(
   if (options.compression === "zstd" && options.sourceCompression !== "zstd") {
     return await storeZstd(source, destination, temporary, what, options);
   }
-  const stream = compressedStream(source, options);
+  const stream = compressedStream(
+    source instanceof ReadableStream ? Readable.fromWeb(source as never) : source,
+    options,
+  );
   const output = createWriteStream(temporary, { mode: 0o600, flags: "wx", highWaterMark: CHUNK });
   try {
     await pipe(stream.output, output);
@@ -254,10 +257,11 @@ export async function storeCompressed(
 /**
  * {@linkcode storeCompressed} for zstd: frames compressed in workers (`_zstd_frames.ts`)
  * while this thread reads the source into reused buffers, and hashes and writes the frames
- * in order. A plain core on disk is read straight into the pieces' buffers.
+ * in order. A plain core on disk is read straight into the pieces' buffers; one from a web
+ * stream (the kernel's pipe) is copied into them without node:stream in between.
  */
 async function storeZstd(
-  source: string | Readable,
+  source: string | Readable | ReadableStream<Uint8Array>,
   destination: string,
   temporary: string,
   what: string,
@@ -268,15 +272,22 @@ async function storeZstd(
   let sourceBytes = 0;
   let failedReading = false;
   let input: Deno.FsFile | undefined;
+  let chunks: ReturnType<typeof chunkFill> | undefined;
   let stages: Readable[] = [];
   let output: Deno.FsFile | undefined;
   try {
     let fill: Fill;
-    if (typeof source === "string" && (options.sourceCompression ?? "none") === "none") {
-      failedReading = true;
-      input = await Deno.open(source, { read: true });
-      failedReading = false;
-      const read = fileFill(input);
+    const plain = (options.sourceCompression ?? "none") === "none";
+    if (plain && !(source instanceof Readable)) {
+      let read: Fill;
+      if (typeof source === "string") {
+        failedReading = true;
+        input = await Deno.open(source, { read: true });
+        failedReading = false;
+        read = fileFill(input);
+      } else {
+        read = chunks = chunkFill(source);
+      }
       fill = async (buffer) => {
         const length = await read(buffer);
         sourceBytes += length;
@@ -285,11 +296,15 @@ async function storeZstd(
         return length;
       };
     } else {
-      const reading = sourceReading(source, options, true);
+      const reading = sourceReading(
+        source instanceof ReadableStream ? Readable.fromWeb(source as never) : source,
+        options,
+        true,
+      );
       stages = reading.stages;
       // A failure anywhere destroys the last stream with it, which the filling then throws.
       pipeline(stages, () => {});
-      const read = chunkFill(stages.at(-1)! as AsyncIterable<Uint8Array>);
+      const read = chunks = chunkFill(stages.at(-1)! as AsyncIterable<Uint8Array>);
       fill = async (buffer) => {
         const length = await read(buffer);
         sourceBytes = reading.sourceBytes();
@@ -333,6 +348,7 @@ async function storeZstd(
     });
   } finally {
     input?.close();
+    await chunks?.stop();
     for (const stage of stages) stage.destroy();
   }
   return { bytes, sha256: hash.digest("hex"), sourceBytes, copied: false };

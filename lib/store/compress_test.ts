@@ -184,6 +184,7 @@ Deno.test({
       const sources = [
         [`${dir}/core`, {}],
         [Readable.from(halves), {}],
+        [ReadableStream.from(halves), {}],
         [`${dir}/core.gz`, { sourceCompression: "gzip" }],
       ] as const;
       for (const [index, [source, extra]] of sources.entries()) {
@@ -196,6 +197,10 @@ Deno.test({
         assertEquals(stored.bytes, (await Deno.stat(path)).size);
         assertEquals(stored.sha256, await sha256(path));
         assertEquals(await zstdFrames(path), 16, `source ${index}`);
+        assertEquals(
+          stored.sourceBytes,
+          index === 3 ? (await Deno.stat(`${dir}/core.gz`)).size : original.length,
+        );
         assertEquals(await unzstd(path), original, `source ${index}`);
         await decompress("zstd", path, `${dir}/back`);
         assertEquals(await Deno.readFile(`${dir}/back`), original, `source ${index}`);
@@ -284,4 +289,20 @@ Deno.test("storeCompressed() as zstd on a full disk removes the partial file", (
       assertEquals([...Deno.readDirSync(`${dir}/small`)], []);
       assertEquals((await Deno.stat(`${dir}/core`)).size, noise.length);
     });
+  }));
+
+Deno.test("storeCompressed() as zstd names a failing web stream as bad input", () =>
+  withTempDir(async (dir) => {
+    const source = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(coreLike(300_000));
+        controller.error(new Error("the pipe broke"));
+      },
+    });
+    await assertRejects(
+      () => storeCompressed(source, `${dir}/core.zst`, { compression: "zstd", ...FRAMES }),
+      InputError,
+      "Cannot read the core from the stream: the pipe broke",
+    );
+    assertEquals([...Deno.readDirSync(dir)], []);
   }));
