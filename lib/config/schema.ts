@@ -497,7 +497,7 @@ export const DEFAULTS: ConfigInput = {
   storage: {
     backend: "local",
     compression: "gzip",
-    compressionWorkers: 2,
+    compressionWorkers: 1,
     deleteOriginal: true,
     maxPerGroup: 5,
     local: { path: "/var/lib/agent/cores" },

@@ -55,7 +55,7 @@ export interface PutOptions {
    * core's program headers declare): one that unpacks to more fails the put.
    */
   maxUnpackedBytes?: number;
-  /** Threads compressing zstd at once (`storage.compressionWorkers`); default 2. */
+  /** Threads compressing zstd at once (`storage.compressionWorkers`); default 1. */
   workers?: number;
 }
 

@@ -53,7 +53,7 @@ export interface StoreOptions {
   maxUnpackedBytes?: number;
   /** Who writes, in the temporary file's name, so a sweep can tell its own leftovers. */
   writer?: string;
-  /** Workers compressing zstd at once; default 2. */
+  /** Workers compressing zstd at once; default 1. */
   workers?: number;
   /** Bytes of the source per zstd frame; default 2 MiB (smaller in tests, to get many). */
   frameBytes?: number;
@@ -76,7 +76,7 @@ export function temporaryWriter(name: string): string | undefined {
 
 const CHUNK = 1 << 20;
 /** See {@linkcode StoreOptions.workers}. */
-const DEFAULT_ZSTD_WORKERS = 2;
+const DEFAULT_ZSTD_WORKERS = 1;
 /** See {@linkcode StoreOptions.level}. */
 const DEFAULT_GZIP_LEVEL = 2;
 
