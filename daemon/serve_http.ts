@@ -28,7 +28,7 @@
  * The cost, measured with wrk against `Deno.serve` (same section): `/metrics` at 200
  * sandboxes is as fast or faster (306 vs 217 req/s with one connection, 456 vs 295 with 8),
  * as a body given as a stream goes to the socket chunk by chunk, never copied; tiny answers
- * cost more (`/healthz`, 8 connections: 25,000 vs 69,000–79,000 req/s), far beyond need.
+ * cost more (`/healthz`, 8 connections: 25,000 vs 69,000-79,000 req/s), far beyond need.
  *
  * It speaks what the daemon's clients use: HTTP/1.0 and 1.1, keep-alive, pipelined requests
  * answered in order, `Content-Length` request bodies up to 64 KiB (`Transfer-Encoding` is

@@ -7,7 +7,7 @@
  */
 
 /**
- * What a terminal acts on rather than prints: C0 controls (newline, ESC…), DEL, C1 controls
+ * What a terminal acts on rather than prints: C0 controls (newline, ESC...), DEL, C1 controls
  * (U+009B is CSI on terminals that read them), the line and paragraph separators, and the
  * bidirectional overrides and isolates that display text in another order than it is stored.
  */

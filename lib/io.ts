@@ -18,7 +18,7 @@ export async function writeAll(
  *
  * @example Usage
  * ```ts ignore
- * writeAllSync(Deno.stderr, new TextEncoder().encode("error: …\n"));
+ * writeAllSync(Deno.stderr, new TextEncoder().encode("error: ...\n"));
  * ```
  */
 export function writeAllSync(

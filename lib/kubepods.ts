@@ -16,7 +16,7 @@ export interface PodRef {
 /**
  * The pod and container of a `/proc/PID/cgroup` text, when a line's path is a kubepods one:
  * `/kubepods/burstable/pod<UID>/<ID>` (cgroupfs driver) or
- * `/kubepods.slice/…/kubepods-burstable-pod<UID_>.slice/cri-containerd-<ID>.scope` (systemd
+ * `/kubepods.slice/.../kubepods-burstable-pod<UID_>.slice/cri-containerd-<ID>.scope` (systemd
  * driver; containerd, CRI-O `crio-`, Docker `docker-`). The path may be relative (`/../..`)
  * when the reader has its own cgroup namespace; the names are in it all the same.
  *

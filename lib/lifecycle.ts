@@ -7,7 +7,7 @@
  * (130, 143, 129; 70 for an uncaught error, with one line instead of a stack trace). The
  * daemon, while it runs, takes both over: it logs and counts uncaught errors and goes on,
  * and stops gracefully on its own signal listeners. Temporary directories are named
- * `agent-KIND-PID-…`, so a later run sweeps those a killed process (SIGKILL) left.
+ * `agent-KIND-PID-...`, so a later run sweeps those a killed process (SIGKILL) left.
  *
  * @module
  */
@@ -106,7 +106,7 @@ export function cleanUpSync(): void {
 }
 
 /**
- * Creates a temporary directory `agent-KIND-PID-…` in `parent` (default the system's)
+ * Creates a temporary directory `agent-KIND-PID-...` in `parent` (default the system's)
  * that is removed if the process is stopped by a signal.
  *
  * @throws {UnavailableError} naming the directory and why, when it cannot be made there.
@@ -144,7 +144,7 @@ export async function removeTempDir(path: string): Promise<void> {
 }
 
 /**
- * Removes the `agent-KIND-PID-…` directories in `parent` (default the system's temporary
+ * Removes the `agent-KIND-PID-...` directories in `parent` (default the system's temporary
  * directory) whose process is gone: what a killed run left. Returns how many.
  *
  * @example Usage

@@ -1,6 +1,6 @@
 /**
  * The node's own performance on `/metrics`: the enabled collectors of `lib/node` (node
- * `node.collectors`), read over the host's trees (`node.procPath`…) when `/metrics` is
+ * `node.collectors`), read over the host's trees (`node.procPath`...) when `/metrics` is
  * rendered, node_exporter's way, at most once a second whatever the number of scrapes. A
  * problem with a source (a missing file, a malformed line) is logged once.
  *

@@ -116,7 +116,7 @@ export function ago(iso: string | null | undefined, now = Date.now()): Html {
 
 /** A byte count as people read it: `512 B`, `1.5 KiB`, `24.4 MiB`, `3.1 GiB`. */
 export function bytes(count: number | null | undefined): string {
-  if (count === null || count === undefined || !Number.isFinite(count)) return "–";
+  if (count === null || count === undefined || !Number.isFinite(count)) return "\u2013";
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let value = count;
   let unit = 0;
@@ -129,13 +129,13 @@ export function bytes(count: number | null | undefined): string {
 
 /** Text cut to `max` characters with an ellipsis, the whole in the title. */
 export function cut(text: string | null | undefined, max: number): Html {
-  if (!text) return html`<span class="muted">–</span>`;
+  if (!text) return html`<span class="muted">&ndash;</span>`;
   if (text.length <= max) return html`${text}`;
-  return html`<span title="${text}">${text.slice(0, max - 1)}…</span>`;
+  return html`<span title="${text}">${text.slice(0, max - 1)}&hellip;</span>`;
 }
 
-/** Text cut from the start to `max` characters (`…` and its end), the whole in the title. */
+/** Text cut from the start to `max` characters (`...` and its end), the whole in the title. */
 export function cutStart(text: string, max: number): Html {
   if (text.length <= max) return html`${text}`;
-  return html`<span title="${text}">…${text.slice(text.length - max + 1)}</span>`;
+  return html`<span title="${text}">&hellip;${text.slice(text.length - max + 1)}</span>`;
 }

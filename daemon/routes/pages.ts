@@ -91,7 +91,7 @@ function crashGroup(core: CoreRecord): { key: string; label: string } {
   return {
     key: `${core.instance ?? ""}\0${core.fingerprint ?? reason}`,
     label: `${core.instance && core.instance !== "unknown" ? core.instance : core.pod ?? "?"}: ${
-      reason.length > 48 ? `${reason.slice(0, 47)}…` : reason
+      reason.length > 48 ? `${reason.slice(0, 47)}\u2026` : reason
     }`,
   };
 }
@@ -122,10 +122,10 @@ function coresPerHour(cores: CoreRecord[], now: number): Html {
 function sandboxUsage(kata: KataApi, id: string): { cpu: Html; memory: Html } {
   const usage = kata.usage(id);
   const cpu = usage?.cpuCores === undefined
-    ? html`<span class="muted">–</span>`
+    ? html`<span class="muted">&ndash;</span>`
     : html`${usage.cpuCores.toFixed(usage.cpuCores < 1 ? 3 : 2)}`;
   const memory = usage?.memoryBytes === undefined
-    ? html`<span class="muted">–</span>`
+    ? html`<span class="muted">&ndash;</span>`
     : usage.memoryLimitBytes
     ? html`${
       meter(
@@ -178,7 +178,7 @@ function statusPage(options: PagesOptions, status: DaemonStatus | undefined, now
           html`<code>${f.name}</code>`,
           html`${f.title}`,
           badge(f.state),
-          html`${f.state === "off" ? "–" : f.ready ? "yes" : "no"}`,
+          html`${f.state === "off" ? "\u2013" : f.ready ? "yes" : "no"}`,
           f.state === "failed" ? html`<span class="error">${f.reason}</span>` : html`${f.reason}`,
         ]),
         { wrap: [4], empty: "The daemon did not say." },
@@ -210,7 +210,7 @@ function sandboxesPage(kata: KataApi | undefined, now: number): Html {
             encodeURIComponent(s.id)
           }" title="${s.id}">${s.id.slice(0, 13)}</a>`,
           s.name ? html`${s.name}` : html`<span class="muted">unknown</span>`,
-          s.namespace ? html`${s.namespace}` : html`<span class="muted">–</span>`,
+          s.namespace ? html`${s.namespace}` : html`<span class="muted">&ndash;</span>`,
           html`${s.runtime}`,
           ago(s.lastScrape, now),
           // The table names the sandbox already.
@@ -236,7 +236,7 @@ function sandboxesPage(kata: KataApi | undefined, now: number): Html {
 }
 
 function scoreCell(core: CoreRecord): Html {
-  if (core.score === null) return html`<span class="muted">–</span>`;
+  if (core.score === null) return html`<span class="muted">&ndash;</span>`;
   if (!core.breakdown || core.breakdown.length === 0) return html`${core.score.toFixed(1)}`;
   return html`<details><summary>${core.score.toFixed(1)}</summary>${
     core.breakdown.map((item) =>
@@ -264,7 +264,7 @@ function storedCell(core: CoreRecord): Html {
 /** The AI stage's explanation of a core: its summary (the root cause on hover), or its state. */
 function aiCell(core: CoreView): Html {
   const ai = core.ai;
-  if (!ai) return html`<span class="muted">–</span>`;
+  if (!ai) return html`<span class="muted">&ndash;</span>`;
   if (ai.result) {
     return html`<span title="${ai.result.rootCause}">${cut(ai.result.summary, 200)}</span>${
       ai.state === "cached"
@@ -291,8 +291,8 @@ ${
           core.pod
             ? html`${core.namespace ? `${core.namespace}/` : ""}${core.pod}`
             : html`<span class="muted">unknown</span>`,
-          core.instance ? html`${core.instance}` : html`<span class="muted">–</span>`,
-          core.signal ? html`${core.signal}` : html`<span class="muted">–</span>`,
+          core.instance ? html`${core.instance}` : html`<span class="muted">&ndash;</span>`,
+          core.signal ? html`${core.signal}` : html`<span class="muted">&ndash;</span>`,
           cut(core.crashReason, 100),
           scoreCell(core),
           storedCell(core),

@@ -94,7 +94,7 @@ function cut(text: string | null | undefined, max: number): string | undefined {
   if (text === null || text === undefined) return undefined;
   const line = text.replace(/\s+/g, " ").trim();
   if (!line) return undefined;
-  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+  return line.length > max ? `${line.slice(0, max - 1)}\u2026` : line;
 }
 
 function contextFrame(frame: Frame): ContextFrame {

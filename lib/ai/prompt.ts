@@ -115,7 +115,7 @@ function render(context: CrashContext, shape: Shape, notes: string[]): string {
   if (context.message) {
     const m = context.message;
     lines.push(
-      `Message: ${m.length > shape.messageChars ? `${m.slice(0, shape.messageChars)}…` : m}`,
+      `Message: ${m.length > shape.messageChars ? `${m.slice(0, shape.messageChars)}\u2026` : m}`,
     );
   }
   const g = context.group;

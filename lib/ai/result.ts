@@ -1,6 +1,6 @@
 /**
  * The explanation a model must answer with, validated by zod: summary, rootCause, impact,
- * recommendations, confidence (0–1), codeSuggestions and relatedIssues. The JSON is taken
+ * recommendations, confidence (0-1), codeSuggestions and relatedIssues. The JSON is taken
  * out of the answer's text (a model may wrap it in Markdown fences or a sentence); whatever
  * does not validate is refused with a reason the model can act on when asked again.
  *

@@ -173,5 +173,5 @@ export function errorDetail(text: string): string {
     // Not JSON: the text itself.
   }
   const line = detail.replace(/\s+/g, " ").trim();
-  return line.length > 200 ? `${line.slice(0, 199)}…` : line;
+  return line.length > 200 ? `${line.slice(0, 199)}\u2026` : line;
 }

@@ -109,7 +109,7 @@ export function collectionPath(kind: WatchedKind, namespace?: string): string {
 
 /**
  * Finds a watched kind by its name, plural or the short names kubectl knows (`pod`, `pods`,
- * `po`, `deploy`…), case-insensitively.
+ * `po`, `deploy`...), case-insensitively.
  */
 export function findKind(name: string): WatchedKind | undefined {
   const wanted = name.toLowerCase();

@@ -25,7 +25,7 @@ async function run(
 
 /**
  * systemd-coredump's extended attributes of a core (`user.coredump.pid`, `.hostname`,
- * `.comm`, `.exe`, `.signal`, `.timestamp`…), without the `user.coredump.` prefix; empty when
+ * `.comm`, `.exe`, `.signal`, `.timestamp`...), without the `user.coredump.` prefix; empty when
  * there are none or `getfattr` is missing.
  */
 export async function coredumpXattrs(path: string): Promise<Record<string, string>> {

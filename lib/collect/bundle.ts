@@ -36,7 +36,7 @@ const entrySchema = z.object({
   path: z.string().min(1),
   buildId: z.string().regex(/^[0-9a-f]{8,128}$/).nullable(),
   bytes: z.number().int().min(0),
-  /** Where the store keeps it (`.bundles/…`), once stored or when it already was. */
+  /** Where the store keeps it (`.bundles/...`), once stored or when it already was. */
   key: z.string().min(1).nullable(),
   /** The copy's name in the bundle directory, until it is stored. */
   file: z.string().regex(/^[\w.+-]+$/).optional(),

@@ -102,7 +102,7 @@ function installKind(labels: Record<string, string>): "helm" | "operator" | null
  * @example Usage
  * ```ts
  * parseCgroup("0::/kubepods/besteffort/pod1b2c3d4e-0000-4000-8000-000000000001/" + "a".repeat(64));
- * // { podUid: "1b2c3d4e-0000-4000-8000-000000000001", containerId: "aaaa…" }
+ * // { podUid: "1b2c3d4e-0000-4000-8000-000000000001", containerId: "aaaa..." }
  * ```
  */
 export function parseCgroup(text: string): CgroupIds {
@@ -297,7 +297,7 @@ export function correlate(
       confidence: "none",
       detail: `ambiguous: ${candidates.length} containers restarted within ${minutes} min: ${
         candidates.slice(0, 5).map((r) => `${r.namespace}/${r.pod}/${r.container}`).join(", ")
-      }${candidates.length > 5 ? ", …" : ""}`,
+      }${candidates.length > 5 ? ", \u2026" : ""}`,
     });
   }
   return result(null, null, {

@@ -65,7 +65,7 @@ function sameComm(logged: string, comm: string): boolean {
  * @example Usage
  * ```ts
  * const crashes = new KernelCrashes();
- * crashes.record({ time: new Date(), pid: 42, comm: "querynode", what: "segfault", line: "…" });
+ * crashes.record({ time: new Date(), pid: 42, comm: "querynode", what: "segfault", line: "..." });
  * crashes.find({ comm: "querynode", time: new Date() }, 60_000)?.by; // "comm"
  * ```
  */

@@ -1,5 +1,5 @@
 /**
- * Collecting cores: the directory watcher, completeness detection, core↔pod correlation,
+ * Collecting cores: the directory watcher, completeness detection, core<->pod correlation,
  * the pipeline that analyzes, scores, groups and stores each core, and `core_pattern` pipe
  * mode. {@linkcode openCollection} wires the state database, the index, the configured
  * store and the pipeline together for the CLI and the daemon.

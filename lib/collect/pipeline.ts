@@ -1,6 +1,6 @@
 /**
- * What happens to one complete core: index → analyze → correlate → score → group → store or
- * skip → remove the original. Every step is recorded in the core index before the next, so
+ * What happens to one complete core: index -> analyze -> correlate -> score -> group -> store or
+ * skip -> remove the original. Every step is recorded in the core index before the next, so
  * an agent killed anywhere continues where it stopped: a core is analyzed again at worst,
  * but never stored under two names, and its original is removed only after the stored copy
  * is verified.

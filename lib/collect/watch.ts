@@ -5,7 +5,7 @@
  * what the events miss (overflow, a directory mounted late, an agent started after the
  * crash). A directory that does not exist yet is picked up when it appears.
  *
- * Only regular files whose names look like cores are considered; hidden files (`.#core…`,
+ * Only regular files whose names look like cores are considered; hidden files (`.#core...`,
  * systemd-coredump's temporary names, and the agent's own `.part` files) and symlinks never.
  *
  * @module

@@ -6,7 +6,7 @@
  * What it accepts: frames of version 01 with any block maximum size (64 KiB to 4 MiB),
  * independent or linked blocks, uncompressed blocks, block checksums, content size and
  * content checksum (both verified), concatenated frames and skippable frames
- * (`0x184D2A50`–`0x184D2A5F`) anywhere in the stream. What it refuses with an error: the
+ * (`0x184D2A50`-`0x184D2A5F`) anywhere in the stream. What it refuses with an error: the
  * legacy format (`lz4 -l`), frames that need a dictionary, and anything corrupt or
  * truncated. Memory is bounded by the frame's block maximum size: one gathered input block
  * and one output block with the 64 KiB history window in front of it, whatever the
@@ -21,7 +21,7 @@ const LEGACY_MAGIC = 0x184c2102;
 const SKIPPABLE_MAGIC = 0x184d2a50;
 /** How far back a match may reach: offsets are 16 bits. */
 const WINDOW = 64 * 1024;
-/** Block maximum sizes by the BD byte's 3-bit code; codes 0–3 are not defined. */
+/** Block maximum sizes by the BD byte's 3-bit code; codes 0-3 are not defined. */
 const BLOCK_MAX_SIZES = [0, 0, 0, 0, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024];
 const UNCOMPRESSED_BIT = 0x80000000;
 /** Literals and matches up to this long are copied in a loop: a call costs more. */

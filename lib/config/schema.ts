@@ -29,7 +29,7 @@ export function show(value: unknown): string {
   if (typeof value === "string") {
     const text = redactUrls(value);
     return text.length > SHOW_MAX_CHARS
-      ? `${JSON.stringify(text.slice(0, SHOW_MAX_CHARS))}… (${text.length} characters)`
+      ? `${JSON.stringify(text.slice(0, SHOW_MAX_CHARS))}\u2026 (${text.length} characters)`
       : JSON.stringify(text);
   }
   if (value === undefined) return "nothing";

@@ -53,7 +53,7 @@ interface Segment {
  *   const bytes = new Uint8Array(length);
  *   await file.seek(offset, Deno.SeekMode.Start);
  *   return bytes.subarray(0, (await file.read(bytes)) ?? 0);
- * }); // { buildId: "…" }
+ * }); // { buildId: "..." }
  * ```
  */
 export async function readElfIdentity(

@@ -1,7 +1,7 @@
 /**
  * Separate debug info by build-id from debuginfod servers (`GET URL/buildid/ID/debuginfo`),
  * kept in a cache laid out as gdb's `debug-file-directory` expects
- * (`.build-id/ab/cdef….debug`), under a size cap: the least recently used files go first.
+ * (`.build-id/ab/cdef....debug`), under a size cap: the least recently used files go first.
  * gdb itself never reaches the network (its own debuginfod client stays off); only this
  * module does, and only for the servers configured (`analyzer.debuginfodUrls`, none by
  * default, so nothing leaves the node unless asked).
@@ -63,7 +63,7 @@ async function exists(path: string): Promise<Deno.FileInfo | undefined> {
  *
  * @example Usage
  * ```ts ignore
- * const { directory } = await fetchDebugInfo(["93ac61…"], {
+ * const { directory } = await fetchDebugInfo(["93ac61..."], {
  *   urls: ["http://127.0.0.1:8002"], cacheDir: "/var/lib/agent/debuginfod",
  *   maxCacheBytes: 2 ** 31, timeoutMs: 30_000,
  * });

@@ -1,7 +1,7 @@
 /**
  * Stack frames and which of them a crash is attributed to. The crash frame is the first frame
  * that belongs to the program: not the abort, raise and signal machinery, not glibc's internal
- * error paths (`malloc_printerr`, `__libc_message`, `__fortify_fail`…), not a frame of the C
+ * error paths (`malloc_printerr`, `__libc_message`, `__fortify_fail`...), not a frame of the C
  * or C++ runtime libraries, not the Go runtime, and not `pc == 0` (a call through a null
  * pointer, attributed to its caller). A frame without a symbol still belongs to the program
  * when its address lies in one of the program's modules: it is named `module+0xoffset`.

@@ -1,5 +1,5 @@
 /**
- * The rule-based debugging-value score of a core, 0–10: base 4.0 plus eight rules that add
+ * The rule-based debugging-value score of a core, 0-10: base 4.0 plus eight rules that add
  * points (clear crash reason, panic keywords, stack trace, threads, pod association, fatal
  * signal, size, age) and three that take points off (the signal was sent by another process,
  * the crash group already has stored cores, the program's frames have no symbols), kept

@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "../metrics/mod.ts";
 import type { Logger } from "../log.ts";
 import type { Sandbox, SandboxSource } from "./sandboxes.ts";
 import {

@@ -26,7 +26,7 @@ const MAX_MESSAGE_CHARS = 1024;
 
 function cutMessage(message: string): string {
   return message.length > MAX_MESSAGE_CHARS
-    ? `${message.slice(0, MAX_MESSAGE_CHARS - 1)}…`
+    ? `${message.slice(0, MAX_MESSAGE_CHARS - 1)}\u2026`
     : message;
 }
 

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "./_prom_client.ts";
 
 /** The AI stage's families. */
 export interface AiMetrics {

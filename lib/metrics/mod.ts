@@ -4,9 +4,10 @@
  *
  * @module
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "./_prom_client.ts";
 
 export { type AiMetrics, createAiMetrics } from "./ai.ts";
+export { Counter, Gauge, Histogram, Registry } from "./_prom_client.ts";
 
 /** The agent's metric families. */
 export interface AgentMetrics {

@@ -89,7 +89,7 @@ export interface CgroupStats {
   /** Only when a CPU quota is set, as cAdvisor. */
   throttling?: { periods?: number; throttledPeriods?: number; throttledSeconds?: number };
   memoryUsage?: number;
-  /** `usage − inactive_file`, at least 0, as cAdvisor. */
+  /** `usage - inactive_file`, at least 0, as cAdvisor. */
   memoryWorkingSet?: number;
   memoryRss?: number;
   memoryCache?: number;
@@ -109,7 +109,7 @@ export interface CgroupStats {
   pressure: Partial<Record<"cpu" | "memory" | "io", Pressure>>;
 }
 
-/** `key value` lines (cpu.stat, memory.stat, memory.events…) as numbers. */
+/** `key value` lines (cpu.stat, memory.stat, memory.events...) as numbers. */
 export function keyValues(text: string | undefined): Map<string, number> {
   const values = new Map<string, number>();
   for (const line of text?.split("\n") ?? []) {
@@ -189,7 +189,7 @@ function lineCount(text: string | undefined): number | undefined {
 }
 
 /**
- * Reads the cgroup at `path` (relative to each tree, `/kubepods/burstable/pod…/…`). A file
+ * Reads the cgroup at `path` (relative to each tree, `/kubepods/burstable/pod.../...`). A file
  * that is missing (a controller not enabled, a container gone meanwhile) leaves its values
  * out.
  */

@@ -2,7 +2,7 @@
  * Reading the kernel's log records (`/dev/kmsg`, Documentation/ABI/testing/dev-kmsg) and the
  * few messages the agent acts on: OOM kills, segfaults and traps, hung tasks.
  *
- * A record is `PRI,SEQ,TS_USEC,FLAGS[,…];MESSAGE` on one line (the kernel escapes newlines
+ * A record is `PRI,SEQ,TS_USEC,FLAGS[,...];MESSAGE` on one line (the kernel escapes newlines
  * and other unprintable bytes as `\xNN`), then optional dictionary lines that start with a
  * space. Only facility 0 is the kernel: a process that writes to `/dev/kmsg` gets facility 1
  * or more whatever it asks for, so a forged "segfault" line is never taken for the kernel's.
@@ -14,7 +14,7 @@
 export interface KmsgRecord {
   /** `PRI >> 3`: 0 for the kernel. */
   facility: number;
-  /** `PRI & 7`: 0 emergency … 7 debug. */
+  /** `PRI & 7`: 0 emergency ... 7 debug. */
   level: number;
   /** The record's sequence number; a gap means records were overwritten before being read. */
   seq: number;
@@ -37,7 +37,7 @@ export function parseRecord(line: string): KmsgRecord | undefined {
   };
 }
 
-/** How the kernel chose the OOM victim (`oom-kill:constraint=CONSTRAINT_…`). */
+/** How the kernel chose the OOM victim (`oom-kill:constraint=CONSTRAINT_...`). */
 export type OomConstraint = "none" | "cpuset" | "memory_policy" | "memcg";
 
 /** Every constraint, for counters that start at 0. */
@@ -67,7 +67,7 @@ export type KernelMessage =
     cgroupLimit: boolean;
   }
   | {
-    /** `segfault at …` (SIGSEGV) or a trap (`traps: … divide error`, SIGFPE/SIGILL/SIGSEGV). */
+    /** `segfault at ...` (SIGSEGV) or a trap (`traps: ... divide error`, SIGFPE/SIGILL/SIGSEGV). */
     kind: "crash";
     what: "segfault" | "trap";
     pid: number;
@@ -111,8 +111,8 @@ export function parseMessage(message: string): KernelMessage | undefined {
       memcg: field(rest, "task_memcg") ?? "",
     };
   }
-  // Older kernels print "…: Kill process N (x) score S or sacrifice child" and then a bare
-  // "Killed process N (x) total-vm…": only the "Killed" line counts, whatever its prefix; the
+  // Older kernels print "...: Kill process N (x) score S or sacrifice child" and then a bare
+  // "Killed process N (x) total-vm...": only the "Killed" line counts, whatever its prefix; the
   // choice line says whose limit it was, as the summary line of newer kernels does.
   const chosen = /^(Memory cgroup out of memory|Out of memory): Kill process (\d+) \((.*?)\) score/
     .exec(message);

@@ -13,7 +13,7 @@
 
 /** What a dump of one address family gave. */
 export interface TcpDump {
-  /** Sockets by the kernel's state number (1 established … 11 closing). */
+  /** Sockets by the kernel's state number (1 established ... 11 closing). */
   states: Map<number, number>;
   /** Bytes queued to be read, and to be sent (a listener's: its backlog limit). */
   rxQueued: number;

@@ -6,7 +6,7 @@
  *   a mount point called in place, 10 µs on one of Deno's blocking threads, where one
  *   `stat -f` process costs 2 ms of CPU whatever it is given (bench/node.ts): with it the
  *   filesystem collector cost twice node_exporter's. Filesystems that keep their counters in
- *   memory (tmpfs, ext4, xfs, btrfs…) are asked in place; any other (NFS, CIFS, FUSE, Ceph…)
+ *   memory (tmpfs, ext4, xfs, btrfs...) are asked in place; any other (NFS, CIFS, FUSE, Ceph...)
  *   may wait on a server, so it is asked on a blocking thread, given
  *   {@linkcode STATFS_TIMEOUT_MS}, and not asked again while its call has not returned: a
  *   dead NFS server holds one thread, never more (node_exporter's stuck-mount rule).

@@ -75,7 +75,7 @@ export async function withHost<T>(fn: (root: string) => Promise<T>): Promise<T> 
 export type StatfsRow = [number, number, number, number, number, number];
 
 /**
- * A runner for the filesystem collector's `stat -f --printf … -- PATH…`: each path in
+ * A runner for the filesystem collector's `stat -f --printf ... -- PATH...`: each path in
  * `table` answers its row; `"hang"` makes the whole run time out with nothing written (as a
  * killed `stat` whose output was still buffered); any other path fails as a missing one
  * does. Records every call's paths in `calls`.

@@ -39,7 +39,7 @@
  * | `container_cpu_{user,system}_seconds_total` | `cpu.stat` user_usec, system_usec / `cpuacct.stat` (USER_HZ) |
  * | `container_cpu_cfs_{periods,throttled_periods,throttled_seconds}_total` | `cpu.stat` with a quota in `cpu.max` / `cpu.stat` with `cpu.cfs_quota_us` > 0 |
  * | `container_memory_usage_bytes` | `memory.current` / `memory.usage_in_bytes` |
- * | `container_memory_working_set_bytes` | usage − `inactive_file` / − `total_inactive_file`, at least 0 |
+ * | `container_memory_working_set_bytes` | usage - `inactive_file` / - `total_inactive_file`, at least 0 |
  * | `container_memory_rss`, `_cache`, `_mapped_file` | `memory.stat` anon, file, file_mapped / total_rss, total_cache, total_mapped_file |
  * | `container_memory_swap` | `memory.swap.current` / `memory.stat` total_swap |
  * | `container_memory_max_usage_bytes` | `memory.peak` (5.19+) / `memory.max_usage_in_bytes` |
@@ -144,7 +144,7 @@ const POD_DIR =
 
 /**
  * The pod uid and container id a cgroup path names (`/kubepods/burstable/pod<uid>/<id>`,
- * `…-pod<uid_>.slice/cri-containerd-<id>.scope`), either missing when it names none.
+ * `...-pod<uid_>.slice/cri-containerd-<id>.scope`), either missing when it names none.
  */
 export function cgroupIdsOfPath(path: string): { podUid?: string; containerId?: string } {
   const ids: { podUid?: string; containerId?: string } = {};
@@ -159,7 +159,7 @@ export function cgroupIdsOfPath(path: string): { podUid?: string; containerId?: 
 
 /** A cgroup found by the walk. */
 export interface FoundCgroup {
-  /** The path from the tree's root, as cAdvisor's `id`: `/kubepods/burstable/pod…/…`. */
+  /** The path from the tree's root, as cAdvisor's `id`: `/kubepods/burstable/pod.../...`. */
   path: string;
   /** The container id, for a container's cgroup. */
   containerId?: string;
@@ -222,7 +222,7 @@ function isKata(
   return kataIds.has(identity.sandboxId) || identity.runtimeHandler.startsWith("kata");
 }
 
-/** `MAJ:MIN` → `/dev/<name>`, read once per device per scrape. */
+/** `MAJ:MIN` -> `/dev/<name>`, read once per device per scrape. */
 function deviceNames(context: CollectContext): (device: string) => Promise<string> {
   const names = new Map<string, Promise<string>>();
   return (device) => {

@@ -67,7 +67,7 @@ export interface ContainerIdentity {
   image: string;
   /** Its pod sandbox's id (its own for a sandbox). */
   sandboxId: string;
-  /** The sandbox's runtime handler (`kata`…; empty for the runtime's default). */
+  /** The sandbox's runtime handler (`kata`...; empty for the runtime's default). */
   runtimeHandler: string;
 }
 

@@ -68,7 +68,7 @@ export function parseCpuinfo(text: string): CpuinfoBlock[] {
   return blocks;
 }
 
-/** node_cpu_info{…}, node_cpu_flag_info{flag}. */
+/** node_cpu_info{...}, node_cpu_flag_info{flag}. */
 export const cpuinfoCollector: NodeCollector = {
   name: "cpuinfo",
   description: "CPU models, microcode and instruction-set flags (/proc/cpuinfo)",

@@ -1,7 +1,7 @@
 /**
  * `gpu`: NVIDIA GPUs through `nvidia-smi` (`node.nvidiaSmiPath`, at most
  * `node.commandTimeout`), with dcgm-exporter's names and labels, so that its dashboards work
- * on nodes without DCGM: `--query-gpu=…` for the devices, `--query-compute-apps=…` for the
+ * on nodes without DCGM: `--query-gpu=...` for the devices, `--query-compute-apps=...` for the
  * memory each process holds, with the pod of the process's cgroup.
  *
  * - Names and units are dcgm-exporter's (`DCGM_FI_DEV_*`: °C, W, %, MiB, MHz, error counts);
@@ -11,8 +11,8 @@
  * - A value `nvidia-smi` prints as `[N/A]`, `[Not Supported]` or any other bracketed text is
  *   left out, never made a zero. A field this driver does not know (`Field "x" is not a valid
  *   field to query.`) is dropped from the query, said once, and never asked again.
- * - A GPU that fell off the bus (`Unable to determine the device handle for GPU…: GPU is
- *   lost…`) is one warning and `node_gpu_lost{pci_bus_id} 1`; the other GPUs are read on.
+ * - A GPU that fell off the bus (`Unable to determine the device handle for GPU...: GPU is
+ *   lost...`) is one warning and `node_gpu_lost{pci_bus_id} 1`; the other GPUs are read on.
  * - Without `nvidia-smi` (most nodes) the collector fails with one line saying so.
  *
  * @module

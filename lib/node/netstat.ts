@@ -121,7 +121,7 @@ function netstat(out: Families, key: string, value: number | undefined): void {
 }
 
 /**
- * The `Proto: Name Name…` / `Proto: value value…` line pairs of `/proc/net/snmp` and
+ * The `Proto: Name Name...` / `Proto: value value...` line pairs of `/proc/net/snmp` and
  * `netstat`, as `Proto_Name` and value. A pair whose counts differ is reported and skipped.
  */
 export function parsePairs(text: string, bad: (problem: string) => void): Map<string, number> {
@@ -250,7 +250,7 @@ async function procTcp(context: CollectContext): Promise<TcpCounts | undefined> 
   let found = false;
   for (const file of ["tcp", "tcp6"]) {
     const count = (line: string) => {
-      // "  0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1076 …"
+      // "  0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1076 ..."
       const fields = line.trim().split(/\s+/, 10);
       const number = parseInt(fields[3] ?? "", 16);
       const state = TCP_STATES[number];

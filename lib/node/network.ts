@@ -1,8 +1,8 @@
 /**
  * `network`: traffic per network device from `/proc/net/dev` (node_exporter's netdev
- * collector, its legacy names: `node_network_receive_errs_total`, `…_drop_total`,
- * `…_colls_total`) and each device's state from `/sys/class/net/DEV` (its netclass collector:
- * `node_network_up`, `_mtu_bytes`, `_speed_bytes`, `_carrier`, `node_network_info{…}` with
+ * collector, its legacy names: `node_network_receive_errs_total`, `..._drop_total`,
+ * `..._colls_total`) and each device's state from `/sys/class/net/DEV` (its netclass collector:
+ * `node_network_up`, `_mtu_bytes`, `_speed_bytes`, `_carrier`, `node_network_info{...}` with
  * node_exporter 1.12's `adminstate`).
  *
  * The counters are read from `PROC/1/net/dev`, the network namespace of the host's init:
@@ -55,7 +55,7 @@ export function readHostNet(
   return { path, text: readTextNow(context, path, options) };
 }
 
-/** node_network_{receive,transmit}_*_total{device}, node_network_up, _info, _mtu_bytes, … */
+/** node_network_{receive,transmit}_*_total{device}, node_network_up, _info, _mtu_bytes, ... */
 export const networkCollector: NodeCollector = {
   name: "network",
   description: "traffic and errors per network device (/proc/net/dev), link state (/sys)",

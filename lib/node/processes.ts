@@ -42,7 +42,7 @@ export interface ProcStat {
 }
 
 /**
- * Parses `/proc/PID/stat`: `PID (COMM) STATE PPID …`, where COMM may hold spaces and
+ * Parses `/proc/PID/stat`: `PID (COMM) STATE PPID ...`, where COMM may hold spaces and
  * parentheses (the last `)` ends it).
  */
 export function parseProcStat(text: string): ProcStat | undefined {

@@ -69,7 +69,7 @@ export interface DiskReport {
 /** One network device over the interval. */
 export interface NetworkReport {
   device: string;
-  /** The kernel's operational state: `up`, `down`, `unknown` (loopback, tunnels)… */
+  /** The kernel's operational state: `up`, `down`, `unknown` (loopback, tunnels)... */
   operstate: string | null;
   receiveBytesPerSecond: number;
   transmitBytesPerSecond: number;

@@ -23,7 +23,7 @@ const STAT_LINES: Record<string, [name: string, help: string, type: "counter" | 
   btime: ["node_boot_time_seconds", "Node boot time, in unixtime.", "gauge"],
 };
 
-/** node_context_switches_total, node_intr_total, node_forks_total, node_procs_*, … */
+/** node_context_switches_total, node_intr_total, node_forks_total, node_procs_*, ... */
 export const systemCollector: NodeCollector = {
   name: "system",
   description: "context switches, interrupts, forks, processes, boot time, file handles",

@@ -1,8 +1,8 @@
 /**
  * Talking to the platform over HTTP: the OAuth2 token endpoint (JWT-bearer grant) with a
  * cached access token refreshed before it expires by one request however many wait for it,
- * and POSTs with the platform's retry rules: 401 → a new token and one more try; other 4xx
- * (but 429) → refused, not retried; 5xx, 429, timeouts and network errors → exponential
+ * and POSTs with the platform's retry rules: 401 -> a new token and one more try; other 4xx
+ * (but 429) -> refused, not retried; 5xx, 429, timeouts and network errors -> exponential
  * backoff with full jitter, at most `maxRetries` more tries.
  *
  * @module

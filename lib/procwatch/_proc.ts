@@ -17,14 +17,25 @@ export interface TcpSocket {
 
 const decoder = new TextDecoder();
 
+/** The first buffer of {@linkcode readHead}; it doubles up to the cap as the file needs. */
+const FIRST_READ_BYTES = 16 << 10;
+
 /** The first `max` bytes of a file as text, or undefined when it cannot be read. */
 export async function readHead(path: string, max = 4096): Promise<string | undefined> {
   let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(path);
-    const buffer = new Uint8Array(max);
+    // The cap bounds the read; it is not the size to expect. A namespace's TCP tables are
+    // read with a 4 MiB cap and hold a few KiB: a buffer of the cap for each cost the idle
+    // daemon 8 MiB of native memory per scan, and its RSS grew by that until V8 collected.
+    let buffer = new Uint8Array(Math.min(max, FIRST_READ_BYTES));
     let length = 0;
     while (length < max) {
+      if (length === buffer.length) {
+        const larger = new Uint8Array(Math.min(max, buffer.length * 2));
+        larger.set(buffer);
+        buffer = larger;
+      }
       const n = await file.read(buffer.subarray(length));
       if (n === null) break;
       length += n;

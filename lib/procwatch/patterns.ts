@@ -18,7 +18,6 @@
  *
  * @module
  */
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "../errors.ts";
 
@@ -114,7 +113,9 @@ export async function loadPatterns(path: string): Promise<Pattern[]> {
   }
   let data: unknown;
   try {
-    data = parseYaml(text);
+    // Loaded only here: with the built-in patterns alone the daemon never holds the parser.
+    const { parse } = await import("yaml");
+    data = parse(text);
   } catch (error) {
     throw new ConfigError(
       `Cannot read the process patterns "${path}": ${(error as Error).message.split("\n")[0]}`,

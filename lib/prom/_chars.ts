@@ -14,7 +14,7 @@ export const BACKSLASH = 92;
 
 /** Quotes a piece of text for an error message, cut to a readable length. */
 export function quote(text: string): string {
-  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}\u2026` : text);
 }
 
 /** Character classes, one bit each, for every UTF-16 code unit (see {@linkcode CHARS}). */

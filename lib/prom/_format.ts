@@ -24,7 +24,7 @@ export interface SerializeOptions {
 export interface FamilyOptions extends SerializeOptions {
   /**
    * Write the family under this name instead of its own: a sample named after the family
-   * keeps its suffix (`go_threads` → `kata_shim_go_threads`, `x_bucket` → `y_bucket`).
+   * keeps its suffix (`go_threads` -> `kata_shim_go_threads`, `x_bucket` -> `y_bucket`).
    */
   name?: string;
   /**

@@ -8,7 +8,7 @@
  *
  * @example Aggregating shims the kata-monitor way
  * ```ts
- * const lines = new Map<string, string[]>(); // family name → one rendered part per shim
+ * const lines = new Map<string, string[]>(); // family name -> one rendered part per shim
  * const first = new Map<string, MetricFamily>();
  * for (const shim of shims) {
  *   for (const family of parsePrometheusText(shim.text, { lenient: true })) {

@@ -23,7 +23,7 @@ export type Labels = Record<string, string>;
 
 /** One sample line: `name{labels} value [timestamp]`. */
 export interface Sample {
-  /** The sample's own name: the family's, or with `_bucket`, `_sum`, `_count`, `_total`… */
+  /** The sample's own name: the family's, or with `_bucket`, `_sum`, `_count`, `_total`... */
   name: string;
   labels: Labels;
   /** NaN, +Inf and -Inf included. */

@@ -46,7 +46,7 @@ const RETRYABLE_CODES = new Set([
 
 /** One S3 request, before signing. */
 export interface S3Request {
-  /** The S3 operation, for messages: `UploadPart`, `ListObjectsV2`… */
+  /** The S3 operation, for messages: `UploadPart`, `ListObjectsV2`... */
   operation: string;
   method: "GET" | "HEAD" | "PUT" | "POST" | "DELETE";
   /** The full object key (prefix included); none for a bucket request. */
@@ -76,7 +76,7 @@ export interface S3Answer {
  */
 export class S3Error extends UnavailableError {
   constructor(
-    /** `UploadPart to http://minio:9000 answered 500 InternalError: …`, without the object. */
+    /** `UploadPart to http://minio:9000 answered 500 InternalError: ...`, without the object. */
     readonly detail: string,
     readonly object: string,
     readonly status: number,
@@ -298,7 +298,7 @@ async function readText(response: Response, limit: number, truncate: boolean): P
 
 function oneLine(text: string): string {
   const line = text.replace(/\s+/g, " ").trim();
-  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+  return line.length > 300 ? `${line.slice(0, 300)}\u2026` : line;
 }
 
 function encodeRfc3986(text: string): string {

@@ -25,12 +25,12 @@ function unescapeXml(text: string): string {
   );
 }
 
-/** The raw contents of every `<tag>…</tag>` (S3's answers never nest a tag in itself). */
+/** The raw contents of every `<tag>...</tag>` (S3's answers never nest a tag in itself). */
 export function xmlBlocks(xml: string, tag: string): string[] {
   return [...xml.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, "g"))].map((m) => m[1]!);
 }
 
-/** The text of the first `<tag>…</tag>`, unescaped. */
+/** The text of the first `<tag>...</tag>`, unescaped. */
 export function xmlText(xml: string, tag: string): string | undefined {
   const block = xmlBlocks(xml, tag)[0];
   return block === undefined ? undefined : unescapeXml(block);

@@ -2,7 +2,7 @@
  * What every storage backend offers: the local directory tree, the same on an NFS mount, and
  * S3-compatible object storage. A stored core is an object named
  * `{timestamp}_{pod}_{container}.core.gz|.zst` under its instance's folder (or prefix), with a
- * JSON metadata object beside it (`….json`). An object exists for readers only once it is
+ * JSON metadata object beside it (`....json`). An object exists for readers only once it is
  * complete: local writes go through a temporary name, fsync and rename; S3 uploads become
  * visible when the multipart upload completes.
  *
@@ -17,7 +17,7 @@ export type StoreCompression = "gzip" | "zstd";
 export interface StoredObject {
   /** `instance/file`, relative to the store's root (or S3 prefix). */
   key: string;
-  /** Where it lives, e.g. `file:///var/lib/agent/cores/prod/…` or `s3://bucket/cores/prod/…`. */
+  /** Where it lives, e.g. `file:///var/lib/agent/cores/prod/...` or `s3://bucket/cores/prod/...`. */
   uri: string;
   /** Bytes stored (compressed). */
   bytes: number;
@@ -25,7 +25,7 @@ export interface StoredObject {
   sha256: string;
   compression: StoreCompression;
   storedAt: string;
-  /** What the pipeline recorded: analysis, score, pod, node, fingerprint… */
+  /** What the pipeline recorded: analysis, score, pod, node, fingerprint... */
   metadata: Record<string, unknown>;
 }
 

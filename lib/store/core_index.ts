@@ -341,7 +341,7 @@ export class CoreIndex {
 
   /**
    * Reserves a stored object name for a core (state `storing`): the name itself when free,
-   * else with `-2`, `-3`… before the extension. The reservation makes a resumed agent reuse
+   * else with `-2`, `-3`... before the extension. The reservation makes a resumed agent reuse
    * the same name, so it can never store one core twice; the UNIQUE column makes two
    * processes reserving at once get different names.
    *

@@ -46,7 +46,7 @@ export function objectName(
 
 /**
  * Makes an object name safe as one path component, as {@linkcode safeName} does, but cuts
- * a long one before its `.core.…` extension rather than through it.
+ * a long one before its `.core....` extension rather than through it.
  *
  * @example Usage
  * ```ts

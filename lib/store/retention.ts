@@ -71,7 +71,7 @@ export interface PlannedDeletion {
   /** `instance/fingerprint`, `null` for a core without a fingerprint. */
   group: string | null;
   rule: RetentionRule;
-  /** For people: `older than 30d`, `group 3f9a… over 5`, `over max bytes 50GB`, … */
+  /** For people: `older than 30d`, `group 3f9a... over 5`, `over max bytes 50GB`, ... */
   reason: string;
 }
 
@@ -230,7 +230,7 @@ function deletion(c: Candidate, rule: RetentionRule, reason: string): PlannedDel
 
 function shortFingerprint(c: Candidate): string {
   const fingerprint = c.group!.slice(c.group!.lastIndexOf("/") + 1);
-  return fingerprint.length > 4 ? `${fingerprint.slice(0, 4)}…` : fingerprint;
+  return fingerprint.length > 4 ? `${fingerprint.slice(0, 4)}\u2026` : fingerprint;
 }
 
 function sum(candidates: readonly Candidate[]): number {

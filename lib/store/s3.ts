@@ -147,7 +147,7 @@ export class S3Store implements Store {
 
   /**
    * Stores a core compressed as `{prefix}{instance}/{name}`, then its metadata beside it as
-   * `….json`. Incomplete uploads of the same key left by an earlier, interrupted run are
+   * `....json`. Incomplete uploads of the same key left by an earlier, interrupted run are
    * aborted first.
    *
    * @throws {InputError} when the source cannot be read (or its size is not as expected).
