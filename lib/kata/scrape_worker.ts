@@ -160,10 +160,9 @@ export class ScrapeWorker {
 
   async #runWorker(signal: AbortSignal): Promise<void> {
     const options = this.#options;
-    const worker = new Worker(
-      options.workerUrl ?? new URL("./_scrape_worker.ts", import.meta.url),
-      { type: "module" },
-    );
+    const worker = options.workerUrl
+      ? new Worker(options.workerUrl, { type: "module" })
+      : new Worker(new URL("./_scrape_worker.ts", import.meta.url), { type: "module" });
     const send = (message: ToWorker) => worker.postMessage(message);
     let crashed: (error: Error) => void = () => {};
     let stopped: () => void = () => {};
