@@ -12,9 +12,14 @@
  * `--interval` seconds (Prometheus' usual 15 s), and the growth of VmRSS from the first scrape
  * to the last is printed: idle memory should be flat.
  *
- * Goal (issue 16): the daemon's idle RSS ≤ 80 MB (stretch 64).
+ * With `--flood S`, each is then started alone again and flooded with
+ * `wrk -t2 -c64 -dSs /metrics` (the issue's "request flood, idle node" row); the table shows
+ * VmRSS before, VmHWM at the end of the flood, VmRSS 30 s after it, and wrk's requests/s.
  *
- * Run: deno task bench:idle [--runs N] [--settle S] [--minutes M] [--interval S]
+ * Goals (issue 16): the daemon's idle RSS ≤ 80 MB (stretch 64); ≤ 128 MB during and after
+ * the flood.
+ *
+ * Run: deno task bench:idle [--runs N] [--settle S] [--minutes M] [--interval S] [--flood S]
  *
  * @module
  */
@@ -31,12 +36,14 @@ const { values } = parseArgs({
     settle: { type: "string", default: "10" },
     minutes: { type: "string", default: "0" },
     interval: { type: "string", default: "15" },
+    flood: { type: "string", default: "0" },
   },
 });
 const RUNS = Number(values.runs);
 const SETTLE_MS = Number(values.settle) * 1000;
 const MINUTES = Number(values.minutes);
 const INTERVAL_MS = Number(values.interval) * 1000;
+const FLOOD_S = Number(values.flood);
 /** The V8 flags of `deno task start` and of the compiled binary (deno.json). */
 const V8_FLAGS = "--v8-flags=--max-semi-space-size=1";
 
@@ -236,5 +243,32 @@ if (MINUTES > 0) {
     }
   } finally {
     for (const r of running) await r.stop();
+  }
+}
+
+if (FLOOD_S > 0) {
+  console.log(`\nFlooded alone: wrk -t2 -c64 -d${FLOOD_S}s /metrics\n`);
+  console.log("| process | VmRSS before | VmHWM at the end | VmRSS 30 s after | requests/s |");
+  console.log("| --- | ---: | ---: | ---: | ---: |");
+  for (const subject of SUBJECTS) {
+    const running = await start(subject);
+    try {
+      await sleep(SETTLE_MS);
+      const before = memory(running.pid);
+      const wrk = await new Deno.Command("wrk", {
+        args: ["-t2", "-c64", `-d${FLOOD_S}s`, `http://127.0.0.1:${running.port}/metrics`],
+        stderr: "null",
+      }).output();
+      const during = memory(running.pid);
+      const rate = /Requests\/sec:\s+([\d.]+)/.exec(new TextDecoder().decode(wrk.stdout))?.[1];
+      await sleep(30_000);
+      const after = memory(running.pid);
+      console.log(
+        `| ${subject.name} | ${mib(before.rss)} | ${mib(during.hwm)} | ${mib(after.rss)} | ` +
+          `${rate === undefined ? "wrk failed" : Math.round(Number(rate))} |`,
+      );
+    } finally {
+      await running.stop();
+    }
   }
 }
