@@ -20,7 +20,8 @@ RUN case "$TARGETARCH" in \
       arm64) target=aarch64-unknown-linux-gnu ;; \
       *) echo "unsupported architecture: $TARGETARCH" >&2; exit 1 ;; \
     esac \
- && deno compile -q --v8-flags=--max-semi-space-size=1 -P=agent --target "$target" --output /out/agent main.ts
+ && deno compile -q --v8-flags=--max-semi-space-size=1 -P=agent --target "$target" \
+      --include cli/_later_modules.ts --output /out/agent main.ts
 
 # 2. The runtime: Debian with what the agent runs beside it (gdb reads the stacks, fuser tells
 # whether a core is still being written, getfattr reads systemd-coredump's metadata) and what an

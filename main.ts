@@ -22,6 +22,23 @@ function writeAll(stream: typeof Deno.stdout | typeof Deno.stderr, text: string)
   }
 }
 
+/**
+ * What `deno cache` and `deno compile --include` must be given besides `main.ts`: the file
+ * naming every module {@linkcode later} and the commands' `later()` import.
+ */
+export const LATER_MODULES: readonly string[] = ["cli/_later_modules.ts"];
+
+/**
+ * Imports the module `specifier` names when called. Deno loads, before `main()` runs, every
+ * module a literal `import()` names, and through it nearly the whole project and its npm
+ * packages: a specifier it cannot read ahead keeps the start of `agent version` and of
+ * `analyze core` to the modules they run. Each specifier is also a literal import in
+ * `cli/_later_modules.ts`, for `deno cache` and `deno compile --include` (LATER_MODULES).
+ */
+function later<T>(specifier: string): Promise<T> {
+  return import(specifier);
+}
+
 /** Runs the CLI with `args` and returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const fast = fastCommand(args);
@@ -35,29 +52,47 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   // gdb on the core of `analyze core` starts now and runs while the rest loads; unused, it
-  // ends with the command.
-  const early = args[0] === "analyze" ? await import("./cli/_early.ts") : undefined;
+  // ends with the command. A plain `analyze core` runs without the command line at all.
+  const early = args[0] === "analyze"
+    ? await later<typeof import("./cli/_early.ts")>("./cli/_early.ts")
+    : undefined;
   await early?.startEarlyGdb(args);
   try {
-    return await runCommandLine(args);
+    const quick = await early?.quickAnalysis(args);
+    if (!quick) return await runCommandLine(args);
+    try {
+      await quick();
+      return ExitCode.Ok;
+    } catch (error) {
+      return reportError(error, args);
+    }
   } finally {
     await early?.discardEarlyGdb();
   }
 }
 
 async function runCommandLine(args: string[]): Promise<number> {
-  // Imported here, not above: `agent version` needs neither (about 40 ms and 20 MB).
-  const [{ CommanderError }, { buildCli, resolveCommand }, config] = await Promise.all([
-    import("@commander-js/extra-typings"),
-    import("./cli/mod.ts"),
-    import("./lib/config/mod.ts"),
-  ]);
-  rustLogLevel = config.rustLogLevel;
+  // Imported here, not above: `agent version` needs neither (about 40 ms and 20 MB). The
+  // configuration (zod) loads with the command that uses it, or here when a log level
+  // variable must be read as the configuration reads it.
+  const logLevelSet = ["AGENT_LOG_LEVEL", "RUST_LOG"].some((name) => {
+    try {
+      return Deno.env.get(name) !== undefined;
+    } catch {
+      return false;
+    }
+  });
+  const [{ CommanderError }, { buildCli, prepareCommand, resolveCommand }, config] = await Promise
+    .all([
+      later<typeof import("@commander-js/extra-typings")>("@commander-js/extra-typings"),
+      later<typeof import("./cli/mod.ts")>("./cli/mod.ts"),
+      logLevelSet ? later<typeof import("./lib/config/mod.ts")>("./lib/config/mod.ts") : undefined,
+    ]);
+  rustLogLevel = config?.rustLogLevel;
   const { program, context } = buildCli({
     out: (text) => writeAll(Deno.stdout, text),
     err: (text) => writeAll(Deno.stderr, text),
   });
-  const debug = () => wantsDebug(args);
   try {
     // What the arguments name is checked first: an unknown command is one line and exit code
     // 2 even with --help, and a group named alone (`agent analyze`) prints its help.
@@ -66,6 +101,7 @@ async function runCommandLine(args: string[]): Promise<number> {
       writeAll(Deno.stderr, resolved.message + "\n");
       return ExitCode.Usage;
     }
+    await prepareCommand(resolved.command);
     if (resolved.kind === "help") {
       writeAll(Deno.stdout, resolved.command.helpInformation());
       return ExitCode.Ok;
@@ -77,18 +113,23 @@ async function runCommandLine(args: string[]): Promise<number> {
       // Help and version end with code 0; anything else commander rejects is a usage error.
       return error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
     }
-    if (error instanceof AgentError) {
-      writeAll(Deno.stderr, oneLine(error.message) + "\n");
-      if (debug()) {
-        for (const cause of causeChain(error).slice(1)) {
-          writeAll(Deno.stderr, `  caused by: ${oneLine(cause)}\n`);
-        }
-      }
-      return error.exitCode;
-    }
-    reportInternal(error, debug());
-    return ExitCode.Internal;
+    return reportError(error, args);
   }
+}
+
+/** Says what went wrong on stderr and returns the exit code of `error`. */
+function reportError(error: unknown, args: string[]): number {
+  if (error instanceof AgentError) {
+    writeAll(Deno.stderr, oneLine(error.message) + "\n");
+    if (wantsDebug(args)) {
+      for (const cause of causeChain(error).slice(1)) {
+        writeAll(Deno.stderr, `  caused by: ${oneLine(cause)}\n`);
+      }
+    }
+    return error.exitCode;
+  }
+  reportInternal(error, wantsDebug(args));
+  return ExitCode.Internal;
 }
 
 function reportInternal(error: unknown, debug: boolean): void {

@@ -1,9 +1,11 @@
 /**
- * Start-up benchmark: `agent version` (and `agent version -o json`, `agent --help`, which
- * builds the whole command line) against `deno run` of an empty script, whole processes
- * under GNU time, alternating in rounds (the order rotating), medians of wall time and peak
- * RSS, in one run. Other checkouts (`--ref DIR`, e.g. an export of main) run the same
- * commands in the same rounds. On a shared machine, compare the ratios of one run.
+ * Start-up benchmark: `agent version` (and `agent version -o json`), the help of the root and
+ * of three commands, which build the whole command line, `agent stats` (one report, 100 ms
+ * apart: its two collections are 100 ms of its time) and `agent anomaly score` of a
+ * three-line series, against `deno run` of an empty script, whole processes under GNU time,
+ * alternating in rounds (the order rotating), medians of wall time and peak RSS, in one run.
+ * Other checkouts (`--ref DIR`, e.g. an export of main) run the same commands in the same
+ * rounds. On a shared machine, compare the ratios of one run.
  *
  * Run: deno run -q --allow-read --allow-write --allow-run --allow-env bench/startup.ts
  *   [--runs N] [--ref DIR...]
@@ -23,6 +25,8 @@ const { values } = parseArgs({
 });
 const runs = Number(values.runs);
 const empty = await Deno.makeTempFile({ suffix: ".ts" });
+const series = await Deno.makeTempFile({ suffix: ".csv" });
+await Deno.writeTextFile(series, "timestamp,value\n0,1\n60,2\n120,1\n");
 
 interface Row {
   name: string;
@@ -46,6 +50,11 @@ for (const [label, root] of [["this checkout", ROOT], ...values.ref.map((r) => [
   rows.push(agent(root!, label!, ["version"]));
   rows.push(agent(root!, label!, ["version", "-o", "json"]));
   rows.push(agent(root!, label!, ["--help"]));
+  rows.push(agent(root!, label!, ["score", "--help"]));
+  rows.push(agent(root!, label!, ["discover", "--help"]));
+  rows.push(agent(root!, label!, ["stats", "--help"]));
+  rows.push(agent(root!, label!, ["stats", "-o", "json", "--count", "1", "--interval", "100ms"]));
+  rows.push(agent(root!, label!, ["anomaly", "score", series]));
 }
 
 const timeFile = await Deno.makeTempFile();
@@ -71,6 +80,7 @@ for (let round = 0; round < runs; round++) {
   for (let i = 0; i < rows.length; i++) await once(rows[(i + round) % rows.length]!);
 }
 await Deno.remove(empty);
+await Deno.remove(series);
 await Deno.remove(timeFile);
 
 const median = (values: number[]) =>

@@ -5,10 +5,11 @@
  * @module
  */
 import { Option } from "@commander-js/extra-typings";
-import { type Config, type FlagValue, loadConfig } from "../lib/config/mod.ts";
+import type { Config, FlagValue } from "../lib/config/mod.ts";
 import type { ExitCodeValue } from "../lib/errors.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import type { KubeClient } from "../lib/kube/mod.ts";
+import { later } from "./_later.ts";
 
 /** Shared state of one CLI run. */
 export interface CliContext {
@@ -49,6 +50,11 @@ export function createContext(globals: () => GlobalOptions): CliContext {
     },
     async config(flags = {}) {
       const { config: file, logLevel, logFormat } = globals();
+      // Loaded with the first command that needs it: zod is a fifth of the start-up of the
+      // commands that do not (help, usage errors).
+      const { loadConfig } = await later<typeof import("../lib/config/mod.ts")>(
+        "../lib/config/mod.ts",
+      );
       const config = await loadConfig({
         file,
         args: {
@@ -65,7 +71,9 @@ export function createContext(globals: () => GlobalOptions): CliContext {
         "discovery.kubeconfig": flag("--kubeconfig", flags.kubeconfig),
         "discovery.context": flag("--context", flags.context),
       });
-      const { KubeClient, loadKubeTarget } = await import("../lib/kube/mod.ts");
+      const { KubeClient, loadKubeTarget } = await later<typeof import("../lib/kube/mod.ts")>(
+        "../lib/kube/mod.ts",
+      );
       const target = await loadKubeTarget({
         kubeconfig: config.discovery.kubeconfig || undefined,
         context: config.discovery.context || undefined,

@@ -35,6 +35,36 @@ export function examplesOf(command: CommandUnknownOpts): readonly Example[] {
   return EXAMPLES.get(command) ?? [];
 }
 
+const LATE = new WeakMap<CommandUnknownOpts, () => Promise<void>>();
+
+/**
+ * Declares the parts of `command` that come from modules too heavy to load with every command
+ * (the choices of an argument, a help section listing the node collectors): `fill` sets them,
+ * and runs only when {@linkcode prepareCommand} is called for this command, before it is
+ * parsed or its help printed.
+ *
+ * @example Usage
+ * ```ts ignore
+ * lateParts(command, async () => {
+ *   const { NAMES } = await import("../lib/x/mod.ts");
+ *   command.registeredArguments[0]!.choices(NAMES);
+ * });
+ * ```
+ */
+export function lateParts<C extends CommandUnknownOpts>(command: C, fill: () => Promise<void>): C {
+  LATE.set(command, fill);
+  return command;
+}
+
+/** Fills the late parts (see {@linkcode lateParts}) of `command` and of its parents, once. */
+export async function prepareCommand(command: CommandUnknownOpts): Promise<void> {
+  for (let c: CommandUnknownOpts | null = command; c; c = c.parent) {
+    const fill = LATE.get(c);
+    LATE.delete(c);
+    await fill?.();
+  }
+}
+
 /** A section of a command's help beyond the usual ones: a list of terms and descriptions. */
 export type HelpSection = readonly [title: string, items: readonly (readonly [string, string])[]];
 

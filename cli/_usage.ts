@@ -11,8 +11,9 @@ import { commandPath } from "./_help.ts";
 
 /** What the command line names, before commander parses it. */
 export type Resolution =
-  /** A runnable command, or a help request commander answers: parse as given. */
-  | { kind: "parse"; args: string[] }
+  /** A runnable command, or a help request commander answers: parse as given; `command` is
+   * the one the arguments name. */
+  | { kind: "parse"; args: string[]; command: CommandUnknownOpts }
   /** A group named without a subcommand (`agent analyze`), or nothing at all: its help. */
   | { kind: "help"; command: CommandUnknownOpts }
   /** A command that does not exist: this one-line message, exit code 2. */
@@ -89,12 +90,12 @@ export function resolveCommand(program: CommandUnknownOpts, args: string[]): Res
     path.push(arg);
     command = next;
   }
-  if (helpCommand) return { kind: "parse", args: [...path, "--help"] };
+  if (helpCommand) return { kind: "parse", args: [...path, "--help"], command };
   const asksHelp = args.slice(0, i).some((a) => a === "--help" || a === "-h");
   const asksVersion = command === program &&
     args.slice(0, i).some((a) => a === "--version" || a === "-V");
   if (command.commands.length > 0 && !asksHelp && !asksVersion) return { kind: "help", command };
-  return { kind: "parse", args };
+  return { kind: "parse", args, command };
 }
 
 /** `'--exe <path>'` as `--exe`: the long flag alone, as users type it. */

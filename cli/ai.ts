@@ -6,22 +6,14 @@
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import type { DatabaseSync } from "node:sqlite";
-import {
-  AiLedger,
-  aiSettings,
-  crashContext,
-  Explainer,
-  type Explanation,
-  priceOf,
-  type UsageReport,
-} from "../lib/ai/mod.ts";
+import type { Explanation, UsageReport } from "../lib/ai/mod.ts";
 import type { Config } from "../lib/config/mod.ts";
-import { type CoreAnalysis, scoreCore, scoreOptions } from "../lib/core/mod.ts";
+import type { CoreAnalysis } from "../lib/core/mod.ts";
 import { escapeControl } from "../lib/escape.ts";
-import { CoreIndex, openState } from "../lib/store/mod.ts";
 import type { CliContext } from "./_context.ts";
 import { examples } from "./_help.ts";
 import { print, renderJson } from "./output.ts";
+import { later } from "./_later.ts";
 
 /** Builds the `ai` command group. */
 export function aiCommand(context: CliContext): CommandUnknownOpts {
@@ -44,7 +36,7 @@ export function aiCommand(context: CliContext): CommandUnknownOpts {
     .action(async (options) => {
       const config = await context.config();
       const usage = await readUsage(config);
-      const report = { ...usage, limits: limitsOf(config) };
+      const report = { ...usage, limits: await limitsOf(config) };
       await print(options.output === "json" ? renderJson(report) : renderUsage(report));
     });
   examples(
@@ -59,7 +51,9 @@ export function aiCommand(context: CliContext): CommandUnknownOpts {
 }
 
 /** The limits of the `ai` section, as `ai usage` shows them. */
-function limitsOf(config: Config) {
+async function limitsOf(config: Config) {
+  // The command's modules load when it runs, not with the command line.
+  const { priceOf } = await later<typeof import("../lib/ai/mod.ts")>("../lib/ai/mod.ts");
   const ai = config.ai;
   return {
     maxCostPerMonth: ai.maxCostPerMonth,
@@ -74,6 +68,10 @@ function limitsOf(config: Config) {
 
 /** The month's usage, or zeros when there is no state database yet. */
 async function readUsage(config: Config): Promise<UsageReport> {
+  const [{ AiLedger }, { openState }] = await Promise.all([
+    later<typeof import("../lib/ai/mod.ts")>("../lib/ai/mod.ts"),
+    later<typeof import("../lib/store/mod.ts")>("../lib/store/mod.ts"),
+  ]);
   const now = new Date();
   const exists = await Deno.stat(`${config.stateDir}/state.db`).then(() => true, () => false);
   const db = await openState(exists ? config.stateDir : ":memory:");
@@ -88,7 +86,7 @@ function money(value: number): string {
   return value === 0 ? "0" : value < 0.01 ? value.toPrecision(3) : value.toFixed(2);
 }
 
-function renderUsage(r: UsageReport & { limits: ReturnType<typeof limitsOf> }): string {
+function renderUsage(r: UsageReport & { limits: Awaited<ReturnType<typeof limitsOf>> }): string {
   const l = r.limits;
   const row = (label: string, value: string) => `${label.padEnd(11)}${value}`;
   const price = l.price
@@ -117,6 +115,7 @@ function renderUsage(r: UsageReport & { limits: ReturnType<typeof limitsOf> }): 
 
 /** Checks the `ai` section before a long analysis; throws its ConfigError. */
 export async function checkAi(config: Config): Promise<void> {
+  const { aiSettings } = await later<typeof import("../lib/ai/mod.ts")>("../lib/ai/mod.ts");
   await aiSettings(config);
 }
 
@@ -133,6 +132,13 @@ export async function explainCore(
   analysis: CoreAnalysis,
   options: { force: boolean; signal?: AbortSignal },
 ): Promise<Explanation> {
+  const [{ AiLedger, aiSettings, crashContext, Explainer }, { scoreCore, scoreOptions }, store] =
+    await Promise.all([
+      later<typeof import("../lib/ai/mod.ts")>("../lib/ai/mod.ts"),
+      later<typeof import("../lib/core/mod.ts")>("../lib/core/mod.ts"),
+      later<typeof import("../lib/store/mod.ts")>("../lib/store/mod.ts"),
+    ]);
+  const { CoreIndex, openState } = store;
   const settings = await aiSettings(config);
   const db: DatabaseSync = await openState(config.stateDir);
   try {

@@ -4,10 +4,10 @@
  * @module
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
-import { Detector, DETECTOR_NAMES, readSeriesCsv } from "../lib/anomaly/mod.ts";
 import { InputError } from "../lib/errors.ts";
 import { writeAll } from "../lib/io.ts";
-import { examples, helpSections } from "./_help.ts";
+import { examples, helpSections, lateParts } from "./_help.ts";
+import { later } from "./_later.ts";
 
 const encoder = new TextEncoder();
 
@@ -16,6 +16,8 @@ const FLUSH_AT = 65_536;
 
 /** Builds the `anomaly` command and its `score` subcommand. */
 export function anomalyCommand(): CommandUnknownOpts {
+  // Its choices are the detectors' names, set when this command runs or its help is printed.
+  const detectorOption = new Option("--detector <name>", "detector").default("ensemble");
   const score = new Command("score")
     .summary("Score every point of a series for anomaly, 0 to 1, online")
     .description(
@@ -30,9 +32,7 @@ export function anomalyCommand(): CommandUnknownOpts {
       new Option("-o, --output <format>", "output format").choices(["csv", "json"] as const)
         .default("csv"),
     )
-    .addOption(
-      new Option("--detector <name>", "detector").choices(DETECTOR_NAMES).default("ensemble"),
-    )
+    .addOption(detectorOption)
     .action(async (file, options) => {
       const source = file === "-" ? "standard input" : `"${file}"`;
       let input: ReadableStream<Uint8Array>;
@@ -46,6 +46,13 @@ export function anomalyCommand(): CommandUnknownOpts {
             { cause: error },
           );
         }
+      }
+      const { Detector, isDetectorName, readSeriesCsv } = await later<
+        typeof import("../lib/anomaly/mod.ts")
+      >("../lib/anomaly/mod.ts");
+      // Checked by commander against the choices; this tells the type.
+      if (!isDetectorName(options.detector)) {
+        throw new InputError(`Unknown detector "${options.detector}"`);
       }
       const detector = new Detector(options.detector);
       const json = options.output === "json";
@@ -84,6 +91,12 @@ export function anomalyCommand(): CommandUnknownOpts {
       "agent anomaly score - --detector robust -o json < cpu.csv",
     ],
   );
+  lateParts(score, async () => {
+    const { DETECTOR_NAMES } = await later<typeof import("../lib/anomaly/mod.ts")>(
+      "../lib/anomaly/mod.ts",
+    );
+    detectorOption.choices(DETECTOR_NAMES);
+  });
   helpSections(score, ["Detectors", [
     ["ensemble", "all of them"],
     ["robust", "median/IQR of the last values"],

@@ -8,23 +8,12 @@
  * @module
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
-import {
-  CORE_PATTERN_FILE,
-  type CoreOutcome,
-  installCorePattern,
-  isFinished,
-  isUnnamable,
-  looksLikeCore,
-  openCollection,
-  parsePipeArguments,
-  restoreCorePattern,
-  spoolCore,
-  unnamableMessage,
-} from "../lib/collect/mod.ts";
+import type { CoreOutcome } from "../lib/collect/mod.ts";
 import { AgentError, ExitCode, UsageError } from "../lib/errors.ts";
 import type { CliContext } from "./_context.ts";
 import { examples } from "./_help.ts";
 import { print, renderJson, renderTable } from "./output.ts";
+import { later } from "./_later.ts";
 
 /** One line of `agent collect -o json`. Field names are part of the JSON contract. */
 export interface CollectResult {
@@ -61,6 +50,9 @@ async function coresIn(
   paths: readonly string[],
   patterns: readonly string[],
 ): Promise<{ found: string[]; unnamable: string[] }> {
+  const { isUnnamable, looksLikeCore, unnamableMessage } = await later<
+    typeof import("../lib/collect/mod.ts")
+  >("../lib/collect/mod.ts");
   const found: string[] = [];
   const unnamable: string[] = [];
   for (const dir of paths) {
@@ -102,8 +94,9 @@ export function collectCommand(context: CliContext): CommandUnknownOpts {
     )
     .option("--restore-core-pattern", "put back the core_pattern saved at installation")
     .addOption(
+      // lib/collect's CORE_PATTERN_FILE, which the command's modules load only when it runs.
       new Option("--core-pattern-file <file>", "the kernel's pattern file").default(
-        CORE_PATTERN_FILE,
+        "/proc/sys/kernel/core_pattern",
       ).hideHelp(),
     )
     .addOption(
@@ -113,6 +106,14 @@ export function collectCommand(context: CliContext): CommandUnknownOpts {
     .action(async (args, options) => {
       const config = await context.config();
       const log = context.log();
+      const {
+        installCorePattern,
+        isFinished,
+        openCollection,
+        parsePipeArguments,
+        restoreCorePattern,
+        spoolCore,
+      } = await later<typeof import("../lib/collect/mod.ts")>("../lib/collect/mod.ts");
       const modes = [options.fromStdin, options.installCorePattern, options.restoreCorePattern]
         .filter(Boolean).length;
       if (modes > 1) {

@@ -7,6 +7,7 @@
 import { Command, type CommandUnknownOpts } from "@commander-js/extra-typings";
 import { type CliContext, contextOption, flag, kubeconfigOption } from "./_context.ts";
 import { examples } from "./_help.ts";
+import { later } from "./_later.ts";
 
 /** Builds the `daemon` command. */
 export function daemonCommand(context: CliContext): CommandUnknownOpts {
@@ -52,7 +53,7 @@ export function daemonCommand(context: CliContext): CommandUnknownOpts {
         "discovery.kubeconfig": flag("--kubeconfig", options.kubeconfig),
         "discovery.context": flag("--context", options.context),
       });
-      const { runDaemon } = await import("../daemon/mod.ts");
+      const { runDaemon } = await later<typeof import("../daemon/mod.ts")>("../daemon/mod.ts");
       const stop = new AbortController();
       const signals = ["SIGTERM", "SIGINT"] as const;
       const onSignal = () => stop.abort();

@@ -5,13 +5,13 @@
  * @module
  */
 import { Argument, Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
-import { type Config, formatListenAddress, readBearerToken } from "../lib/config/mod.ts";
+import type { Config } from "../lib/config/mod.ts";
 import { UsageError } from "../lib/errors.ts";
 import type { SandboxView } from "../lib/kata/mod.ts";
-import { signalName } from "../lib/core/mod.ts";
 import { type CliContext, contextOption, kubeconfigOption } from "./_context.ts";
 import { examples } from "./_help.ts";
 import { print, renderJson, renderTable } from "./output.ts";
+import { later } from "./_later.ts";
 
 /** Builds the `discover` command. */
 export function discoverCommand(context: CliContext): CommandUnknownOpts {
@@ -48,7 +48,10 @@ export function discoverCommand(context: CliContext): CommandUnknownOpts {
         throw new UsageError("Give either --namespace or --all-namespaces, not both");
       }
       const { config, client, namespace: current } = await context.kube(options);
-      const { discoverMilvus } = await import("../lib/kube/mod.ts");
+      const [{ discoverMilvus }, { signalName }] = await Promise.all([
+        later<typeof import("../lib/kube/mod.ts")>("../lib/kube/mod.ts"),
+        later<typeof import("../lib/core/mod.ts")>("../lib/core/mod.ts"),
+      ]);
       const namespace = options.allNamespaces ? undefined : options.namespace ?? current;
       const instances = await discoverMilvus(client, {
         namespace,
@@ -56,7 +59,7 @@ export function discoverCommand(context: CliContext): CommandUnknownOpts {
       });
       if (options.output === "json") return await print(renderJson(instances));
       if (options.output === "yaml") {
-        const { stringify } = await import("yaml");
+        const { stringify } = await later<typeof import("yaml")>("yaml");
         return await print(stringify(instances, { lineWidth: 0 }));
       }
       if (instances.length === 0) {
@@ -112,12 +115,13 @@ async function sandboxes(
   const listed = options.direct ? undefined : await fromDaemon(config);
   const found = listed ? { source: "daemon", sandboxes: listed, warnings: [] } : {
     source: "direct",
-    ...await (await import("../lib/kata/mod.ts")).discoverSandboxes(config, context.log()),
+    ...await (await later<typeof import("../lib/kata/mod.ts")>("../lib/kata/mod.ts"))
+      .discoverSandboxes(config, context.log()),
   };
   for (const warning of found.warnings) context.log().warn(warning);
   if (options.output === "json") return await print(renderJson(found.sandboxes));
   if (options.output === "yaml") {
-    const { stringify } = await import("yaml");
+    const { stringify } = await later<typeof import("yaml")>("yaml");
     return await print(stringify(found.sandboxes, { lineWidth: 0 }));
   }
   if (found.sandboxes.length === 0) {
@@ -148,6 +152,10 @@ async function fromDaemon(config: Config): Promise<SandboxView[] | undefined> {
   // A daemon listening on every interface answers on loopback.
   const loopback = hostname === "0.0.0.0" ? "127.0.0.1" : hostname === "::" ? "::1" : hostname;
   const headers: Record<string, string> = { accept: "application/json" };
+  // Loaded by context.config() already.
+  const { formatListenAddress, readBearerToken } = await later<
+    typeof import("../lib/config/mod.ts")
+  >("../lib/config/mod.ts");
   try {
     const token = await readBearerToken(config.server.bearerTokenFile);
     if (token) headers.authorization = `Bearer ${token}`;

@@ -10,6 +10,7 @@ import type { Relation, Resource } from "../lib/cluster/mod.ts";
 import { type CliContext, contextOption, kubeconfigOption } from "./_context.ts";
 import { examples } from "./_help.ts";
 import { print, renderJson, renderTable } from "./output.ts";
+import { later } from "./_later.ts";
 
 /** Builds the `graph` command. */
 export function graphCommand(context: CliContext): CommandUnknownOpts {
@@ -49,9 +50,9 @@ export function graphCommand(context: CliContext): CommandUnknownOpts {
           `Invalid --depth "${options.depth}": expected a whole number from 1 to 10`,
         );
       }
-      const { findKind, ResourceGraph, loadGraph, resourceKey } = await import(
-        "../lib/cluster/mod.ts"
-      );
+      const { findKind, ResourceGraph, loadGraph, resourceKey } = await later<
+        typeof import("../lib/cluster/mod.ts")
+      >("../lib/cluster/mod.ts");
       let target: { kind: string; name: string; namespaced: boolean } | undefined;
       if (wanted !== undefined) {
         const slash = wanted.indexOf("/");

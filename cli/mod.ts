@@ -25,6 +25,7 @@ import { versionCommand } from "./version.ts";
 
 export type { CliContext, HelpStyle };
 export { resolveCommand } from "./_usage.ts";
+export { prepareCommand } from "./_help.ts";
 
 /** Writes commander's own messages (help, usage errors). */
 export interface CliOutput {

@@ -5,23 +5,16 @@
  * @module
  */
 import { Command, type CommandUnknownOpts, Option } from "@commander-js/extra-typings";
-import { formatBytes } from "../lib/config/mod.ts";
+import { formatBytes } from "../lib/units.ts";
 import { AgentError, ExitCode, UnavailableError } from "../lib/errors.ts";
 import { writeAllSync } from "../lib/io.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Store, StoredObject } from "../lib/store/mod.ts";
-import {
-  applyRetention,
-  type DeletionResult,
-  describePolicy,
-  planRetention,
-  type RetentionPlan,
-  retentionPolicy,
-  type RetentionTotals,
-} from "../lib/store/mod.ts";
+import type { DeletionResult, RetentionPlan, RetentionTotals } from "../lib/store/mod.ts";
 import { type CliContext, flag } from "./_context.ts";
 import { examples } from "./_help.ts";
 import { print, renderJson, renderTable } from "./output.ts";
+import { later } from "./_later.ts";
 
 /** Deletions from which a progress bar is drawn (on a terminal). */
 const PROGRESS_FROM = 20;
@@ -67,9 +60,11 @@ export function pruneCommand(context: CliContext): CommandUnknownOpts {
         "storage.maxPerGroup": flag("--max-per-group", options.maxPerGroup),
         "storage.retention.minFreeBytes": flag("--min-free", options.minFree),
       });
+      // Loaded here: the store is not needed to print help or to run other commands.
+      const { describePolicy, openStore, planRetention, retentionPolicy } = await later<
+        typeof import("../lib/store/mod.ts")
+      >("../lib/store/mod.ts");
       const policy = retentionPolicy(config.storage);
-      // Loaded here: the S3 backend is not needed to print help or to run other commands.
-      const { openStore } = await import("../lib/store/mod.ts");
       const store = openStore(config.storage, config.nodeName || "agent");
       const objects = await listStore(store, context.log());
       const freeBytes = policy.minFreeBytes > 0
@@ -77,6 +72,7 @@ export function pruneCommand(context: CliContext): CommandUnknownOpts {
         : undefined;
       const plan = planRetention(objects, policy, new Date(), freeBytes);
       const where = { kind: store.kind, location: store.location };
+      const described = describePolicy(plan.policy);
       const apply = options.yes === true && options.dryRun !== true;
       if (!apply) {
         if (options.output === "json") {
@@ -87,7 +83,7 @@ export function pruneCommand(context: CliContext): CommandUnknownOpts {
             ? "--dry-run: nothing was deleted."
             : "Nothing was deleted: run again with --yes to delete.",
         ];
-        return await print([renderPlan(store, plan), ...hint].join("\n"));
+        return await print([renderPlan(store, plan, described), ...hint].join("\n"));
       }
       const results = plan.deletions.length === 0
         ? []
@@ -97,7 +93,7 @@ export function pruneCommand(context: CliContext): CommandUnknownOpts {
       if (options.output === "json") {
         return await print(renderJson({ store: where, plan, applied: true, results }));
       }
-      await print(renderResults(store, plan, results));
+      await print(renderResults(store, plan, described, results));
     });
   return examples(
     command,
@@ -138,8 +134,9 @@ async function deleteAndRecord(
   stateDir: string,
   context: CliContext,
 ): Promise<DeletionResult[]> {
-  const { openState } = await import("../lib/store/mod.ts");
-  const { CoreIndex } = await import("../lib/store/mod.ts");
+  const { applyRetention, CoreIndex, openState } = await later<
+    typeof import("../lib/store/mod.ts")
+  >("../lib/store/mod.ts");
   // Opened before the first deletion: a core deleted but still "stored" in the index would be
   // counted against its crash group and listed on /cores.
   const db = await openState(stateDir);
@@ -194,15 +191,14 @@ function totals(t: RetentionTotals): string {
   return `${t.objects} ${t.objects === 1 ? "core" : "cores"} (${formatBytes(t.bytes)})`;
 }
 
-function heading(store: Store, plan: RetentionPlan, describe: string): string {
+/** `policy`: the plan's policy, described. */
+function heading(store: Store, plan: RetentionPlan, policy: string, describe: string): string {
   const free = plan.freeBytes === null ? "" : `, ${formatBytes(plan.freeBytes)} free`;
-  return `${describe} ${store.kind} store ${store.location} (${
-    describePolicy(plan.policy)
-  }${free}):`;
+  return `${describe} ${store.kind} store ${store.location} (${policy}${free}):`;
 }
 
-function renderPlan(store: Store, plan: RetentionPlan): string {
-  const lines = [heading(store, plan, "Plan to prune")];
+function renderPlan(store: Store, plan: RetentionPlan, policy: string): string {
+  const lines = [heading(store, plan, policy, "Plan to prune")];
   if (plan.deletions.length === 0) {
     lines.push(`Nothing to delete: ${totals(plan.kept)} kept.`);
     return lines.join("\n");
@@ -217,8 +213,13 @@ function renderPlan(store: Store, plan: RetentionPlan): string {
   return lines.join("\n");
 }
 
-function renderResults(store: Store, plan: RetentionPlan, results: DeletionResult[]): string {
-  const lines = [heading(store, plan, "Pruned")];
+function renderResults(
+  store: Store,
+  plan: RetentionPlan,
+  policy: string,
+  results: DeletionResult[],
+): string {
+  const lines = [heading(store, plan, policy, "Pruned")];
   if (results.length === 0) {
     lines.push(`Nothing to delete: ${totals(plan.kept)} kept.`);
     return lines.join("\n");

@@ -10,19 +10,12 @@ import {
   Option,
 } from "@commander-js/extra-typings";
 import { AgentError, ExitCode } from "../lib/errors.ts";
-import { analyzeWithBundle } from "../lib/collect/mod.ts";
-import {
-  analyzeOptions,
-  liftingRule,
-  scoreCore,
-  type ScoreItem,
-  scoreOptions,
-} from "../lib/core/mod.ts";
+import type { liftingRule, ScoreItem } from "../lib/core/mod.ts";
 import { escapeControl } from "../lib/escape.ts";
-import { mapLimit } from "../lib/pool.ts";
 import { type CliContext, flag } from "./_context.ts";
 import { examples } from "./_help.ts";
 import { print, renderJson, renderTable } from "./output.ts";
+import { later } from "./_later.ts";
 
 /** One line of `agent score -o json`. Field names are part of the JSON contract. */
 export interface ScoreResult {
@@ -79,6 +72,13 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
         "analyzer.valueThreshold": flag("--threshold", options.threshold),
         "analyzer.concurrency": flag("--jobs", options.jobs),
       });
+      // The command's modules load when it runs, not with the command line.
+      const [{ analyzeWithBundle }, core, { mapLimit }] = await Promise.all([
+        later<typeof import("../lib/collect/mod.ts")>("../lib/collect/mod.ts"),
+        later<typeof import("../lib/core/mod.ts")>("../lib/core/mod.ts"),
+        later<typeof import("../lib/pool.ts")>("../lib/pool.ts"),
+      ]);
+      const { analyzeOptions, scoreCore, scoreOptions } = core;
       const threshold = config.analyzer.valueThreshold;
       const analyze = analyzeOptions(config, options);
       const now = new Date();
@@ -124,7 +124,7 @@ export function scoreCommand(context: CliContext): CommandUnknownOpts {
         ? []
         : results.filter((r) => r.score !== null && r.score < bar);
       for (const result of below) {
-        context.log().error(belowBar(result, config.analyzer.scoring, bar!));
+        context.log().error(belowBar(result, config.analyzer.scoring, bar!, core.liftingRule));
       }
       if (results.some((r) => r.error !== undefined)) context.exitCode = ExitCode.Usage;
       else if (below.length > 0) context.exitCode = ExitCode.Finding;
@@ -151,9 +151,10 @@ function belowBar(
   result: ScoreResult,
   scoring: Parameters<typeof liftingRule>[1],
   bar: number,
+  lifting: typeof liftingRule,
 ): string {
   const head = `"${result.file}" scores ${result.score}, under ${bar}`;
-  const lift = liftingRule(
+  const lift = lifting(
     {
       score: result.score!,
       threshold: result.threshold,

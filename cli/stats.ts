@@ -11,23 +11,14 @@ import {
   InvalidArgumentError,
   Option,
 } from "@commander-js/extra-typings";
-import { formatBytes, parseDuration } from "../lib/config/mod.ts";
+import { formatBytes, parseDuration } from "../lib/units.ts";
 import { escapeJsonControl } from "../lib/escape.ts";
 import { UnavailableError } from "../lib/errors.ts";
-import {
-  buildReport,
-  collectNode,
-  NODE_COLLECTOR_NAMES,
-  NODE_COLLECTORS,
-  type NodeCollector,
-  selectCollectors,
-  type Snapshot,
-  type StatsReport,
-} from "../lib/node/mod.ts";
-import { serializePrometheusText } from "../lib/prom/mod.ts";
+import type { NodeCollector, Snapshot, StatsReport } from "../lib/node/mod.ts";
 import type { CliContext } from "./_context.ts";
-import { examples, helpSections } from "./_help.ts";
+import { examples, helpSections, lateParts } from "./_help.ts";
 import { print, renderTable } from "./output.ts";
+import { later } from "./_later.ts";
 
 /** The widest line of the table output. */
 export const TABLE_WIDTH = 120;
@@ -53,7 +44,7 @@ function count(text: string): number {
 
 /** `--help`'s list of collectors: what each reads and needs, from its capabilities. */
 export function collectorsHelp(
-  collectors: readonly NodeCollector[] = NODE_COLLECTORS,
+  collectors: readonly NodeCollector[],
 ): [name: string, description: string][] {
   return collectors.map(({ name, description, capabilities: c }) => {
     const optional = c.optional?.length ? ` (optional: ${c.optional.join(", ")})` : "";
@@ -85,12 +76,8 @@ export function statsCommand(context: CliContext): CommandUnknownOpts {
         "HOST_SYS, HOST_ROOT); node.topProcesses processes are shown by CPU and by memory.\n" +
         "Exit code 3 when none of the collectors can read its sources.",
     )
-    .addArgument(
-      new Argument("[collector...]", "collectors to run (default: all)").choices([
-        "all",
-        ...NODE_COLLECTOR_NAMES,
-      ]),
-    )
+    // Its choices are the collectors' names, set with the help's list of collectors below.
+    .addArgument(new Argument("[collector...]", "collectors to run (default: all)"))
     .addOption(
       new Option("-o, --output <format>", "output format").choices(
         ["table", "json", "prom"] as const,
@@ -105,6 +92,9 @@ export function statsCommand(context: CliContext): CommandUnknownOpts {
     )
     .action(async (names, options) => {
       const config = await context.config();
+      const { buildReport, collectNode, selectCollectors } = await later<
+        typeof import("../lib/node/mod.ts")
+      >("../lib/node/mod.ts");
       const collectors = selectCollectors(names.length === 0 ? ["all"] : names);
       const paths = {
         proc: config.node.procPath,
@@ -138,6 +128,9 @@ export function statsCommand(context: CliContext): CommandUnknownOpts {
         return { at, families };
       };
       const started = performance.now();
+      const { serializePrometheusText } = await later<typeof import("../lib/prom/mod.ts")>(
+        "../lib/prom/mod.ts",
+      );
       let previous = await sample();
       for (let n = 1; n <= options.count; n++) {
         // On a fixed schedule from the first collection, so that reports do not drift.
@@ -161,8 +154,16 @@ export function statsCommand(context: CliContext): CommandUnknownOpts {
         previous = current;
       }
     });
+  // The collectors (lib/node) load only for this command: run, or its help printed.
+  lateParts(command, async () => {
+    const { NODE_COLLECTOR_NAMES, NODE_COLLECTORS } = await later<
+      typeof import("../lib/node/mod.ts")
+    >("../lib/node/mod.ts");
+    command.registeredArguments[0]!.choices(["all", ...NODE_COLLECTOR_NAMES]);
+    helpSections(command, ["Collectors (default: all of them)", collectorsHelp(NODE_COLLECTORS)]);
+  });
   return examples(
-    helpSections(command, ["Collectors (default: all of them)", collectorsHelp()]),
+    command,
     ["The node's CPU, memory, disks, network, filesystems and top processes now", "agent stats"],
     [
       "Disks and network every 5 seconds, 12 times",

@@ -8,6 +8,7 @@ import { ExitCode } from "../lib/errors.ts";
 import { type CliContext, contextOption, kubeconfigOption } from "./_context.ts";
 import { examples } from "./_help.ts";
 import { print, renderJson } from "./output.ts";
+import { later } from "./_later.ts";
 
 /** Builds the `uninstall` command. */
 export function uninstallCommand(context: CliContext): CommandUnknownOpts {
@@ -45,7 +46,9 @@ export function uninstallCommand(context: CliContext): CommandUnknownOpts {
     .addOption(contextOption())
     .action(async (instance, options) => {
       const { config, client } = await context.kube(options);
-      const { applyUninstall, planUninstall } = await import("../lib/kube/mod.ts");
+      const { applyUninstall, planUninstall } = await later<typeof import("../lib/kube/mod.ts")>(
+        "../lib/kube/mod.ts",
+      );
       const plan = await planUninstall(client, options.namespace, instance, options.type);
       const apply = options.yes === true && options.dryRun !== true;
       if (!apply) {

@@ -22,6 +22,7 @@
 // deno-lint-ignore-file no-console
 import { createHash } from "node:crypto";
 import { VERSION } from "../lib/version.ts";
+import { LATER_MODULES } from "../main.ts";
 import { mustRun, writeOciArchive } from "./oci_layout.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
@@ -171,7 +172,14 @@ async function agentLayer(dir: string): Promise<string> {
   const env = { DENO_DIR: `${opt}/deno-dir`, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
   await mustRun(
     Deno.execPath(),
-    ["cache", "-q", "--config", `${opt}/deno.json`, `${opt}/main.ts`],
+    // main.ts imports the command line by a specifier `deno cache` does not read: named here.
+    [
+      "cache",
+      "-q",
+      "--config",
+      `${opt}/deno.json`,
+      ...["main.ts", ...LATER_MODULES].map((m) => `${opt}/${m}`),
+    ],
     env,
   );
   await warmCache(dir, opt);

@@ -14,6 +14,8 @@
  * @module
  */
 // deno-lint-ignore-file no-console
+import { LATER_MODULES } from "../main.ts";
+
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
 /** A word for sh: single-quoted, with single quotes inside closed and escaped. */
@@ -59,7 +61,14 @@ async function main(args: string[]): Promise<number> {
   const config = `${ROOT}/deno.json`;
   const entry = `${ROOT}/main.ts`;
   const cached = await new Deno.Command(deno, {
-    args: ["cache", "-q", "--config", config, entry],
+    // main.ts imports the command line by a specifier `deno cache` does not read: named here.
+    args: [
+      "cache",
+      "-q",
+      "--config",
+      config,
+      ...["main.ts", ...LATER_MODULES].map((m) => `${ROOT}/${m}`),
+    ],
     stdout: "inherit",
     stderr: "inherit",
   }).output();

@@ -9,7 +9,7 @@ import { assert, assertEquals, assertStringIncludes } from "./support/assert.ts"
 import { agentArgs, DENO_DIR, runAgent } from "./support/cli.ts";
 import { haveCommand } from "./support/cores.ts";
 import { buildCli } from "../cli/mod.ts";
-import { commandPath, examplesOf } from "../cli/_help.ts";
+import { commandPath, examplesOf, prepareCommand } from "../cli/_help.ts";
 
 const DIR = new URL("./testdata/help/", import.meta.url);
 const UPDATE = Deno.args.includes("--update");
@@ -24,6 +24,8 @@ function everyCommand(command: CommandUnknownOpts): CommandUnknownOpts[] {
 }
 
 const commands = everyCommand(program);
+// As the CLI does for the command it runs or helps.
+for (const command of commands) await prepareCommand(command);
 const fileOf = (command: CommandUnknownOpts) => `${commandPath(command).replaceAll(" ", "_")}.txt`;
 
 Deno.test("the --help of every command matches its snapshot (deno task snapshots writes them)", async () => {

@@ -9,6 +9,7 @@
 import { makeTempDir, removeTempDir, trackChild } from "../lifecycle.ts";
 import { after } from "../pool.ts";
 import { sectionMarker } from "./gdb_parse.ts";
+import { mayBeGo } from "./_go_elf.ts";
 
 /** How to run gdb. */
 export interface GdbOptions {
@@ -258,6 +259,13 @@ async function startGdb(
   onSpawn?: () => void,
 ): Promise<GdbRun> {
   const started = performance.now();
+  // The Go scripts' first command looks up a Go type, which costs a search of every
+  // library's debug info when there is none: a program that is not Go goes without them.
+  if (!(await mayBeGo(exe))) {
+    signal?.throwIfAborted();
+    const args = gdbArguments(exe, core, [], options.settings);
+    return await spawnGdb(args, options, started, signal, onSpawn);
+  }
   const scripts = await makeTempDir("gdb", options.tempDir);
   try {
     const files: [string, string][] = [

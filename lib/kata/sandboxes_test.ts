@@ -10,8 +10,8 @@ import {
 const log = createLogger({ level: "error", format: "text", write: () => {} });
 const HEX = "6a2e22e6fffaf1dec63ddabf587ed56069b1809ba67a0d7872fc470528364e66";
 
-/** Waits until `check` holds, polling; fails after `ms`. */
-async function until(check: () => boolean, ms = 2000): Promise<void> {
+/** Waits until `check` holds, polling; fails after `ms` (long: the suite runs under load). */
+async function until(check: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
     if (Date.now() > end) throw new Error("Condition not met in time");

@@ -140,7 +140,7 @@ export function recordingLogger(
 export async function until(
   what: string,
   condition: () => boolean,
-  timeoutMs = 5000,
+  timeoutMs = 30_000,
 ): Promise<number> {
   const started = performance.now();
   while (!condition()) {
