@@ -48,3 +48,36 @@ Deno.test("every deno compile includes LATER_MODULES", () => {
     }
   }
 });
+
+/** Every worker script a source starts with `new Worker(new URL("…", import.meta.url)…)`. */
+function workerScripts(): string[] {
+  const found: string[] = [];
+  const walk = (dir: URL) => {
+    for (const entry of Deno.readDirSync(dir)) {
+      if (entry.isDirectory && entry.name !== "testdata") walk(new URL(`${entry.name}/`, dir));
+      else if (entry.name.endsWith(".ts") && !entry.name.endsWith("_test.ts")) {
+        const file = new URL(entry.name, dir);
+        const pattern = /new Worker\(\s*new URL\(\s*"([^"]+)",\s*import\.meta\.url\)/g;
+        for (const [, specifier] of read(file).matchAll(pattern)) {
+          found.push(new URL(specifier!, file).href.slice(ROOT.href.length));
+        }
+      }
+    }
+  };
+  for (const folder of ["lib/", "daemon/", "cli/"]) walk(new URL(folder, ROOT));
+  return found;
+}
+
+Deno.test("every deno compile includes the workers' scripts", () => {
+  const workers = workerScripts();
+  assert(workers.length > 0, "no worker found");
+  for (const file of ["deno.json", "Dockerfile", ".github/workflows/release.yml"]) {
+    const compiles = read(new URL(file, ROOT)).split(/deno compile(?= -)/).slice(1);
+    for (const command of compiles) {
+      const words = command.split(/main\.ts/)[0]!.replace(/\\\n\s*/g, " ");
+      for (const worker of workers) {
+        assert(words.includes(`--include ${worker}`), `${file}: --include ${worker}`);
+      }
+    }
+  }
+});

@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { Readable } from "node:stream";
 import type { Config } from "../config/mod.ts";
 import { errorMessage, InputError, UnavailableError } from "../errors.ts";
 import { runCommand, text } from "../run.ts";
@@ -102,8 +101,9 @@ export async function spoolCore(
     });
   }
   try {
-    await storeCompressed(Readable.fromWeb(input as never), path, {
+    await storeCompressed(input, path, {
       compression: config.storage.compression,
+      workers: config.storage.compressionWorkers,
     });
   } catch (error) {
     await Deno.remove(bundleDir(path), { recursive: true }).catch(() => {});

@@ -462,6 +462,7 @@ export class CorePipeline {
       container: correlation.container ?? "",
       time: crashTime,
       compression: config.storage.compression,
+      workers: config.storage.compressionWorkers,
       sourceCompression: analysis.compression,
       name: key.slice(key.indexOf("/") + 1),
       expectedSourceBytes: info.size,

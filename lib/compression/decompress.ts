@@ -5,9 +5,10 @@
  *
  * @module
  */
-import type { Transform } from "node:stream";
+import type { Transform, TransformCallback } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import { createLz4Decompress } from "./lz4.ts";
+import { ZstdFrameCutter } from "./_zstd_split.ts";
 
 /** The compressions a core can be decompressed from. */
 export type Compressed = "gzip" | "zstd" | "lz4";
@@ -28,7 +29,7 @@ export function createDecompressor(compression: Compressed): Transform {
     case "gzip":
       return createGunzip();
     case "zstd":
-      return guardZstd(createZstdDecompress());
+      return guardZstd(oneFramePerWrite(createZstdDecompress()));
     case "lz4":
       return createLz4Decompress();
   }
@@ -57,6 +58,26 @@ function guardZstd(stream: Transform): Transform {
       stream.destroy(error instanceof Error ? error : new Error(String(error)));
       return undefined;
     }
+  };
+  return stream;
+}
+
+/**
+ * Has `stream` decode each chunk in pieces that never span two zstd frames, one after the
+ * other: fed more than one frame in a write, Deno's zstd decoder drops all but the first
+ * (`_zstd_split.ts`).
+ */
+function oneFramePerWrite(stream: Transform): Transform {
+  const cutter = new ZstdFrameCutter();
+  const transform = stream._transform.bind(stream);
+  stream._transform = (chunk: Uint8Array, encoding: BufferEncoding, done: TransformCallback) => {
+    const pieces = cutter.cut(chunk);
+    let next = 0;
+    const step = (error?: Error | null) => {
+      if (error || next === pieces.length) done(error);
+      else transform(pieces[next++]!, encoding, step);
+    };
+    step();
   };
   return stream;
 }

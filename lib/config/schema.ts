@@ -267,6 +267,7 @@ export const configSchema = z.strictObject({
   storage: z.strictObject({
     backend: z.enum(["local", "nfs", "s3"]),
     compression: z.enum(["gzip", "zstd"]),
+    compressionWorkers: z.number().int().min(1).max(16),
     deleteOriginal: z.boolean(),
     maxPerGroup: z.number().int().min(0),
     local: z.strictObject({ path: z.string().min(1) }),
@@ -496,6 +497,7 @@ export const DEFAULTS: ConfigInput = {
   storage: {
     backend: "local",
     compression: "gzip",
+    compressionWorkers: 1,
     deleteOriginal: true,
     maxPerGroup: 5,
     local: { path: "/var/lib/agent/cores" },

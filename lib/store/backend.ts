@@ -55,6 +55,8 @@ export interface PutOptions {
    * core's program headers declare): one that unpacks to more fails the put.
    */
   maxUnpackedBytes?: number;
+  /** Threads compressing zstd at once (`storage.compressionWorkers`); default 1. */
+  workers?: number;
 }
 
 /** A put's result: the object plus how many source bytes were read. */

@@ -10,12 +10,14 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { PassThrough, pipeline, type Readable, Transform } from "node:stream";
+import { PassThrough, pipeline, Readable, Transform } from "node:stream";
 import { pipeline as pipe } from "node:stream/promises";
 import { constants, createGzip, createZstdCompress } from "node:zlib";
 import { basename, dirname } from "node:path";
 import { createDecompressor } from "../compression/mod.ts";
 import { errorMessage, InputError, UnavailableError } from "../errors.ts";
+import { writeAll } from "../io.ts";
+import { chunkFill, compressFrames, fileFill, type Fill, FRAME_BYTES } from "./_zstd_frames.ts";
 
 /** What was stored. */
 export interface StoredFile {
@@ -51,6 +53,10 @@ export interface StoreOptions {
   maxUnpackedBytes?: number;
   /** Who writes, in the temporary file's name, so a sweep can tell its own leftovers. */
   writer?: string;
+  /** Workers compressing zstd at once; default 1. */
+  workers?: number;
+  /** Bytes of the source per zstd frame; default 2 MiB (smaller in tests, to get many). */
+  frameBytes?: number;
 }
 
 /**
@@ -69,6 +75,8 @@ export function temporaryWriter(name: string): string | undefined {
 }
 
 const CHUNK = 1 << 20;
+/** See {@linkcode StoreOptions.workers}. */
+const DEFAULT_ZSTD_WORKERS = 1;
 /** See {@linkcode StoreOptions.level}. */
 const DEFAULT_GZIP_LEVEL = 2;
 
@@ -95,25 +103,9 @@ export function compressedStream(
 ): CompressedStream {
   const hash = createHash("sha256");
   let bytes = 0;
-  let sourceBytes = 0;
   let failedReading = false;
   let firstFailure: number | undefined;
   const copied = options.sourceCompression === options.compression;
-  const expected = options.expectedSourceBytes;
-  const counting = new Transform({
-    highWaterMark: CHUNK,
-    transform(chunk: Uint8Array, _encoding, done) {
-      sourceBytes += chunk.length;
-      if (expected !== undefined && sourceBytes > expected) {
-        done(new Error(`it grew past the ${expected} bytes it had (the file changed)`));
-      } else done(null, chunk);
-    },
-    flush(done) {
-      if (expected !== undefined && sourceBytes !== expected) {
-        done(new Error(`it ended at ${sourceBytes} of ${expected} bytes (the file changed)`));
-      } else done();
-    },
-  });
   const hashing = new Transform({
     highWaterMark: CHUNK,
     transform(chunk: Uint8Array, _encoding, done) {
@@ -127,32 +119,14 @@ export function compressedStream(
     : options.compression === "gzip"
     ? createGzip({ level: options.level ?? DEFAULT_GZIP_LEVEL, chunkSize: 64 * 1024 })
     : createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: options.level ?? 1 } });
-  const input = typeof source === "string"
-    ? createReadStream(source, { highWaterMark: CHUNK })
-    : source;
-  // Corrupt compressed data is the source's fault, like a read error.
-  const sourceKind = copied ? "none" : options.sourceCompression ?? "none";
-  const limit = options.maxUnpackedBytes;
-  let unpacked = 0;
-  const capping = new Transform({
-    highWaterMark: CHUNK,
-    transform(chunk: Uint8Array, _encoding, done) {
-      unpacked += chunk.length;
-      if (limit !== undefined && unpacked > limit) {
-        done(new Error(`it unpacks to more than the ${limit} bytes its headers declare`));
-      } else done(null, chunk);
-    },
-  });
-  const reading: Readable[] = sourceKind === "none"
-    ? [input, counting]
-    : [input, counting, createDecompressor(sourceKind), capping];
-  const stages = [...reading, compressor, hashing];
+  const reading = sourceReading(source, options, !copied);
+  const stages = [...reading.stages, compressor, hashing];
   // The first stream to fail tells whose fault it is: the source's or the consumer's.
   stages.forEach((stream, index) =>
     stream.on("error", () => {
       if (firstFailure === undefined) {
         firstFailure = index;
-        failedReading = index < reading.length;
+        failedReading = index < reading.stages.length;
       }
     })
   );
@@ -164,26 +138,104 @@ export function compressedStream(
   return {
     output,
     copied,
-    stats: () => ({ bytes, sha256: digest ??= hash.digest("hex"), sourceBytes }),
+    stats: () => ({
+      bytes,
+      sha256: digest ??= hash.digest("hex"),
+      sourceBytes: reading.sourceBytes(),
+    }),
     sourceFailed: () => failedReading,
   };
 }
 
+/** The streams that read a source, and its length so far. */
+interface SourceReading {
+  /** To be piped in this order; the last gives the bytes to compress. */
+  stages: Readable[];
+  /** Bytes read from the source (before any decoding). */
+  sourceBytes(): number;
+}
+
 /**
- * Compresses `source` (a path or a stream) into `destination`.
+ * Reads `source`, checking its length against `expectedSourceBytes`, and when `decode` is
+ * set and the source is compressed, decompresses it (at most `maxUnpackedBytes`).
+ */
+function sourceReading(
+  source: string | Readable,
+  options: StoreOptions,
+  decode: boolean,
+): SourceReading {
+  let sourceBytes = 0;
+  const expected = options.expectedSourceBytes;
+  const counting = new Transform({
+    highWaterMark: CHUNK,
+    transform(chunk: Uint8Array, _encoding, done) {
+      sourceBytes += chunk.length;
+      done(lengthError(sourceBytes, expected, false), chunk);
+    },
+    flush(done) {
+      done(lengthError(sourceBytes, expected, true));
+    },
+  });
+  const input = typeof source === "string"
+    ? createReadStream(source, { highWaterMark: CHUNK })
+    : source;
+  // Corrupt compressed data is the source's fault, like a read error.
+  const sourceKind = decode ? options.sourceCompression ?? "none" : "none";
+  const limit = options.maxUnpackedBytes;
+  let unpacked = 0;
+  const capping = new Transform({
+    highWaterMark: CHUNK,
+    transform(chunk: Uint8Array, _encoding, done) {
+      unpacked += chunk.length;
+      if (limit !== undefined && unpacked > limit) {
+        done(new Error(`it unpacks to more than the ${limit} bytes its headers declare`));
+      } else done(null, chunk);
+    },
+  });
+  return {
+    stages: sourceKind === "none"
+      ? [input, counting]
+      : [input, counting, createDecompressor(sourceKind), capping],
+    sourceBytes: () => sourceBytes,
+  };
+}
+
+/**
+ * Why a source of `bytes` so far (all of it, when `ended`) is not the `expected` length,
+ * or `null` when it may be.
+ */
+function lengthError(bytes: number, expected: number | undefined, ended: boolean): Error | null {
+  if (expected === undefined) return null;
+  if (bytes > expected) {
+    return new Error(`it grew past the ${expected} bytes it had (the file changed)`);
+  }
+  if (ended && bytes !== expected) {
+    return new Error(`it ended at ${bytes} of ${expected} bytes (the file changed)`);
+  }
+  return null;
+}
+
+/**
+ * Compresses `source` (a path, a node stream or a web stream) into `destination`.
  *
  * @throws {InputError} when the source cannot be read, or its length is not as expected.
  * @throws {UnavailableError} when the destination cannot be written (disk full, permissions).
  */
 export async function storeCompressed(
-  source: string | Readable,
+  source: string | Readable | ReadableStream<Uint8Array>,
   destination: string,
   options: StoreOptions,
 ): Promise<StoredFile> {
   const temporary = temporaryName(destination, options.writer);
-  const stream = compressedStream(source, options);
-  const output = createWriteStream(temporary, { mode: 0o600, flags: "wx", highWaterMark: CHUNK });
   const what = typeof source === "string" ? `core "${source}"` : "the core from the stream";
+  if (options.compression === "zstd" && options.sourceCompression !== "zstd") {
+    return await storeZstd(source, destination, temporary, what, options);
+  }
+  const stream = compressedStream(
+    source instanceof ReadableStream ? Readable.fromWeb(source as never) : source,
+    options,
+  );
+  const output = createWriteStream(temporary, { mode: 0o600, flags: "wx", highWaterMark: CHUNK });
   try {
     await pipe(stream.output, output);
     await syncFile(temporary);
@@ -200,6 +252,106 @@ export async function storeCompressed(
     });
   }
   return { ...stream.stats(), copied: stream.copied };
+}
+
+/**
+ * {@linkcode storeCompressed} for zstd: frames compressed in workers (`_zstd_frames.ts`)
+ * while this thread reads the source into reused buffers, and hashes and writes the frames
+ * in order. A plain core on disk is read straight into the pieces' buffers; one from a web
+ * stream (the kernel's pipe) is copied into them without node:stream in between.
+ */
+async function storeZstd(
+  source: string | Readable | ReadableStream<Uint8Array>,
+  destination: string,
+  temporary: string,
+  what: string,
+  options: StoreOptions,
+): Promise<StoredFile> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  let sourceBytes = 0;
+  let failedReading = false;
+  let input: Deno.FsFile | undefined;
+  let chunks: ReturnType<typeof chunkFill> | undefined;
+  let stages: Readable[] = [];
+  let output: Deno.FsFile | undefined;
+  try {
+    let fill: Fill;
+    const plain = (options.sourceCompression ?? "none") === "none";
+    if (plain && !(source instanceof Readable)) {
+      let read: Fill;
+      if (typeof source === "string") {
+        failedReading = true;
+        input = await Deno.open(source, { read: true });
+        failedReading = false;
+        read = fileFill(input);
+      } else {
+        read = chunks = chunkFill(source);
+      }
+      fill = async (buffer) => {
+        const length = await read(buffer);
+        sourceBytes += length;
+        const wrong = lengthError(sourceBytes, options.expectedSourceBytes, length < buffer.length);
+        if (wrong) throw wrong;
+        return length;
+      };
+    } else {
+      const reading = sourceReading(
+        source instanceof ReadableStream ? Readable.fromWeb(source as never) : source,
+        options,
+        true,
+      );
+      stages = reading.stages;
+      // A failure anywhere destroys the last stream with it, which the filling then throws.
+      pipeline(stages, () => {});
+      const read = chunks = chunkFill(stages.at(-1)! as AsyncIterable<Uint8Array>);
+      fill = async (buffer) => {
+        const length = await read(buffer);
+        sourceBytes = reading.sourceBytes();
+        return length;
+      };
+    }
+    output = await Deno.open(temporary, { write: true, createNew: true, mode: 0o600 });
+    const file = output;
+    await compressFrames(
+      async (buffer) => {
+        try {
+          return await fill(buffer);
+        } catch (error) {
+          failedReading = true;
+          throw error;
+        }
+      },
+      async (frame) => {
+        hash.update(frame);
+        bytes += frame.length;
+        await writeAll(file, frame);
+      },
+      {
+        level: options.level ?? 1,
+        workers: options.workers ?? DEFAULT_ZSTD_WORKERS,
+        frameBytes: options.frameBytes ?? FRAME_BYTES,
+      },
+    );
+    await output.sync();
+    output.close();
+    output = undefined;
+    await Deno.rename(temporary, destination);
+    await syncDirectory(dirname(destination));
+  } catch (error) {
+    output?.close();
+    await Deno.remove(temporary).catch(() => {});
+    const reason = errorMessage(error);
+    if (failedReading) throw new InputError(`Cannot read ${what}: ${reason}`, { cause: error });
+    throw new UnavailableError(`Cannot store ${what} as "${destination}": ${writeReason(error)}`, {
+      cause: error,
+    });
+  } finally {
+    input?.close();
+    await chunks?.stop();
+    for (const stage of stages) stage.destroy();
+  }
+  return { bytes, sha256: hash.digest("hex"), sourceBytes, copied: false };
 }
 
 /** Why a write failed, in one phrase: a full disk said as such, anything else as it is. */

@@ -1,3 +1,6 @@
+import { createReadStream } from "node:fs";
+import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
 import { InputError, UnavailableError } from "../errors.ts";
 import {
   assert,
@@ -6,10 +9,53 @@ import {
   withSmallDisk,
   withTempDir,
 } from "../../tests/support/assert.ts";
-import { haveGcc, sampleCores, skipNotice } from "../../tests/support/cores.ts";
+import { haveCommand, haveGcc, sampleCores, skipNotice } from "../../tests/support/cores.ts";
+import { createDecompressor } from "../compression/mod.ts";
 import { storeCompressed, verifyStored } from "./compress.ts";
 
 const noGcc = skipNotice("gcc", haveGcc());
+const noZstd = skipNotice("zstd", haveCommand("zstd"));
+/** Small pieces, so that a small source makes many frames and the workers compress them. */
+const FRAMES = { frameBytes: 64 * 1024, workers: 2 } as const;
+
+/** `length` bytes that compress as a core does: runs of zeros, text, counters, noise. */
+function coreLike(length: number, seed = 1): Uint8Array {
+  const bytes = new Uint8Array(length);
+  const text = new TextEncoder().encode("milvus segment flush; querynode ");
+  let state = seed;
+  for (let at = 0; at < length;) {
+    state = (state * 1103515245 + 12345) >>> 0;
+    const run = Math.min(length - at, 512 + (state % 4096));
+    const kind = state >>> 30;
+    for (let i = 0; i < run; i++) {
+      bytes[at + i] = kind === 0
+        ? 0
+        : kind === 1
+        ? text[i % text.length]!
+        : kind === 2
+        ? (at + i) >> 4
+        : (state = (state * 1103515245 + 12345) >>> 0) >>> 24;
+    }
+    at += run;
+  }
+  return bytes;
+}
+
+/** The number of zstd frames in `path`, as `zstd -l` counts them. */
+async function zstdFrames(path: string): Promise<number> {
+  const out = await new Deno.Command("zstd", { args: ["-l", path], stdout: "piped" }).output();
+  return Number(new TextDecoder().decode(out.stdout).split("\n")[1]!.trim().split(/\s+/)[0]);
+}
+
+/** What `path` unpacks to with this project's own decompressor. */
+async function unzstd(path: string): Promise<Uint8Array> {
+  const chunks = await Array.fromAsync(
+    createReadStream(path).pipe(createDecompressor("zstd")) as AsyncIterable<
+      Uint8Array<ArrayBuffer>
+    >,
+  );
+  return new Uint8Array(await new Blob(chunks).arrayBuffer());
+}
 
 async function sha256(path: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
@@ -125,3 +171,138 @@ Deno.test({
       assertEquals(gunzip.stdout, original);
     }),
 });
+
+Deno.test({
+  name: "storeCompressed() writes zstd in frames that zstd -d and createDecompressor() unpack",
+  ignore: noZstd,
+  fn: () =>
+    withTempDir(async (dir) => {
+      const original = coreLike(1_000_003);
+      await Deno.writeFile(`${dir}/core`, original);
+      await Deno.writeFile(`${dir}/core.gz`, gzipSync(original));
+      const halves = [original.subarray(0, 77_777), original.subarray(77_777)];
+      const sources = [
+        [`${dir}/core`, {}],
+        [Readable.from(halves), {}],
+        [ReadableStream.from(halves), {}],
+        [`${dir}/core.gz`, { sourceCompression: "gzip" }],
+      ] as const;
+      for (const [index, [source, extra]] of sources.entries()) {
+        const path = `${dir}/stored.${index}.zst`;
+        const stored = await storeCompressed(source, path, {
+          compression: "zstd",
+          ...FRAMES,
+          ...extra,
+        });
+        assertEquals(stored.bytes, (await Deno.stat(path)).size);
+        assertEquals(stored.sha256, await sha256(path));
+        assertEquals(await zstdFrames(path), 16, `source ${index}`);
+        assertEquals(
+          stored.sourceBytes,
+          index === 3 ? (await Deno.stat(`${dir}/core.gz`)).size : original.length,
+        );
+        assertEquals(await unzstd(path), original, `source ${index}`);
+        await decompress("zstd", path, `${dir}/back`);
+        assertEquals(await Deno.readFile(`${dir}/back`), original, `source ${index}`);
+      }
+      const left = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".part"));
+      assertEquals(left, []);
+    }),
+});
+
+Deno.test("storeCompressed() stores a core shorter than one frame without workers", () =>
+  withTempDir(async (dir) => {
+    const original = coreLike(1000);
+    await Deno.writeFile(`${dir}/core`, original);
+    await storeCompressed(`${dir}/core`, `${dir}/core.zst`, { compression: "zstd", ...FRAMES });
+    assertEquals(await unzstd(`${dir}/core.zst`), original);
+    await Deno.writeFile(`${dir}/empty`, new Uint8Array());
+    const empty = await storeCompressed(`${dir}/empty`, `${dir}/empty.zst`, {
+      compression: "zstd",
+    });
+    assertEquals(empty.sourceBytes, 0);
+    assertEquals(await unzstd(`${dir}/empty.zst`), new Uint8Array());
+  }));
+
+Deno.test("storeCompressed() as zstd refuses a source of another length and leaves nothing", () =>
+  withTempDir(async (dir) => {
+    const size = 300_000;
+    await Deno.writeFile(`${dir}/core`, coreLike(size));
+    await Deno.mkdir(`${dir}/store`);
+    for (
+      const [expected, reason] of [
+        [size + 1, `it ended at ${size} of ${size + 1} bytes (the file changed)`],
+        [size - 70_000, `it grew past the ${size - 70_000} bytes it had (the file changed)`],
+      ] as const
+    ) {
+      await assertRejects(
+        () =>
+          storeCompressed(`${dir}/core`, `${dir}/store/core.zst`, {
+            compression: "zstd",
+            expectedSourceBytes: expected,
+            ...FRAMES,
+          }),
+        InputError,
+        `Cannot read core "${dir}/core": ${reason}`,
+      );
+      assertEquals([...Deno.readDirSync(`${dir}/store`)], []);
+    }
+  }));
+
+Deno.test("storeCompressed() as zstd names a corrupt gzip source as bad input", () =>
+  withTempDir(async (dir) => {
+    const packed = gzipSync(coreLike(400_000));
+    packed[packed.length >> 1]! ^= 0xff;
+    await Deno.writeFile(`${dir}/core.gz`, packed);
+    await Deno.mkdir(`${dir}/store`);
+    const error = await assertRejects(
+      () =>
+        storeCompressed(`${dir}/core.gz`, `${dir}/store/core.zst`, {
+          compression: "zstd",
+          sourceCompression: "gzip",
+          ...FRAMES,
+        }),
+      InputError,
+      `Cannot read core "${dir}/core.gz": `,
+    );
+    assert(!error.message.includes("\n"), error.message);
+    assertEquals([...Deno.readDirSync(`${dir}/store`)], []);
+  }));
+
+Deno.test("storeCompressed() as zstd on a full disk removes the partial file", () =>
+  withTempDir(async (dir) => {
+    await withSmallDisk(`${dir}/small`, "256k", async () => {
+      const noise = new Uint8Array(2 << 20);
+      for (let i = 0; i < noise.length; i += 65536) {
+        crypto.getRandomValues(noise.subarray(i, i + 65536));
+      }
+      await Deno.writeFile(`${dir}/core`, noise);
+      await assertRejects(
+        () =>
+          storeCompressed(`${dir}/core`, `${dir}/small/core.zst`, {
+            compression: "zstd",
+            ...FRAMES,
+          }),
+        UnavailableError,
+        `Cannot store core "${dir}/core" as "${dir}/small/core.zst": no space left on the device`,
+      );
+      assertEquals([...Deno.readDirSync(`${dir}/small`)], []);
+      assertEquals((await Deno.stat(`${dir}/core`)).size, noise.length);
+    });
+  }));
+
+Deno.test("storeCompressed() as zstd names a failing web stream as bad input", () =>
+  withTempDir(async (dir) => {
+    const source = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(coreLike(300_000));
+        controller.error(new Error("the pipe broke"));
+      },
+    });
+    await assertRejects(
+      () => storeCompressed(source, `${dir}/core.zst`, { compression: "zstd", ...FRAMES }),
+      InputError,
+      "Cannot read the core from the stream: the pipe broke",
+    );
+    assertEquals([...Deno.readDirSync(dir)], []);
+  }));

@@ -69,6 +69,7 @@ export class LocalStore implements Store {
       expectedSourceBytes: options.expectedSourceBytes,
       maxUnpackedBytes: options.maxUnpackedBytes,
       writer: this.#tag,
+      workers: options.workers,
     });
     const object = storedObject(key, this.uri(key), stored, options);
     try {
