@@ -7,7 +7,9 @@
  * [QUIET_MS]`. Prints `ready COUNT` once every shim listens, then one line per burst of requests (a
  * scrape cycle): `burst REQUESTS FIRST LAST` once no request came for QUIET_MS (default
  * 750), FIRST and LAST being `Date.now()` when the first and the last request of the burst
- * arrived. Stops every shim and exits when stdin closes.
+ * arrived. Keeps the number of requests so far in the file `ROOT.requests` (written every 100 ms
+ * when it changed), so that scrapes can be counted even when bursts never end. Stops every shim
+ * and exits when stdin closes.
  *
  * @module
  */
@@ -40,7 +42,17 @@ function sandboxIds(n: number): string[] {
 
 let burst: { requests: number; first: number; last: number } | undefined;
 let quietTimer: ReturnType<typeof setTimeout> | undefined;
+let total = 0;
+let written = 0;
+const totalFile = `${root}.requests`;
+Deno.writeTextFileSync(totalFile, "0");
+const totalTimer = setInterval(() => {
+  if (total === written) return;
+  written = total;
+  Deno.writeTextFileSync(totalFile, String(total));
+}, 100);
 const arrived = () => {
+  total++;
   const now = Date.now();
   if (burst === undefined) burst = { requests: 0, first: now, last: now };
   burst.requests++;
@@ -72,4 +84,5 @@ console.log(`ready ${shims.length}`);
 // Waits for stdin to close.
 for await (const _ of Deno.stdin.readable);
 clearTimeout(quietTimer);
+clearInterval(totalTimer);
 await Promise.all(shims.map((shim) => shim.stop()));

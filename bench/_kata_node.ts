@@ -88,6 +88,8 @@ export interface Shims {
   burst(): Promise<Burst>;
   /** Bursts reported and not read yet. */
   drain(): Burst[];
+  /** Requests the shims received so far (as of the last 100 ms). */
+  requests(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -124,6 +126,9 @@ export async function startShims(root: string, count: number): Promise<Shims> {
         const [, requests, first, last] = line.split(" ").map(Number);
         return { requests: requests!, first: first!, last: last! };
       });
+    },
+    async requests() {
+      return Number(await Deno.readTextFile(`${root}.requests`));
     },
     async close() {
       await child.stdin.close();
@@ -189,6 +194,7 @@ server: {${server}}
   const logged = (async () => {
     for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
       tail = (tail + text).slice(-8192);
+      if (Deno.env.get("BENCH_DAEMON_LOG")) Deno.stderr.writeSync(new TextEncoder().encode(text));
     }
   })();
   const base = `http://127.0.0.1:${port}`;

@@ -209,6 +209,8 @@ interface SizeResult {
   firstScrapes: number[];
   /** The bursts of requests the shims saw while wrk ran. */
   loaded: Burst[];
+  /** Shim requests while wrk ran, and how many were due (sandboxes × wrk time / interval). */
+  underLoad: { got: number; due: number };
   /** Daemon CPU per interval, with no `/metrics` request, and with one after each cycle. */
   daemonCpuPerCycleMs: { scrapeOnly: number[]; scraped: number[] };
   /** Memory after the cycles nobody asked `/metrics` of. */
@@ -261,6 +263,7 @@ async function measureSize(count: number, options: Options): Promise<SizeResult>
         const { series, sandboxSeries } = await seriesCount(url);
         const wrk: WrkResult[] = [];
         shims.drain();
+        const before = { requests: await shims.requests(), at: Date.now() };
         for (const connections of options.connections) {
           for (const gzip of [false, true]) {
             const result = await runWrk(url, connections, gzip, options.durationS);
@@ -268,6 +271,12 @@ async function measureSize(count: number, options: Options): Promise<SizeResult>
           }
         }
         const loaded = shims.drain();
+        // The count file lags by up to 100 ms: wait for it to be written once more.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const underLoad = {
+          got: await shims.requests() - before.requests,
+          due: count * (Date.now() - 200 - before.at) / (options.intervalS * 1000),
+        };
         const afterWrk = await memory(daemon.pid);
         await daemon.stop();
         return {
@@ -275,6 +284,7 @@ async function measureSize(count: number, options: Options): Promise<SizeResult>
           startupMs,
           cycles,
           loaded,
+          underLoad,
           firstScrapes,
           daemonCpuPerCycleMs: daemonCpu,
           scrapeOnly,
@@ -420,6 +430,16 @@ console.log(
         }`
       ).join("; ")
     }`,
+);
+
+console.log(
+  `Shim scrapes while wrk ran, got of due (sandboxes × wrk time / interval): ${
+    results.map((r) =>
+      `${r.sandboxes}: ${r.underLoad.got} of ${Math.round(r.underLoad.due)} (${
+        Math.round(100 * r.underLoad.got / r.underLoad.due)
+      }%)`
+    ).join("; ")
+  }`,
 );
 
 /** Start-to-start times of the bursts that followed one another under load (the interval kept?). */

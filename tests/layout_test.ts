@@ -101,12 +101,6 @@ Deno.test("no source file is over 700 lines", () => {
   assertEquals(long, []);
 });
 
-/**
- * Files that still hold a character beyond Latin-1, to be made Latin-1 once the work under way
- * in them has merged (issue 16).
- */
-const NOT_YET_LATIN1 = new Set(["lib/kata/", "daemon/features/kata.ts"]);
-
 // V8 keeps every loaded module's transpiled text, with Deno's inline source map, for the life
 // of the process, and stores all of it at two bytes per character as soon as one character
 // is beyond Latin-1 (U+00FF): one `…` in a comment doubles the file's 3-6 bytes of heap per
@@ -114,7 +108,6 @@ const NOT_YET_LATIN1 = new Set(["lib/kata/", "daemon/features/kata.ts"]);
 Deno.test("lib/ and daemon/ sources hold only Latin-1 characters", () => {
   const wide = sources()
     .filter((s) => s.startsWith("lib/") || s.startsWith("daemon/"))
-    .filter((s) => ![...NOT_YET_LATIN1].some((prefix) => s.startsWith(prefix)))
     .filter((s) => /[\u0100-\uffff]/.test(Deno.readTextFileSync(`${ROOT}${s}`)));
   assertEquals(wide, []);
 });

@@ -8,9 +8,11 @@
 import { MetricsAggregator, type SandboxScrape, type SandboxUsage } from "../../lib/kata/mod.ts";
 import { CriClient, CriMetadataCache, type PodMetadata } from "../../lib/kata/mod.ts";
 import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../../lib/kata/mod.ts";
-import { type ShimScrape, ShimScraper } from "../../lib/kata/mod.ts";
+import { createKataMonitorMetrics, type PublishedScrape } from "../../lib/kata/mod.ts";
+import { ScrapeWorker } from "../../lib/kata/mod.ts";
 import { fetchShimBytes } from "../../lib/kata/mod.ts";
 import { type SandboxView, sandboxView } from "../../lib/kata/mod.ts";
+import { collectGarbage } from "../../lib/gc.ts";
 import { type Feature, type FeatureContext, superviseStage } from "../feature.ts";
 
 export type { SandboxView };
@@ -69,22 +71,31 @@ function startKata(context: FeatureContext) {
   const registry = context.metrics.registry;
   const kata = config.kata;
   const directory = new SandboxDirectory({ roots: kata.sandboxRoots, log });
-  const scraper = new ShimScraper({
-    sandboxes: directory,
-    registry,
-    log,
-    intervalMs: kata.metricsInterval,
-    timeoutMs: kata.scrapeTimeout,
-    concurrency: kata.scrapeConcurrency,
-    maxBytes: kata.maxResponseBytes,
-    // Publications come once `run` has started, after `rebuild` is defined.
-    onPublish: () => Date.now() - askedAt < interestMs && void rebuild(),
-  });
   const cri = new CriClient(kata.runtimeEndpoint);
   const metadata = new CriMetadataCache({
     client: cri,
     syncIntervalMs: kata.criSyncInterval,
     logger: log,
+  });
+  // The scrape loop runs in a worker: serving `/metrics` here cannot hold it back.
+  const scraper = new ScrapeWorker({
+    sandboxes: directory,
+    log,
+    intervalMs: kata.metricsInterval,
+    timeoutMs: kata.scrapeTimeout,
+    concurrency: kata.scrapeConcurrency,
+    maxBytes: kata.maxResponseBytes,
+    maxSamplesPerShim: 100_000,
+    cadvisor: true,
+    pods: () => metadata.entries(),
+    recorder: createKataMonitorMetrics(registry, () => directory.size),
+    // Publications come once `run` has started, after `rebuild` is defined. Once per cycle,
+    // when the last state is dropped, its garbage is collected: V8 would otherwise keep
+    // several cycles of dead sandboxes' bytes (5 MB each at 200 sandboxes) before freeing them.
+    onPublish: (cycleEnded) => {
+      const built = Date.now() - askedAt < interestMs ? rebuild() : Promise.resolve();
+      if (cycleEnded) void built.then(collectGarbage);
+    },
   });
   const report = () => metadata.onSandboxesChanged(directory.list().map((s) => s.id));
   directory.subscribe(report);
@@ -92,8 +103,7 @@ function startKata(context: FeatureContext) {
   const aggregator = new MetricsAggregator();
   // What the aggregate holds: both maps are replaced, never changed, so finding the same two
   // means nothing to do.
-  let built: { scrapes: ReadonlyMap<string, ShimScrape>; pods: ReadonlyMap<string, PodMetadata> } =
-    { scrapes: new Map(), pods: new Map() };
+  let built: Built = { scrapes: new Map(), pods: new Map() };
   let building: Promise<void> | undefined;
   let gzipAsked = false;
   /** When `/metrics` was last asked for. */
@@ -115,7 +125,14 @@ function startKata(context: FeatureContext) {
         askedSince = false;
         const list: SandboxScrape[] = [];
         for (const [id, entry] of scrapes) {
-          list.push({ id, text: entry.text, scrapedAt: entry.scrapedAt, pod: pods.get(id) });
+          // Rendered by the worker, with the pod it knew: taken as it is.
+          list.push({
+            id,
+            text: entry.rendered?.text,
+            scrapedAt: entry.scrapedAt,
+            pod: pods.get(id),
+            ...(entry.rendered ? { rendered: entry.rendered } : {}),
+          });
         }
         // The body is rendered ahead only for someone who scrapes `/metrics`; a reader of the
         // state alone (the anomaly detectors) does not pay 5 MB of text per cycle for it.
@@ -183,16 +200,24 @@ function startKata(context: FeatureContext) {
   return { api, scanned: directory.scanned, done };
 }
 
+/** What the aggregate was last built from. */
+interface Built {
+  scrapes: ReadonlyMap<string, PublishedScrape>;
+  pods: ReadonlyMap<string, PodMetadata>;
+}
+
 /** Whether `scrapes` and `pods` hold the same sandboxes with samples and pods as `built`. */
 function sameMembers(
-  built: { scrapes: ReadonlyMap<string, ShimScrape>; pods: ReadonlyMap<string, PodMetadata> },
-  scrapes: ReadonlyMap<string, ShimScrape>,
+  built: Built,
+  scrapes: ReadonlyMap<string, PublishedScrape>,
   pods: ReadonlyMap<string, PodMetadata>,
 ): boolean {
   if (scrapes.size !== built.scrapes.size) return false;
   for (const [id, entry] of scrapes) {
     const before = built.scrapes.get(id);
-    if (before === undefined || (before.text === undefined) !== (entry.text === undefined)) {
+    if (
+      before === undefined || (before.rendered === undefined) !== (entry.rendered === undefined)
+    ) {
       return false;
     }
     const pod = pods.get(id);

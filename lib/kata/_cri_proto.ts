@@ -3,7 +3,7 @@
  * speaks, as proto text: embedded rather than read from the source tree, so the module
  * survives `deno compile`. Field numbers are the upstream ones; fields left out are skipped
  * when decoding, so a newer runtime's answers still parse. The test support composes its
- * fixture service (RunPodSandbox…) from {@linkcode CRI_PROTO_HEADER} and
+ * fixture service (RunPodSandbox...) from {@linkcode CRI_PROTO_HEADER} and
  * {@linkcode CRI_MESSAGES}, so the messages are written once.
  *
  * @module

@@ -1,8 +1,8 @@
 /**
  * The aggregated `/metrics` of every sandbox, as kata-monitor serves it: each shim's samples
  * get the labels `sandbox_id`, `cri_uid`, `cri_name`, `cri_namespace` (empty when the CRI
- * runtime has not told the pod yet) written first; shim families named `go_…` or
- * `process_…` are renamed `kata_shim_go_…`/`kata_shim_process_…`; families of the same name
+ * runtime has not told the pod yet) written first; shim families named `go_...` or
+ * `process_...` are renamed `kata_shim_go_...`/`kata_shim_process_...`; families of the same name
  * are merged across sandboxes under one HELP and TYPE. Beside them, the cAdvisor-style
  * `container_*` series of each sandbox whose pod is known.
  *
@@ -14,82 +14,26 @@
  * @module
  */
 import { constants, crc32, deflateRawSync } from "node:zlib";
-import { type CadvisorPod, deriveCadvisor } from "./cadvisor.ts";
-import type { Labels, MetricFamily } from "../prom/mod.ts";
+import type { MetricFamily } from "../prom/mod.ts";
+import { parsePrometheusText, serializeHeader, serializeSamples } from "../prom/mod.ts";
 import {
-  parsePrometheusText,
-  type ParseStats,
-  serializeHeader,
-  serializeSamples,
-} from "../prom/mod.ts";
+  podKeyOf,
+  renderSandbox,
+  type SandboxEntry,
+  type SandboxScrape,
+  type SandboxUsage,
+  type Segment,
+  servedName,
+} from "./_render.ts";
 
-/** A sandbox's pod, from the CRI runtime. */
-export interface SandboxPod {
-  uid: string;
-  name: string;
-  namespace: string;
-}
-
-/** One sandbox's current scrape, as the aggregator is given it. */
-export interface SandboxScrape {
-  id: string;
-  /** The shim's text, or `undefined` when the last scrape failed (its samples are dropped). */
-  text: string | undefined;
-  /** When it was scraped (milliseconds since the epoch). */
-  scrapedAt: number | undefined;
-  pod: SandboxPod | undefined;
-}
-
-/**
- * A family of one sandbox: its header (under the name served) and where its sample lines
- * are in the sandbox's bytes.
- */
-interface Segment {
-  name: string;
-  header: string;
-  start: number;
-  end: number;
-  /**
-   * A cAdvisor-style family derived from the guest's metrics (`container_*`), kept parsed:
-   * the daemon merges these with the host's containers' families of the same names.
-   */
-  derived?: MetricFamily;
-}
-
-/**
- * One sandbox as rendered from its last scrape: only its sample lines as bytes, family by
- * family, are kept (about the size of the shim's text), not the parsed samples; the rare
- * OpenMetrics answer parses the text again.
- */
-interface SandboxEntry {
-  text: string;
-  podKey: string;
-  /** kata-monitor's labels of this sandbox. */
-  labels: Labels;
-  scrapedAt: number | undefined;
-  bytes: Uint8Array;
-  segments: Segment[];
-  /** Skipped lines of the shim's text. */
-  skipped: number;
-  usage: SandboxUsage;
-}
-
-/** What a sandbox uses, from its guest's metrics, as the cAdvisor-style series count it. */
-export interface SandboxUsage {
-  /** CPU time used since the guest started (`container_cpu_usage_seconds_total`). */
-  cpuSeconds?: number;
-  /** CPUs used on average between the last two scrapes (needs two scrapes). */
-  cpuCores?: number;
-  /** Working set (`container_memory_working_set_bytes`). */
-  memoryBytes?: number;
-  /** The guest's memory (`container_spec_memory_limit_bytes`). */
-  memoryLimitBytes?: number;
-}
-
-/** The value of the one sample of `name` among `families`. */
-function valueOf(families: readonly MetricFamily[], name: string): number | undefined {
-  return families.find((f) => f.name === name)?.samples[0]?.value;
-}
+export {
+  type SandboxEntry,
+  sandboxLabels,
+  type SandboxPod,
+  type SandboxScrape,
+  type SandboxUsage,
+  servedName,
+} from "./_render.ts";
 
 /** A new state of the aggregate, built step by step before it replaces the current one. */
 interface Pending {
@@ -128,21 +72,6 @@ export interface RenderOptions {
    * containers' families of the same names instead.
    */
   cadvisor?: boolean;
-}
-
-/** kata-monitor's renaming: `go_…` and `process_…` shim families become `kata_shim_…`. */
-export function servedName(name: string): string {
-  return name.startsWith("go_") || name.startsWith("process_") ? `kata_shim_${name}` : name;
-}
-
-/** The labels kata-monitor adds to every sample of a sandbox. */
-export function sandboxLabels(id: string, pod: SandboxPod | undefined): Labels {
-  return {
-    sandbox_id: id,
-    cri_uid: pod?.uid ?? "",
-    cri_name: pod?.name ?? "",
-    cri_namespace: pod?.namespace ?? "",
-  };
 }
 
 /** The merged metrics of every sandbox. */
@@ -225,15 +154,22 @@ export class MetricsAggregator {
         if (existing) changed = true;
         continue;
       }
-      const podKey = scrape.pod
-        ? `${scrape.pod.uid}\0${scrape.pod.name}\0${scrape.pod.namespace}`
-        : "";
+      if (scrape.rendered !== undefined) {
+        // Rendered by the scrape worker: taken as it is.
+        entries.set(scrape.id, scrape.rendered);
+        if (scrape.rendered !== existing) {
+          changed = true;
+          skipped += scrape.rendered.skipped;
+        }
+        continue;
+      }
+      const podKey = podKeyOf(scrape.pod);
       if (existing && existing.text === scrape.text && existing.podKey === podKey) {
         entries.set(scrape.id, existing);
         continue;
       }
       changed = true;
-      const entry = this.#render(scrape, podKey, existing);
+      const entry = renderSandbox({ ...scrape, text: scrape.text }, existing, this.#options);
       if (entry) {
         entries.set(scrape.id, entry);
         skipped += entry.skipped;
@@ -270,97 +206,6 @@ export class MetricsAggregator {
     }
     this.#cadvisor = [...byName.values()];
     return this.#cadvisor;
-  }
-
-  #render(
-    scrape: SandboxScrape,
-    podKey: string,
-    previous: SandboxEntry | undefined,
-  ): SandboxEntry | undefined {
-    const stats: ParseStats = { samples: 0, skipped: 0, errors: [] };
-    let parsed: MetricFamily[];
-    try {
-      parsed = parsePrometheusText(scrape.text!, {
-        lenient: true,
-        maxSamples: this.#options.maxSamplesPerShim,
-        stats,
-      });
-    } catch {
-      return undefined;
-    }
-    const labels = sandboxLabels(scrape.id, scrape.pod);
-    const pieces: { name: string; header: string; lines: string; derived?: MetricFamily }[] = [];
-    for (const family of parsed) {
-      const name = servedName(family.name);
-      try {
-        pieces.push({
-          name,
-          header: serializeHeader(family, { name }),
-          lines: serializeSamples(family, labels, { name }),
-        });
-      } catch {
-        // A name the format cannot carry: that family only is left out.
-      }
-    }
-    // The cAdvisor-style series are served for sandboxes whose pod is known; what they
-    // count is kept for every sandbox (the pages show it).
-    const pod: CadvisorPod = scrape.pod && scrape.pod.uid
-      ? {
-        namespace: scrape.pod.namespace,
-        pod: scrape.pod.name,
-        id: `/kubepods/pod${scrape.pod.uid}`,
-        name: scrape.id,
-      }
-      : { namespace: "", pod: "", id: "", name: scrape.id };
-    let derived: MetricFamily[] = [];
-    try {
-      derived = deriveCadvisor(parsed, pod, {
-        // Current kata-agents export cpu_time in milliseconds (procfs user_ms()).
-        cpuTimeUnit: "milliseconds",
-        ...(scrape.scrapedAt !== undefined ? { now: scrape.scrapedAt } : {}),
-      });
-    } catch {
-      // Inconsistent guest metrics: no cAdvisor series for this sandbox this time.
-    }
-    if (this.#options.cadvisor && pod.id) {
-      for (const family of derived) {
-        pieces.push({
-          name: family.name,
-          header: serializeHeader(family),
-          lines: serializeSamples(family),
-          derived: family,
-        });
-      }
-    }
-    const usage: SandboxUsage = {
-      cpuSeconds: valueOf(derived, "container_cpu_usage_seconds_total"),
-      memoryBytes: valueOf(derived, "container_memory_working_set_bytes"),
-      memoryLimitBytes: valueOf(derived, "container_spec_memory_limit_bytes"),
-    };
-    const before = previous?.usage.cpuSeconds;
-    const elapsed = (scrape.scrapedAt ?? 0) - (previous?.scrapedAt ?? 0);
-    if (before !== undefined && usage.cpuSeconds !== undefined && elapsed > 0) {
-      const used = usage.cpuSeconds - before;
-      // A restarted guest counts from 0 again: no rate across it.
-      if (used >= 0) usage.cpuCores = used / (elapsed / 1000);
-    }
-    const { bytes, offsets } = encodePieces(pieces.map((p) => p.lines));
-    return {
-      text: scrape.text!,
-      podKey,
-      labels,
-      scrapedAt: scrape.scrapedAt,
-      bytes,
-      segments: pieces.map((piece, i) => ({
-        name: piece.name,
-        header: piece.header,
-        start: offsets[i]!,
-        end: offsets[i + 1]!,
-        ...(piece.derived ? { derived: piece.derived } : {}),
-      })),
-      skipped: stats.skipped,
-      usage,
-    };
   }
 
   /** What sandbox `id` uses, from its last scrape; undefined when it has none. */
@@ -512,22 +357,6 @@ function renderOpenMetrics(
     }
   }
   return parts.join("");
-}
-
-/** Encodes strings into one array; `offsets[i]` is where the i-th starts (and the end last). */
-function encodePieces(texts: string[]): { bytes: Uint8Array; offsets: number[] } {
-  const joined = texts.join("");
-  const bytes = encoder.encode(joined);
-  const offsets = [0];
-  if (bytes.length === joined.length) {
-    // ASCII, the usual case: character offsets are byte offsets.
-    for (const text of texts) offsets.push(offsets[offsets.length - 1]! + text.length);
-  } else {
-    for (const text of texts) {
-      offsets.push(offsets[offsets.length - 1]! + encoder.encode(text).length);
-    }
-  }
-  return { bytes, offsets };
 }
 
 /** Input bytes deflated per step of {@linkcode SharedBody.deflating}. */

@@ -39,11 +39,11 @@
  * | `container_cpu_usage_seconds_total` | counter | `cpu="total"` | `kata_guest_cpu_time{cpu="total"}` items `user + nice + system + irq + softirq`, in seconds |
  * | `container_cpu_user_seconds_total` | counter | | `cpu_time` items `user + nice`, in seconds |
  * | `container_cpu_system_seconds_total` | counter | | `cpu_time` items `system + irq + softirq`, in seconds |
- * | `container_memory_usage_bytes` | gauge | | `kata_guest_meminfo` items `mem_total − mem_free` |
- * | `container_memory_working_set_bytes` | gauge | | usage `− inactive_file`, at least 0 |
+ * | `container_memory_usage_bytes` | gauge | | `kata_guest_meminfo` items `mem_total - mem_free` |
+ * | `container_memory_working_set_bytes` | gauge | | usage `- inactive_file`, at least 0 |
  * | `container_memory_cache` | gauge | | `meminfo` items `cached + buffers` |
  * | `container_memory_rss` | gauge | | `meminfo` item `anon_pages` |
- * | `container_memory_swap` | gauge | | `meminfo` items `swap_total − swap_free` |
+ * | `container_memory_swap` | gauge | | `meminfo` items `swap_total - swap_free` |
  * | `container_spec_memory_limit_bytes` | gauge | | `meminfo` item `mem_total` |
  * | `container_network_receive_bytes_total` | counter | `interface` | `kata_guest_netdev_stat` item `recv_bytes` |
  * | `container_network_receive_packets_total` | counter | `interface` | `netdev_stat` item `recv_packets` |
@@ -58,7 +58,7 @@
  * | `container_fs_reads_bytes_total` | counter | `device` | `diskstat` item `sectors_read` × 512 |
  * | `container_fs_writes_bytes_total` | counter | `device` | `diskstat` item `sectors_written` × 512 |
  * | `container_threads` | gauge | | `kata_guest_tasks` item `max` |
- * | `container_processes` | — | | not derived: no shim family counts the guest's processes |
+ * | `container_processes` | - | | not derived: no shim family counts the guest's processes |
  * | `container_last_seen` | gauge | | the scrape time passed in, whole seconds since the epoch |
  *
  * Semantics, and where they differ from cAdvisor on a runc container:
@@ -67,13 +67,13 @@
  *   `user + nice`, system time is `system + irq + softirq`, usage is their sum. `idle` and
  *   `iowait` are idle; `steal` is time the vCPU wanted but the host gave to someone else, so
  *   the pod did not consume it; `guest`/`guest_nice` are already inside `user`/`nice`. The
- *   kernel's `total` line is used rather than a sum over `cpu="0"`, `"1"`…: it keeps the time
+ *   kernel's `total` line is used rather than a sum over `cpu="0"`, `"1"`...: it keeps the time
  *   of vCPUs that were hot-unplugged, so the counter never goes back (the per-CPU lines are
  *   summed only when `total` is missing). The guest kernel and the kata-agent are counted
  *   too: they run for the pod. `user` and `system` are required; `nice`, `irq` and `softirq`
  *   add to them when present. The unit of `cpu_time` depends on the agent's release
  *   ({@linkcode CpuTimeUnit}); the default reads USER_HZ ticks.
- * - Memory is the whole guest's: `mem_total − mem_free` is what the root memory cgroup of the
+ * - Memory is the whole guest's: `mem_total - mem_free` is what the root memory cgroup of the
  *   guest would charge (anonymous, page cache, kernel), the closest match to a cgroup's
  *   `memory.usage_in_bytes`/`memory.current`; working set subtracts `inactive_file` as
  *   cAdvisor does. `cache` is the memory cgroup's `file` (page cache and buffers), `rss` its
@@ -458,7 +458,7 @@ function add(a: number | undefined, b: number | undefined): number | undefined {
   return a === undefined || b === undefined ? undefined : a + b;
 }
 
-/** `a − b`, at least 0 (as cAdvisor floors the working set), or undefined. */
+/** `a - b`, at least 0 (as cAdvisor floors the working set), or undefined. */
 function subtract(a: number | undefined, b: number | undefined): number | undefined {
   return a === undefined || b === undefined ? undefined : Math.max(0, a - b);
 }

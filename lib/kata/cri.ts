@@ -78,7 +78,7 @@ export interface CriContainer {
   name: string;
   /** How many times it was restarted before this one. */
   attempt: number;
-  /** The image as the kubelet asked for it (often the image id, `sha256:…`). */
+  /** The image as the kubelet asked for it (often the image id, `sha256:...`). */
   image: string;
   /** The image the user wrote in the pod spec, when the runtime says (CRI 1.30+). */
   userSpecifiedImage: string;
@@ -93,11 +93,11 @@ export interface CriContainer {
 
 /** One image as `ListImages` lists it. */
 export interface CriImage {
-  /** The image id, `sha256:…`. */
+  /** The image id, `sha256:...`. */
   id: string;
   /** Its names, `docker.io/library/nginx:1.27`. */
   repoTags: string[];
-  /** Its digest references, `docker.io/library/nginx@sha256:…`. */
+  /** Its digest references, `docker.io/library/nginx@sha256:...`. */
   repoDigests: string[];
 }
 
@@ -134,7 +134,7 @@ export interface CriClientOptions {
  */
 export class CriError extends UnavailableError {
   /**
-   * The gRPC status code (14 UNAVAILABLE, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND…); -1 for an
+   * The gRPC status code (14 UNAVAILABLE, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND...); -1 for an
    * answer this client could not use.
    */
   readonly code: number;
@@ -309,7 +309,7 @@ function oneLine(text: string): string {
     .replace(/\.? Resolution note:.*$/, "")
     .replace(/Last error: Error: /, "Last error: ")
     .trim();
-  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
+  return line.length > 200 ? `${line.slice(0, 200)}\u2026` : line;
 }
 
 /**

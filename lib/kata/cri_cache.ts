@@ -84,8 +84,8 @@ const NO_LOGGER: Pick<Logger, "debug" | "info" | "warn"> = {
  *   logger,
  * });
  * const loop = cache.run(signal);
- * cache.onSandboxesChanged(["4f1c…"]);
- * cache.get("4f1c…"); // { uid, name, namespace } once the runtime listed it
+ * cache.onSandboxesChanged(["4f1c..."]);
+ * cache.get("4f1c..."); // { uid, name, namespace } once the runtime listed it
  * ```
  */
 export class CriMetadataCache {

@@ -114,8 +114,8 @@ export function imageName(
  * @example Usage
  * ```ts ignore
  * const cache = new ContainerMetadataCache({ client: new CriClient(endpoint), minIntervalMs: 5000 });
- * cache.notice(["4f1c…"]); // lists the runtime in the background
- * cache.container("4f1c…"); // { container: "web", pod: "web-0", namespace: "shop", … } once listed
+ * cache.notice(["4f1c..."]); // lists the runtime in the background
+ * cache.container("4f1c..."); // { container: "web", pod: "web-0", namespace: "shop", ... } once listed
  * ```
  */
 export class ContainerMetadataCache {

@@ -28,4 +28,6 @@ export { CriMetadataCache, type PodMetadata } from "./cri_cache.ts";
 export { discoverSandboxes, type SandboxView, sandboxView } from "./discover.ts";
 export { isValidSandboxId, type Sandbox, SandboxDirectory } from "./sandboxes.ts";
 export { type ShimScrape, ShimScraper } from "./scraper.ts";
+export { createKataMonitorMetrics, type KataMonitorMetrics } from "./monitor_metrics.ts";
+export { type PublishedScrape, ScrapeWorker, ScrapeWorkerCrash } from "./scrape_worker.ts";
 export { fetchShimBytes, fetchShimMetrics, ShimError } from "./shim.ts";

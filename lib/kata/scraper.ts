@@ -13,14 +13,11 @@
  * cycle; one that disappears loses its entry. A hanging, slow or garbage-sending shim costs
  * only its own slot for at most the timeout.
  *
- * kata-monitor's own metrics are kept with its exact names, types and buckets, in the
- * registry passed in. Their meaning follows the cache: `kata_monitor_scrape_count` and
- * `kata_monitor_scrape_failed_count` count shim scrapes (kata-monitor counts `/metrics`
- * requests and failed aggregations), and the histogram observes each shim scrape.
+ * kata-monitor's own metrics (`monitor_metrics.ts`) count each scrape through the recorder
+ * passed in; this module loads no metrics library, so that it can run in a worker.
  *
  * @module
  */
-import { Counter, Gauge, Histogram, type Registry } from "../metrics/mod.ts";
 import type { Logger } from "../log.ts";
 import type { Sandbox, SandboxSource } from "./sandboxes.ts";
 import {
@@ -69,8 +66,8 @@ export type ShimFetcher = (socketPath: string, options: FetchShimOptions) => Pro
 /** Options of {@linkcode ShimScraper}. */
 export interface ShimScraperOptions {
   sandboxes: SandboxSource;
-  /** Registry of kata-monitor's own metrics (never the global one). */
-  registry: Registry;
+  /** Counts each scrape (kata-monitor's own metrics); none by default. */
+  recorder?: ScrapeRecorder;
   log: Logger;
   /** `kata.metricsInterval`. */
   intervalMs: number;
@@ -100,60 +97,10 @@ interface Outcome {
   reason?: ShimErrorReason;
 }
 
-/** kata-monitor's own metric families, as it names and buckets them. */
-export interface KataMonitorMetrics {
-  runningShimCount: Gauge;
-  scrapeCount: Counter;
-  scrapeFailedCount: Counter;
-  scrapeDurations: Histogram;
-}
-
-/** kata-monitor's buckets: `prometheus.ExponentialBuckets(1, 2, 10)`. */
-export const SCRAPE_DURATION_BUCKETS: readonly number[] = Array.from(
-  { length: 10 },
-  (_, i) => 2 ** i,
-);
-
-/**
- * Declares kata-monitor's own families in `registry`. prom-client keeps counter names as
- * given (no `_total` added), so they are exposed exactly as kata-monitor exposes them.
- *
- * @example Usage
- * ```ts
- * const metrics = createKataMonitorMetrics(new Registry(), () => sandboxes.size);
- * ```
- */
-export function createKataMonitorMetrics(
-  registry: Registry,
-  runningShims: () => number,
-): KataMonitorMetrics {
-  const registers = [registry];
-  return {
-    runningShimCount: new Gauge({
-      name: "kata_monitor_running_shim_count",
-      help: "Running shims (sandboxes) found under the sandbox roots.",
-      registers,
-      collect() {
-        this.set(runningShims());
-      },
-    }),
-    scrapeCount: new Counter({
-      name: "kata_monitor_scrape_count",
-      help: "Scrapes of shim metrics.",
-      registers,
-    }),
-    scrapeFailedCount: new Counter({
-      name: "kata_monitor_scrape_failed_count",
-      help: "Scrapes of shim metrics that failed.",
-      registers,
-    }),
-    scrapeDurations: new Histogram({
-      name: "kata_monitor_scrape_durations_histogram_milliseconds",
-      help: "Time taken to scrape the metrics of one shim, in milliseconds.",
-      buckets: [...SCRAPE_DURATION_BUCKETS],
-      registers,
-    }),
-  };
+/** Where each finished scrape is counted (kata-monitor's own metrics, in the daemon). */
+export interface ScrapeRecorder {
+  /** One scrape of one shim finished (not cancelled) after `durationMs`. */
+  record(durationMs: number, ok: boolean): void;
 }
 
 /**
@@ -162,7 +109,7 @@ export function createKataMonitorMetrics(
  * @example Usage
  * ```ts
  * const scraper = new ShimScraper({
- *   sandboxes, registry, log,
+ *   sandboxes, log,
  *   intervalMs: 60_000, timeoutMs: 3000, concurrency: 8, maxBytes: 16 << 20,
  * });
  * const running = scraper.run(signal);
@@ -190,21 +137,15 @@ export class ShimScraper {
   #published: ReadonlyMap<string, ShimScrape> = new Map();
   /** Cycles running now: while one runs, scrapes are published when it ends. */
   #cycling = 0;
-  /** kata-monitor's own metrics. */
-  readonly metrics: KataMonitorMetrics;
   /** Settles when the first cycle is done (for readiness). */
   readonly cycled: Promise<void>;
 
-  /** Creates the scraper and declares its metrics in `options.registry`. */
+  /** Creates the scraper. */
   constructor(options: ShimScraperOptions) {
     this.#options = options;
     this.#fetch = options.fetch ?? fetchShimMetrics;
     this.#now = options.now ?? Date.now;
     this.#limiter = new Limiter(options.concurrency);
-    this.metrics = createKataMonitorMetrics(
-      options.registry,
-      () => options.sandboxes.list().length,
-    );
     this.cycled = new Promise((resolve) => this.#markCycled = resolve);
   }
 
@@ -219,17 +160,7 @@ export class ShimScraper {
    * can be read while scrapes go on.
    */
   snapshot(): Map<string, ShimScrape> {
-    const out = new Map<string, ShimScrape>();
-    for (const sandbox of this.#options.sandboxes.list()) {
-      const entry = this.#entries.get(sandbox.id);
-      out.set(
-        sandbox.id,
-        entry && entry.sandbox.socket === sandbox.socket
-          ? entry
-          : { sandbox, consecutiveFailures: 0 },
-      );
-    }
-    return out;
+    return snapshotOf(this.#options.sandboxes, this.#entries);
   }
 
   /**
@@ -350,8 +281,7 @@ export class ShimScraper {
     if (this.#options.sandboxes.get(sandbox.id)?.socket !== sandbox.socket) return undefined;
     if (error instanceof ShimError && error.reason === "aborted") return undefined;
 
-    this.metrics.scrapeCount.inc();
-    this.metrics.scrapeDurations.observe(durationMs);
+    this.#options.recorder?.record(durationMs, error === undefined);
     const scrapedAt = this.#now();
     const previous = this.#entries.get(sandbox.id);
     if (error === undefined) {
@@ -365,7 +295,6 @@ export class ShimScraper {
       });
       return { ok: true };
     }
-    this.metrics.scrapeFailedCount.inc();
     const message = errorMessage(error);
     const failures = (previous?.consecutiveFailures ?? 0) + 1;
     this.#entries.set(sandbox.id, {
@@ -445,7 +374,7 @@ export class ShimScraper {
  *
  * @example Usage
  * ```ts
- * notPrometheusText("<html>Bad Gateway</html>\n"); // 'answered no Prometheus text (Line 1: …)'
+ * notPrometheusText("<html>Bad Gateway</html>\n"); // 'answered no Prometheus text (Line 1: ...)'
  * notPrometheusText("kata_shim_fds 12\n"); // undefined
  * ```
  */
@@ -460,6 +389,27 @@ export function notPrometheusText(text: string): string | undefined {
   }
   if (stats.samples > 0 || stats.skipped === 0) return undefined;
   return `answered no Prometheus text (${stats.errors[0]})`;
+}
+
+/**
+ * Every sandbox of `sandboxes` with its entry in `entries`, by id in id order; one without an
+ * entry (or with an entry of another socket, gone and found again) gets an empty one.
+ */
+export function snapshotOf<T extends { sandbox: Sandbox; consecutiveFailures: number }>(
+  sandboxes: SandboxSource,
+  entries: ReadonlyMap<string, T>,
+): Map<string, T | { sandbox: Sandbox; consecutiveFailures: number }> {
+  const out = new Map<string, T | { sandbox: Sandbox; consecutiveFailures: number }>();
+  for (const sandbox of sandboxes.list()) {
+    const entry = entries.get(sandbox.id);
+    out.set(
+      sandbox.id,
+      entry && entry.sandbox.socket === sandbox.socket
+        ? entry
+        : { sandbox, consecutiveFailures: 0 },
+    );
+  }
+  return out;
 }
 
 /** At most `limit` tasks at a time, first come first served. */

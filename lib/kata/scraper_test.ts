@@ -19,10 +19,10 @@ import { SandboxDirectory } from "./sandboxes.ts";
 import {
   type CycleStats,
   notPrometheusText,
-  SCRAPE_DURATION_BUCKETS,
   ShimScraper,
   type ShimScraperOptions,
 } from "./scraper.ts";
+import { createKataMonitorMetrics, SCRAPE_DURATION_BUCKETS } from "./monitor_metrics.ts";
 
 const log = createLogger({ level: "error", format: "text", write: () => {} });
 const TIMEOUT_MS = 300;
@@ -51,7 +51,7 @@ async function withHarness(
     const registry = new Registry();
     const scraper = new ShimScraper({
       sandboxes: directory,
-      registry,
+      recorder: createKataMonitorMetrics(registry, () => directory.list().length),
       log,
       intervalMs: 60_000,
       timeoutMs: TIMEOUT_MS,

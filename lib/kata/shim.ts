@@ -13,8 +13,7 @@
  *
  * @module
  */
-import { basename, dirname } from "node:path";
-import { formatBytes } from "../config/mod.ts";
+import { formatBytes } from "../units.ts";
 import { errorMessage, UnavailableError } from "../errors.ts";
 import { writeAll } from "../io.ts";
 import { after } from "../pool.ts";
@@ -37,7 +36,7 @@ export type ShimErrorReason =
   | "closed"
   /** The answer is not HTTP/1.x, or its framing or encoding is broken. */
   | "protocol"
-  /** Any other I/O error (permission denied, reset…). */
+  /** Any other I/O error (permission denied, reset...). */
   | "io";
 
 /**
@@ -125,7 +124,7 @@ export async function fetchShimMetrics(
   try {
     return utf8.decode(bytes);
   } catch (error) {
-    const id = options.sandboxId ?? basename(dirname(socketPath));
+    const id = options.sandboxId ?? sandboxIdOf(socketPath);
     throw new ShimError(
       `shim-monitor.sock of sandbox ${JSON.stringify(id)}: sent a body that is not UTF-8 text`,
       "protocol",
@@ -153,7 +152,7 @@ export async function fetchShimBytes(
   socketPath: string,
   options: FetchShimOptions,
 ): Promise<Bytes> {
-  const id = options.sandboxId ?? basename(dirname(socketPath));
+  const id = options.sandboxId ?? sandboxIdOf(socketPath);
   const fail = (
     reason: ShimErrorReason,
     what: string,
@@ -554,10 +553,15 @@ async function readBytes(body: Body, max: number, truncate: boolean, fail: Fail)
 
 function quoteStart(text: string): string {
   const printable = text.replace(/[^\x20-\x7e]/g, "?");
-  return JSON.stringify(printable.length > 40 ? `${printable.slice(0, 40)}…` : printable);
+  return JSON.stringify(printable.length > 40 ? `${printable.slice(0, 40)}\u2026` : printable);
 }
 
 /** Renders a duration for messages: `3 s`, `1.5 s`, `250 ms`. */
 function formatMs(ms: number): string {
   return ms >= 1000 ? `${Number((ms / 1000).toFixed(2))} s` : `${ms} ms`;
+}
+
+/** The sandbox id in `<root>/<id>/shim-monitor.sock` (no `node:path`: the scrape worker loads none). */
+function sandboxIdOf(socketPath: string): string {
+  return socketPath.split("/").at(-2) ?? "";
 }
