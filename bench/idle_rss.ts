@@ -16,10 +16,14 @@
  * `wrk -t2 -c64 -dSs /metrics` (the issue's "request flood, idle node" row); the table shows
  * VmRSS before, VmHWM at the end of the flood, VmRSS 30 s after it, and wrk's requests/s.
  *
+ * With `--baseline DIR` (a checkout or `git archive` of another commit), its daemon runs in the
+ * same rounds, both configurations, for a before/after in one run.
+ *
  * Goals (issue 16): the daemon's idle RSS ≤ 80 MB (stretch 64); ≤ 128 MB during and after
  * the flood.
  *
  * Run: deno task bench:idle [--runs N] [--settle S] [--minutes M] [--interval S] [--flood S]
+ *   [--baseline DIR]
  *
  * @module
  */
@@ -37,6 +41,7 @@ const { values } = parseArgs({
     minutes: { type: "string", default: "0" },
     interval: { type: "string", default: "15" },
     flood: { type: "string", default: "0" },
+    baseline: { type: "string" },
   },
 });
 const RUNS = Number(values.runs);
@@ -58,7 +63,13 @@ interface Subject {
   ready: string;
 }
 
-function daemon(name: string, configFile: boolean): Subject {
+/** `agent ARGS` run from the checkout at `root` (this one by default). */
+function agentFrom(root: string | undefined, args: string[]): string[] {
+  if (root === undefined) return agentArgs(args);
+  return ["run", "-q", "-P=agent", "--config", `${root}/deno.json`, `${root}/main.ts`, ...args];
+}
+
+function daemon(name: string, configFile: boolean, root?: string): Subject {
   return {
     name,
     ready: "/readyz",
@@ -77,7 +88,7 @@ function daemon(name: string, configFile: boolean): Subject {
         await Deno.writeTextFile(`${dir}/config.yaml`, manifest.data["config.yaml"]!);
         args.unshift("--config", `${dir}/config.yaml`);
       }
-      const [run, ...rest] = agentArgs(args);
+      const [run, ...rest] = agentFrom(root, args);
       return {
         cmd: Deno.execPath(),
         args: [run!, V8_FLAGS, ...rest],
@@ -121,6 +132,10 @@ const SUBJECTS: Subject[] = [
   },
   daemon("agent daemon, default configuration", false),
   daemon("agent daemon, the ConfigMap's config.yaml", true),
+  ...(values.baseline === undefined ? [] : [
+    daemon("agent daemon (baseline), default configuration", false, values.baseline),
+    daemon("agent daemon (baseline), the ConfigMap's config.yaml", true, values.baseline),
+  ]),
 ];
 
 interface Running {

@@ -5,24 +5,20 @@
  * the limits of the `ai` section, once per crash group. The result goes beside the core's
  * metadata as `.ai.json`, into `/cores`, and on `explanations` (the Kubernetes feature adds
  * it to the core's `CoreDumped` Event). Nothing here touches the core, its score or its
- * storage: a failing model API only fails this stage.
+ * storage: a failing model API only fails this stage. `lib/ai` (with the core analysis its
+ * crash context reads) is loaded when the feature starts, so a daemon with AI off holds none
+ * of it.
  *
  * @module
  */
-import {
+import type {
   AiCoreQueue,
-  type AiLedger,
-  type AiOutcome,
-  type AiSettings,
-  aiSettings,
-  type ContextRestart,
-  type CoreAi,
-  crashContext,
-  Explainer,
-  type Explanation,
-  explanationDocument,
-  NANO,
-  SKIP_REASONS,
+  AiLedger,
+  AiOutcome,
+  AiSettings,
+  ContextRestart,
+  CoreAi,
+  Explanation,
 } from "../../lib/ai/mod.ts";
 import type { Channel } from "../../lib/channel.ts";
 import type { ClusterReader, CoreOutcome } from "../../lib/collect/mod.ts";
@@ -90,6 +86,15 @@ export function aiFeature(
     title: "AI crash analysis",
     enabled: config.ai.enabled,
     async start() {
+      const {
+        AiCoreQueue,
+        aiSettings,
+        crashContext,
+        Explainer,
+        explanationDocument,
+        NANO,
+        SKIP_REASONS,
+      } = await import("../../lib/ai/mod.ts");
       const settings = await aiSettings(config);
       const index = new CoreIndex(db);
       const work = new AiCoreQueue(db);
@@ -127,7 +132,7 @@ export function aiFeature(
         }
         wake();
       });
-      collect = () => report(metrics, work.ledger, work, settings);
+      collect = () => report(metrics, work.ledger, work, settings, NANO);
       running = superviseStage(context, "ai", async (signal) => {
         while (!signal.aborted) {
           const next = work.next();
@@ -152,7 +157,7 @@ export function aiFeature(
             if (signal.aborted) break;
             throw error;
           }
-          await finish(record, explanation, { work, index, store, metrics });
+          await finish(record, explanation, { work, index, store, metrics, explanationDocument });
           channels.explanations.publish({ coreId: record.id, explanation });
         }
       }, "ai");
@@ -181,9 +186,15 @@ export function aiFeature(
   async function finish(
     record: CoreRecord,
     explanation: Explanation,
-    parts: { work: AiCoreQueue; index: CoreIndex; store: Store; metrics: AiMetrics },
+    parts: {
+      work: AiCoreQueue;
+      index: CoreIndex;
+      store: Store;
+      metrics: AiMetrics;
+      explanationDocument: typeof import("../../lib/ai/mod.ts").explanationDocument;
+    },
   ): Promise<void> {
-    const { work, index, store, metrics } = parts;
+    const { work, index, store, metrics, explanationDocument } = parts;
     const key = record.storedKey!;
     const fields = { uri: record.storedUri, group: explanation.fingerprint };
     if (explanation.result) {
@@ -237,8 +248,14 @@ export function aiFeature(
 }
 
 /** Brings the ledger's month into the gauges. */
-function report(metrics: AiMetrics, ledger: AiLedger, queue: AiCoreQueue, settings: AiSettings) {
-  metrics.monthCost.set(ledger.monthCostNano(new Date()) / NANO);
+function report(
+  metrics: AiMetrics,
+  ledger: AiLedger,
+  queue: AiCoreQueue,
+  settings: AiSettings,
+  nano: number,
+) {
+  metrics.monthCost.set(ledger.monthCostNano(new Date()) / nano);
   metrics.monthLimit.set(settings.maxCostPerMonth);
   metrics.queued.set(queue.pending());
 }

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type AiOutcome, summaryLine } from "../../lib/ai/mod.ts";
+import type { AiOutcome } from "../../lib/ai/mod.ts";
 import type { Channel } from "../../lib/channel.ts";
 import { type ClusterFacts, type CoreOutcome, podInfo } from "../../lib/collect/mod.ts";
 import { errorMessage, InputError } from "../../lib/errors.ts";
@@ -188,15 +188,19 @@ function coreEvents(client: KubeClient, channels: KubernetesChannels, log: Logge
     pending.push(outcome);
     wake();
   });
-  const unsubscribeExplanations = channels.explanations?.subscribe(({ coreId, explanation }) => {
-    if (!explanation.result) return;
-    explained.set(coreId, summaryLine(explanation.result));
-    if (explained.size > MAX_REMEMBERED_EVENTS) explained.delete(explained.keys().next().value!);
-    if (recorded.has(coreId)) {
-      updates.push(coreId);
-      wake();
-    }
-  }) ?? (() => {});
+  const unsubscribeExplanations =
+    channels.explanations?.subscribe(async ({ coreId, explanation }) => {
+      if (!explanation.result) return;
+      // Loaded by the AI feature that sent the explanation: imported here, the module is not
+      // held by a daemon whose AI is off.
+      const { summaryLine } = await import("../../lib/ai/mod.ts");
+      explained.set(coreId, summaryLine(explanation.result));
+      if (explained.size > MAX_REMEMBERED_EVENTS) explained.delete(explained.keys().next().value!);
+      if (recorded.has(coreId)) {
+        updates.push(coreId);
+        wake();
+      }
+    }) ?? (() => {});
   const remember = (
     id: number,
     event: { namespace: string; name: string; outcome: CoreOutcome },

@@ -10,7 +10,7 @@ import type { Config } from "../config/mod.ts";
 import type { Logger } from "../log.ts";
 import { sleep } from "../pool.ts";
 import { type CoreIndex, fileIdentity } from "../store/mod.ts";
-import type { CorePipeline } from "./pipeline.ts";
+import type { Pipeline } from "./_lazy_pipeline.ts";
 import { CoreWatcher } from "./watch.ts";
 import { errorMessage } from "../errors.ts";
 
@@ -18,7 +18,7 @@ import { errorMessage } from "../errors.ts";
 export interface CollectorOptions {
   config: Config;
   index: CoreIndex;
-  pipeline: CorePipeline;
+  pipeline: Pipeline;
   log: Logger;
   signal: AbortSignal;
 }

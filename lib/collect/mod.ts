@@ -13,18 +13,15 @@ import type { Store } from "../store/mod.ts";
 import { CoreIndex } from "../store/mod.ts";
 import { openStore } from "../store/mod.ts";
 import { openState } from "../store/mod.ts";
-import { CorePipeline, type PipelineOptions } from "./pipeline.ts";
+import type { PipelineOptions } from "./pipeline.ts";
+import { LazyPipeline, type Pipeline } from "./_lazy_pipeline.ts";
+import type { AnalyzeOptions, CoreAnalysis } from "../core/mod.ts";
 
 export { type Collector, isFinished, runCollector } from "./collector.ts";
-export {
-  analyzeWithBundle,
-  type BundleEntry,
-  type BundleManifest,
-  bundleOfCore,
-  collectBundle,
-  openBundle,
-  storeBundle,
-} from "./bundle.ts";
+// The pipeline and the bundles are loaded on first use (see _lazy_pipeline.ts): only their
+// types are re-exported here.
+export type { BundleEntry, BundleManifest } from "./bundle.ts";
+export { LazyPipeline, type Pipeline } from "./_lazy_pipeline.ts";
 export { correlate, type Correlation, parseCgroup, type PodInfo, podInfo } from "./correlate.ts";
 export { ClusterFacts, type ClusterReader } from "./cluster_facts.ts";
 export {
@@ -33,7 +30,7 @@ export {
   type KernelCrashMatch,
   type KernelCrashReader,
 } from "./kernel_crashes.ts";
-export { type CoreHints, type CoreOutcome, CorePipeline, RETRY } from "./pipeline.ts";
+export type { CoreHints, CoreOutcome, CorePipeline } from "./pipeline.ts";
 export {
   CORE_PATTERN_FILE,
   installCorePattern,
@@ -52,7 +49,8 @@ export interface Collection {
   db: DatabaseSync;
   index: CoreIndex;
   store: Store;
-  pipeline: CorePipeline;
+  /** Created on its first core: see {@linkcode LazyPipeline}. */
+  pipeline: Pipeline;
 }
 
 /**
@@ -81,6 +79,27 @@ export async function openCollection(
       error: errorMessage(error),
     });
   }
-  const pipeline = new CorePipeline({ config, index, store, log, ...options });
+  const pipeline = new LazyPipeline({ config, index, store, log, ...options });
   return { db, index, store, pipeline };
+}
+
+/**
+ * Analyzes a core with the debug bundle it comes with, when it comes with one; the bundle's
+ * stored files are read from the configured store. Problems reaching them become warnings of
+ * the analysis. The analysis code is loaded by the first call.
+ *
+ * @throws {InputError} as `analyzeCore` does.
+ *
+ * @example
+ * ```ts ignore
+ * const analysis = await analyzeWithBundle("/var/crash/core.123", analyzeOptions(config), config);
+ * ```
+ */
+export async function analyzeWithBundle(
+  path: string,
+  options: AnalyzeOptions,
+  config: Pick<Config, "storage" | "nodeName">,
+): Promise<CoreAnalysis> {
+  const bundle = await import("./bundle.ts");
+  return await bundle.analyzeWithBundle(path, options, config);
 }

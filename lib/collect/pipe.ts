@@ -14,7 +14,6 @@ import type { Config } from "../config/mod.ts";
 import { errorMessage, InputError, UnavailableError } from "../errors.ts";
 import { runCommand, text } from "../run.ts";
 import { openStore, type Store, storeCompressed } from "../store/mod.ts";
-import { bundleDir, collectBundle } from "./bundle.ts";
 import { processCgroup } from "./_host.ts";
 import { parseCgroup } from "./correlate.ts";
 import type { CoreHints } from "./pipeline.ts";
@@ -74,6 +73,9 @@ export async function spoolCore(
   input: ReadableStream<Uint8Array>,
   hints: CoreHints,
 ): Promise<{ path: string; hints: CoreHints }> {
+  // Loaded here: the bundle's reader (zod, the ELF notes) is no weight on the daemon, which
+  // imports this module for spoolDir alone.
+  const { bundleDir, collectBundle } = await import("./bundle.ts");
   const cgroupText = hints.pid !== undefined ? await processCgroup(hints.pid) : undefined;
   const withCgroup: CoreHints = cgroupText ? { ...hints, cgroup: parseCgroup(cgroupText) } : hints;
   const dir = spoolDir(config);
