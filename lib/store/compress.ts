@@ -243,13 +243,7 @@ export async function storeCompressed(
     await syncDirectory(dirname(destination));
   } catch (error) {
     await Deno.remove(temporary).catch(() => {});
-    const reason = errorMessage(error);
-    if (stream.sourceFailed()) {
-      throw new InputError(`Cannot read ${what}: ${reason}`, { cause: error });
-    }
-    throw new UnavailableError(`Cannot store ${what} as "${destination}": ${writeReason(error)}`, {
-      cause: error,
-    });
+    throw storeError(error, stream.sourceFailed(), what, destination);
   }
   return { ...stream.stats(), copied: stream.copied };
 }
@@ -341,17 +335,23 @@ async function storeZstd(
   } catch (error) {
     output?.close();
     await Deno.remove(temporary).catch(() => {});
-    const reason = errorMessage(error);
-    if (failedReading) throw new InputError(`Cannot read ${what}: ${reason}`, { cause: error });
-    throw new UnavailableError(`Cannot store ${what} as "${destination}": ${writeReason(error)}`, {
-      cause: error,
-    });
+    throw storeError(error, failedReading, what, destination);
   } finally {
     input?.close();
     await chunks?.stop();
     for (const stage of stages) stage.destroy();
   }
   return { bytes, sha256: hash.digest("hex"), sourceBytes, copied: false };
+}
+
+/** A failed store's error: the source's fault (input) or the destination's (unavailable). */
+function storeError(error: unknown, reading: boolean, what: string, destination: string): Error {
+  if (reading) {
+    return new InputError(`Cannot read ${what}: ${errorMessage(error)}`, { cause: error });
+  }
+  return new UnavailableError(`Cannot store ${what} as "${destination}": ${writeReason(error)}`, {
+    cause: error,
+  });
 }
 
 /** Why a write failed, in one phrase: a full disk said as such, anything else as it is. */
