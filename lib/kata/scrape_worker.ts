@@ -68,6 +68,7 @@ export class ScrapeWorker {
   /** A cycle whose sandboxes are being rendered. */
   #pendingCycle: CycleStats | undefined;
   #markCycled!: () => void;
+  #workersStarted = 0;
   /** Settles when the first cycle is done (for readiness). */
   readonly cycled: Promise<void>;
 
@@ -80,6 +81,11 @@ export class ScrapeWorker {
   /** The last cycle's figures, once one has run and its sandboxes are rendered. */
   get lastCycle(): CycleStats | undefined {
     return this.#lastCycle;
+  }
+
+  /** How many workers {@linkcode run} has started (none while there is no sandbox). */
+  get workersStarted(): number {
+    return this.#workersStarted;
   }
 
   /**
@@ -163,6 +169,7 @@ export class ScrapeWorker {
     const worker = options.workerUrl
       ? new Worker(options.workerUrl, { type: "module" })
       : new Worker(new URL("./_scrape_worker.ts", import.meta.url), { type: "module" });
+    this.#workersStarted++;
     const send = (message: ToWorker) => worker.postMessage(message);
     let crashed: (error: Error) => void = () => {};
     let stopped: () => void = () => {};

@@ -69,7 +69,7 @@ async function withHarness(fn: (h: Harness) => Promise<void>): Promise<void> {
   });
 }
 
-async function until(check: () => boolean, ms = 10_000): Promise<void> {
+async function until(check: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
     if (Date.now() > end) throw new Error("Condition not met in time");
@@ -116,8 +116,10 @@ Deno.test("ScrapeWorker starts its worker only once there is a sandbox", async (
     try {
       await new Promise((resolve) => setTimeout(resolve, 50));
       assertEquals(scraper.published().size, 0);
+      assertEquals(scraper.workersStarted, 0);
       await h.start(ID_A, { mode: "ok", body: () => renderShimMetrics(ID_A, 0) });
       await until(() => scraper.published().get(ID_A)?.rendered !== undefined);
+      assertEquals(scraper.workersStarted, 1);
     } finally {
       controller.abort();
       await running;
