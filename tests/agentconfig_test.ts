@@ -159,16 +159,20 @@ platform:
         const pod = emu.get("pods", "shop", "web-7d9f8b6c5-xxxx0")!;
         (pod.metadata as Record<string, unknown>).labels = { app: "web", x: "y" };
         emu.put(pod);
-        await waitFor(() => {
-          const conditions = (status().conditions ?? []) as {
-            type: string;
-            status: string;
-            reason: string;
-          }[];
-          return conditions.some((c) =>
-            c.type === "Available" && c.status === "False" && c.reason === "CredentialsMissing"
-          );
-        }, "Available false for the missing credentials");
+        await waitFor(
+          () => {
+            const conditions = (status().conditions ?? []) as {
+              type: string;
+              status: string;
+              reason: string;
+            }[];
+            return conditions.some((c) =>
+              c.type === "Available" && c.status === "False" && c.reason === "CredentialsMissing"
+            );
+          },
+          "Available false for the missing credentials",
+          60_000,
+        );
       } finally {
         const log = await daemon?.stop();
         await platform.close();

@@ -113,6 +113,10 @@ Deno.test({
       try {
         const imported = await ctr(containerd.socket, NAMESPACE, ["images", "import", tar]);
         assertEquals(imported.code, 0, imported.out);
+        // runc keeps containers by id across containerd instances: ids of this run only, as
+        // another test run on the machine may be running the same containers.
+        const unique = (id: string) => `${id}-${crypto.randomUUID().slice(0, 8)}`;
+        const daemonId = unique("agent-daemon");
         const run = (id: string, args: string[]) =>
           ctr(containerd.socket, NAMESPACE, [
             "run",
@@ -124,7 +128,7 @@ Deno.test({
             "--mount",
             `type=bind,src=${cores},dst=/cores,options=rbind:ro`,
             name,
-            id,
+            unique(id),
             ...args,
           ]);
 
@@ -171,7 +175,7 @@ Deno.test({
           "--mount",
           "type=tmpfs,src=tmpfs,dst=/tmp,options=rw:mode=1777",
           name,
-          "agent-daemon",
+          daemonId,
           "agent",
           "daemon",
           `--listen-address=127.0.0.1:${port}`,
@@ -191,7 +195,7 @@ Deno.test({
           // Its state database is in the state directory, written as the image's user.
           assertEquals((await Deno.stat(`${state}/state.db`)).uid, IMAGE_USER);
         } finally {
-          await stopContainer(containerd.socket, NAMESPACE, "agent-daemon");
+          await stopContainer(containerd.socket, NAMESPACE, daemonId);
         }
       } finally {
         await containerd.close();
