@@ -12,6 +12,7 @@ export function laterModules(): Promise<unknown>[] {
   return [
     import("./mod.ts"),
     import("./_early.ts"),
+    import("./_help_early.ts"),
     import("./_analysis_text.ts"),
     import("@commander-js/extra-typings"),
     import("yaml"),
