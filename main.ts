@@ -55,9 +55,13 @@ export async function main(args: string[]): Promise<number> {
   const help = mayAskHelp(args)
     ? (await later<typeof import("./cli/_help_early.ts")>("./cli/_help_early.ts")).earlyHelp(args)
     : undefined;
-  if (help !== undefined) {
-    writeAll(Deno.stdout, help);
+  if (help && "help" in help) {
+    writeAll(Deno.stdout, help.help);
     return ExitCode.Ok;
+  }
+  if (help) {
+    writeAll(Deno.stderr, help.error + "\n");
+    return ExitCode.Usage;
   }
   // gdb on the core of `analyze core` starts now and runs while the rest loads; unused, it
   // ends with the command. A plain `analyze core` runs without the command line at all.

@@ -2,30 +2,46 @@
  * Help without the command line: `agent --help`, `agent COMMAND... --help` (or `-h`),
  * `agent help COMMAND...`, a group named alone (`agent analyze`) and `agent` alone print the
  * help from the table cli/_help_texts.ts, laid out for the terminal as the command line would
- * (cli/_help.ts). Building the command line imports commander, whose Node compatibility
- * modules are most of a command's start-up (bench/README.md, Start-up); the table is made from
- * the command line and tested against it, so the text is the same, byte for byte.
+ * (cli/_help.ts); the same forms naming a command that does not exist print the command
+ * line's one-line error. Building the command line imports commander, whose Node
+ * compatibility modules are most of a command's start-up (bench/README.md, Start-up); the
+ * table is made from the command line and tested against it, so the text is the same, byte
+ * for byte.
  *
- * Only these exact forms are answered here; anything else (another flag, a word that names no
- * command, a variable commander would read into an option) goes to the full command line.
+ * Only these exact forms are answered here; anything else (another flag, an argument that is
+ * no plain word, a variable commander would read into an option) goes to the full command
+ * line.
  *
  * @module
  */
 import { type HelpStyle, renderHelp, terminalStyle } from "./_help.ts";
 import type { HelpTexts } from "./_help_table.ts";
 import { HELP_TEXTS } from "./_help_texts.ts";
+import { unknownCommandMessage } from "./_usage.ts";
 
 /** A command's name as typed: no flag, no space, no path. */
 const WORD = /^[a-z][a-z0-9-]*$/;
 
+/** What `args` ask for: the help of the command at `path` (`""`, `"analyze core"`), or an error. */
+export type HelpRequest = { path: string } | { unknown: string };
+
+/** The names of the subcommands of the command at `path`, in the command line's order. */
+function subcommands(path: string, texts: HelpTexts): string[] {
+  const prefix = path === "" ? "" : `${path} `;
+  return Object.keys(texts.commands)
+    .filter((other) => other !== path && other.startsWith(prefix))
+    .map((other) => other.slice(prefix.length))
+    .filter((rest) => !rest.includes(" "));
+}
+
 /**
- * The path below the root (`""`, `"analyze core"`) of the command whose help `args` ask for,
- * when they are one of the forms answered without the command line, else `undefined`.
+ * What `args` ask for when they are one of the forms answered without the command line, else
+ * `undefined`.
  */
-export function helpPath(
+export function helpRequest(
   args: readonly string[],
   texts: HelpTexts = HELP_TEXTS,
-): string | undefined {
+): HelpRequest | undefined {
   const last = args.at(-1);
   let words: readonly string[];
   let groupOnly = false;
@@ -37,38 +53,45 @@ export function helpPath(
     groupOnly = true;
   }
   if (!words.every((word) => WORD.test(word))) return undefined;
-  const path = words.join(" ");
-  if (!Object.hasOwn(texts.commands, path)) return undefined;
-  if (groupOnly && !hasSubcommands(path, texts)) return undefined;
-  return path;
+  let path = "";
+  for (const word of words) {
+    const names = subcommands(path, texts);
+    // Words after a command without subcommands are its arguments: the command line's to judge.
+    if (names.length === 0) return undefined;
+    if (!names.includes(word)) {
+      const full = path === "" ? texts.name : `${texts.name} ${path}`;
+      return { unknown: unknownCommandMessage(word, full, names) };
+    }
+    path = path === "" ? word : `${path} ${word}`;
+  }
+  if (groupOnly && subcommands(path, texts).length === 0) return undefined;
+  return { path };
 }
 
-function hasSubcommands(path: string, texts: HelpTexts): boolean {
-  return Object.keys(texts.commands).some((other) =>
-    other !== path && (path === "" || other.startsWith(`${path} `))
-  );
-}
+/** What {@linkcode earlyHelp} prints: help on stdout (exit code 0) or an error on stderr (2). */
+export type EarlyHelp = { help: string } | { error: string };
 
 /**
- * The help `args` ask for, laid out in `style`, when it can be printed without the command
- * line (see {@linkcode helpPath}), else `undefined`. Never throws.
+ * The help or the error `args` ask for, laid out in `style`, when it can be printed without
+ * the command line (see {@linkcode helpRequest}), else `undefined`. Never throws.
  *
  * @example Usage
  * ```ts
- * const text = earlyHelp(["score", "--help"]);
+ * const answer = earlyHelp(["score", "--help"]);
  * ```
  */
 export function earlyHelp(
   args: readonly string[],
   style: () => HelpStyle = terminalStyle,
   texts: HelpTexts = HELP_TEXTS,
-): string | undefined {
-  const path = helpPath(args, texts);
-  if (path === undefined) return undefined;
+): EarlyHelp | undefined {
+  const request = helpRequest(args, texts);
+  if (request === undefined) return undefined;
+  if ("unknown" in request) return { error: request.unknown };
   try {
     if (texts.env.some((name) => Deno.env.get(name) !== undefined)) return undefined;
   } catch {
     return undefined;
   }
-  return renderHelp(texts.commands[path]!, style());
+  return { help: renderHelp(texts.commands[request.path]!, style()) };
 }

@@ -11,6 +11,8 @@ import { commandPath, type HelpModel, helpModel, prepareCommand } from "./_help.
 
 /** Every command's help by its path below the root (`""`, `"analyze core"`), and more. */
 export interface HelpTexts {
+  /** The root command's name. */
+  name: string;
   /**
    * The variables commander reads into options before it prints help (`.env()`): a value it
    * rejects would make `--help` a usage error, so help is printed early only without them.
@@ -33,6 +35,7 @@ export async function helpTexts(program: CommandUnknownOpts): Promise<HelpTexts>
     for (const option of command.options) if (option.envVar) env.add(option.envVar);
   }
   return {
+    name: program.name(),
     env: [...env].sort(),
     commands: Object.fromEntries(
       commands.map((c) => [commandPath(c).slice(prefix), helpModel(c)]),
@@ -58,6 +61,7 @@ export function helpTextsSource(texts: HelpTexts): string {
     "\n",
     "/** The table cli/_help_early.ts prints help from. */\n",
     "export const HELP_TEXTS: HelpTexts = {\n",
+    `  name: ${JSON.stringify(texts.name)},\n`,
     `  env: ${JSON.stringify(texts.env)},\n`,
     "  commands: {\n",
     ...entries,

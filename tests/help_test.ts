@@ -12,7 +12,7 @@ import { agentArgs, DENO_DIR, runAgent } from "./support/cli.ts";
 import { haveCommand } from "./support/cores.ts";
 import { buildCli, type HelpStyle, resolveCommand } from "../cli/mod.ts";
 import { commandPath, examplesOf, prepareCommand } from "../cli/_help.ts";
-import { earlyHelp, helpPath } from "../cli/_help_early.ts";
+import { earlyHelp, helpRequest } from "../cli/_help_early.ts";
 import { helpTexts } from "../cli/_help_table.ts";
 import { HELP_TEXTS } from "../cli/_help_texts.ts";
 
@@ -106,8 +106,14 @@ Deno.test("cli/_help_texts.ts is the command line's help (deno task help-texts w
   assertEquals(HELP_TEXTS, await helpTexts(program), "run `deno task help-texts`");
 });
 
-/** What the full command line (main.ts) prints on stdout for `args`, and its exit code. */
-async function commandLine(args: string[], style: HelpStyle): Promise<[string, number]> {
+/**
+ * What the full command line (main.ts) answers `args` with: the help it prints on stdout (exit
+ * code 0), or its error about an unknown command (exit code 2); -1 when it runs a command.
+ */
+async function commandLine(
+  args: string[],
+  style: HelpStyle,
+): Promise<{ help: string } | { error: string } | -1> {
   let out = "";
   const { program } = buildCli({
     out: (text) => out += text,
@@ -115,15 +121,15 @@ async function commandLine(args: string[], style: HelpStyle): Promise<[string, n
     style: () => style,
   });
   const resolved = resolveCommand(program, args);
-  if (resolved.kind === "unknown") return [out, 2];
+  if (resolved.kind === "unknown") return { error: resolved.message };
   await prepareCommand(resolved.command);
-  if (resolved.kind === "help") return [resolved.command.helpInformation(), 0];
+  if (resolved.kind === "help") return { help: resolved.command.helpInformation() };
   try {
     await program.parseAsync(resolved.args, { from: "user" });
-    return [out, -1];
+    return -1;
   } catch (error) {
-    if (!(error instanceof CommanderError)) throw error;
-    return [out, error.exitCode === 0 ? 0 : 2];
+    if (!(error instanceof CommanderError) || error.exitCode !== 0) throw error;
+    return { help: out };
   }
 }
 
@@ -132,8 +138,11 @@ Deno.test("help printed without commander is the command line's, at any width an
   for (const command of commands) {
     const words = commandPath(command).split(" ").slice(1);
     forms.push([...words, "--help"], [...words, "-h"], ["help", ...words]);
-    if (command.commands.length > 0) forms.push(words);
+    if (command.commands.length > 0) forms.push(words, [...words, "nope"]);
   }
+  forms.push(["nope", "--help"], ["help", "scor"], ["analyze", "cor", "-h"], ["help", "help"]);
+  forms.push(["analyze", "help"], ["analyze", "nope", "extra"], ["ai", "usag", "--help"]);
+  forms.push(["constructor", "--help"], ["analyze", "constructor"]);
   const styles = [
     { width: 80, color: false },
     { width: 40, color: true },
@@ -141,11 +150,11 @@ Deno.test("help printed without commander is the command line's, at any width an
     { width: 120, color: true },
   ];
   for (const args of forms) {
-    assert(helpPath(args) !== undefined, `not answered early: ${args.join(" ")}`);
+    assert(helpRequest(args) !== undefined, `not answered early: ${args.join(" ")}`);
     for (const style of styles) {
       const early = earlyHelp(args, () => style);
       assertEquals(
-        [early, 0],
+        early,
         await commandLine(args, style),
         `${args.join(" ")} at ${style.width}`,
       );
@@ -153,27 +162,25 @@ Deno.test("help printed without commander is the command line's, at any width an
   }
 });
 
-Deno.test("helpPath() leaves every other command line to commander", () => {
+Deno.test("helpRequest() leaves every other command line to commander", () => {
   for (
     const args of [
       ["--config", "agent.yaml", "--help"],
       ["--log-level", "debug"],
       ["analyze", "core"],
       ["score"],
-      ["nope", "--help"],
-      ["help", "nope"],
+      ["score", "nope"],
+      ["stats", "cpu", "--help"],
+      ["Nope"],
       ["help", "--help"],
-      ["help", "help"],
-      ["analyze", "help"],
       ["help", "analyze", "core", "extra"],
       ["", "--help"],
       ["analyze core", "--help"],
-      ["constructor", "--help"],
       ["score", "--fail-under", "7", "--help"],
       ["--help", "score"],
       ["-V"],
     ]
-  ) assertEquals(helpPath(args), undefined, args.join(" "));
+  ) assertEquals(helpRequest(args), undefined, args.join(" "));
   // A variable commander reads into an option could make --help a usage error.
   assertEquals(earlyHelp(["--help"], undefined, { ...HELP_TEXTS, env: ["PATH"] }), undefined);
 });
