@@ -53,7 +53,8 @@ export async function main(args: string[]): Promise<number> {
   }
   // Help is printed from a table of the command line's help, without building it.
   const help = mayAskHelp(args)
-    ? (await later<typeof import("./cli/_help_early.ts")>("./cli/_help_early.ts")).earlyHelp(args)
+    ? await (await later<typeof import("./cli/_help_early.ts")>("./cli/_help_early.ts"))
+      .earlyHelp(args)
     : undefined;
   if (help && "help" in help) {
     writeAll(Deno.stdout, help.help);

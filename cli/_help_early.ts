@@ -5,8 +5,9 @@
  * (cli/_help.ts); the same forms naming a command that does not exist print the command
  * line's one-line error. Building the command line imports commander, whose Node
  * compatibility modules are most of a command's start-up (bench/README.md, Start-up); the
- * table is made from the command line and tested against it, so the text is the same, byte
- * for byte.
+ * tables are made from the command line and tested against it, so the text is the same, byte
+ * for byte. The help table loads only to print a help: other command lines of plain words
+ * (`agent daemon`) are told apart with the small cli/_help_tree.ts.
  *
  * Only these exact forms are answered here; anything else (another flag, an argument that is
  * no plain word, a variable commander would read into an option) goes to the full command
@@ -15,8 +16,9 @@
  * @module
  */
 import { type HelpStyle, renderHelp, terminalStyle } from "./_help.ts";
-import type { HelpTexts } from "./_help_table.ts";
-import { HELP_TEXTS } from "./_help_texts.ts";
+import type { HelpTexts, HelpTree } from "./_help_table.ts";
+import { HELP_TREE } from "./_help_tree.ts";
+import { later } from "./_later.ts";
 import { unknownCommandMessage } from "./_usage.ts";
 
 /** A command's name as typed: no flag, no space, no path. */
@@ -26,9 +28,9 @@ const WORD = /^[a-z][a-z0-9-]*$/;
 export type HelpRequest = { path: string } | { unknown: string };
 
 /** The names of the subcommands of the command at `path`, in the command line's order. */
-function subcommands(path: string, texts: HelpTexts): string[] {
+function subcommands(path: string, tree: HelpTree): string[] {
   const prefix = path === "" ? "" : `${path} `;
-  return Object.keys(texts.commands)
+  return tree.paths
     .filter((other) => other !== path && other.startsWith(prefix))
     .map((other) => other.slice(prefix.length))
     .filter((rest) => !rest.includes(" "));
@@ -40,7 +42,7 @@ function subcommands(path: string, texts: HelpTexts): string[] {
  */
 export function helpRequest(
   args: readonly string[],
-  texts: HelpTexts = HELP_TEXTS,
+  tree: HelpTree = HELP_TREE,
 ): HelpRequest | undefined {
   const last = args.at(-1);
   let words: readonly string[];
@@ -55,16 +57,16 @@ export function helpRequest(
   if (!words.every((word) => WORD.test(word))) return undefined;
   let path = "";
   for (const word of words) {
-    const names = subcommands(path, texts);
+    const names = subcommands(path, tree);
     // Words after a command without subcommands are its arguments: the command line's to judge.
     if (names.length === 0) return undefined;
     if (!names.includes(word)) {
-      const full = path === "" ? texts.name : `${texts.name} ${path}`;
+      const full = path === "" ? tree.name : `${tree.name} ${path}`;
       return { unknown: unknownCommandMessage(word, full, names) };
     }
     path = path === "" ? word : `${path} ${word}`;
   }
-  if (groupOnly && subcommands(path, texts).length === 0) return undefined;
+  if (groupOnly && subcommands(path, tree).length === 0) return undefined;
   return { path };
 }
 
@@ -73,25 +75,28 @@ export type EarlyHelp = { help: string } | { error: string };
 
 /**
  * The help or the error `args` ask for, laid out in `style`, when it can be printed without
- * the command line (see {@linkcode helpRequest}), else `undefined`. Never throws.
+ * the command line (see {@linkcode helpRequest}), else `undefined`. Throws only if the help
+ * table cannot be loaded.
  *
  * @example Usage
  * ```ts
- * const answer = earlyHelp(["score", "--help"]);
+ * const answer = await earlyHelp(["score", "--help"]);
  * ```
  */
-export function earlyHelp(
+export async function earlyHelp(
   args: readonly string[],
   style: () => HelpStyle = terminalStyle,
-  texts: HelpTexts = HELP_TEXTS,
-): EarlyHelp | undefined {
-  const request = helpRequest(args, texts);
+  tree: HelpTree = HELP_TREE,
+): Promise<EarlyHelp | undefined> {
+  const request = helpRequest(args, tree);
   if (request === undefined) return undefined;
   if ("unknown" in request) return { error: request.unknown };
   try {
-    if (texts.env.some((name) => Deno.env.get(name) !== undefined)) return undefined;
+    if (tree.env.some((name) => Deno.env.get(name) !== undefined)) return undefined;
   } catch {
     return undefined;
   }
-  return { help: renderHelp(texts.commands[request.path]!, style()) };
+  const texts: HelpTexts =
+    (await later<typeof import("./_help_texts.ts")>("./_help_texts.ts")).HELP_TEXTS;
+  return { help: renderHelp(texts[request.path]!, style()) };
 }

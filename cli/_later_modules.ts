@@ -13,6 +13,7 @@ export function laterModules(): Promise<unknown>[] {
     import("./mod.ts"),
     import("./_early.ts"),
     import("./_help_early.ts"),
+    import("./_help_texts.ts"),
     import("./_analysis_text.ts"),
     import("@commander-js/extra-typings"),
     import("yaml"),
