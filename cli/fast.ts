@@ -42,7 +42,7 @@ export function fastCommand(args: readonly string[]): (() => Promise<void>) | un
 /**
  * Whether `args` may ask for help (cli/_help_early.ts): nothing, `help ...`, a last `--help`
  * or `-h`, or only words (a group named alone). A cheap test, so that other command lines do
- * not load the help table.
+ * not load cli/_help_early.ts.
  */
 export function mayAskHelp(args: readonly string[]): boolean {
   if (args.length === 0 || args[0] === "help") return true;
