@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { fastCommand } from "./cli/fast.ts";
+import { fastCommand, mayAskHelp } from "./cli/fast.ts";
 import { AgentError, causeChain, errorMessage, ExitCode } from "./lib/errors.ts";
 import { escapeControl } from "./lib/escape.ts";
 import { installProcessHandlers } from "./lib/lifecycle.ts";
@@ -50,6 +50,19 @@ export async function main(args: string[]): Promise<number> {
       reportInternal(error, false);
       return ExitCode.Internal;
     }
+  }
+  // Help is printed from a table of the command line's help, without building it.
+  const help = mayAskHelp(args)
+    ? await (await later<typeof import("./cli/_help_early.ts")>("./cli/_help_early.ts"))
+      .earlyHelp(args)
+    : undefined;
+  if (help && "help" in help) {
+    writeAll(Deno.stdout, help.help);
+    return ExitCode.Ok;
+  }
+  if (help) {
+    writeAll(Deno.stderr, help.error + "\n");
+    return ExitCode.Usage;
   }
   // gdb on the core of `analyze core` starts now and runs while the rest loads; unused, it
   // ends with the command. A plain `analyze core` runs without the command line at all.

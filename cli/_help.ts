@@ -276,64 +276,50 @@ export function optionsPointer(command: CommandUnknownOpts): string {
   return `Use "${root.name()} options" for a list of global command-line options (applies to all commands).`;
 }
 
-/** Renders the help of `command` in `style`. */
-export function formatHelp(command: CommandUnknownOpts, style: HelpStyle): string {
-  const width = style.width;
-  const title = (text: string) => style.color ? `\x1b[1m${text}\x1b[22m` : text;
-  const sections: string[] = [];
-  const description = command.description() || command.summary();
-  if (description) sections.push(wrap(description, width));
-  const list = examplesOf(command);
-  if (list.length > 0) {
-    sections.push(
-      [
-        title("Examples:"),
-        list.map(([comment, line]) => `${wrap(comment, width, "  # ")}\n  ${line}`).join("\n\n"),
-      ].join("\n"),
-    );
-  }
+/**
+ * A command's help before it is laid out: every part that comes from the command, none that
+ * depends on the terminal. {@linkcode renderHelp} lays it out at any width, so that a table of
+ * these (cli/_help_texts.ts) prints the same help as the command line, without commander.
+ */
+export interface HelpModel {
+  /** The description, as written (paragraphs, list items). */
+  description: string;
+  examples: readonly Example[];
+  /** Commands, Arguments, Flags and the command's own sections, those that have items. */
+  sections: readonly HelpSection[];
+  /** The usage line, without its heading. */
+  usage: string;
+  /** The closing lines, each wrapped alone. */
+  footer: readonly string[];
+}
+
+/** The help of `command`, before it is laid out (see {@linkcode renderHelp}). */
+export function helpModel(command: CommandUnknownOpts): HelpModel {
+  const sections: HelpSection[] = [];
   const subcommands = runnableCommands(command).filter((c) =>
     !(c as { _hidden?: boolean })._hidden
   );
   if (subcommands.length > 0) {
     const prefix = commandPath(command).length + 1;
-    sections.push(
-      [
-        title("Commands:"),
-        ...itemList(
-          subcommands.map((c) => [commandPath(c).slice(prefix), c.summary() || c.description()]),
-          width,
-        ),
-      ].join("\n"),
-    );
+    sections.push([
+      "Commands",
+      subcommands.map((c) => [commandPath(c).slice(prefix), c.summary() || c.description()]),
+    ]);
   }
   if (command.registeredArguments.length > 0) {
-    sections.push(
-      [
-        title("Arguments:"),
-        ...itemList(
-          command.registeredArguments.map((a) => [argumentTerm(a), argumentDescription(a)]),
-          width,
-        ),
-      ].join("\n"),
-    );
+    sections.push([
+      "Arguments",
+      command.registeredArguments.map((a) => [argumentTerm(a), argumentDescription(a)]),
+    ]);
   }
   // The root's options are the global ones: `agent options` lists them, as `kubectl options`.
   const options = command.parent
     ? command.options.filter((o) => !o.hidden && !isGlobalFlag(o))
     : [];
   if (options.length > 0) {
-    sections.push(
-      [
-        title("Flags:"),
-        ...itemList(options.map((o) => [optionTerm(o), optionDescription(o)]), width),
-      ].join("\n"),
-    );
+    sections.push(["Flags", options.map((o) => [optionTerm(o), optionDescription(o)])]);
   }
-  for (const [heading, items] of SECTIONS.get(command) ?? []) {
-    sections.push([title(`${heading}:`), ...itemList(items, width)].join("\n"));
-  }
-  sections.push(`${title("Usage:")}\n  ${usage(command)}`);
+  sections.push(...(SECTIONS.get(command) ?? []));
   const footer: string[] = [];
   if (command.commands.length > 0) {
     footer.push(
@@ -341,8 +327,41 @@ export function formatHelp(command: CommandUnknownOpts, style: HelpStyle): strin
     );
   }
   footer.push(optionsPointer(command));
-  sections.push(footer.map((line) => wrap(line, width)).join("\n"));
+  return {
+    description: command.description() || command.summary(),
+    examples: examplesOf(command),
+    sections,
+    usage: usage(command),
+    footer,
+  };
+}
+
+/** Lays out the help `model` in `style`. */
+export function renderHelp(model: HelpModel, style: HelpStyle): string {
+  const width = style.width;
+  const title = (text: string) => style.color ? `\x1b[1m${text}\x1b[22m` : text;
+  const sections: string[] = [];
+  if (model.description) sections.push(wrap(model.description, width));
+  if (model.examples.length > 0) {
+    sections.push(
+      [
+        title("Examples:"),
+        model.examples.map(([comment, line]) => `${wrap(comment, width, "  # ")}\n  ${line}`)
+          .join("\n\n"),
+      ].join("\n"),
+    );
+  }
+  for (const [heading, items] of model.sections) {
+    sections.push([title(`${heading}:`), ...itemList(items, width)].join("\n"));
+  }
+  sections.push(`${title("Usage:")}\n  ${model.usage}`);
+  sections.push(model.footer.map((line) => wrap(line, width)).join("\n"));
   return sections.join("\n\n") + "\n";
+}
+
+/** Renders the help of `command` in `style`. */
+export function formatHelp(command: CommandUnknownOpts, style: HelpStyle): string {
+  return renderHelp(helpModel(command), style);
 }
 
 /** The `configureHelp` settings that make commander print {@linkcode formatHelp}. */

@@ -12,6 +12,8 @@ export function laterModules(): Promise<unknown>[] {
   return [
     import("./mod.ts"),
     import("./_early.ts"),
+    import("./_help_early.ts"),
+    import("./_help_texts.ts"),
     import("./_analysis_text.ts"),
     import("@commander-js/extra-typings"),
     import("yaml"),

@@ -50,16 +50,20 @@ export function suggestions(typed: string, names: string[]): string[] {
   return scored.sort((a, b) => a[1] - b[1]).map(([name]) => name);
 }
 
-function unknownCommand(typed: string, parent: CommandUnknownOpts): Resolution {
-  const names = parent.commands.map((c) => c.name());
+/**
+ * The message for `typed`, which names none of the subcommands (`names`) of the command at
+ * `path` (`agent analyze`).
+ */
+export function unknownCommandMessage(typed: string, path: string, names: string[]): string {
   const close = suggestions(typed, names);
   const hint = close.length > 0 ? `; did you mean "${close[0]}"?` : "";
-  const path = commandPath(parent);
-  return {
-    kind: "unknown",
-    message: `Unknown command ${JSON.stringify(escapeControl(typed))} for "${path}"${hint} ` +
-      `(see "${path} --help")`,
-  };
+  return `Unknown command ${JSON.stringify(escapeControl(typed))} for "${path}"${hint} ` +
+    `(see "${path} --help")`;
+}
+
+function unknownCommand(typed: string, parent: CommandUnknownOpts): Resolution {
+  const names = parent.commands.map((c) => c.name());
+  return { kind: "unknown", message: unknownCommandMessage(typed, commandPath(parent), names) };
 }
 
 /**

@@ -39,6 +39,17 @@ export function fastCommand(args: readonly string[]): (() => Promise<void>) | un
   return format === undefined ? undefined : () => print(renderVersion(format));
 }
 
+/**
+ * Whether `args` may ask for help (cli/_help_early.ts): nothing, `help ...`, a last `--help`
+ * or `-h`, or only words (a group named alone). A cheap test, so that other command lines do
+ * not load cli/_help_early.ts.
+ */
+export function mayAskHelp(args: readonly string[]): boolean {
+  if (args.length === 0 || args[0] === "help") return true;
+  const last = args.at(-1);
+  return last === "--help" || last === "-h" || args.every((arg) => /^[a-z][a-z0-9-]*$/.test(arg));
+}
+
 const VERSION_FORMS = new Map<string, "text" | "json">([
   ["version", "text"],
   ["version -o text", "text"],

@@ -26,6 +26,7 @@ import { versionCommand } from "./version.ts";
 export type { CliContext, HelpStyle };
 export { resolveCommand } from "./_usage.ts";
 export { prepareCommand } from "./_help.ts";
+export { helpTables, helpTextsSource, helpTreeSource } from "./_help_table.ts";
 
 /** Writes commander's own messages (help, usage errors). */
 export interface CliOutput {
