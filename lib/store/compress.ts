@@ -216,13 +216,41 @@ function lengthError(bytes: number, expected: number | undefined, ended: boolean
 }
 
 /**
- * Compresses `source` (a path, a node stream or a web stream) into `destination`.
+ * Something read into the caller's buffer, as `Deno.stdin` and `Deno.FsFile` are: read so,
+ * a source costs no allocation per chunk (a web stream allocates one per read).
+ */
+export interface ByteReader {
+  /** Reads into `buffer` and says how many bytes came; `null` at the end. */
+  read(buffer: Uint8Array): Promise<number | null>;
+}
+
+/** A source of {@linkcode storeCompressed}. */
+export type StoreSource = string | Readable | ReadableStream<Uint8Array> | ByteReader;
+
+/** `source` as a node stream (a path stays a path). */
+function nodeSource(source: StoreSource): string | Readable {
+  if (typeof source === "string" || source instanceof Readable) return source;
+  if (source instanceof ReadableStream) return Readable.fromWeb(source as never);
+  const reader = source;
+  return Readable.from((async function* () {
+    for (;;) {
+      const buffer = new Uint8Array(CHUNK);
+      const length = await reader.read(buffer);
+      if (length === null) return;
+      yield buffer.subarray(0, length);
+    }
+  })());
+}
+
+/**
+ * Compresses `source` (a path, a node stream, a web stream or a {@linkcode ByteReader}) into
+ * `destination`.
  *
  * @throws {InputError} when the source cannot be read, or its length is not as expected.
  * @throws {UnavailableError} when the destination cannot be written (disk full, permissions).
  */
 export async function storeCompressed(
-  source: string | Readable | ReadableStream<Uint8Array>,
+  source: StoreSource,
   destination: string,
   options: StoreOptions,
 ): Promise<StoredFile> {
@@ -234,10 +262,7 @@ export async function storeCompressed(
   if (typeof source === "string" && options.sourceCompression === options.compression) {
     return await storeCopy(source, destination, temporary, what, options);
   }
-  const stream = compressedStream(
-    source instanceof ReadableStream ? Readable.fromWeb(source as never) : source,
-    options,
-  );
+  const stream = compressedStream(nodeSource(source), options);
   const output = createWriteStream(temporary, { mode: 0o600, flags: "wx", highWaterMark: CHUNK });
   try {
     await pipe(stream.output, output);
@@ -254,11 +279,12 @@ export async function storeCompressed(
 /**
  * {@linkcode storeCompressed} for zstd: frames compressed in workers (`_zstd_frames.ts`)
  * while this thread reads the source into reused buffers, and hashes and writes the frames
- * in order. A plain core on disk is read straight into the pieces' buffers; one from a web
- * stream (the kernel's pipe) is copied into them without node:stream in between.
+ * in order. A plain core on disk or from a {@linkcode ByteReader} (the kernel's pipe) is read
+ * straight into the pieces' buffers; one from a web stream is copied into them without
+ * node:stream in between.
  */
 async function storeZstd(
-  source: string | Readable | ReadableStream<Uint8Array>,
+  source: StoreSource,
   destination: string,
   temporary: string,
   what: string,
@@ -282,8 +308,10 @@ async function storeZstd(
         input = await Deno.open(source, { read: true });
         failedReading = false;
         read = fileFill(input);
-      } else {
+      } else if (source instanceof ReadableStream) {
         read = chunks = chunkFill(source);
+      } else {
+        read = fileFill(source);
       }
       fill = async (buffer) => {
         const length = await read(buffer);
@@ -293,11 +321,7 @@ async function storeZstd(
         return length;
       };
     } else {
-      const reading = sourceReading(
-        source instanceof ReadableStream ? Readable.fromWeb(source as never) : source,
-        options,
-        true,
-      );
+      const reading = sourceReading(nodeSource(source), options, true);
       stages = reading.stages;
       // A failure anywhere destroys the last stream with it, which the filling then throws.
       pipeline(stages, () => {});

@@ -340,6 +340,21 @@ Deno.test("storeCompressed() copies a compressed core of several chunks whole, a
     }
   }));
 
+Deno.test("storeCompressed() reads a ByteReader (an open file, stdin) as zstd and as gzip", () =>
+  withTempDir(async (dir) => {
+    const original = coreLike(1_000_003);
+    await Deno.writeFile(`${dir}/core`, original);
+    for (const compression of ["zstd", "gzip"] as const) {
+      using file = await Deno.open(`${dir}/core`);
+      const path = `${dir}/stored.${compression}`;
+      const stored = await storeCompressed(file, path, { compression, ...FRAMES });
+      assertEquals([stored.sourceBytes, stored.sha256], [original.length, await sha256(path)]);
+      await decompress(compression, path, `${dir}/back`);
+      assertEquals(await Deno.readFile(`${dir}/back`), original, compression);
+      await Deno.remove(`${dir}/back`);
+    }
+  }));
+
 Deno.test("storeCompressed() copying onto a full disk removes the partial file", () =>
   withTempDir(async (dir) => {
     await withSmallDisk(`${dir}/small`, "256k", async () => {
