@@ -4,11 +4,13 @@
  * time, CPU time (user + system) and peak RSS (GNU time), and the output's size. On a shared
  * machine the CPU times say more than the wall times. With `--collect`, a third row runs the
  * whole CLI as the kernel would, `agent collect --from-stdin` with the core on its stdin and
- * zstd storage, so its peak RSS is `agent collect`'s.
+ * zstd storage, so its peak RSS is `agent collect`'s; `--baseline DIR` (a checkout or
+ * `git archive` of another commit) runs that row for DIR's agent too, alternating with this
+ * one's in every round.
  * Uses the 2 GiB core of realistic content that `makeMixedCore()` of `bench/make_cores.ts`
  * makes (or a path given as the first argument).
  *
- * Run: deno task bench:store [CORE] [--rounds N] [--only gzip|zstd] [--collect]
+ * Run: deno task bench:store [CORE] [--rounds N] [--only gzip|zstd] [--collect] [--baseline DIR]
  *
  * @module
  */
@@ -24,6 +26,7 @@ const { values, positionals } = parseArgs({
     rounds: { type: "string", default: "3" },
     only: { type: "string" },
     collect: { type: "boolean", default: false },
+    baseline: { type: "string" },
   },
 });
 const rounds = Number(values.rounds);
@@ -74,8 +77,11 @@ function ours(compression: string, output: string): Promise<Run> {
   return timed([Deno.execPath(), ...args, compression], output);
 }
 
-/** `agent collect --from-stdin` storing the core from its stdin as zstd; the spooled file. */
-async function collect(round: number): Promise<Run> {
+/**
+ * `agent collect --from-stdin` of the tree at `root` storing the core from its stdin as
+ * zstd; the spooled file.
+ */
+async function collect(round: number, root = ROOT): Promise<Run> {
   const at = `${dir}/collect.${round}`;
   await Deno.mkdir(`${at}/in`, { recursive: true });
   await Deno.writeTextFile(
@@ -85,9 +91,9 @@ async function collect(round: number): Promise<Run> {
   );
   // As the installed launcher runs it (scripts/install.ts).
   const agent = [Deno.execPath(), "run", "-q", "--v8-flags=--max-semi-space-size=1", "-P=agent"];
-  agent.push("--config", `${ROOT}deno.json`);
+  agent.push("--config", `${root}deno.json`);
   const args = ["--config", `${at}/agent.yaml`, "collect", "--from-stdin", "4242", "11", "1"];
-  const run = await timed([...agent, `${ROOT}main.ts`, ...args, "bench", "h"], `${at}/out`, core!);
+  const run = await timed([...agent, `${root}main.ts`, ...args, "bench", "h"], `${at}/out`, core!);
   // What the core became: the spooled file, or the stored one when the spool was processed.
   const sizes = await Array.fromAsync(walk(at), async (path) => (await Deno.stat(path)).size);
   await Deno.remove(at, { recursive: true });
@@ -112,6 +118,9 @@ const summary = (runs: Run[]) => ({
   bytes: runs[0]!.bytes,
 });
 const mbps = (s: number) => (size / 2 ** 20 / s).toFixed(0);
+const baseline = values.baseline === undefined
+  ? undefined
+  : new URL(`${values.baseline.replace(/\/$/, "")}/`, `file://${Deno.cwd()}/`).pathname;
 const rows: string[] = [];
 const kinds = [
   ...(["gzip", "zstd"] as const).filter((c) => !values.only || values.only === c),
@@ -120,18 +129,33 @@ const kinds = [
 for (const kind of kinds) {
   const peer = kind === "gzip" ? "gzip" : "zstd";
   const mine: Run[] = [];
+  const base: Run[] = [];
   const theirs: Run[] = [];
   for (let round = 0; round < rounds; round++) {
-    if (kind === "agent collect (zstd)") mine.push(await collect(round));
-    else {
+    if (kind === "agent collect (zstd)") {
+      if (baseline) base.push(await collect(round, baseline));
+      mine.push(await collect(round));
+    } else {
       mine.push(await ours(kind, `${dir}/ours.${round}`));
       await Deno.remove(`${dir}/ours.${round}`);
     }
     theirs.push(await timed([peer, "-1", "-c", core], `${dir}/peer.${round}`));
     await Deno.remove(`${dir}/peer.${round}.stdout`);
   }
-  const o = summary(mine);
   const p = summary(theirs);
+  if (base.length) row(`${kind}, baseline`, base, p);
+  row(kind, mine, p);
+  console.error(
+    `${kind}: ours ${mine.map((r) => r.seconds.toFixed(2)).join(" ")} s, ${
+      base.length ? `baseline ${base.map((r) => r.seconds.toFixed(2)).join(" ")} s, ` : ""
+    }peer ${theirs.map((r) => r.seconds.toFixed(2)).join(" ")} s`,
+  );
+}
+
+/** A row of the table: `runs` of `kind` against the CLI's `p`. */
+function row(kind: string, runs: Run[], p: ReturnType<typeof summary>): void {
+  const o = summary(runs);
+  const peer = kind === "gzip" ? "gzip" : "zstd";
   rows.push(
     `| ${kind} | ${mbps(o.s)} MiB/s | ${o.rss.toFixed(1)} MB (max ${o.peakRss.toFixed(1)}) | ${
       (o.bytes / 2 ** 20).toFixed(1)
@@ -140,11 +164,6 @@ for (const kind of kinds) {
     } MiB | ${(p.s / o.s).toFixed(2)}× | ${o.cpu.toFixed(2)} s / ${p.cpu.toFixed(2)} s | ${
       (o.bytes / p.bytes).toFixed(3)
     } |`,
-  );
-  console.error(
-    `${kind}: ours ${mine.map((r) => r.seconds.toFixed(2)).join(" ")} s, peer ${
-      theirs.map((r) => r.seconds.toFixed(2)).join(" ")
-    } s`,
   );
 }
 const load = Deno.loadavg().map((n) => n.toFixed(2)).join(" ");

@@ -139,7 +139,8 @@ export function collectCommand(context: CliContext): CommandUnknownOpts {
       }
       if (options.fromStdin) {
         const hints = parsePipeArguments(args);
-        const spooled = await spoolCore(config, Deno.stdin.readable, hints);
+        // Read into the spool's own buffers: `Deno.stdin.readable` allocates per read.
+        const spooled = await spoolCore(config, Deno.stdin, hints);
         const { db, pipeline } = await openCollection(
           { ...config, storage: { ...config.storage, deleteOriginal: true } },
           log,

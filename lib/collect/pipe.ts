@@ -61,16 +61,17 @@ export function parsePipeArguments(args: readonly string[]): CoreHints {
 }
 
 /**
- * Spools a core from `input` (the kernel's pipe) into the spool directory, compressed as
- * the store wants it. Reads the crashing process's cgroup and copies its debug bundle (the
- * executable and libraries, `collector.bundleMaxBytes`, 0 for none) first, while it still
- * exists. Returns the spool file and the hints for the pipeline.
+ * Spools a core from `input` (the kernel's pipe: `Deno.stdin`, read into the spool's own
+ * buffers, or a web stream) into the spool directory, compressed as the store wants it.
+ * Reads the crashing process's cgroup and copies its debug bundle (the executable and
+ * libraries, `collector.bundleMaxBytes`, 0 for none) first, while it still exists. Returns
+ * the spool file and the hints for the pipeline.
  *
  * @throws {UnavailableError} when the spool cannot be written (the partial file is removed).
  */
 export async function spoolCore(
   config: Config,
-  input: ReadableStream<Uint8Array>,
+  input: ReadableStream<Uint8Array> | { read(buffer: Uint8Array): Promise<number | null> },
   hints: CoreHints,
 ): Promise<{ path: string; hints: CoreHints }> {
   // Loaded here: the bundle's reader (zod, the ELF notes) is no weight on the daemon, which

@@ -20,12 +20,16 @@ function streamModules(): Promise<StreamModules> {
   ]).then(([fs, compression]) => ({
     createReadStream: fs.createReadStream,
     createDecompressor: compression.createDecompressor,
+    decodeZstd: compression.decodeZstd,
+    ZstdDataError: compression.ZstdDataError,
   }));
 }
 
 interface StreamModules {
   createReadStream: typeof import("node:fs").createReadStream;
   createDecompressor: typeof import("../compression/mod.ts").createDecompressor;
+  decodeZstd: typeof import("../compression/mod.ts").decodeZstd;
+  ZstdDataError: typeof import("../compression/mod.ts").ZstdDataError;
 }
 
 let loadedStreamModules: Promise<StreamModules> | undefined;
@@ -294,7 +298,12 @@ export async function decompressFile(
   destination: string,
   maxBytes = Number.POSITIVE_INFINITY,
 ): Promise<Unpacked> {
-  const { createReadStream, createDecompressor } = await streamModules();
+  const modules = await streamModules();
+  if (compression === "zstd") {
+    const unpacked = await unpackZstd(modules, path, destination, maxBytes);
+    if (unpacked) return unpacked;
+  }
+  const { createReadStream, createDecompressor } = modules;
   const input = createReadStream(path, { highWaterMark: 256 * 1024 });
   const decompressor = createDecompressor(compression);
   input.on("error", (error) => decompressor.destroy(error));
@@ -325,6 +334,56 @@ export async function decompressFile(
     output.close();
     input.destroy();
     decompressor.destroy();
+  }
+  return { bytes, more };
+}
+
+/**
+ * {@linkcode decompressFile} for zstd, through reused buffers (`decodeZstd`); `undefined`
+ * when node:zlib's decoder is not shaped for that (and nothing was written).
+ */
+async function unpackZstd(
+  modules: StreamModules,
+  path: string,
+  destination: string,
+  maxBytes: number,
+): Promise<Unpacked | undefined> {
+  const { decodeZstd, ZstdDataError } = modules;
+  let input: Deno.FsFile | undefined;
+  let output: Deno.FsFile | undefined;
+  let bytes = 0;
+  let more = false;
+  // The source's failures are its fault, as corrupt data is.
+  const cannotRead = (error: unknown) => {
+    throw new InputError(`Cannot decompress core "${path}": ${describeFsError(error)}`, {
+      cause: error,
+    });
+  };
+  try {
+    input = await Deno.open(path, { read: true }).catch(cannotRead);
+    output = await Deno.open(destination, { write: true, createNew: true, mode: 0o600 });
+    const file = output;
+    const source = input!;
+    const read = (buffer: Uint8Array) => source.read(buffer).catch(cannotRead);
+    const decoded = await decodeZstd(read, async (chunk) => {
+      const piece = chunk.subarray(0, Math.max(0, maxBytes - bytes));
+      await writeAll(file, piece, destination);
+      bytes += piece.length;
+      more = piece.length < chunk.length;
+      return !more;
+    });
+    if (!decoded) {
+      output.close();
+      output = undefined;
+      await Deno.remove(destination);
+      return undefined;
+    }
+  } catch (error) {
+    if (!(error instanceof ZstdDataError)) throw error;
+    throw new InputError(`Cannot decompress core "${path}": ${error.message}`, { cause: error });
+  } finally {
+    output?.close();
+    input?.close();
   }
   return { bytes, more };
 }

@@ -15,6 +15,7 @@
  * @module
  */
 import { constants, createZstdCompress, zstdCompressSync } from "node:zlib";
+import type { ZstdHandle } from "../compression/mod.ts";
 
 /** A piece to compress: its bytes are the first `length` of `input`; the frame goes in `output`. */
 export interface FrameRequest {
@@ -60,19 +61,6 @@ export const FRAME_BYTES = 2 << 20;
 /** Room enough for the frame of `bytes` bytes, whatever they are (above `ZSTD_compressBound`). */
 export function frameRoom(bytes: number): number {
   return bytes + (bytes >> 7) + 1024;
-}
-
-/** The native handle of node:zlib's zstd stream, as Deno 2.9 shapes it. */
-interface ZstdHandle {
-  writeSync(
-    flush: number,
-    input: Uint8Array,
-    inputOffset: number,
-    inputLength: number,
-    output: Uint8Array,
-    outputOffset: number,
-    outputLength: number,
-  ): void;
 }
 
 /**

@@ -306,3 +306,68 @@ Deno.test("storeCompressed() as zstd names a failing web stream as bad input", (
     );
     assertEquals([...Deno.readDirSync(dir)], []);
   }));
+
+Deno.test("storeCompressed() copies a compressed core of several chunks whole, and checks its length", () =>
+  withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/store`);
+    // One chunk exactly, two, and two and a half: the copy reads in chunks of 1 MiB.
+    for (const size of [1 << 20, 2 << 20, (5 << 20) / 2]) {
+      const packed = coreLike(size, size);
+      await Deno.writeFile(`${dir}/core.zst`, packed);
+      const copy = await storeCompressed(`${dir}/core.zst`, `${dir}/store/core.zst`, {
+        compression: "zstd",
+        sourceCompression: "zstd",
+        expectedSourceBytes: size,
+      });
+      assertEquals([copy.copied, copy.bytes, copy.sourceBytes], [true, size, size]);
+      assertEquals(copy.sha256, await sha256(`${dir}/core.zst`));
+      assertEquals(await Deno.readFile(`${dir}/store/core.zst`), packed);
+      assertEquals(await verifyStored(`${dir}/store/core.zst`, copy), true);
+      await Deno.remove(`${dir}/store/core.zst`);
+      for (const expected of [size - 1, size + 1]) {
+        await assertRejects(
+          () =>
+            storeCompressed(`${dir}/core.zst`, `${dir}/store/core.zst`, {
+              compression: "zstd",
+              sourceCompression: "zstd",
+              expectedSourceBytes: expected,
+            }),
+          InputError,
+          `Cannot read core "${dir}/core.zst": it `,
+        );
+        assertEquals([...Deno.readDirSync(`${dir}/store`)], []);
+      }
+    }
+  }));
+
+Deno.test("storeCompressed() reads a ByteReader (an open file, stdin) as zstd and as gzip", () =>
+  withTempDir(async (dir) => {
+    const original = coreLike(1_000_003);
+    await Deno.writeFile(`${dir}/core`, original);
+    for (const compression of ["zstd", "gzip"] as const) {
+      using file = await Deno.open(`${dir}/core`);
+      const path = `${dir}/stored.${compression}`;
+      const stored = await storeCompressed(file, path, { compression, ...FRAMES });
+      assertEquals([stored.sourceBytes, stored.sha256], [original.length, await sha256(path)]);
+      await decompress(compression, path, `${dir}/back`);
+      assertEquals(await Deno.readFile(`${dir}/back`), original, compression);
+      await Deno.remove(`${dir}/back`);
+    }
+  }));
+
+Deno.test("storeCompressed() copying onto a full disk removes the partial file", () =>
+  withTempDir(async (dir) => {
+    await withSmallDisk(`${dir}/small`, "256k", async () => {
+      await Deno.writeFile(`${dir}/core.zst`, coreLike(3 << 20));
+      await assertRejects(
+        () =>
+          storeCompressed(`${dir}/core.zst`, `${dir}/small/core.zst`, {
+            compression: "zstd",
+            sourceCompression: "zstd",
+          }),
+        UnavailableError,
+        `Cannot store core "${dir}/core.zst" as "${dir}/small/core.zst": no space left on the device`,
+      );
+      assertEquals([...Deno.readDirSync(`${dir}/small`)], []);
+    });
+  }));
