@@ -50,7 +50,7 @@ const MINUTES = Number(values.minutes);
 const INTERVAL_MS = Number(values.interval) * 1000;
 const FLOOD_S = Number(values.flood);
 /** The V8 flags of `deno task start` and of the compiled binary (deno.json). */
-const V8_FLAGS = "--v8-flags=--max-semi-space-size=1";
+const V8_FLAGS = "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50";
 
 interface Subject {
   name: string;

@@ -90,7 +90,13 @@ async function collect(round: number, root = ROOT): Promise<Run> {
       `  local: {path: ${at}/store}\nanalyzer:\n  useGdb: false\n`,
   );
   // As the installed launcher runs it (scripts/install.ts).
-  const agent = [Deno.execPath(), "run", "-q", "--v8-flags=--max-semi-space-size=1", "-P=agent"];
+  const agent = [
+    Deno.execPath(),
+    "run",
+    "-q",
+    "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50",
+    "-P=agent",
+  ];
   agent.push("--config", `${root}deno.json`);
   const args = ["--config", `${at}/agent.yaml`, "collect", "--from-stdin", "4242", "11", "1"];
   const run = await timed([...agent, `${root}main.ts`, ...args, "bench", "h"], `${at}/out`, core!);
