@@ -17,6 +17,8 @@
 import { LATER_MODULES } from "../main.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
+/** The V8 flags of deno.json's start task and of every `deno compile` (docs/deployment.md). */
+const V8_FLAGS = "--v8-flags=--max-semi-space-size=1,--no-concurrent-recompilation";
 
 /** A word for sh: single-quoted, with single quotes inside closed and escaped. */
 function shellQuote(text: string): string {
@@ -82,9 +84,9 @@ async function main(args: string[]): Promise<number> {
     [
       "#!/bin/sh",
       `# The agent from ${ROOT}, installed by deno task install.`,
-      `exec ${shellQuote(deno)} run -q --v8-flags=--max-semi-space-size=1 -P=agent --config ${
-        shellQuote(config)
-      } ${shellQuote(entry)} "$@"`,
+      `exec ${shellQuote(deno)} run -q ${V8_FLAGS} -P=agent --config ${shellQuote(config)} ${
+        shellQuote(entry)
+      } "$@"`,
       "",
     ].join("\n"),
     { mode: 0o755 },
