@@ -20,7 +20,7 @@ RUN case "$TARGETARCH" in \
       arm64) target=aarch64-unknown-linux-gnu ;; \
       *) echo "unsupported architecture: $TARGETARCH" >&2; exit 1 ;; \
     esac \
- && deno compile -q --v8-flags=--max-semi-space-size=1,--heap-growing-percent=50 -P=agent --target "$target" \
+ && deno compile -q --v8-flags=--max-semi-space-size=1,--heap-growing-percent=50,--no-concurrent-recompilation -P=agent --target "$target" \
       --include cli/_later_modules.ts --include lib/store/_zstd_worker.ts --include lib/kata/_scrape_worker.ts --output /out/agent main.ts
 
 # 2. The runtime: Debian with what the agent runs beside it (gdb reads the stacks, fuser tells

@@ -1,12 +1,12 @@
 /**
  * Idle memory of `agent daemon` next to its peers, in one run: node_exporter (Debian's
- * `prometheus-node-exporter`, default collectors) and a bare `Deno.serve`
- * (bench/_bare_serve.ts, with the daemon's V8 flags). Each is started alone, in turn (the
+ * `prometheus-node-exporter`, default collectors) and a bare `Deno.serve` (bench/_bare_serve.ts,
+ * with the daemon's V8 flags: those of deno.json's start task). Each is started alone, in turn (the
  * order rotates from run to run), asked for `/metrics` once when it answers (`/readyz` for the
- * daemon), left SETTLE seconds, and its VmHWM and VmRSS read from `/proc/PID/status`. The
- * daemon runs twice: with the default configuration (no file), and with the ConfigMap's
- * `config.yaml` from manifests/ (as the DaemonSet runs it). Neither has Kubernetes, Kata
- * sandboxes or cores to work on. Medians over RUNS, and the ratios to each peer.
+ * daemon), left SETTLE seconds, and its VmHWM and VmRSS read from `/proc/PID/status`. The daemon
+ * runs twice: with the default configuration (no file), and with the ConfigMap's `config.yaml` from
+ * manifests/ (as the DaemonSet runs it). Neither has Kubernetes, Kata sandboxes or cores to work
+ * on. Medians over RUNS, and the ratios to each peer.
  *
  * With `--minutes M`, all four then run side by side for M minutes, each scraped every
  * `--interval` seconds (Prometheus' usual 15 s), and the growth of VmRSS from the first scrape
@@ -49,8 +49,16 @@ const SETTLE_MS = Number(values.settle) * 1000;
 const MINUTES = Number(values.minutes);
 const INTERVAL_MS = Number(values.interval) * 1000;
 const FLOOD_S = Number(values.flood);
-/** The V8 flags of `deno task start` and of the compiled binary (deno.json). */
-const V8_FLAGS = "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50";
+/**
+ * The V8 flags of `deno task start` (and of the compiled binary) in the checkout at `root`,
+ * this one by default: each daemon runs with its own checkout's.
+ */
+function v8Flags(root = new URL("..", import.meta.url).pathname): string {
+  const start: string = JSON.parse(Deno.readTextFileSync(`${root}/deno.json`)).tasks.start;
+  const flags = /--v8-flags=\S+/.exec(start)?.[0];
+  if (flags === undefined) throw new Error(`${root}/deno.json: no --v8-flags in the start task`);
+  return flags;
+}
 
 interface Subject {
   name: string;
@@ -91,7 +99,7 @@ function daemon(name: string, configFile: boolean, root?: string): Subject {
       const [run, ...rest] = agentFrom(root, args);
       return {
         cmd: Deno.execPath(),
-        args: [run!, V8_FLAGS, ...rest],
+        args: [run!, v8Flags(root), ...rest],
         // No Kubernetes; Deno's cache where it is, whatever HOME says; cores stored nowhere real.
         env: {
           HOME: dir,
@@ -123,7 +131,7 @@ const SUBJECTS: Subject[] = [
         args: [
           "run",
           "-q",
-          V8_FLAGS,
+          v8Flags(),
           "--allow-net=127.0.0.1",
           new URL("./_bare_serve.ts", import.meta.url).pathname,
           String(port),

@@ -22,7 +22,7 @@
  * Run: deno task bench:kata [N...] [--cycles 4] [--interval 5] [--duration 10]
  *   [--connections 1,8] [--v8-flags FLAGS]
  *
- * `--v8-flags` defaults to `--max-semi-space-size=1,--heap-growing-percent=50`, the flags the
+ * `--v8-flags` defaults to `--max-semi-space-size=1,--heap-growing-percent=50,--no-concurrent-recompilation`, the flags the
  * released binary is compiled with; `--v8-flags ""` runs the daemon without them.
  *
  * @module
@@ -49,7 +49,7 @@ function parseOptions(args: string[]): Options {
     durationS: 10,
     connections: [1, 8],
     // As the released binary runs (`deno compile --v8-flags=...` in deno.json and release.yml).
-    v8Flags: "--max-semi-space-size=1,--heap-growing-percent=50",
+    v8Flags: "--max-semi-space-size=1,--heap-growing-percent=50,--no-concurrent-recompilation",
   };
   for (let i = 0; i < args.length; i++) {
     // `--name=value` or `--name value`.

@@ -94,7 +94,7 @@ async function collect(round: number, root = ROOT): Promise<Run> {
     Deno.execPath(),
     "run",
     "-q",
-    "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50",
+    "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50,--no-concurrent-recompilation",
     "-P=agent",
   ];
   agent.push("--config", `${root}deno.json`);

@@ -105,7 +105,7 @@ export async function baseLayer(log: (line: string) => void = console.log): Prom
 const LAUNCHER = `#!/bin/sh
 # The agent: Deno running its source with the project's permission set, from the cache built
 # into the image (no network needed).
-exec /usr/local/bin/deno run -q --v8-flags=--max-semi-space-size=1,--heap-growing-percent=50 -P=agent --cached-only --config /opt/agent/deno.json /opt/agent/main.ts "$@"
+exec /usr/local/bin/deno run -q --v8-flags=--max-semi-space-size=1,--heap-growing-percent=50,--no-concurrent-recompilation -P=agent --cached-only --config /opt/agent/deno.json /opt/agent/main.ts "$@"
 `;
 
 /** Loads every module of the agent; what fails to load is left to fail where it is used. */

@@ -17,8 +17,9 @@
 import { LATER_MODULES } from "../main.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
-/** As deno.json's `start` and `compile` run the agent (tests/v8_flags_test.ts). */
-const V8_FLAGS = "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50";
+/** The V8 flags of deno.json's start task and of every `deno compile` (tests/v8_flags_test.ts). */
+const V8_FLAGS =
+  "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50,--no-concurrent-recompilation";
 
 /** A word for sh: single-quoted, with single quotes inside closed and escaped. */
 function shellQuote(text: string): string {

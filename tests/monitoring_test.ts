@@ -329,6 +329,9 @@ processWatch: {interval: 2s}`,
               NVIDIA_SMI_FIXTURE: A100,
             },
           });
+          // Restarts before the pod watch's first listing are its starting point, not events:
+          // the daemon is ready once the watch has synced.
+          await waitFor(async () => (await fetch(`${daemon!.base}/readyz`)).ok, "readiness");
           // A Milvus pod that panics twice, and a core collected and stored.
           for (let count = 1; count <= 2; count++) {
             emu.put(helmPod("prod", "prod-milvus-querynode-0", {

@@ -20,7 +20,7 @@
  */
 import type { KubeObject } from "../kube/mod.ts";
 import type { RestartEvent } from "../kube/mod.ts";
-import { instanceName } from "../kube/mod.ts";
+import { instanceName } from "../instance.ts";
 import type { CoreMatch } from "../store/mod.ts";
 import type { CgroupIds, KernelCrashMatch } from "./kernel_crashes.ts";
 import { parseKubepodsCgroup } from "../kubepods.ts";

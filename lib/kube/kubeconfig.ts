@@ -9,7 +9,7 @@
 import { ConfigError, errorMessage, UnavailableError } from "../errors.ts";
 import { redactUrls } from "../redact.ts";
 import { runCommand, type Runner, type RunResult, text } from "../run.ts";
-import { createTransport, type Transport } from "./_transport.ts";
+import type { Transport } from "./_transport.ts";
 
 /** Everything needed to send requests to one API server. */
 export interface KubeTarget {
@@ -84,10 +84,19 @@ export async function loadKubeTarget(options: LoadKubeTargetOptions = {}): Promi
   );
 }
 
+/**
+ * The HTTP transport (node:http, node:https, node:tls), loaded once a configuration is found:
+ * a daemon on a node without cluster access never holds it.
+ */
+function transport(): Promise<typeof import("./_transport.ts")> {
+  return import("./_transport.ts");
+}
+
 async function inCluster(host: string, port: string, dir: string): Promise<KubeTarget> {
   const server = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
   const ca = await Deno.readTextFile(`${dir}/ca.crt`).catch(() => undefined);
   const namespace = (await Deno.readTextFile(`${dir}/namespace`).catch(() => "default")).trim();
+  const { createTransport } = await transport();
   return {
     server,
     namespace,
@@ -200,6 +209,7 @@ async function fromKubeconfig(
       `Kubeconfig context "${name}": insecure-skip-tls-verify is set, so the API server's certificate is not verified`,
     ]
     : [];
+  const { createTransport } = await transport();
   return {
     server,
     namespace: typeof context.namespace === "string" && context.namespace

@@ -7,6 +7,7 @@
  */
 import type { Config } from "../config/mod.ts";
 import { KubeApiError, type KubeClient, type KubeObject } from "./client.ts";
+import { instanceName } from "../instance.ts";
 
 /** How a container last ended. */
 export interface Termination {
@@ -101,15 +102,6 @@ function podSummary(pod: KubeObject): MilvusPod {
     restarts: statuses.reduce((sum, s) => sum + Number(s.restartCount ?? 0), 0),
     lastTermination: lastTermination(pod),
   };
-}
-
-/** The instance a pod belongs to, by the configured instance labels. */
-export function instanceName(
-  labels: Record<string, string>,
-  keys: readonly string[],
-): string | undefined {
-  for (const key of keys) if (labels[key]) return labels[key];
-  return undefined;
 }
 
 /**

@@ -32,7 +32,6 @@ export {
 export {
   discoverMilvus,
   type DiscoverOptions,
-  instanceName,
   lastTermination,
   type MilvusInstance,
   type MilvusPod,

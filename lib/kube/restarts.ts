@@ -10,7 +10,7 @@
 import type { Logger } from "../log.ts";
 import type { KubeClient, KubeObject } from "./client.ts";
 import { Informer, type InformerOptions } from "./informer.ts";
-import { instanceName } from "./milvus.ts";
+import { instanceName } from "../instance.ts";
 
 /** A container restarted. */
 export interface RestartEvent {

@@ -13,11 +13,14 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { PassThrough, pipeline, Readable, Transform } from "node:stream";
 import { pipeline as pipe } from "node:stream/promises";
 import { constants, createGzip, createZstdCompress } from "node:zlib";
-import { basename, dirname } from "node:path";
+import { dirname } from "node:path";
 import { createDecompressor } from "../compression/mod.ts";
 import { errorMessage, InputError, UnavailableError } from "../errors.ts";
 import { writeAll } from "../io.ts";
 import { chunkFill, compressFrames, fileFill, type Fill, FRAME_BYTES } from "./_zstd_frames.ts";
+import { temporaryName, writeReason } from "./_temporary.ts";
+
+export { temporaryName, temporaryWriter, writeReason } from "./_temporary.ts";
 
 /** What was stored. */
 export interface StoredFile {
@@ -57,21 +60,6 @@ export interface StoreOptions {
   workers?: number;
   /** Bytes of the source per zstd frame; default 2 MiB (smaller in tests, to get many). */
   frameBytes?: number;
-}
-
-/**
- * The temporary name a write to `destination` goes through:
- * `.{name}.{writer}~{random}.part` in the same folder.
- */
-export function temporaryName(destination: string, writer = "agent"): string {
-  return `${dirname(destination)}/.${basename(destination)}.${
-    writer.replace(/[^A-Za-z0-9_-]/g, "_")
-  }~${crypto.randomUUID().slice(0, 8)}.part`;
-}
-
-/** The writer a temporary name carries, or `undefined` when it is not one. */
-export function temporaryWriter(name: string): string | undefined {
-  return /^\..+\.([A-Za-z0-9_-]+)~[0-9a-f]{8}\.part$/.exec(name)?.[1];
 }
 
 const CHUNK = 1 << 20;
@@ -443,12 +431,6 @@ function storeError(error: unknown, reading: boolean, what: string, destination:
   return new UnavailableError(`Cannot store ${what} as "${destination}": ${writeReason(error)}`, {
     cause: error,
   });
-}
-
-/** Why a write failed, in one phrase: a full disk said as such, anything else as it is. */
-export function writeReason(error: unknown): string {
-  const reason = errorMessage(error);
-  return /ENOSPC|No space left/i.test(reason) ? "no space left on the device" : reason;
 }
 
 /** Flushes the temporary file to disk, closes it and renames it to `destination` for good. */

@@ -19,14 +19,9 @@ import {
   type StoredObject,
   storedObject,
 } from "./backend.ts";
-import {
-  storeCompressed,
-  type StoredFile,
-  temporaryName,
-  temporaryWriter,
-  verifyStored,
-  writeReason,
-} from "./compress.ts";
+import type { StoredFile } from "./compress.ts";
+import { compressors, storeCompressed } from "./_lazy.ts";
+import { temporaryName, temporaryWriter, writeReason } from "./_temporary.ts";
 import { isLeftover, writerTag } from "./_leftovers.ts";
 import { freeBytes as freeBytesAt } from "../disk.ts";
 import { writeAll } from "../io.ts";
@@ -148,6 +143,7 @@ export class LocalStore implements Store {
   /** Hashes the stored file again and compares size and SHA-256. */
   async verify(object: StoredObject): Promise<boolean> {
     if (!isSafeKey(object.key)) return false;
+    const { verifyStored } = await compressors();
     try {
       return await verifyStored(`${this.root}/${object.key}`, object);
     } catch {

@@ -18,18 +18,14 @@ export {
 } from "./backend.ts";
 export { LocalStore } from "./local.ts";
 export { objectName, safeName, safeObjectName } from "./names.ts";
-export { MIN_PART_SIZE, type S3Config, S3Store, type S3StoreOptions } from "./s3.ts";
+// The S3 client and the compressors load on first use (`_lazy.ts`): only their types are
+// re-exported here.
+export type { S3Config, S3StoreOptions } from "./s3.ts";
+export { MIN_PART_SIZE } from "./_s3_config.ts";
 export { openStore } from "./open.ts";
-export {
-  type CompressedStream,
-  compressedStream,
-  storeCompressed,
-  type StoredFile,
-  type StoreOptions,
-  temporaryName,
-  temporaryWriter,
-  verifyStored,
-} from "./compress.ts";
+export type { CompressedStream, StoredFile, StoreOptions } from "./compress.ts";
+export { storeCompressed } from "./_lazy.ts";
+export { temporaryName, temporaryWriter } from "./_temporary.ts";
 export {
   ClaimLostError,
   CORE_STATES,

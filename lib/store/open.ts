@@ -8,7 +8,8 @@ import type { Config } from "../config/mod.ts";
 import { ConfigError } from "../errors.ts";
 import type { Store } from "./backend.ts";
 import { LocalStore } from "./local.ts";
-import { S3Store, type S3StoreOptions } from "./s3.ts";
+import { LazyS3Store } from "./_lazy_s3.ts";
+import type { S3StoreOptions } from "./s3.ts";
 
 /**
  * Opens the store of `storage.backend`. `writer` names this agent (its node) in temporary
@@ -38,6 +39,7 @@ export function openStore(
       }
       return new LocalStore(storage.nfs.path, "nfs", writer);
     case "s3":
-      return new S3Store(storage.s3, writer, options);
+      // The S3 client loads with the first request (see _lazy_s3.ts).
+      return new LazyS3Store(storage.s3, writer, options);
   }
 }
