@@ -10,7 +10,7 @@ import { CriClient, CriMetadataCache, type PodMetadata } from "../../lib/kata/mo
 import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../../lib/kata/mod.ts";
 import { createKataMonitorMetrics, type PublishedScrape } from "../../lib/kata/mod.ts";
 import { ScrapeWorker } from "../../lib/kata/mod.ts";
-import { fetchShimBytes } from "../../lib/kata/mod.ts";
+import { fetchShimBytes, releaseEntry, type SandboxEntry } from "../../lib/kata/mod.ts";
 import { type SandboxView, sandboxView } from "../../lib/kata/mod.ts";
 import { collectGarbage } from "../../lib/gc.ts";
 import { type Feature, type FeatureContext, superviseStage } from "../feature.ts";
@@ -89,22 +89,52 @@ function startKata(context: FeatureContext) {
     cadvisor: true,
     pods: () => metadata.entries(),
     recorder: createKataMonitorMetrics(registry, () => directory.size),
-    // Publications come once `run` has started, after `rebuild` is defined. Once per cycle,
-    // when the last state is dropped, its garbage is collected: V8 would otherwise keep
-    // several cycles of dead sandboxes' bytes (5 MB each at 200 sandboxes) before freeing them.
+    // Publications come once `run` has started, after `rebuild` is defined.
     onPublish: (cycleEnded) => {
+      sweep();
       const built = Date.now() - askedAt < interestMs ? rebuild() : Promise.resolve();
-      if (cycleEnded) void built.then(collectGarbage);
+      if (cycleEnded) void built.then(collector.afterCycle);
     },
   });
   const report = () => metadata.onSandboxesChanged(directory.list().map((s) => s.id));
   directory.subscribe(report);
   directory.scanned.then(report);
   const aggregator = new MetricsAggregator();
+  const collector = garbageCollector();
   // What the aggregate holds: both maps are replaced, never changed, so finding the same two
   // means nothing to do.
   let built: Built = { scrapes: new Map(), pods: new Map() };
   let building: Promise<void> | undefined;
+  /** The scrapes of the build under way. */
+  let buildingScrapes: ReadonlyMap<string, PublishedScrape> | undefined;
+  /** The publication {@linkcode sweep} last looked at. */
+  let swept: ReadonlyMap<string, PublishedScrape> = new Map();
+  /** Renderings replaced since, still held by the state served or the build under way. */
+  let retired: SandboxEntry[] = [];
+  // Each cycle replaces every sandbox's rendering (25 MB at 1,000 sandboxes). V8 frees such
+  // buffers only when its old generation is collected, which it lets grow to several cycles
+  // of them first, and a full collection forced per cycle pauses requests (80-190 ms at
+  // 1,000 sandboxes). So a rendering is freed as soon as nothing can read it: neither the
+  // last publication nor the scrapes of the state served or being built hold it (each reads
+  // it only synchronously, when it assembles a body).
+  const sweep = () => {
+    const now = scraper.published();
+    if (now !== swept) {
+      for (const [id, entry] of swept) {
+        const rendered = entry.rendered;
+        if (rendered && now.get(id)?.rendered !== rendered) retired.push(rendered);
+      }
+      swept = now;
+    }
+    if (retired.length === 0) return;
+    const holders = [now, built.scrapes, ...(buildingScrapes ? [buildingScrapes] : [])];
+    retired = retired.filter((entry) => {
+      const id = entry.labels.sandbox_id!;
+      if (holders.some((scrapes) => scrapes.get(id)?.rendered === entry)) return true;
+      releaseEntry(entry);
+      return false;
+    });
+  };
   let gzipAsked = false;
   /** When `/metrics` was last asked for. */
   let askedAt = -Infinity;
@@ -123,12 +153,13 @@ function startKata(context: FeatureContext) {
         const pods = metadata.entries();
         if (scrapes === built.scrapes && pods === built.pods) return;
         askedSince = false;
+        buildingScrapes = scrapes;
         const list: SandboxScrape[] = [];
         for (const [id, entry] of scrapes) {
           // Rendered by the worker, with the pod it knew: taken as it is.
           list.push({
             id,
-            text: entry.rendered?.text,
+            text: undefined,
             scrapedAt: entry.scrapedAt,
             pod: pods.get(id),
             ...(entry.rendered ? { rendered: entry.rendered } : {}),
@@ -143,7 +174,11 @@ function startKata(context: FeatureContext) {
         built = { scrapes, pods };
       } while (askedSince);
     })().catch((error) => log.error("cannot aggregate the sandboxes' metrics", { error }))
-      .finally(() => (building = undefined));
+      .finally(() => {
+        building = undefined;
+        buildingScrapes = undefined;
+        sweep();
+      });
     return building;
   };
   const api: KataApi = {
@@ -199,6 +234,31 @@ function startKata(context: FeatureContext) {
   ]).finally(() => cri.close());
   return { api, scanned: directory.scanned, done };
 }
+
+/**
+ * Collects the daemon thread's garbage at the end of a cycle, but only once the heap and the
+ * external memory have grown by `COLLECT_AFTER` (or half the size after the last collection,
+ * if more) since the last one. The buffers of each cycle are freed explicitly (renderings
+ * when replaced, bodies when their answers are done), so that the Kata feature itself leaves
+ * little garbage; a request flood leaves more, which V8 lets grow to several times the live
+ * set before collecting it. A collection pauses every request (80-190 ms at 1,000
+ * sandboxes), so it comes no more often than that growth.
+ */
+function garbageCollector(): { afterCycle: () => void } {
+  let after = Deno.memoryUsage();
+  const used = (memory: Deno.MemoryUsage) => memory.heapUsed + memory.external;
+  return {
+    afterCycle() {
+      const base = used(after);
+      if (used(Deno.memoryUsage()) - base < Math.max(COLLECT_AFTER, base / 2)) return;
+      collectGarbage();
+      after = Deno.memoryUsage();
+    },
+  };
+}
+
+/** Growth of the daemon thread's memory that makes a cycle's end collect its garbage. */
+const COLLECT_AFTER = 32 << 20;
 
 /** What the aggregate was last built from. */
 interface Built {
