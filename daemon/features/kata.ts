@@ -237,20 +237,19 @@ function startKata(context: FeatureContext) {
 
 /**
  * Collects the daemon thread's garbage at the end of a cycle, but only once the heap and the
- * external memory have grown by `COLLECT_AFTER` (or half the size after the last collection,
- * if more) since the last one. The buffers of each cycle are freed explicitly (renderings
- * when replaced, bodies when their answers are done), so that the Kata feature itself leaves
- * little garbage; a request flood leaves more, which V8 lets grow to several times the live
- * set before collecting it. A collection pauses every request (80-190 ms at 1,000
- * sandboxes), so it comes no more often than that growth.
+ * external memory have grown by `COLLECT_AFTER` since the last collection. The buffers of
+ * each cycle are freed explicitly (renderings when replaced, bodies when their answers are
+ * done), so that the Kata feature itself leaves little garbage (a few MB of small objects
+ * per cycle at 1,000 sandboxes); a request flood leaves more, which V8 lets grow to several
+ * times the live set before collecting it. A collection pauses every request (80-190 ms at
+ * 1,000 sandboxes), so it comes only when there is that much to collect.
  */
 function garbageCollector(): { afterCycle: () => void } {
   let after = Deno.memoryUsage();
   const used = (memory: Deno.MemoryUsage) => memory.heapUsed + memory.external;
   return {
     afterCycle() {
-      const base = used(after);
-      if (used(Deno.memoryUsage()) - base < Math.max(COLLECT_AFTER, base / 2)) return;
+      if (used(Deno.memoryUsage()) - used(after) < COLLECT_AFTER) return;
       collectGarbage();
       after = Deno.memoryUsage();
     },
@@ -258,7 +257,7 @@ function garbageCollector(): { afterCycle: () => void } {
 }
 
 /** Growth of the daemon thread's memory that makes a cycle's end collect its garbage. */
-const COLLECT_AFTER = 32 << 20;
+const COLLECT_AFTER = 16 << 20;
 
 /** What the aggregate was last built from. */
 interface Built {
