@@ -4,7 +4,8 @@
  * past the live set; work that drops a known, large state at known moments (the Kata scrape
  * worker, once per scrape cycle) collects right then, so that the peak stays near the live
  * set instead of several states. The collection pauses the thread: where requests are served
- * (the daemon's thread), buffers known dead are freed explicitly instead (`transfer(0)`).
+ * (the daemon's thread), the large buffers known dead are freed explicitly first
+ * (`transfer(0)`), so that it has less to do.
  * Loaded only where it is used: `node:vm` and `node:v8` cost a few MB in an isolate of their
  * own.
  *

@@ -93,14 +93,16 @@ function startKata(context: FeatureContext) {
     onPublish: (cycleEnded) => {
       sweep();
       const built = Date.now() - askedAt < interestMs ? rebuild() : Promise.resolve();
-      if (cycleEnded) void built.then(collector.afterCycle);
+      // Once per cycle, when the last state is dropped, the rest of its garbage is collected:
+      // with the cycle's buffers already freed (below), that pause is shorter than it was,
+      // and a request flood's garbage does not pile up between V8's own collections.
+      if (cycleEnded) void built.then(collectGarbage);
     },
   });
   const report = () => metadata.onSandboxesChanged(directory.list().map((s) => s.id));
   directory.subscribe(report);
   directory.scanned.then(report);
   const aggregator = new MetricsAggregator();
-  const collector = garbageCollector();
   // What the aggregate holds: both maps are replaced, never changed, so finding the same two
   // means nothing to do.
   let built: Built = { scrapes: new Map(), pods: new Map() };
@@ -111,12 +113,11 @@ function startKata(context: FeatureContext) {
   let swept: ReadonlyMap<string, PublishedScrape> = new Map();
   /** Renderings replaced since, still held by the state served or the build under way. */
   let retired: SandboxEntry[] = [];
-  // Each cycle replaces every sandbox's rendering (25 MB at 1,000 sandboxes). V8 frees such
-  // buffers only when its old generation is collected, which it lets grow to several cycles
-  // of them first, and a full collection forced per cycle pauses requests (80-190 ms at
-  // 1,000 sandboxes). So a rendering is freed as soon as nothing can read it: neither the
-  // last publication nor the scrapes of the state served or being built hold it (each reads
-  // it only synchronously, when it assembles a body).
+  // Each cycle replaces every sandbox's rendering (25 MB at 1,000 sandboxes). Left to V8,
+  // such buffers wait for a collection of the old generation; a rendering is freed here as
+  // soon as nothing can read it: neither the last publication nor the scrapes of the state
+  // served or being built hold it (each reads it only synchronously, when it assembles a
+  // body). So they never pile up, and the collection once per cycle has less to do.
   const sweep = () => {
     const now = scraper.published();
     if (now !== swept) {
@@ -234,30 +235,6 @@ function startKata(context: FeatureContext) {
   ]).finally(() => cri.close());
   return { api, scanned: directory.scanned, done };
 }
-
-/**
- * Collects the daemon thread's garbage at the end of a cycle, but only once the heap and the
- * external memory have grown by `COLLECT_AFTER` since the last collection. The buffers of
- * each cycle are freed explicitly (renderings when replaced, bodies when their answers are
- * done), so that the Kata feature itself leaves little garbage (a few MB of small objects
- * per cycle at 1,000 sandboxes); a request flood leaves more, which V8 lets grow to several
- * times the live set before collecting it. A collection pauses every request (80-190 ms at
- * 1,000 sandboxes), so it comes only when there is that much to collect.
- */
-function garbageCollector(): { afterCycle: () => void } {
-  let after = Deno.memoryUsage();
-  const used = (memory: Deno.MemoryUsage) => memory.heapUsed + memory.external;
-  return {
-    afterCycle() {
-      if (used(Deno.memoryUsage()) - used(after) < COLLECT_AFTER) return;
-      collectGarbage();
-      after = Deno.memoryUsage();
-    },
-  };
-}
-
-/** Growth of the daemon thread's memory that makes a cycle's end collect its garbage. */
-const COLLECT_AFTER = 16 << 20;
 
 /** What the aggregate was last built from. */
 interface Built {

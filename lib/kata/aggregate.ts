@@ -376,9 +376,9 @@ const DEFLATE_PIECE = 256 << 10;
  * When the aggregate changes, the body is retired, and its arrays are freed as soon as no
  * answer can read them any more: at once when none was given a view, otherwise when the last
  * view is collected (the server drops an answer's arrays once it has written them; V8 finds
- * such short-lived views dead in its frequent young-generation collections). Freeing them
- * explicitly spares a full collection of the heap, which V8 would otherwise make wait until
- * several cycles of bodies have piled up, and which pauses every request when forced.
+ * such short-lived views dead in its frequent young-generation collections). Freed that way,
+ * they do not wait for a collection of the old generation, which V8 would otherwise put off
+ * until several cycles of bodies have piled up.
  */
 export class SharedBody {
   readonly #bytes: Uint8Array<ArrayBuffer>;
