@@ -1,10 +1,13 @@
 /**
  * A full garbage collection of the calling isolate (thread), on request. V8 collects its old
  * generation, and frees the memory of dead `ArrayBuffer`s, only once they have grown well
- * past the live set; work that drops a known, large state at known moments (the Kata
- * aggregate replaced once per scrape cycle) collects right then, so that the peak stays near
- * the live set instead of several states. Loaded only where it is used: `node:vm` and
- * `node:v8` cost a few MB in an isolate of their own.
+ * past the live set; work that drops a known, large state at known moments (the Kata scrape
+ * worker, once per scrape cycle) collects right then, so that the peak stays near the live
+ * set instead of several states. The collection pauses the thread: where requests are served
+ * (the daemon's thread), the large buffers known dead are freed explicitly first
+ * (`transfer(0)`), so that it has less to do.
+ * Loaded only where it is used: `node:vm` and `node:v8` cost a few MB in an isolate of their
+ * own.
  *
  * @module
  */

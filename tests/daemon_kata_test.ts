@@ -9,6 +9,7 @@ import { agentArgs, DENO_DIR } from "./support/cli.ts";
 import { haveCommand, skipBecause, skipNotice } from "./support/cores.ts";
 import { type Containerd, containerdSkipReason, startContainerd } from "./support/containerd.ts";
 import { type FakeShim, startFakeShim, withSocketDir } from "./support/fake_shim.ts";
+import { gunzipSync } from "node:zlib";
 import { renderShimMetrics } from "./support/kata_metrics.ts";
 import { freePort, waitFor } from "./support/net.ts";
 import { startDaemon, type TestDaemon } from "./support/daemon.ts";
@@ -67,21 +68,8 @@ async function withNode(fn: (node: Node) => Promise<void>): Promise<void> {
     let tick = 0;
     const shims: FakeShim[] = [];
     try {
-      for (const id of named) {
-        shims.push(
-          await startFakeShim(`${dir}/v`, id, {
-            mode: "ok",
-            body: () => renderShimMetrics(id, tick++),
-          }),
-        );
-      }
-      shims.push(
-        await startFakeShim(`${dir}/k`, unnamed, {
-          mode: "ok",
-          gzip: true,
-          body: () => renderShimMetrics(unnamed, tick++),
-        }),
-      );
+      for (const id of named) shims.push(await metricsShim(`${dir}/v`, id, () => tick++));
+      shims.push(await metricsShim(`${dir}/k`, unnamed, () => tick++, { gzip: true }));
       shims.push(await startFakeShim(`${dir}/k`, hanging, { mode: "hang" }));
       const port = freePort();
       await Deno.writeTextFile(
@@ -135,6 +123,31 @@ server: {listenAddress: "127.0.0.1:${port}"}
       for (const shim of shims) await shim.stop();
       await containerd?.close();
     }
+  });
+}
+
+/** A fake shim serving realistic metrics, new values on every scrape. */
+function metricsShim(
+  root: string,
+  id: string,
+  tick: () => number,
+  options: { gzip?: boolean } = {},
+): Promise<FakeShim> {
+  return startFakeShim(root, id, {
+    mode: "ok",
+    body: () => renderShimMetrics(id, tick()),
+    ...options,
+  });
+}
+
+/** The daemon over the sandboxes under `<dir>/v`, scraping every second, with no CRI runtime. */
+function kataDaemon(dir: string): Promise<TestDaemon> {
+  return startDaemon({
+    dir,
+    config: `kata:
+  sandboxRoots: [${dir}/v]
+  runtimeEndpoint: ${dir}/no-runtime.sock
+  metricsInterval: 1s`,
   });
 }
 
@@ -341,13 +354,7 @@ Deno.test("the daemon counts shims answering garbage as failed and passes their 
     }
     let daemon: TestDaemon | undefined;
     try {
-      daemon = await startDaemon({
-        dir,
-        config: `kata:
-  sandboxRoots: [${dir}/v]
-  runtimeEndpoint: ${dir}/no-runtime.sock
-  metricsInterval: 1s`,
-      });
+      daemon = await kataDaemon(dir);
       const base = daemon.base;
       type View = { id: string; lastScrape: string | null; lastError: string | null };
       let list: View[] = [];
@@ -376,6 +383,119 @@ Deno.test("the daemon counts shims answering garbage as failed and passes their 
         const response = await fetch(`${base}/metrics?sandbox=${id}`);
         assertEquals(response.status, 200);
         assertEquals(new Uint8Array(await response.arrayBuffer()), bytes);
+      }
+    } finally {
+      await daemon?.stop();
+      for (const shim of shims) await shim.stop();
+    }
+  }));
+
+/** Sends `GET /metrics` on a connection of its own and reads only the start of the answer. */
+async function startSlowAnswer(port: number, headers: string): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(
+    new TextEncoder().encode(
+      `GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headers}\r\n`,
+    ),
+  );
+  // The answer has begun: its body's arrays are in the server's hands.
+  const first = new Uint8Array(1024);
+  const got = await conn.read(first);
+  assert(got !== null && got > 0, "the answer starts");
+  return Object.assign(conn, { first: first.subarray(0, got) });
+}
+
+/** The rest of an answer begun by {@linkcode startSlowAnswer}: its head and whole body. */
+async function finishSlowAnswer(conn: Deno.TcpConn): Promise<{ head: string; body: Uint8Array }> {
+  const chunks = [(conn as Deno.TcpConn & { first: Uint8Array }).first];
+  const buffer = new Uint8Array(64 << 10);
+  for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+    chunks.push(buffer.slice(0, n));
+  }
+  conn.close();
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) (all.set(chunk, at), at += chunk.length);
+  const end = all.findIndex((_, i) =>
+    all[i] === 13 && all[i + 1] === 10 && all[i + 2] === 13 && all[i + 3] === 10
+  );
+  const head = new TextDecoder().decode(all.subarray(0, end));
+  const body = all.subarray(end + 4);
+  const length = Number(/^content-length: (\d+)$/im.exec(head)?.[1]);
+  assertEquals(body.length, length, "the whole body, as long as announced");
+  return { head, body };
+}
+
+/** Each sandbox series of a body (name and labels), without values. */
+function sandboxSeries(text: string): string[] {
+  return text.split("\n").filter((line) => line.includes('sandbox_id="'))
+    .map((line) => line.slice(0, line.lastIndexOf(" "))).sort();
+}
+
+Deno.test("the daemon's answers in flight keep whole bodies while new scrapes replace them", () =>
+  withSocketDir(async (dir) => {
+    // About 10 MB of plain body, more than the sockets' buffers take (4 MB or so) while
+    // nobody reads: the server is still writing the answer when the state changes.
+    const ids = Array.from({ length: 40 }, (_, i) => i.toString(16).padStart(64, "e"));
+    const padding = (tick: number) =>
+      "# TYPE test_padding gauge\n" +
+      Array.from({ length: 1500 }, (_, i) => `test_padding{i="${i}"} ${tick}.${i}\n`).join("");
+    let tick = 0;
+    const shims: FakeShim[] = [];
+    let daemon: TestDaemon | undefined;
+    try {
+      for (const id of ids) {
+        shims.push(
+          await startFakeShim(`${dir}/v`, id, {
+            mode: "ok",
+            body: () => renderShimMetrics(id, ++tick) + padding(tick),
+          }),
+        );
+      }
+      daemon = await kataDaemon(dir);
+      const { base, port } = daemon;
+      const metrics = async (gzip: boolean) =>
+        await (await fetch(`${base}/metrics`, {
+          headers: { "accept-encoding": gzip ? "gzip" : "identity" },
+        })).text();
+      await waitFor(
+        async () => {
+          const text = await metrics(true);
+          return ids.every((id) => text.includes(`sandbox_id="${id}"`));
+        },
+        "every sandbox in /metrics",
+        30_000,
+      );
+      const lines = (text: string) =>
+        text.split("\n").filter((line) => line.includes('sandbox_id="')).join("\n");
+      let last = lines(await metrics(false));
+      const plain = await startSlowAnswer(port, "");
+      const zipped = await startSlowAnswer(port, "Accept-Encoding: gzip\r\n");
+      // Two new states of the aggregate (new scrapes) while the two answers wait for their
+      // reader: each change retires the bodies of the state before.
+      for (let change = 0; change < 2; change++) {
+        await waitFor(
+          async () => {
+            const now = lines(await metrics(true));
+            if (now === last) return false;
+            last = now;
+            return true;
+          },
+          "a new state of the aggregate",
+          30_000,
+        );
+      }
+      const fresh = sandboxSeries(await metrics(false));
+      const answers = [await finishSlowAnswer(plain), await finishSlowAnswer(zipped)];
+      assertMatch(answers[1]!.head, /^content-encoding: gzip$/im);
+      const texts = [
+        new TextDecoder().decode(answers[0]!.body),
+        new TextDecoder().decode(gunzipSync(answers[1]!.body)),
+      ];
+      for (const text of texts) {
+        // Every series of every sandbox, as a fresh answer has them (values move on).
+        assertEquals(sandboxSeries(text), fresh);
+        assertStringIncludes(text, "kata_monitor_running_shim_count ");
       }
     } finally {
       await daemon?.stop();

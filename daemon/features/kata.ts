@@ -10,7 +10,7 @@ import { CriClient, CriMetadataCache, type PodMetadata } from "../../lib/kata/mo
 import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../../lib/kata/mod.ts";
 import { createKataMonitorMetrics, type PublishedScrape } from "../../lib/kata/mod.ts";
 import { ScrapeWorker } from "../../lib/kata/mod.ts";
-import { fetchShimBytes } from "../../lib/kata/mod.ts";
+import { fetchShimBytes, releaseEntry, type SandboxEntry } from "../../lib/kata/mod.ts";
 import { type SandboxView, sandboxView } from "../../lib/kata/mod.ts";
 import { collectGarbage } from "../../lib/gc.ts";
 import { type Feature, type FeatureContext, superviseStage } from "../feature.ts";
@@ -89,11 +89,13 @@ function startKata(context: FeatureContext) {
     cadvisor: true,
     pods: () => metadata.entries(),
     recorder: createKataMonitorMetrics(registry, () => directory.size),
-    // Publications come once `run` has started, after `rebuild` is defined. Once per cycle,
-    // when the last state is dropped, its garbage is collected: V8 would otherwise keep
-    // several cycles of dead sandboxes' bytes (5 MB each at 200 sandboxes) before freeing them.
+    // Publications come once `run` has started, after `rebuild` is defined.
     onPublish: (cycleEnded) => {
+      sweep();
       const built = Date.now() - askedAt < interestMs ? rebuild() : Promise.resolve();
+      // Once per cycle, when the last state is dropped, the rest of its garbage is collected:
+      // with the cycle's buffers already freed (below), that pause is shorter than it was,
+      // and a request flood's garbage does not pile up between V8's own collections.
       if (cycleEnded) void built.then(collectGarbage);
     },
   });
@@ -105,6 +107,35 @@ function startKata(context: FeatureContext) {
   // means nothing to do.
   let built: Built = { scrapes: new Map(), pods: new Map() };
   let building: Promise<void> | undefined;
+  /** The scrapes of the build under way. */
+  let buildingScrapes: ReadonlyMap<string, PublishedScrape> | undefined;
+  /** The publication {@linkcode sweep} last looked at. */
+  let swept: ReadonlyMap<string, PublishedScrape> = new Map();
+  /** Renderings replaced since, still held by the state served or the build under way. */
+  let retired: SandboxEntry[] = [];
+  // Each cycle replaces every sandbox's rendering (25 MB at 1,000 sandboxes). Left to V8,
+  // such buffers wait for a collection of the old generation; a rendering is freed here as
+  // soon as nothing can read it: neither the last publication nor the scrapes of the state
+  // served or being built hold it (each reads it only synchronously, when it assembles a
+  // body). So they never pile up, and the collection once per cycle has less to do.
+  const sweep = () => {
+    const now = scraper.published();
+    if (now !== swept) {
+      for (const [id, entry] of swept) {
+        const rendered = entry.rendered;
+        if (rendered && now.get(id)?.rendered !== rendered) retired.push(rendered);
+      }
+      swept = now;
+    }
+    if (retired.length === 0) return;
+    const holders = [now, built.scrapes, ...(buildingScrapes ? [buildingScrapes] : [])];
+    retired = retired.filter((entry) => {
+      const id = entry.labels.sandbox_id!;
+      if (holders.some((scrapes) => scrapes.get(id)?.rendered === entry)) return true;
+      releaseEntry(entry);
+      return false;
+    });
+  };
   let gzipAsked = false;
   /** When `/metrics` was last asked for. */
   let askedAt = -Infinity;
@@ -123,12 +154,13 @@ function startKata(context: FeatureContext) {
         const pods = metadata.entries();
         if (scrapes === built.scrapes && pods === built.pods) return;
         askedSince = false;
+        buildingScrapes = scrapes;
         const list: SandboxScrape[] = [];
         for (const [id, entry] of scrapes) {
           // Rendered by the worker, with the pod it knew: taken as it is.
           list.push({
             id,
-            text: entry.rendered?.text,
+            text: undefined,
             scrapedAt: entry.scrapedAt,
             pod: pods.get(id),
             ...(entry.rendered ? { rendered: entry.rendered } : {}),
@@ -143,7 +175,11 @@ function startKata(context: FeatureContext) {
         built = { scrapes, pods };
       } while (askedSince);
     })().catch((error) => log.error("cannot aggregate the sandboxes' metrics", { error }))
-      .finally(() => (building = undefined));
+      .finally(() => {
+        building = undefined;
+        buildingScrapes = undefined;
+        sweep();
+      });
     return building;
   };
   const api: KataApi = {

@@ -18,6 +18,7 @@ import type { MetricFamily } from "../prom/mod.ts";
 import { parsePrometheusText, serializeHeader, serializeSamples } from "../prom/mod.ts";
 import {
   podKeyOf,
+  release,
   renderSandbox,
   type SandboxEntry,
   type SandboxScrape,
@@ -27,6 +28,7 @@ import {
 } from "./_render.ts";
 
 export {
+  releaseEntry,
   type SandboxEntry,
   sandboxLabels,
   type SandboxPod,
@@ -132,6 +134,7 @@ export class MetricsAggregator {
 
   #commit(pending: Pending): void {
     this.#entries = pending.entries;
+    for (const body of this.#bodies.values()) body.retire();
     this.#bodies = new Map(pending.body ? [[pending.body.key, pending.body.body]] : []);
     this.#cadvisor = undefined;
     this.skippedLines += pending.skipped;
@@ -150,10 +153,6 @@ export class MetricsAggregator {
     let changed = false;
     for (const scrape of scrapes) {
       const existing = this.#entries.get(scrape.id);
-      if (scrape.text === undefined) {
-        if (existing) changed = true;
-        continue;
-      }
       if (scrape.rendered !== undefined) {
         // Rendered by the scrape worker: taken as it is.
         entries.set(scrape.id, scrape.rendered);
@@ -161,6 +160,10 @@ export class MetricsAggregator {
           changed = true;
           skipped += scrape.rendered.skipped;
         }
+        continue;
+      }
+      if (scrape.text === undefined) {
+        if (existing) changed = true;
         continue;
       }
       const podKey = podKeyOf(scrape.pod);
@@ -247,7 +250,10 @@ export class MetricsAggregator {
     if (this.#bodies.size >= MAX_CACHED_BODIES) {
       // The unfiltered body stays: every Prometheus asks for it.
       const evict = [...this.#bodies.keys()].find((k) => !/^text\|(true|false)\|$/.test(k));
-      if (evict !== undefined) this.#bodies.delete(evict);
+      if (evict !== undefined) {
+        this.#bodies.get(evict)!.retire();
+        this.#bodies.delete(evict);
+      }
     }
     this.#bodies.set(key, body);
     return body;
@@ -364,14 +370,72 @@ const DEFLATE_PIECE = 256 << 10;
 
 /**
  * A body shared by every answer until the aggregate changes: its UTF-8 bytes and, once asked
- * for, its gzip member without an end. Answers are handed these very arrays, never copies.
+ * for, its gzip member without an end. Answers are handed views of these very arrays, never
+ * copies.
+ *
+ * When the aggregate changes, the body is retired, and its arrays are freed as soon as no
+ * answer can read them any more: at once when none was given a view, otherwise when the last
+ * view is collected (the server drops an answer's arrays once it has written them; V8 finds
+ * such short-lived views dead in its frequent young-generation collections). Freed that way,
+ * they do not wait for a collection of the old generation, which V8 would otherwise put off
+ * until several cycles of bodies have piled up.
  */
 export class SharedBody {
+  readonly #bytes: Uint8Array<ArrayBuffer>;
   #deflated: { head: Uint8Array<ArrayBuffer>; crc: number } | undefined;
-  #last: { tail: Uint8Array; parts: Uint8Array<ArrayBuffer>[] } | undefined;
+  #last: { tail: Uint8Array; end: Uint8Array<ArrayBuffer>[] } | undefined;
+  /** Views handed to answers and not yet collected. */
+  #views = 0;
+  #retired = false;
+  /** Tells each body when a view it handed out has been collected. */
+  static readonly #collected = new FinalizationRegistry<SharedBody>((body) => {
+    body.#views--;
+    if (body.#retired && body.#views === 0) body.#free();
+  });
 
   /** Wraps the bytes of a rendering. */
-  constructor(readonly bytes: Uint8Array<ArrayBuffer>) {}
+  constructor(bytes: Uint8Array<ArrayBuffer>) {
+    this.#bytes = bytes;
+  }
+
+  /** The body's bytes, as a view for one answer. Throws once the body is retired. */
+  get bytes(): Uint8Array<ArrayBuffer> {
+    this.#check();
+    return this.#view(this.#bytes);
+  }
+
+  /** The body's length in bytes. */
+  get length(): number {
+    return this.#bytes.length;
+  }
+
+  /**
+   * Frees the body's arrays once no answer holds a view of them (at once when none does);
+   * the body serves nothing afterwards. For the aggregate, when it replaces or evicts this
+   * rendering.
+   */
+  retire(): void {
+    if (this.#retired) return;
+    this.#retired = true;
+    if (this.#views === 0) this.#free();
+  }
+
+  #free(): void {
+    release(this.#bytes);
+    if (this.#deflated) release(this.#deflated.head);
+  }
+
+  /** A view of `array` for one answer, counted until it is collected. */
+  #view(array: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+    const view = new Uint8Array(array.buffer, array.byteOffset, array.length);
+    this.#views++;
+    SharedBody.#collected.register(view, this);
+    return view;
+  }
+
+  #check(): void {
+    if (this.#retired) throw new Error("A retired body cannot be served");
+  }
 
   /**
    * Deflates the body piece by piece, one step per piece, so that a caller can pause between
@@ -380,12 +444,13 @@ export class SharedBody {
    * window of deflate.
    */
   *deflating(): Generator<void> {
+    this.#check();
     if (this.#deflated) return;
     const raws: Uint8Array[] = [];
     let crc = 0;
     let length = 10;
-    for (let at = 0; at < this.bytes.length; at += DEFLATE_PIECE) {
-      const piece = this.bytes.subarray(at, at + DEFLATE_PIECE);
+    for (let at = 0; at < this.#bytes.length; at += DEFLATE_PIECE) {
+      const piece = this.#bytes.subarray(at, at + DEFLATE_PIECE);
       const raw = deflateRawSync(piece, { level: 1, finishFlush: constants.Z_FULL_FLUSH });
       raws.push(raw);
       length += raw.length;
@@ -410,18 +475,18 @@ export class SharedBody {
    * nor copied again per scrape.
    */
   gzipWith(tail: Uint8Array): Uint8Array<ArrayBuffer>[] {
-    // Requests sharing one rendering of the tail share its pieces too.
-    if (this.#last?.tail === tail) return this.#last.parts;
+    this.#check();
     if (this.#deflated === undefined) { for (const _ of this.deflating()); }
     const deflated = this.#deflated!;
+    // Requests sharing one rendering of the tail share its pieces too.
+    if (this.#last?.tail === tail) return [this.#view(deflated.head), ...this.#last.end];
     const last = new Uint8Array(deflateRawSync(tail, { level: 1 }));
     const trailer = new Uint8Array(8);
     const view = new DataView(trailer.buffer);
     view.setUint32(0, crc32(tail, deflated.crc) >>> 0, true);
-    view.setUint32(4, (this.bytes.length + tail.length) >>> 0, true);
-    const parts = [deflated.head, last, trailer];
-    this.#last = { tail, parts };
-    return parts;
+    view.setUint32(4, (this.#bytes.length + tail.length) >>> 0, true);
+    this.#last = { tail, end: [last, trailer] };
+    return [this.#view(deflated.head), last, trailer];
   }
 }
 

@@ -1,6 +1,12 @@
 import { gunzipSync } from "node:zlib";
-import { assert, assertEquals, assertStringIncludes } from "../../tests/support/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "../../tests/support/assert.ts";
 import { MetricsAggregator, servedName, SharedBody } from "./aggregate.ts";
+import { collectGarbage } from "../gc.ts";
 import { parsePrometheusText } from "../prom/mod.ts";
 
 const A = "a".repeat(64);
@@ -51,7 +57,10 @@ Deno.test("MetricsAggregator merges sandboxes under one HELP/TYPE with the sandb
     const unzipped = new TextDecoder().decode(gunzipSync(concat(parts)));
     assertEquals(unzipped, text + tail);
   }
-  assert(body.gzipWith(new Uint8Array(0))[0] === body.gzipWith(new Uint8Array(0))[0], "shared");
+  assert(
+    body.gzipWith(new Uint8Array(0))[0]!.buffer === body.gzipWith(new Uint8Array(0))[0]!.buffer,
+    "the deflated body is shared, not copied",
+  );
   // Filtered and OpenMetrics renderings parse back.
   const filtered = aggregator.render({ families: ["kata_shim_rpc"] });
   assertEquals(parsePrometheusText(filtered).map((f) => f.name), ["kata_shim_rpc_total"]);
@@ -171,3 +180,69 @@ Deno.test("MetricsAggregator.usage() gives each sandbox's CPUs and working set, 
   assertEquals(aggregator.render({ families: ["container_"] }), "");
   assertEquals(aggregator.usage(B), undefined);
 });
+
+Deno.test("MetricsAggregator keeps the bodies given to answers whole when its state changes", async () => {
+  const ids = Array.from({ length: 30 }, (_, i) => i.toString(16).padStart(64, "0"));
+  const scrapes = (threads: number) =>
+    ids.map((id) => ({ id, text: shim(threads), scrapedAt: 0, pod: undefined }));
+  const fresh = (threads: number) => {
+    const aggregator = new MetricsAggregator();
+    aggregator.update(scrapes(threads));
+    return aggregator.render({ cadvisor: false });
+  };
+  const tail = new TextEncoder().encode("own_metric 1\n");
+  const aggregator = new MetricsAggregator();
+  await aggregator.updateInSlices(scrapes(1), { prebuild: { cadvisor: false, gzip: true } });
+  // Answers in flight: a plain one and a gzip one of the first state, as the route takes them.
+  const first = aggregator.body({ cadvisor: false });
+  let plain: Uint8Array[] | undefined = [first.bytes, tail];
+  let gzip: Uint8Array[] | undefined = first.gzipWith(tail);
+  const buffers = [plain[0]!.buffer as ArrayBuffer, gzip[0]!.buffer as ArrayBuffer];
+  // Two changes of state, each built ahead with its gzip member, the first never served.
+  await aggregator.updateInSlices(scrapes(2), { prebuild: { cadvisor: false, gzip: true } });
+  const second = aggregator.body({ cadvisor: false });
+  await aggregator.updateInSlices(scrapes(3), { prebuild: { cadvisor: false, gzip: true } });
+  // The answers' arrays still hold the first state, whole and correct.
+  const text = fresh(1) + "own_metric 1\n";
+  assertEquals(new TextDecoder().decode(concat(plain)), text);
+  assertEquals(new TextDecoder().decode(gunzipSync(concat(gzip))), text);
+  assert(buffers.every((buffer) => !buffer.detached), "kept while answers hold them");
+  // A retired body serves nothing.
+  assertThrows(() => first.bytes, Error, "retired");
+  assertThrows(() => second.gzipWith(tail), Error, "retired");
+  assertEquals(
+    new TextDecoder().decode(aggregator.body({ cadvisor: false }).bytes),
+    fresh(3),
+  );
+  // Once the answers are done with them (their views collected), the arrays are freed.
+  plain = gzip = undefined;
+  await waitUntil(() => {
+    collectGarbage();
+    return buffers.every((buffer) => buffer.detached);
+  });
+});
+
+Deno.test("SharedBody.retire() frees the arrays at once when no answer holds them", () => {
+  const text = new TextEncoder().encode("series 1\n".repeat(1000));
+  const bytes = text.slice();
+  const body = new SharedBody(bytes);
+  for (const _ of body.deflating());
+  body.retire();
+  assertEquals(bytes.length, 0, "freed at once");
+  body.retire();
+  const served = text.slice();
+  const plain = new SharedBody(served);
+  const view = plain.bytes;
+  plain.retire();
+  assertEquals(served.length, text.length, "kept for the answer that has it");
+  assertEquals(new TextDecoder().decode(view), "series 1\n".repeat(1000));
+});
+
+/** Waits (up to 30 s, a macrotask at a time, so that finalizers run) until `check` holds. */
+async function waitUntil(check: () => boolean): Promise<void> {
+  const end = Date.now() + 30_000;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("Condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -8,6 +8,8 @@
  */
 export {
   MetricsAggregator,
+  releaseEntry,
+  type SandboxEntry,
   type SandboxScrape,
   type SandboxUsage,
   SharedBody,

@@ -10,6 +10,7 @@ import { renderShimMetrics } from "../../tests/support/kata_metrics.ts";
 import { createLogger } from "../log.ts";
 import { SandboxDirectory } from "./sandboxes.ts";
 import { createKataMonitorMetrics } from "./monitor_metrics.ts";
+import { releaseEntry } from "./_render.ts";
 import { ScrapeWorker, ScrapeWorkerCrash, type ScrapeWorkerOptions } from "./scrape_worker.ts";
 
 const log = createLogger({ level: "error", format: "text", write: () => {} });
@@ -94,6 +95,12 @@ Deno.test("ScrapeWorker scrapes in a worker and hands over rendered sandboxes", 
       assertEquals(a.error, undefined);
       const lines = new TextDecoder().decode(a.rendered.bytes);
       assert(lines.includes(`sandbox_id="${ID_A}"`), "kata-monitor's labels are in the lines");
+      // The shim's text crosses as bytes, read back as text when asked for.
+      assert(a.rendered.text.includes("kata_guest_"), a.rendered.text.slice(0, 200));
+      // Freed at once when released: nothing of it is left to V8.
+      releaseEntry(a.rendered);
+      assertEquals(a.rendered.bytes.length, 0);
+      assertEquals(a.rendered.text, "");
       assertEquals(b.rendered, undefined);
       assert(b.error?.includes("timed out"), b.error);
       assertEquals(scraper.lastCycle?.ok, 1);
