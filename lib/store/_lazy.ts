@@ -7,9 +7,8 @@
  *
  * @module
  */
-import type { Readable } from "node:stream";
 import { errorMessage, UnavailableError } from "../errors.ts";
-import type { StoredFile, StoreOptions } from "./compress.ts";
+import type { StoredFile, StoreOptions, StoreSource } from "./compress.ts";
 
 /**
  * The compressors' module, loaded by the first call.
@@ -53,7 +52,7 @@ export async function s3Module(
 }
 
 /**
- * Compresses `source` (a path, a node stream or a web stream) into `destination`, as
+ * Compresses `source` (a path, a node stream, a web stream or a reader) into `destination`, as
  * `compress.ts`'s `storeCompressed`, which the first call loads.
  *
  * @throws {InputError} when the source cannot be read, or its length is not as expected.
@@ -66,7 +65,7 @@ export async function s3Module(
  * ```
  */
 export async function storeCompressed(
-  source: string | Readable | ReadableStream<Uint8Array>,
+  source: StoreSource,
   destination: string,
   options: StoreOptions,
 ): Promise<StoredFile> {
