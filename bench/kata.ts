@@ -20,7 +20,11 @@
  * rows, which run while cycles go on.
  *
  * Run: deno task bench:kata [N...] [--cycles 4] [--interval 5] [--duration 10]
- *   [--connections 1,8] [--v8-flags FLAGS]
+ *   [--connections 1,8] [--v8-flags FLAGS] [--no-peer]
+ *
+ * The peer: node_exporter (Debian's `prometheus-node-exporter`, default collectors) answers the
+ * same wrk rows in the same run, and each row prints the daemon's p99 over node_exporter's (the
+ * issue's goal: p99 under 250 ms at 1,000 sandboxes, where node_exporter's is ~50 ms).
  *
  * `--v8-flags` defaults to `--max-semi-space-size=1,--heap-growing-percent=50,--no-concurrent-recompilation`, the flags the
  * released binary is compiled with; `--v8-flags ""` runs the daemon without them.
@@ -39,6 +43,8 @@ interface Options {
   connections: number[];
   /** `--v8-flags` for the daemon's `deno run`, to try heap limits. */
   v8Flags: string | undefined;
+  /** Whether node_exporter's `/metrics` is measured with the same wrk rows (`--no-peer`: not). */
+  peer: boolean;
 }
 
 function parseOptions(args: string[]): Options {
@@ -50,6 +56,7 @@ function parseOptions(args: string[]): Options {
     connections: [1, 8],
     // As the released binary runs (`deno compile --v8-flags=...` in deno.json and release.yml).
     v8Flags: "--max-semi-space-size=1,--heap-growing-percent=50,--no-concurrent-recompilation",
+    peer: true,
   };
   for (let i = 0; i < args.length; i++) {
     // `--name=value` or `--name value`.
@@ -73,6 +80,7 @@ function parseOptions(args: string[]): Options {
     else if (arg === "--duration") options.durationS = positive(value());
     else if (arg === "--connections") options.connections = value().split(",").map(positive);
     else if (arg === "--v8-flags") options.v8Flags = value();
+    else if (arg === "--no-peer") options.peer = false;
     else if (arg.startsWith("-")) throw new Error(`Unknown option "${arg}"`);
     else options.sizes.push(positive(arg));
   }
@@ -323,6 +331,44 @@ async function measureIdle(options: Options): Promise<{ hwm: number; rss: number
   });
 }
 
+/** node_exporter answering the same wrk rows, or `undefined` when it is not installed. */
+async function measurePeer(options: Options): Promise<WrkResult[] | undefined> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("prometheus-node-exporter", {
+      args: [`--web.listen-address=127.0.0.1:${port}`],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  try {
+    const url = `http://127.0.0.1:${port}/metrics`;
+    for (let i = 0;; i++) {
+      const ready = await fetch(url).then(async (r) => (await r.body?.cancel(), r.ok), () => false);
+      if (ready) break;
+      if (i === 100) throw new Error(`node_exporter did not answer ${url} within 10 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const rows: WrkResult[] = [];
+    for (const connections of options.connections) {
+      for (const gzip of [false, true]) {
+        const result = await runWrk(url, connections, gzip, options.durationS);
+        rows.push({ ...result, hwmAfter: (await memory(child.pid)).hwm });
+      }
+    }
+    return rows;
+  } finally {
+    child.kill();
+    await child.status;
+  }
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -358,6 +404,8 @@ for (const count of options.sizes) {
   console.error(`Measuring ${count} sandboxes…`);
   results.push(await measureSize(count, options));
 }
+if (options.peer) console.error("Measuring node_exporter…");
+const peer = options.peer ? await measurePeer(options) : undefined;
 
 console.log(`\n${header}`);
 console.log(
@@ -391,19 +439,27 @@ console.log(
   "\nRanges are median (min–max) over the cycles measured; CPU figures are medians.",
 );
 console.log(
-  "\n| sandboxes | Accept-Encoding | wrk | p50 | p99 | max | requests | req/s | errors | VmHWM after |",
+  "\n| sandboxes | Accept-Encoding | wrk | p50 | p99 | p99 / node_exporter's | max | requests | req/s | errors | VmHWM after |",
 );
-console.log("| --: | --- | --- | --: | --: | --: | --: | --: | --- | --: |");
+console.log("| --: | --- | --- | --: | --: | --: | --: | --: | --: | --- | --: |");
+/** node_exporter's row for the same connections and encoding. */
+const peerOf = (w: WrkResult) =>
+  peer?.find((p) => p.connections === w.connections && p.gzip === w.gzip);
+const wrkRow = (who: string, w: WrkResult, ratio: string) =>
+  `| ${who} | ${w.gzip ? "gzip" : "-"} | -t${Math.min(2, w.connections)} -c${w.connections} | ${
+    ms(w.p50)
+  } | ${ms(w.p99)} | ${ratio} | ${ms(w.max)} | ${w.requests} | ${
+    w.rps.toFixed(1)
+  } | ${w.errors} | ${mib(w.hwmAfter)} |`;
 for (const r of results) {
   for (const w of r.wrk) {
-    console.log(
-      `| ${r.sandboxes} | ${w.gzip ? "gzip" : "-"} | -t${
-        Math.min(2, w.connections)
-      } -c${w.connections} | ${ms(w.p50)} | ${ms(w.p99)} | ${ms(w.max)} | ${w.requests} | ${
-        w.rps.toFixed(1)
-      } | ${w.errors} | ${mib(w.hwmAfter)} |`,
-    );
+    const p = peerOf(w);
+    console.log(wrkRow(String(r.sandboxes), w, p ? `${(w.p99 / p.p99).toFixed(1)}×` : "-"));
   }
+}
+for (const w of peer ?? []) console.log(wrkRow("node_exporter", w, "1.0×"));
+if (options.peer && peer === undefined) {
+  console.log("\n(node_exporter is not installed: `apt-get install prometheus-node-exporter`.)");
 }
 
 const problems: string[] = [];
@@ -468,6 +524,18 @@ for (const r of results) {
   if (r.sandboxes === 1000) {
     const cycle = median(r.cycles.map((c) => c.wallMs));
     console.log(`- scrape cycle at 1000 < 2 s: ${ms(cycle)}, ${verdict(cycle < 2000)}`);
+    for (const w of r.wrk) {
+      console.log(
+        `- /metrics p99 at 1000 < 250 ms (${w.gzip ? "gzip" : "plain"}, -c${w.connections}): ${
+          ms(w.p99)
+        }, ${verdict(w.p99 < 250)}`,
+      );
+    }
+    console.log(
+      `- VmHWM at 1000 < 384 MB: ${mib(r.afterWrk.hwm)} after wrk, ${
+        verdict(r.afterWrk.hwm * 2 ** 20 < 384e6)
+      }`,
+    );
   }
   if (r.sandboxes === 200) {
     console.log(
