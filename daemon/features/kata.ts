@@ -12,7 +12,6 @@ import { createKataMonitorMetrics, type PublishedScrape } from "../../lib/kata/m
 import { ScrapeWorker } from "../../lib/kata/mod.ts";
 import { fetchShimBytes, releaseEntry, type SandboxEntry } from "../../lib/kata/mod.ts";
 import { type SandboxView, sandboxView } from "../../lib/kata/mod.ts";
-import { collectGarbage } from "../../lib/gc.ts";
 import { type Feature, type FeatureContext, superviseStage } from "../feature.ts";
 
 export type { SandboxView };
@@ -96,7 +95,13 @@ function startKata(context: FeatureContext) {
       // Once per cycle, when the last state is dropped, the rest of its garbage is collected:
       // with the cycle's buffers already freed (below), that pause is shorter than it was,
       // and a request flood's garbage does not pile up between V8's own collections.
-      if (cycleEnded) void built.then(collectGarbage);
+      // `lib/gc.ts` (with `node:vm` and `node:v8`, a few MB) is imported with the first
+      // cycle's end, not at start: a daemon without sandboxes never needs it.
+      if (cycleEnded) {
+        void built.then(() => import("../../lib/gc.ts")).then(({ collectGarbage }) =>
+          collectGarbage()
+        );
+      }
     },
   });
   const report = () => metadata.onSandboxesChanged(directory.list().map((s) => s.id));
