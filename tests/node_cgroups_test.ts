@@ -20,7 +20,7 @@ import { containerdSkipNotice, startContainerd, WORKLOAD_IMAGE } from "./support
 import { waitFor } from "./support/net.ts";
 import { promtoolCheck } from "./support/promtool.ts";
 import { haveCommand } from "./support/cores.ts";
-import { ContainerMetadataCache, CriClient } from "../lib/kata/mod.ts";
+import { ContainerMetadataCache, CriClient } from "../lib/cri/mod.ts";
 import { cgroupsCollector } from "../lib/node/cgroups.ts";
 import { collectNode, type NodePaths } from "../lib/node/mod.ts";
 import { type MetricFamily, serializePrometheusText } from "../lib/prom/mod.ts";

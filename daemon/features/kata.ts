@@ -5,14 +5,10 @@
  *
  * @module
  */
-import { MetricsAggregator, type SandboxScrape, type SandboxUsage } from "../../lib/kata/mod.ts";
-import { CriClient, CriMetadataCache, type PodMetadata } from "../../lib/kata/mod.ts";
-import { isValidSandboxId, type Sandbox, SandboxDirectory } from "../../lib/kata/mod.ts";
-import { createKataMonitorMetrics, type PublishedScrape } from "../../lib/kata/mod.ts";
-import { ScrapeWorker } from "../../lib/kata/mod.ts";
-import { fetchShimBytes, releaseEntry, type SandboxEntry } from "../../lib/kata/mod.ts";
-import { type SandboxView, sandboxView } from "../../lib/kata/mod.ts";
-import { collectGarbage } from "../../lib/gc.ts";
+import type { MetricsAggregator, SandboxScrape, SandboxUsage } from "../../lib/kata/mod.ts";
+import { CriClient, CriMetadataCache, type PodMetadata } from "../../lib/cri/mod.ts";
+import type { Sandbox, SandboxEntry, SandboxView } from "../../lib/kata/mod.ts";
+import type { PublishedScrape } from "../../lib/kata/mod.ts";
 import { type Feature, type FeatureContext, superviseStage } from "../feature.ts";
 
 export type { SandboxView };
@@ -51,11 +47,11 @@ export function kataFeature(context: FeatureContext): KataFeature {
     name: "kata",
     title: "Kata sandbox metrics",
     enabled: context.config.kata.enabled,
-    start() {
-      running = startKata(context);
+    async start() {
+      // Loaded only when the feature is on: a node without Kata never holds `lib/kata`.
+      running = startKata(context, await import("../../lib/kata/mod.ts"));
       running.scanned.then(() => (scanned = true));
       context.metrics.up.set({ feature: "kata" }, 1);
-      return Promise.resolve();
     },
     async stop() {
       await running?.done;
@@ -66,11 +62,11 @@ export function kataFeature(context: FeatureContext): KataFeature {
 }
 
 /** Starts discovery, scraping and CRI sync, each supervised; stops when the signal aborts. */
-function startKata(context: FeatureContext) {
+function startKata(context: FeatureContext, lib: typeof import("../../lib/kata/mod.ts")) {
   const { config, log, signal } = context;
   const registry = context.metrics.registry;
   const kata = config.kata;
-  const directory = new SandboxDirectory({ roots: kata.sandboxRoots, log });
+  const directory = new lib.SandboxDirectory({ roots: kata.sandboxRoots, log });
   const cri = new CriClient(kata.runtimeEndpoint);
   const metadata = new CriMetadataCache({
     client: cri,
@@ -78,7 +74,7 @@ function startKata(context: FeatureContext) {
     logger: log,
   });
   // The scrape loop runs in a worker: serving `/metrics` here cannot hold it back.
-  const scraper = new ScrapeWorker({
+  const scraper = new lib.ScrapeWorker({
     sandboxes: directory,
     log,
     intervalMs: kata.metricsInterval,
@@ -88,7 +84,7 @@ function startKata(context: FeatureContext) {
     maxSamplesPerShim: 100_000,
     cadvisor: true,
     pods: () => metadata.entries(),
-    recorder: createKataMonitorMetrics(registry, () => directory.size),
+    recorder: lib.createKataMonitorMetrics(registry, () => directory.size),
     // Publications come once `run` has started, after `rebuild` is defined.
     onPublish: (cycleEnded) => {
       sweep();
@@ -96,13 +92,19 @@ function startKata(context: FeatureContext) {
       // Once per cycle, when the last state is dropped, the rest of its garbage is collected:
       // with the cycle's buffers already freed (below), that pause is shorter than it was,
       // and a request flood's garbage does not pile up between V8's own collections.
-      if (cycleEnded) void built.then(collectGarbage);
+      // `lib/gc.ts` (with `node:vm` and `node:v8`, a few MB) is imported with the first
+      // cycle's end, not at start: a daemon without sandboxes never needs it.
+      if (cycleEnded) {
+        void built.then(() => import("../../lib/gc.ts")).then(({ collectGarbage }) =>
+          collectGarbage()
+        );
+      }
     },
   });
   const report = () => metadata.onSandboxesChanged(directory.list().map((s) => s.id));
   directory.subscribe(report);
   directory.scanned.then(report);
-  const aggregator = new MetricsAggregator();
+  const aggregator = new lib.MetricsAggregator();
   // What the aggregate holds: both maps are replaced, never changed, so finding the same two
   // means nothing to do.
   let built: Built = { scrapes: new Map(), pods: new Map() };
@@ -132,7 +134,7 @@ function startKata(context: FeatureContext) {
     retired = retired.filter((entry) => {
       const id = entry.labels.sandbox_id!;
       if (holders.some((scrapes) => scrapes.get(id)?.rendered === entry)) return true;
-      releaseEntry(entry);
+      lib.releaseEntry(entry);
       return false;
     });
   };
@@ -204,7 +206,7 @@ function startKata(context: FeatureContext) {
       const snapshot = scraper.snapshot();
       return directory.list().map((sandbox) => {
         const entry = snapshot.get(sandbox.id);
-        return sandboxView(sandbox, metadata.get(sandbox.id), {
+        return lib.sandboxView(sandbox, metadata.get(sandbox.id), {
           scrapedAt: entry?.scrapedAt,
           error: entry?.error,
         });
@@ -215,11 +217,11 @@ function startKata(context: FeatureContext) {
       return aggregator.usage(id);
     },
     lookup(id) {
-      if (!isValidSandboxId(id)) return "invalid";
+      if (!lib.isValidSandboxId(id)) return "invalid";
       return directory.get(id) ?? "unknown";
     },
     fetchOne(sandbox) {
-      return fetchShimBytes(sandbox.socket, {
+      return lib.fetchShimBytes(sandbox.socket, {
         timeoutMs: kata.scrapeTimeout,
         maxBytes: kata.maxResponseBytes,
         sandboxId: sandbox.id,

@@ -10,9 +10,10 @@
 import type { AiOutcome } from "../../lib/ai/mod.ts";
 import type { Channel } from "../../lib/channel.ts";
 import { type ClusterFacts, type CoreOutcome, podInfo } from "../../lib/collect/mod.ts";
-import { errorMessage, InputError } from "../../lib/errors.ts";
+import { errorMessage, InputError, UnavailableError } from "../../lib/errors.ts";
 import { escapeControl } from "../../lib/escape.ts";
 import type { KubeClient } from "../../lib/kube/mod.ts";
+import { findKubeSource, NO_KUBE_CONFIGURATION } from "../../lib/kube_source.ts";
 import type { Logger } from "../../lib/log.ts";
 import { sleep } from "../../lib/pool.ts";
 import { type Feature, type FeatureContext, superviseStage } from "../feature.ts";
@@ -46,12 +47,17 @@ export function kubernetesFeature(context: FeatureContext, channels: KubernetesC
     // A node without cluster access still collects cores and serves sandbox metrics.
     optional: true,
     async start() {
-      // Loaded only when the daemon runs: the other commands never watch.
-      const { KubeClient, loadKubeTarget, watchRestarts } = await import("../../lib/kube/mod.ts");
-      const target = await loadKubeTarget({
+      const kubeOptions = {
         kubeconfig: config.discovery.kubeconfig || undefined,
         context: config.discovery.context || undefined,
-      });
+      };
+      // Looked for before `lib/kube` is loaded: a node without cluster access never holds it.
+      if (await findKubeSource(kubeOptions) === undefined) {
+        throw new UnavailableError(NO_KUBE_CONFIGURATION);
+      }
+      // Loaded only when the daemon runs: the other commands never watch.
+      const { KubeClient, loadKubeTarget, watchRestarts } = await import("../../lib/kube/mod.ts");
+      const target = await loadKubeTarget(kubeOptions);
       for (const warning of target.warnings ?? []) log.warn(warning);
       const client = new KubeClient(target);
       if (!config.nodeName) log.warn("NODE_NAME is not set: watching Milvus pods on every node");

@@ -15,7 +15,7 @@
  * @module
  */
 import { type KernelCrashes, parseCgroup } from "../../lib/collect/mod.ts";
-import { ContainerMetadataCache, CriClient } from "../../lib/kata/mod.ts";
+import { ContainerMetadataCache, CriClient } from "../../lib/cri/mod.ts";
 import {
   collectNode,
   type CollectServices,

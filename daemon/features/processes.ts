@@ -10,7 +10,7 @@
  */
 import type { ClusterReader } from "../../lib/collect/mod.ts";
 import { ConfigError, errorMessage } from "../../lib/errors.ts";
-import { CriClient, type PodSandbox } from "../../lib/kata/mod.ts";
+import { CriClient, type PodSandbox } from "../../lib/cri/mod.ts";
 import { sleep } from "../../lib/pool.ts";
 import {
   BUILTIN_PATTERNS,

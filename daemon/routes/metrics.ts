@@ -12,7 +12,6 @@ import type { Hono } from "hono";
 import { accepts } from "hono/accepts";
 import { HTTPException } from "hono/http-exception";
 import type { Registry } from "prom-client";
-import { SharedBody } from "../../lib/kata/mod.ts";
 import {
   mergeFamilies,
   type MetricFamily,
@@ -20,6 +19,7 @@ import {
   serializeHeader,
   serializePrometheusText,
   serializeSamples,
+  SharedBody,
 } from "../../lib/prom/mod.ts";
 import type { KataApi } from "../features/kata.ts";
 

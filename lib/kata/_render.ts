@@ -8,6 +8,7 @@
  */
 import { type CadvisorPod, deriveCadvisor } from "./cadvisor.ts";
 import type { Labels, MetricFamily } from "../prom/mod.ts";
+import { release } from "../release.ts";
 import {
   parsePrometheusText,
   type ParseStats,
@@ -344,15 +345,6 @@ export function releaseEntry(entry: SandboxEntry): void {
   release(entry.bytes);
   const text = unpacked.get(entry);
   if (text !== undefined) release(text);
-}
-
-/**
- * Detaches the buffer under `view`, which frees its memory at once; every view of it is
- * empty afterwards.
- */
-export function release(view: Uint8Array): void {
-  const buffer = view.buffer;
-  if (buffer instanceof ArrayBuffer && !buffer.detached) buffer.transfer(0);
 }
 
 const decoder = new TextDecoder();

@@ -5,9 +5,9 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "../../tests/support/assert.ts";
-import { MetricsAggregator, servedName, SharedBody } from "./aggregate.ts";
+import { MetricsAggregator, servedName } from "./aggregate.ts";
 import { collectGarbage } from "../gc.ts";
-import { parsePrometheusText } from "../prom/mod.ts";
+import { parsePrometheusText, SharedBody } from "../prom/mod.ts";
 
 const A = "a".repeat(64);
 const B = "b".repeat(64);

@@ -7,8 +7,7 @@
 import type { Config } from "../config/mod.ts";
 import type { Logger } from "../log.ts";
 import { mapLimit } from "../pool.ts";
-import { CriClient } from "./cri.ts";
-import type { PodMetadata } from "./cri_cache.ts";
+import { CriClient, type PodMetadata } from "../cri/mod.ts";
 import { type Sandbox, SandboxDirectory } from "./sandboxes.ts";
 import { fetchShimMetrics } from "./shim.ts";
 import { errorMessage } from "../errors.ts";

@@ -1,8 +1,8 @@
 /**
  * Kata Containers sandboxes, the kata-monitor way: discovery of sandboxes under the shim
- * roots, scraping each shim's `shim-monitor.sock`, pod metadata from the CRI runtime, and the
- * aggregate of every sandbox's metrics (kata-monitor's labels and renaming, cAdvisor-style
- * series) that `/metrics` serves.
+ * roots, scraping each shim's `shim-monitor.sock`, pod metadata from the CRI runtime
+ * (`lib/cri`), and the aggregate of every sandbox's metrics (kata-monitor's labels and
+ * renaming, cAdvisor-style series) that `/metrics` serves.
  *
  * @module
  */
@@ -12,21 +12,7 @@ export {
   type SandboxEntry,
   type SandboxScrape,
   type SandboxUsage,
-  SharedBody,
 } from "./aggregate.ts";
-export {
-  CriClient,
-  type CriContainer,
-  type CriImage,
-  criSocketPath,
-  type PodSandbox,
-} from "./cri.ts";
-export {
-  type ContainerIdentity,
-  ContainerMetadataCache,
-  type PodIdentity,
-} from "./cri_containers.ts";
-export { CriMetadataCache, type PodMetadata } from "./cri_cache.ts";
 export { discoverSandboxes, type SandboxView, sandboxView } from "./discover.ts";
 export { isValidSandboxId, type Sandbox, SandboxDirectory } from "./sandboxes.ts";
 export { type ShimScrape, ShimScraper } from "./scraper.ts";

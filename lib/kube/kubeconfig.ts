@@ -9,6 +9,11 @@
 import { ConfigError, errorMessage, UnavailableError } from "../errors.ts";
 import { redactUrls } from "../redact.ts";
 import { runCommand, type Runner, type RunResult, text } from "../run.ts";
+import {
+  findKubeSource,
+  type FindKubeSourceOptions,
+  NO_KUBE_CONFIGURATION,
+} from "../kube_source.ts";
 import type { Transport } from "./_transport.ts";
 
 /** Everything needed to send requests to one API server. */
@@ -31,30 +36,16 @@ export interface KubeTarget {
 }
 
 /** Options of {@linkcode loadKubeTarget}. */
-export interface LoadKubeTargetOptions {
-  kubeconfig?: string;
+export interface LoadKubeTargetOptions extends FindKubeSourceOptions {
   context?: string;
-  env?: (name: string) => string | undefined;
-  /** Root of the service-account files; tests point it elsewhere. */
-  serviceAccountDir?: string;
   /** Runs exec credential plugins; default {@linkcode runCommand}. */
   run?: Runner;
 }
 
 type Tree = Record<string, unknown>;
 
-const SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount";
-
 function isTree(value: unknown): value is Tree {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -64,24 +55,12 @@ async function exists(path: string): Promise<boolean> {
  * @throws {ConfigError} when a kubeconfig is unreadable or lacks the chosen context.
  */
 export async function loadKubeTarget(options: LoadKubeTargetOptions = {}): Promise<KubeTarget> {
-  const env = options.env ?? ((name: string) => Deno.env.get(name));
-  let files: string[] = [];
-  if (options.kubeconfig) files = [options.kubeconfig];
-  else if (env("KUBECONFIG")) files = env("KUBECONFIG")!.split(":").filter(Boolean);
-  else if (env("HOME") && await exists(`${env("HOME")}/.kube/config`)) {
-    files = [`${env("HOME")}/.kube/config`];
+  const source = await findKubeSource(options);
+  if (source?.kind === "kubeconfig") {
+    return await fromKubeconfig(source.files, options.context, source.explicit, options.run);
   }
-  if (files.length > 0) {
-    return await fromKubeconfig(files, options.context, !!options.kubeconfig, options.run);
-  }
-  const dir = options.serviceAccountDir ?? SERVICE_ACCOUNT;
-  const host = env("KUBERNETES_SERVICE_HOST");
-  if (host && await exists(`${dir}/token`)) {
-    return await inCluster(host, env("KUBERNETES_SERVICE_PORT") ?? "443", dir);
-  }
-  throw new UnavailableError(
-    "No Kubernetes configuration: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, or run in a pod",
-  );
+  if (source?.kind === "in-cluster") return await inCluster(source.host, source.port, source.dir);
+  throw new UnavailableError(NO_KUBE_CONFIGURATION);
 }
 
 /**

@@ -38,3 +38,4 @@ export {
   serializePrometheusText,
   serializeSamples,
 } from "./_format.ts";
+export { SharedBody } from "./shared_body.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 import type * as Grpc from "@grpc/grpc-js";
-import { CRI_MESSAGES, CRI_PROTO_HEADER } from "../../lib/kata/_cri_proto.ts";
+import { CRI_MESSAGES, CRI_PROTO_HEADER } from "../../lib/cri/_cri_proto.ts";
 import { haveCommand } from "./cores.ts";
 import { buildImage, PAUSE, WORKLOAD } from "./images.ts";
 

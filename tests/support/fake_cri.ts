@@ -12,7 +12,7 @@ import {
   CRI_LOADER_OPTIONS,
   CRI_PROTO,
   CRI_SERVICE,
-} from "../../lib/kata/_cri_proto.ts";
+} from "../../lib/cri/_cri_proto.ts";
 import { loadService } from "./containerd.ts";
 
 export type Method =
