@@ -17,6 +17,7 @@
  */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { AiResult } from "./result.ts";
+import { prepared } from "../sqlite.ts";
 
 /** Costs are kept in billionths of a currency unit: integers add up exactly. */
 export const NANO = 1e9;
@@ -172,7 +173,8 @@ export class AiLedger {
    * worst case.
    */
   monthCostNano(now: Date): number {
-    const row = this.db.prepare(
+    const row = prepared(
+      this.db,
       `SELECT COALESCE(SUM(CASE WHEN settled = 1 THEN cost_nano ELSE reserved_nano END), 0) AS cost
        FROM ai_requests WHERE month = ?`,
     ).get(monthOf(now)) as { cost: number };
@@ -181,7 +183,8 @@ export class AiLedger {
 
   /** Analyses begun within the hour before `now`, skipped ones aside. */
   hourCount(now: Date): number {
-    const row = this.db.prepare(
+    const row = prepared(
+      this.db,
       "SELECT COUNT(*) AS n FROM ai_analyses WHERE started_at > ? AND status != 'skipped'",
     ).get(now.getTime() - HOUR_MS) as { n: number };
     return Number(row.n);
@@ -189,7 +192,8 @@ export class AiLedger {
 
   /** The crash group's cached explanation: its latest successful analysis. */
   cached(fingerprint: string): AnalysisRecord | undefined {
-    const row = this.db.prepare(
+    const row = prepared(
+      this.db,
       `${SELECT_ANALYSIS} WHERE a.fingerprint = ? AND a.status = 'ok' ORDER BY a.id DESC LIMIT 1`,
     ).get(fingerprint);
     return row ? toAnalysis(row as Row) : undefined;
@@ -197,7 +201,8 @@ export class AiLedger {
 
   /** The crash group's latest analysis that ended, successful or not. */
   latest(fingerprint: string): AnalysisRecord | undefined {
-    const row = this.db.prepare(
+    const row = prepared(
+      this.db,
       `${SELECT_ANALYSIS} WHERE a.fingerprint = ? AND a.status IN ('ok', 'failed')
        ORDER BY a.id DESC LIMIT 1`,
     ).get(fingerprint);
@@ -206,7 +211,7 @@ export class AiLedger {
 
   /** An analysis by id. */
   analysis(id: number): AnalysisRecord | undefined {
-    const row = this.db.prepare(`${SELECT_ANALYSIS} WHERE a.id = ?`).get(id);
+    const row = prepared(this.db, `${SELECT_ANALYSIS} WHERE a.id = ?`).get(id);
     return row ? toAnalysis(row as Row) : undefined;
   }
 
@@ -223,7 +228,8 @@ export class AiLedger {
   ): number | undefined {
     return this.#exclusive(() => {
       if (this.hourCount(now) >= maxPerHour) return undefined;
-      const inserted = this.db.prepare(
+      const inserted = prepared(
+        this.db,
         `INSERT INTO ai_analyses (fingerprint, status, provider, model, started_at)
          VALUES (?, 'running', ?, ?, ?)`,
       ).run(fingerprint, provider, model, now.getTime());
@@ -245,7 +251,8 @@ export class AiLedger {
   ): number | undefined {
     return this.#exclusive(() => {
       if (this.monthCostNano(now) + worstNano > Math.round(maxPerMonth * NANO)) return undefined;
-      const inserted = this.db.prepare(
+      const inserted = prepared(
+        this.db,
         `INSERT INTO ai_requests (analysis_id, month, started_at, model, reserved_nano)
          VALUES (?, ?, ?, ?, ?)`,
       ).run(analysisId, monthOf(now), now.getTime(), model, worstNano);
@@ -255,7 +262,8 @@ export class AiLedger {
 
   /** Records what a reserved request cost. */
   settle(requestId: number, settlement: Settlement): void {
-    this.db.prepare(
+    prepared(
+      this.db,
       `UPDATE ai_requests SET settled = 1, cost_nano = ?, input_tokens = ?, output_tokens = ?,
        outcome = ? WHERE id = ?`,
     ).run(
@@ -279,7 +287,8 @@ export class AiLedger {
       now: Date;
     },
   ): AnalysisRecord {
-    this.db.prepare(
+    prepared(
+      this.db,
       `UPDATE ai_analyses SET status = ?, result = ?, error = ?, answered_by = ?, truncated = ?,
        finished_at = ? WHERE id = ?`,
     ).run(
@@ -297,18 +306,21 @@ export class AiLedger {
   /** The month's spend and counts. */
   usage(now: Date): UsageReport {
     const month = monthOf(now);
-    const requests = this.db.prepare(
+    const requests = prepared(
+      this.db,
       `SELECT COUNT(*) AS n, COALESCE(SUM(input_tokens), 0) AS input,
        COALESCE(SUM(output_tokens), 0) AS output FROM ai_requests WHERE month = ?`,
     ).get(month) as { n: number; input: number; output: number };
     const start = Date.parse(`${month}-01T00:00:00Z`);
     const analyses = { running: 0, ok: 0, failed: 0, skipped: 0 };
     for (
-      const row of this.db.prepare(
+      const row of prepared(
+        this.db,
         "SELECT status, COUNT(*) AS n FROM ai_analyses WHERE started_at >= ? GROUP BY status",
       ).all(start) as { status: AnalysisStatus; n: number }[]
     ) analyses[row.status] = Number(row.n);
-    const groups = this.db.prepare(
+    const groups = prepared(
+      this.db,
       "SELECT COUNT(DISTINCT fingerprint) AS n FROM ai_analyses WHERE status = 'ok'",
     ).get() as { n: number };
     return {

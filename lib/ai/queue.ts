@@ -11,6 +11,7 @@ import type { CrashContext } from "./context.ts";
 import type { Explanation } from "./explain.ts";
 import { AiLedger } from "./ledger.ts";
 import type { AiResult } from "./result.ts";
+import { prepared } from "../sqlite.ts";
 
 /** Where a core is in the AI stage. */
 export type CoreAiState = "queued" | Explanation["status"];
@@ -63,7 +64,7 @@ export class AiCoreQueue {
 
   /** Cores waiting. */
   pending(): number {
-    const row = this.db.prepare("SELECT COUNT(*) AS n FROM ai_cores WHERE state = 'queued'")
+    const row = prepared(this.db, "SELECT COUNT(*) AS n FROM ai_cores WHERE state = 'queued'")
       .get() as { n: number };
     return Number(row.n);
   }
@@ -74,7 +75,8 @@ export class AiCoreQueue {
    */
   enqueue(core: QueuedCore, maxQueued: number, now = new Date()): boolean {
     const full = this.pending() >= maxQueued;
-    const inserted = this.db.prepare(
+    const inserted = prepared(
+      this.db,
       `INSERT INTO ai_cores (core_id, fingerprint, score, context, state, reason, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (core_id) DO NOTHING`,
     ).run(
@@ -91,7 +93,8 @@ export class AiCoreQueue {
 
   /** The core waiting longest. */
   next(): QueuedCore | undefined {
-    const row = this.db.prepare(
+    const row = prepared(
+      this.db,
       "SELECT * FROM ai_cores WHERE state = 'queued' ORDER BY core_id LIMIT 1",
     ).get() as Row | undefined;
     if (!row) return undefined;
@@ -112,7 +115,8 @@ export class AiCoreQueue {
     at: string | null,
     now = new Date(),
   ): void {
-    this.db.prepare(
+    prepared(
+      this.db,
       `UPDATE ai_cores SET state = ?, reason = ?, analysis_id = ?, at = ?, context = NULL,
        updated_at = ? WHERE core_id = ?`,
     ).run(state, reason, analysisId, at, now.toISOString(), coreId);
@@ -124,7 +128,8 @@ export class AiCoreQueue {
     // In pieces: SQLite limits the parameters of one statement.
     for (let start = 0; start < ids.length; start += 500) {
       const part = ids.slice(start, start + 500);
-      const rows = this.db.prepare(
+      const rows = prepared(
+        this.db,
         `SELECT c.core_id, c.fingerprint, c.state, c.reason, c.at, a.result, a.provider, a.model
          FROM ai_cores c LEFT JOIN ai_analyses a ON a.id = c.analysis_id
          WHERE c.core_id IN (${part.map(() => "?").join(", ")})`,

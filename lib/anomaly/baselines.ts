@@ -7,6 +7,7 @@
  * @module
  */
 import type { DatabaseSync } from "node:sqlite";
+import { prepared } from "../sqlite.ts";
 
 /** A stored state. */
 export interface Baseline {
@@ -37,14 +38,15 @@ export class SqliteBaselines implements BaselineStore {
   }
 
   load(key: string, kind: string): Uint8Array | undefined {
-    const row = this.db.prepare("SELECT kind, state FROM anomaly_baselines WHERE key = ?").get(
+    const row = prepared(this.db, "SELECT kind, state FROM anomaly_baselines WHERE key = ?").get(
       key,
     ) as { kind: string; state: Uint8Array } | undefined;
     return row?.kind === kind ? row.state : undefined;
   }
 
   save(baselines: Iterable<Baseline>, nowMs: number): void {
-    const upsert = this.db.prepare(
+    const upsert = prepared(
+      this.db,
       `INSERT INTO anomaly_baselines (key, kind, state, updated_ms) VALUES (?, ?, ?, ?)
        ON CONFLICT(key) DO UPDATE SET kind = excluded.kind, state = excluded.state,
        updated_ms = excluded.updated_ms`,
@@ -52,7 +54,7 @@ export class SqliteBaselines implements BaselineStore {
     this.db.exec("BEGIN");
     try {
       for (const b of baselines) upsert.run(b.key, b.kind, b.state, nowMs);
-      this.db.prepare("DELETE FROM anomaly_baselines WHERE updated_ms < ?").run(
+      prepared(this.db, "DELETE FROM anomaly_baselines WHERE updated_ms < ?").run(
         nowMs - this.maxAgeDays * 86_400_000,
       );
       this.db.exec("COMMIT");
@@ -64,7 +66,7 @@ export class SqliteBaselines implements BaselineStore {
 
   /** How many baselines are stored. */
   count(): number {
-    return (this.db.prepare("SELECT count(*) AS n FROM anomaly_baselines").get() as { n: number })
+    return (prepared(this.db, "SELECT count(*) AS n FROM anomaly_baselines").get() as { n: number })
       .n;
   }
 }

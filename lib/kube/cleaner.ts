@@ -13,6 +13,7 @@ import type { Config } from "../config/mod.ts";
 import type { Logger } from "../log.ts";
 import type { RestartEvent } from "./restarts.ts";
 import { errorMessage } from "../errors.ts";
+import { prepared } from "../sqlite.ts";
 
 /** What happened to a due cleanup. */
 export type CleanupOutcome = "uninstalled" | "dry-run" | "recovered" | "gone" | "failed";
@@ -67,12 +68,14 @@ export class Cleaner {
     const { db, config } = this.options;
     const now = this.#now();
     const at = event.finishedAt ? Math.min(Date.parse(event.finishedAt) || now, now) : now;
-    db.prepare(
+    prepared(
+      db,
       "INSERT OR IGNORE INTO cleaner_restarts (namespace, instance, pod, container, restart_count, at) VALUES (?, ?, ?, ?, ?, ?)",
     ).run(event.namespace, event.instance, event.pod, event.container, event.restartCount, at);
     const panics = this.#panicsInWindow(event.namespace, event.instance, now);
     if (panics <= config.maxRestartCount) return undefined;
-    const existing = db.prepare(
+    const existing = prepared(
+      db,
       "SELECT state FROM cleaner_cleanups WHERE namespace = ? AND instance = ?",
     ).get(event.namespace, event.instance) as { state: string } | undefined;
     if (existing?.state === "pending") return undefined;
@@ -84,7 +87,8 @@ export class Cleaner {
         Math.round(config.restartTimeWindow / 60_000)
       } min`,
     };
-    db.prepare(
+    prepared(
+      db,
       "INSERT OR REPLACE INTO cleaner_cleanups (namespace, instance, due_at, reason, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)",
     ).run(pending.namespace, pending.instance, pending.dueAt, pending.reason, now);
     this.options.log?.warn("crash loop: uninstall scheduled", {
@@ -96,7 +100,8 @@ export class Cleaner {
 
   /** Cleanups scheduled and not yet done. */
   pending(): PendingCleanup[] {
-    return (this.options.db.prepare(
+    return (prepared(
+      this.options.db,
       "SELECT namespace, instance, due_at AS dueAt, reason FROM cleaner_cleanups WHERE state = 'pending' ORDER BY due_at",
     ).all() as unknown as PendingCleanup[]).map((row) => ({ ...row }));
   }
@@ -143,13 +148,14 @@ export class Cleaner {
 
   #finish(cleanup: PendingCleanup, outcome: CleanupOutcome, now: number): void {
     const { db } = this.options;
-    db.prepare(
+    prepared(
+      db,
       "UPDATE cleaner_cleanups SET state = ?, updated_at = ? WHERE namespace = ? AND instance = ?",
     )
       .run(outcome, now, cleanup.namespace, cleanup.instance);
     // A reinstalled instance of the same name starts counting afresh.
     if (outcome === "uninstalled" || outcome === "gone") {
-      db.prepare("DELETE FROM cleaner_restarts WHERE namespace = ? AND instance = ?").run(
+      prepared(db, "DELETE FROM cleaner_restarts WHERE namespace = ? AND instance = ?").run(
         cleanup.namespace,
         cleanup.instance,
       );
@@ -158,7 +164,8 @@ export class Cleaner {
 
   #panicsInWindow(namespace: string, instance: string, now: number): number {
     const since = now - this.options.config.restartTimeWindow;
-    const row = this.options.db.prepare(
+    const row = prepared(
+      this.options.db,
       "SELECT COUNT(*) AS n FROM cleaner_restarts WHERE namespace = ? AND instance = ? AND at > ?",
     ).get(namespace, instance, since) as { n: number };
     return Number(row.n);

@@ -18,7 +18,8 @@
  *
  * @module
  */
-import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import { prepared } from "../sqlite.ts";
 import { AgentError, ExitCode } from "../errors.ts";
 
 /** Where a core is in the pipeline. */
@@ -199,15 +200,6 @@ function isUniqueViolation(error: unknown): boolean {
 
 /** The index of cores in the state database. */
 export class CoreIndex {
-  /**
-   * Statements prepared once and run again: each prepared one holds SQLite's compiled program
-   * in native memory, which a garbage collection frees only when V8 (seeing a few bytes of
-   * wrapper) gets round to it. The collector looks a core up on every write event of a core
-   * being written, thousands a second: one new statement each grew the daemon by ~100 MB
-   * while a 2 GiB core was written.
-   */
-  readonly #statements = new Map<string, StatementSync>();
-
   /** Opens the index in `db`, creating its table if needed. */
   constructor(readonly db: DatabaseSync) {
     db.exec(`
@@ -245,34 +237,21 @@ export class CoreIndex {
     }
   }
 
-  /** `sql` prepared, once for every call with the same text. */
-  #prepare(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (statement === undefined) {
-      // The texts are the methods' own; `update` and `list` vary with their arguments, so
-      // the cache is bounded all the same.
-      if (this.#statements.size >= 64) this.#statements.clear();
-      statement = this.db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
-  }
-
   /** The core with this identity, if seen before. */
   get(identity: string): CoreRecord | undefined {
-    const row = this.#prepare("SELECT * FROM cores WHERE identity = ?").get(identity);
+    const row = prepared(this.db, "SELECT * FROM cores WHERE identity = ?").get(identity);
     return row ? toRecord(row as Row) : undefined;
   }
 
   /** The core with this id. */
   byId(id: number): CoreRecord | undefined {
-    const row = this.#prepare("SELECT * FROM cores WHERE id = ?").get(id);
+    const row = prepared(this.db, "SELECT * FROM cores WHERE id = ?").get(id);
     return row ? toRecord(row as Row) : undefined;
   }
 
   /** The core stored under `key`. */
   byKey(key: string): CoreRecord | undefined {
-    const row = this.#prepare("SELECT * FROM cores WHERE stored_key = ?").get(key);
+    const row = prepared(this.db, "SELECT * FROM cores WHERE stored_key = ?").get(key);
     return row ? toRecord(row as Row) : undefined;
   }
 
@@ -285,7 +264,8 @@ export class CoreIndex {
     isNew: boolean;
   } {
     const now = new Date().toISOString();
-    const inserted = this.#prepare(
+    const inserted = prepared(
+      this.db,
       `INSERT INTO cores (path, identity, size, state, first_seen, updated_at, crash_time)
        VALUES (?, ?, ?, 'seen', ?, ?, ?) ON CONFLICT (identity) DO NOTHING`,
     ).run(core.path, core.identity, core.size, now, now, core.crashTime?.toISOString() ?? null);
@@ -304,7 +284,7 @@ export class CoreIndex {
     isGone: (holder: string) => boolean = () => false,
     now = Date.now(),
   ): CoreRecord | undefined {
-    const row = this.#prepare("SELECT owner, lease_until FROM cores WHERE id = ?").get(id) as
+    const row = prepared(this.db, "SELECT owner, lease_until FROM cores WHERE id = ?").get(id) as
       | { owner: string | null; lease_until: number | null }
       | undefined;
     if (!row) return undefined;
@@ -313,7 +293,8 @@ export class CoreIndex {
       isGone(holder);
     if (!free) return undefined;
     // Compare and swap: a process that claimed it in between wins.
-    const taken = this.#prepare(
+    const taken = prepared(
+      this.db,
       "UPDATE cores SET owner = ?, lease_until = ? WHERE id = ? AND owner IS ?",
     ).run(owner, now + leaseMs, id, holder);
     return Number(taken.changes) === 1 ? this.byId(id) : undefined;
@@ -321,7 +302,7 @@ export class CoreIndex {
 
   /** Who holds a claim on `id` (expired or not), if anyone. */
   holder(id: number): string | undefined {
-    const row = this.#prepare("SELECT owner FROM cores WHERE id = ?").get(id) as
+    const row = prepared(this.db, "SELECT owner FROM cores WHERE id = ?").get(id) as
       | { owner: string | null }
       | undefined;
     return row?.owner ?? undefined;
@@ -329,15 +310,17 @@ export class CoreIndex {
 
   /** Extends `owner`'s claim on `id`; false when the claim has been lost. */
   renew(id: number, owner: string, leaseMs: number, now = Date.now()): boolean {
-    const renewed = this.#prepare(
-      "UPDATE cores SET lease_until = ? WHERE id = ? AND owner = ?",
-    ).run(now + leaseMs, id, owner);
+    const renewed = prepared(this.db, "UPDATE cores SET lease_until = ? WHERE id = ? AND owner = ?")
+      .run(now + leaseMs, id, owner);
     return Number(renewed.changes) === 1;
   }
 
   /** Gives up `owner`'s claim on `id`, if it still holds it. */
   release(id: number, owner: string): void {
-    this.#prepare("UPDATE cores SET owner = NULL, lease_until = NULL WHERE id = ? AND owner = ?")
+    prepared(
+      this.db,
+      "UPDATE cores SET owner = NULL, lease_until = NULL WHERE id = ? AND owner = ?",
+    )
       .run(id, owner);
   }
 
@@ -351,7 +334,8 @@ export class CoreIndex {
     const entries = Object.entries({ updatedAt: new Date().toISOString(), ...patch })
       .filter(([key]) => key in COLUMNS) as [keyof CorePatch, unknown][];
     const values = entries.map(([key, value]) => toColumn(key, value));
-    const changed = this.#prepare(
+    const changed = prepared(
+      this.db,
       `UPDATE cores SET ${entries.map(([key]) => `${COLUMNS[key]} = ?`).join(", ")} WHERE id = ?${
         owner === undefined ? "" : " AND owner = ?"
       }`,
@@ -393,7 +377,8 @@ export class CoreIndex {
 
   /** The stored cores of a crash group, oldest crash first. */
   group(instance: string, fingerprint: string): CoreRecord[] {
-    return (this.#prepare(
+    return (prepared(
+      this.db,
       `SELECT * FROM cores WHERE instance = ? AND fingerprint = ? AND state IN ('stored', 'storing')
        ORDER BY COALESCE(crash_time, first_seen), id`,
     ).all(instance, fingerprint) as Row[]).map(toRecord);
@@ -401,7 +386,8 @@ export class CoreIndex {
 
   /** How many cores a crash group has had, in any state. */
   groupCount(instance: string, fingerprint: string): number {
-    const row = this.#prepare(
+    const row = prepared(
+      this.db,
       "SELECT COUNT(*) AS n FROM cores WHERE instance = ? AND fingerprint = ?",
     ).get(instance, fingerprint) as { n: number };
     return Number(row.n);
@@ -409,7 +395,7 @@ export class CoreIndex {
 
   /** How many cores of any instance and state have had this fingerprint. */
   fingerprintCount(fingerprint: string): number {
-    const row = this.#prepare("SELECT COUNT(*) AS n FROM cores WHERE fingerprint = ?")
+    const row = prepared(this.db, "SELECT COUNT(*) AS n FROM cores WHERE fingerprint = ?")
       .get(fingerprint) as { n: number };
     return Number(row.n);
   }
@@ -424,14 +410,16 @@ export class CoreIndex {
   list(options: { states?: CoreState[]; limit?: number } = {}): CoreRecord[] {
     const states = options.states ?? [];
     const where = states.length ? `WHERE state IN (${states.map(() => "?").join(", ")})` : "";
-    return (this.#prepare(
+    return (prepared(
+      this.db,
       `SELECT * FROM cores ${where} ORDER BY COALESCE(crash_time, first_seen) DESC, id DESC LIMIT ?`,
     ).all(...states, options.limit ?? -1) as Row[]).map(toRecord);
   }
 
   /** Cores still to be worked on: not finished, or stored with the original not yet removed. */
   pending(now: Date): CoreRecord[] {
-    return (this.#prepare(
+    return (prepared(
+      this.db,
       `SELECT * FROM cores
        WHERE state IN ('seen', 'analyzed', 'storing')
           OR (state = 'failed' AND retry_at IS NOT NULL AND retry_at <= ?)
@@ -452,7 +440,7 @@ export class CoreIndex {
       quarantined: 0,
     };
     for (
-      const row of this.#prepare("SELECT state, COUNT(*) AS n FROM cores GROUP BY state")
+      const row of prepared(this.db, "SELECT state, COUNT(*) AS n FROM cores GROUP BY state")
         .all() as { state: CoreState; n: number }[]
     ) counts[row.state] = Number(row.n);
     return counts;
