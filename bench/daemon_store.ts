@@ -17,7 +17,7 @@
  */
 // deno-lint-ignore-file no-console
 import { parseArgs } from "node:util";
-import { DENO_DIR } from "../tests/support/cli.ts";
+import { DENO_DIR, startV8Flags } from "../tests/support/cli.ts";
 import { freePort } from "../tests/support/net.ts";
 import { memory } from "./_kata_node.ts";
 
@@ -30,12 +30,6 @@ const CORE = positionals[0] ??
   new URL("./.cores/2g-mixed/bigmem/core", import.meta.url).pathname;
 const RUNS = Number(values.runs);
 const HERE = new URL("..", import.meta.url).pathname;
-
-/** The `--v8-flags` of `deno task start` in the checkout at `root`. */
-function v8Flags(root: string): string {
-  const start: string = JSON.parse(Deno.readTextFileSync(`${root}/deno.json`)).tasks.start;
-  return /--v8-flags=\S+/.exec(start)?.[0] ?? "";
-}
 
 interface Result {
   idle: number;
@@ -57,7 +51,7 @@ async function once(root: string, arrival: "written" | "renamed"): Promise<Resul
       args: [
         "run",
         "-q",
-        v8Flags(root),
+        startV8Flags(root),
         "-P=agent",
         "--config",
         `${root}/deno.json`,
@@ -67,7 +61,7 @@ async function once(root: string, arrival: "written" | "renamed"): Promise<Resul
         "daemon",
         "--listen-address",
         `127.0.0.1:${port}`,
-      ].filter(Boolean),
+      ],
       env: { HOME: dir, KUBECONFIG: "", DENO_DIR, NO_COLOR: "1" },
       stdout: "null",
       stderr: "null",

@@ -30,7 +30,7 @@
 // deno-lint-ignore-file no-console
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
-import { agentArgs, DENO_DIR } from "../tests/support/cli.ts";
+import { agentArgs, DENO_DIR, startV8Flags } from "../tests/support/cli.ts";
 import { freePort, waitFor } from "../tests/support/net.ts";
 
 const { values } = parseArgs({
@@ -49,17 +49,6 @@ const SETTLE_MS = Number(values.settle) * 1000;
 const MINUTES = Number(values.minutes);
 const INTERVAL_MS = Number(values.interval) * 1000;
 const FLOOD_S = Number(values.flood);
-/**
- * The V8 flags of `deno task start` (and of the compiled binary) in the checkout at `root`,
- * this one by default: each daemon runs with its own checkout's.
- */
-function v8Flags(root = new URL("..", import.meta.url).pathname): string {
-  const start: string = JSON.parse(Deno.readTextFileSync(`${root}/deno.json`)).tasks.start;
-  const flags = /--v8-flags=\S+/.exec(start)?.[0];
-  if (flags === undefined) throw new Error(`${root}/deno.json: no --v8-flags in the start task`);
-  return flags;
-}
-
 interface Subject {
   name: string;
   /** The command and its arguments for a port and a scratch directory. */
@@ -99,7 +88,7 @@ function daemon(name: string, configFile: boolean, root?: string): Subject {
       const [run, ...rest] = agentFrom(root, args);
       return {
         cmd: Deno.execPath(),
-        args: [run!, v8Flags(root), ...rest],
+        args: [run!, startV8Flags(root), ...rest],
         // No Kubernetes; Deno's cache where it is, whatever HOME says; cores stored nowhere real.
         env: {
           HOME: dir,
@@ -131,7 +120,7 @@ const SUBJECTS: Subject[] = [
         args: [
           "run",
           "-q",
-          v8Flags(),
+          startV8Flags(),
           "--allow-net=127.0.0.1",
           new URL("./_bare_serve.ts", import.meta.url).pathname,
           String(port),

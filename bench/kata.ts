@@ -26,12 +26,13 @@
  * same wrk rows in the same run, and each row prints the daemon's p99 over node_exporter's (the
  * issue's goal: p99 under 250 ms at 1,000 sandboxes, where node_exporter's is ~50 ms).
  *
- * `--v8-flags` defaults to `--max-semi-space-size=1,--heap-growing-percent=50,--no-concurrent-recompilation`, the flags the
- * released binary is compiled with; `--v8-flags ""` runs the daemon without them.
+ * `--v8-flags` defaults to the flags of `deno task start`, which the released binary is compiled
+ * with; `--v8-flags ""` runs the daemon without them.
  *
  * @module
  */
 // deno-lint-ignore-file no-console
+import { startV8Flags } from "../tests/support/cli.ts";
 import { withSocketDir } from "../tests/support/fake_shim.ts";
 import { type Burst, cpuMs, machine, memory, run, startDaemon, startShims } from "./_kata_node.ts";
 
@@ -55,7 +56,7 @@ function parseOptions(args: string[]): Options {
     durationS: 10,
     connections: [1, 8],
     // As the released binary runs (`deno compile --v8-flags=...` in deno.json and release.yml).
-    v8Flags: "--max-semi-space-size=1,--heap-growing-percent=50,--no-concurrent-recompilation",
+    v8Flags: startV8Flags().slice("--v8-flags=".length),
     peer: true,
   };
   for (let i = 0; i < args.length; i++) {

@@ -16,6 +16,7 @@
  */
 // deno-lint-ignore-file no-console
 import { parseArgs } from "node:util";
+import { startV8Flags } from "../tests/support/cli.ts";
 import { makeMixedCore } from "./make_cores.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -89,14 +90,8 @@ async function collect(round: number, root = ROOT): Promise<Run> {
     `stateDir: ${at}/state\ncollector:\n  paths: [${at}/in]\nstorage:\n  compression: zstd\n` +
       `  local: {path: ${at}/store}\nanalyzer:\n  useGdb: false\n`,
   );
-  // As the installed launcher runs it (scripts/install.ts).
-  const agent = [
-    Deno.execPath(),
-    "run",
-    "-q",
-    "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50,--no-concurrent-recompilation",
-    "-P=agent",
-  ];
+  // As the installed launcher runs it (scripts/install.ts), with that checkout's flags.
+  const agent = [Deno.execPath(), "run", "-q", startV8Flags(root), "-P=agent"];
   agent.push("--config", `${root}deno.json`);
   const args = ["--config", `${at}/agent.yaml`, "collect", "--from-stdin", "4242", "11", "1"];
   const run = await timed([...agent, `${root}main.ts`, ...args, "bench", "h"], `${at}/out`, core!);

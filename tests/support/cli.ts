@@ -38,6 +38,18 @@ export interface RunAgentOptions {
 export const DENO_DIR: string = Deno.env.get("DENO_DIR") ??
   `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/root"}/.cache`}/deno`;
 
+/**
+ * The V8 flags `deno task start` runs the agent with in the checkout at `root` (this one by
+ * default), as one `--v8-flags=...` argument: the compiled binary, the launcher and the image
+ * pass the same (tests/v8_flags_test.ts), so benchmarks run each checkout's agent with its own.
+ */
+export function startV8Flags(root: string = ROOT): string {
+  const start: string = JSON.parse(Deno.readTextFileSync(`${root}/deno.json`)).tasks.start;
+  const flags = /--v8-flags=\S+/.exec(start)?.[0];
+  if (flags === undefined) throw new Error(`${root}/deno.json: no --v8-flags in the start task`);
+  return flags;
+}
+
 /** The arguments of `deno` that run `agent ARGS...` from this checkout, as users do. */
 export function agentArgs(args: string[]): string[] {
   return ["run", "-q", "-P=agent", "--config", `${ROOT}deno.json`, `${ROOT}main.ts`, ...args];
