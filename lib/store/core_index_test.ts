@@ -47,13 +47,13 @@ Deno.test("CoreIndex prepares each statement once, however often a core is looke
   }
 });
 
-Deno.test("CoreIndex keeps a bounded number of statements for texts that vary", async () => {
+Deno.test("CoreIndex.list() answers right for any number of states, each its own statement text", async () => {
   const state = await openState(":memory:");
   try {
     const index = new CoreIndex(state);
     const { record } = index.seen({ path: "/c", identity: "a", size: 1, crashTime: null });
-    // `list` makes one text per number of states: far fewer than the bound, but run through
-    // many times together with `update`'s texts, answers stay right.
+    // `list` makes one text per number of states; each, prepared once and run again, answers
+    // as a new statement would (the bound on kept statements is tested in lib/sqlite_test.ts).
     for (let i = 0; i < 200; i++) {
       const states = (["seen", "analyzed", "stored", "failed"] as const).slice(0, 1 + (i % 4));
       assertEquals(index.list({ states }).map((r) => r.id), [record.id]);
